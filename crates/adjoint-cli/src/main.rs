@@ -1,0 +1,2 @@
+//! The `adjoint` command-line tool.
+fn main() {}

@@ -1,0 +1,582 @@
+//! The builder API: value handles with operator overloading, and composite
+//! ops built from primitives.
+//!
+//! Error policy (as in ndarray): every op has a checked `try_*` form that
+//! returns [`Result`]; the operator overloads and the unprefixed methods
+//! call the checked form and panic with the same message on error.
+
+use crate::{
+    BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, NodeId, Op, Result, Shape,
+    Tensor, TensorType, UnaryOp,
+};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Builds one function. Values are handles borrowed from the builder.
+///
+/// ```
+/// use adjoint_ir::{GraphBuilder, TensorType};
+/// let b = GraphBuilder::new("layer");
+/// let x = b.param("x", TensorType::f32([4, 3]));
+/// let w = b.param("w", TensorType::f32([3, 2]));
+/// let bias = b.param("b", TensorType::f32([2]));
+/// let h = (x.matmul(w) + bias).tanh();   // bias is broadcast to [4,2]
+/// let g = b.build(&[h.sum()]).unwrap();
+/// assert_eq!(g.output_types()[0], TensorType::f32([]));
+/// // Shape errors name the op and both shapes.
+/// let e = x.try_add(w).unwrap_err();
+/// assert!(e.message.contains("add") && e.message.contains("f32[4,3]") && e.message.contains("f32[3,2]"));
+/// ```
+#[derive(Debug)]
+pub struct GraphBuilder {
+    g: RefCell<Graph>,
+}
+
+/// A handle to a value in a [`GraphBuilder`]. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Value<'b> {
+    b: &'b GraphBuilder,
+    id: NodeId,
+}
+
+impl std::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.id, self.ty())
+    }
+}
+
+fn ok<T>(r: Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{}", e.message),
+    }
+}
+
+impl GraphBuilder {
+    /// A builder for a function named `name`.
+    pub fn new(name: impl Into<String>) -> GraphBuilder {
+        GraphBuilder {
+            g: RefCell::new(Graph::new(name)),
+        }
+    }
+
+    /// Declares the next parameter. Errors if the name is taken.
+    pub fn try_param(&self, name: &str, ty: TensorType) -> Result<Value<'_>> {
+        let id = self.g.borrow_mut().add_param(name, ty)?;
+        Ok(self.wrap(id))
+    }
+
+    /// Declares the next parameter; panics if the name is taken.
+    pub fn param(&self, name: &str, ty: TensorType) -> Value<'_> {
+        ok(self.try_param(name, ty))
+    }
+
+    /// A constant tensor.
+    pub fn constant(&self, t: Tensor) -> Value<'_> {
+        let id = self.g.borrow_mut().constant(t);
+        self.wrap(id)
+    }
+
+    /// A scalar constant of `dtype` (which must be a float).
+    pub fn scalar(&self, v: f64, dtype: DType) -> Value<'_> {
+        self.constant(Tensor::full(&TensorType::scalar(dtype), v))
+    }
+
+    /// A tensor of type `ty` filled with `v`.
+    pub fn full(&self, ty: &TensorType, v: f64) -> Value<'_> {
+        self.constant(Tensor::full(ty, v))
+    }
+
+    /// Applies `op` to `operands`, with implicit numpy broadcasting for
+    /// arithmetic, comparisons and `select`.
+    pub fn try_op(&self, op: Op, operands: &[Value<'_>]) -> Result<Value<'_>> {
+        let ids: Vec<NodeId> = operands.iter().map(|v| v.id).collect();
+        let id = self.g.borrow_mut().add_broadcasting(op, &ids)?;
+        Ok(self.wrap(id))
+    }
+
+    /// [`GraphBuilder::try_op`], panicking on error.
+    pub fn op(&self, op: Op, operands: &[Value<'_>]) -> Value<'_> {
+        ok(self.try_op(op, operands))
+    }
+
+    /// Calls a custom op.
+    pub fn try_call(&self, op: &Arc<CustomOp>, args: &[Value<'_>]) -> Result<Value<'_>> {
+        self.try_op(Op::Call(CustomRef(op.clone())), args)
+    }
+
+    /// Calls a custom op, panicking on error.
+    pub fn call(&self, op: &Arc<CustomOp>, args: &[Value<'_>]) -> Value<'_> {
+        ok(self.try_call(op, args))
+    }
+
+    /// Concatenates values along `axis`.
+    pub fn try_concat<'a>(&'a self, parts: &[Value<'a>], axis: usize) -> Result<Value<'a>> {
+        self.try_op(Op::Concat { axis }, parts)
+    }
+
+    /// Concatenates values along `axis`, panicking on error.
+    pub fn concat<'a>(&'a self, parts: &[Value<'a>], axis: usize) -> Value<'a> {
+        ok(self.try_concat(parts, axis))
+    }
+
+    /// Gives a value a text name (`%name`).
+    pub fn try_name(&self, v: Value<'_>, name: &str) -> Result<()> {
+        self.g.borrow_mut().set_name_of(v.id, name)
+    }
+
+    /// Finishes the function with `outputs`, and verifies it.
+    pub fn build(&self, outputs: &[Value<'_>]) -> Result<Graph> {
+        let mut g = self.g.borrow().clone();
+        g.set_outputs(outputs.iter().map(|v| v.id).collect());
+        crate::verify(&g)?;
+        Ok(g)
+    }
+
+    /// A snapshot of the graph built so far (without outputs).
+    pub fn graph(&self) -> Graph {
+        self.g.borrow().clone()
+    }
+
+    fn wrap(&self, id: NodeId) -> Value<'_> {
+        Value { b: self, id }
+    }
+}
+
+macro_rules! unary_methods {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("Elementwise `", stringify!($name), "`.")]
+            pub fn $name(self) -> Value<'b> {
+                self.b.op(Op::Unary(UnaryOp::$op), &[self])
+            }
+        )*
+    };
+}
+
+macro_rules! binary_methods {
+    ($($try_name:ident, $name:ident => $op:expr),* $(,)?) => {
+        $(
+            #[doc = concat!("Checked `", stringify!($name), "` with numpy broadcasting.")]
+            pub fn $try_name(self, rhs: Value<'b>) -> Result<Value<'b>> {
+                self.b.try_op($op, &[self, rhs])
+            }
+            #[doc = concat!("`", stringify!($name), "` with numpy broadcasting; panics on a shape error.")]
+            pub fn $name(self, rhs: Value<'b>) -> Value<'b> {
+                ok(self.$try_name(rhs))
+            }
+        )*
+    };
+}
+
+impl<'b> Value<'b> {
+    /// The node id.
+    pub fn id(self) -> NodeId {
+        self.id
+    }
+
+    /// The builder this value belongs to.
+    pub fn builder(self) -> &'b GraphBuilder {
+        self.b
+    }
+
+    /// The value's type.
+    pub fn ty(self) -> TensorType {
+        self.b.g.borrow().ty(self.id).clone()
+    }
+
+    /// The value's shape.
+    pub fn shape(self) -> Shape {
+        self.ty().shape
+    }
+
+    /// The value's dtype.
+    pub fn dtype(self) -> DType {
+        self.ty().dtype
+    }
+
+    /// A scalar constant of this value's dtype.
+    pub fn lit(self, v: f64) -> Value<'b> {
+        self.b.scalar(v, self.dtype())
+    }
+
+    unary_methods! {
+        neg_ => Neg, abs => Abs, exp => Exp, ln => Log, sqrt => Sqrt, sin => Sin,
+        cos => Cos, tanh => Tanh, sigmoid => Sigmoid, relu => Relu,
+    }
+
+    /// Natural logarithm (same as [`Value::ln`]).
+    pub fn log(self) -> Value<'b> {
+        self.ln()
+    }
+
+    binary_methods! {
+        try_add, add_ => Op::Binary(BinaryOp::Add),
+        try_sub, sub_ => Op::Binary(BinaryOp::Sub),
+        try_mul, mul_ => Op::Binary(BinaryOp::Mul),
+        try_div, div_ => Op::Binary(BinaryOp::Div),
+        try_pow, pow => Op::Binary(BinaryOp::Pow),
+        try_maximum, maximum => Op::Binary(BinaryOp::Max),
+        try_minimum, minimum => Op::Binary(BinaryOp::Min),
+        try_lt, lt => Op::Compare(CompareOp::Lt),
+        try_le, le => Op::Compare(CompareOp::Le),
+        try_gt, gt => Op::Compare(CompareOp::Gt),
+        try_ge, ge => Op::Compare(CompareOp::Ge),
+        try_eq, eq_ => Op::Compare(CompareOp::Eq),
+        try_matmul, matmul => Op::MatMul,
+    }
+
+    /// `self ^ p` for a scalar exponent.
+    pub fn powf(self, p: f64) -> Value<'b> {
+        self.pow(self.lit(p))
+    }
+
+    /// `cond ? a : b` elementwise (self is the condition), with broadcasting.
+    pub fn try_select(self, a: Value<'b>, b: Value<'b>) -> Result<Value<'b>> {
+        self.b.try_op(Op::Select, &[self, a, b])
+    }
+
+    /// `cond ? a : b`, panicking on error.
+    pub fn select(self, a: Value<'b>, b: Value<'b>) -> Value<'b> {
+        ok(self.try_select(a, b))
+    }
+
+    /// Broadcasts to `shape` (numpy rules).
+    pub fn try_broadcast_to(self, shape: impl Into<Shape>) -> Result<Value<'b>> {
+        let shape = shape.into();
+        if self.shape() == shape {
+            return Ok(self);
+        }
+        self.b.try_op(Op::Broadcast { shape }, &[self])
+    }
+
+    /// Broadcasts to `shape`, panicking on error.
+    pub fn broadcast_to(self, shape: impl Into<Shape>) -> Value<'b> {
+        ok(self.try_broadcast_to(shape))
+    }
+
+    /// Reshapes to `shape` (same element count).
+    pub fn try_reshape(self, shape: impl Into<Shape>) -> Result<Value<'b>> {
+        self.b.try_op(
+            Op::Reshape {
+                shape: shape.into(),
+            },
+            &[self],
+        )
+    }
+
+    /// Reshapes, panicking on error.
+    pub fn reshape(self, shape: impl Into<Shape>) -> Value<'b> {
+        ok(self.try_reshape(shape))
+    }
+
+    /// Permutes axes.
+    pub fn try_transpose(self, perm: &[usize]) -> Result<Value<'b>> {
+        self.b.try_op(
+            Op::Transpose {
+                perm: perm.to_vec(),
+            },
+            &[self],
+        )
+    }
+
+    /// Permutes axes, panicking on error.
+    pub fn transpose(self, perm: &[usize]) -> Value<'b> {
+        ok(self.try_transpose(perm))
+    }
+
+    /// Swaps the last two axes (matrix transpose).
+    pub fn t(self) -> Value<'b> {
+        let r = self.shape().rank();
+        let mut perm: Vec<usize> = (0..r).collect();
+        if r >= 2 {
+            perm.swap(r - 2, r - 1);
+        }
+        self.transpose(&perm)
+    }
+
+    /// Strided slice.
+    pub fn try_slice(self, start: &[usize], end: &[usize], stride: &[usize]) -> Result<Value<'b>> {
+        self.b.try_op(
+            Op::Slice {
+                start: start.to_vec(),
+                end: end.to_vec(),
+                stride: stride.to_vec(),
+            },
+            &[self],
+        )
+    }
+
+    /// Slice with unit stride, panicking on error.
+    pub fn slice(self, start: &[usize], end: &[usize]) -> Value<'b> {
+        ok(self.try_slice(start, end, &vec![1; start.len()]))
+    }
+
+    /// Zero padding.
+    pub fn try_pad(self, lo: &[usize], hi: &[usize]) -> Result<Value<'b>> {
+        self.b.try_op(
+            Op::Pad {
+                lo: lo.to_vec(),
+                hi: hi.to_vec(),
+            },
+            &[self],
+        )
+    }
+
+    /// Zero padding, panicking on error.
+    pub fn pad(self, lo: &[usize], hi: &[usize]) -> Value<'b> {
+        ok(self.try_pad(lo, hi))
+    }
+
+    /// Converts to another float dtype.
+    pub fn try_cast(self, to: DType) -> Result<Value<'b>> {
+        if self.dtype() == to {
+            return Ok(self);
+        }
+        self.b.try_op(Op::Cast { to }, &[self])
+    }
+
+    /// Converts, panicking on error.
+    pub fn cast(self, to: DType) -> Value<'b> {
+        ok(self.try_cast(to))
+    }
+
+    /// Sum over `axes` (removed).
+    pub fn try_sum_axes(self, axes: &[usize]) -> Result<Value<'b>> {
+        if axes.is_empty() {
+            return Ok(self);
+        }
+        self.b.try_op(
+            Op::ReduceSum {
+                axes: axes.to_vec(),
+            },
+            &[self],
+        )
+    }
+
+    /// Sum over `axes`, panicking on error.
+    pub fn sum_axes(self, axes: &[usize]) -> Value<'b> {
+        ok(self.try_sum_axes(axes))
+    }
+
+    /// Sum of all elements (a scalar).
+    pub fn sum(self) -> Value<'b> {
+        let axes: Vec<usize> = (0..self.shape().rank()).collect();
+        self.sum_axes(&axes)
+    }
+
+    /// Maximum over `axes` (removed).
+    pub fn try_max_axes(self, axes: &[usize]) -> Result<Value<'b>> {
+        if axes.is_empty() {
+            return Ok(self);
+        }
+        self.b.try_op(
+            Op::ReduceMax {
+                axes: axes.to_vec(),
+            },
+            &[self],
+        )
+    }
+
+    /// Maximum over `axes`, panicking on error.
+    pub fn max_axes(self, axes: &[usize]) -> Value<'b> {
+        ok(self.try_max_axes(axes))
+    }
+
+    /// Maximum of all elements.
+    pub fn max_all(self) -> Value<'b> {
+        let axes: Vec<usize> = (0..self.shape().rank()).collect();
+        self.max_axes(&axes)
+    }
+
+    /// Mean over `axes` (removed).
+    pub fn try_mean_axes(self, axes: &[usize]) -> Result<Value<'b>> {
+        let dims = self.shape();
+        for &a in axes {
+            if a >= dims.rank() {
+                return Err(Error::type_error(format!(
+                    "mean: axis {a} out of range for {}",
+                    self.ty()
+                )));
+            }
+        }
+        let count: usize = axes.iter().map(|&a| dims.0[a]).product();
+        let s = self.try_sum_axes(axes)?;
+        s.try_div(self.lit(count as f64))
+    }
+
+    /// Mean over `axes`, panicking on error.
+    pub fn mean_axes(self, axes: &[usize]) -> Value<'b> {
+        ok(self.try_mean_axes(axes))
+    }
+
+    /// Mean of all elements.
+    pub fn mean(self) -> Value<'b> {
+        let axes: Vec<usize> = (0..self.shape().rank()).collect();
+        self.mean_axes(&axes)
+    }
+
+    /// Inner product of two vectors of equal length.
+    pub fn try_dot(self, rhs: Value<'b>) -> Result<Value<'b>> {
+        let (a, b) = (self.ty(), rhs.ty());
+        if a.shape.rank() != 1 || b.shape.rank() != 1 {
+            return Err(Error::type_error(format!(
+                "dot: expects two vectors, got {a} and {b}"
+            )));
+        }
+        self.try_matmul(rhs)
+    }
+
+    /// Inner product, panicking on error.
+    pub fn dot(self, rhs: Value<'b>) -> Value<'b> {
+        ok(self.try_dot(rhs))
+    }
+
+    /// Outer product of two vectors: `[m] x [n] -> [m, n]`.
+    pub fn try_outer(self, rhs: Value<'b>) -> Result<Value<'b>> {
+        let (a, b) = (self.ty(), rhs.ty());
+        if a.shape.rank() != 1 || b.shape.rank() != 1 {
+            return Err(Error::type_error(format!(
+                "outer: expects two vectors, got {a} and {b}"
+            )));
+        }
+        let (m, n) = (a.shape.0[0], b.shape.0[0]);
+        self.try_reshape([m, 1])?.try_mul(rhs.try_reshape([1, n])?)
+    }
+
+    /// Outer product, panicking on error.
+    pub fn outer(self, rhs: Value<'b>) -> Value<'b> {
+        ok(self.try_outer(rhs))
+    }
+
+    fn check_axis(self, what: &str, axis: usize) -> Result<()> {
+        if axis >= self.shape().rank() {
+            return Err(Error::type_error(format!(
+                "{what}: axis {axis} out of range for {}",
+                self.ty()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `log(sum(exp(x)))` over `axis` (removed), computed stably by
+    /// subtracting the maximum first.
+    pub fn try_logsumexp(self, axis: usize) -> Result<Value<'b>> {
+        self.check_axis("logsumexp", axis)?;
+        let m = self.try_max_axes(&[axis])?;
+        let mk = m.try_reshape(keepdim(&self.shape(), axis))?;
+        let s = self.try_sub(mk)?.exp().try_sum_axes(&[axis])?;
+        s.ln().try_add(m)
+    }
+
+    /// Stable log-sum-exp, panicking on error.
+    pub fn logsumexp(self, axis: usize) -> Value<'b> {
+        ok(self.try_logsumexp(axis))
+    }
+
+    /// `x - logsumexp(x)` over `axis` (kept), computed stably.
+    pub fn try_log_softmax(self, axis: usize) -> Result<Value<'b>> {
+        let lse = self.try_logsumexp(axis)?;
+        self.try_sub(lse.try_reshape(keepdim(&self.shape(), axis))?)
+    }
+
+    /// Stable log-softmax, panicking on error.
+    pub fn log_softmax(self, axis: usize) -> Value<'b> {
+        ok(self.try_log_softmax(axis))
+    }
+
+    /// `exp(x) / sum(exp(x))` over `axis` (kept), computed stably.
+    pub fn try_softmax(self, axis: usize) -> Result<Value<'b>> {
+        self.check_axis("softmax", axis)?;
+        let m = self.try_max_axes(&[axis])?;
+        let e = self
+            .try_sub(m.try_reshape(keepdim(&self.shape(), axis))?)?
+            .exp();
+        let s = e.try_sum_axes(&[axis])?;
+        e.try_div(s.try_reshape(keepdim(&self.shape(), axis))?)
+    }
+
+    /// Stable softmax, panicking on error.
+    pub fn softmax(self, axis: usize) -> Value<'b> {
+        ok(self.try_softmax(axis))
+    }
+
+    /// Mean squared error `mean((self - target)^2)`, a scalar.
+    pub fn try_mse(self, target: Value<'b>) -> Result<Value<'b>> {
+        if self.shape() != target.shape() {
+            return Err(Error::type_error(format!(
+                "mse: prediction {} and target {} differ in shape",
+                self.ty(),
+                target.ty()
+            )));
+        }
+        let d = self.try_sub(target)?;
+        Ok(d.try_mul(d)?.mean())
+    }
+
+    /// Mean squared error, panicking on error.
+    pub fn mse(self, target: Value<'b>) -> Value<'b> {
+        ok(self.try_mse(target))
+    }
+
+    /// Softmax cross-entropy of logits `[batch, classes]` (self) against
+    /// one-hot or probability labels of the same shape, averaged over the
+    /// batch: `-mean_b sum_c labels * log_softmax(logits)`.
+    pub fn try_cross_entropy(self, labels: Value<'b>) -> Result<Value<'b>> {
+        let (l, y) = (self.ty(), labels.ty());
+        if l.shape.rank() != 2 || l.shape != y.shape {
+            return Err(Error::type_error(format!(
+                "cross_entropy: expects logits and labels of one shape [batch, classes], got {l} and {y}"
+            )));
+        }
+        let lp = self.try_log_softmax(1)?;
+        let per = labels.try_mul(lp)?.try_sum_axes(&[1])?;
+        Ok(per.mean().neg_())
+    }
+
+    /// Softmax cross-entropy, panicking on error.
+    pub fn cross_entropy(self, labels: Value<'b>) -> Value<'b> {
+        ok(self.try_cross_entropy(labels))
+    }
+}
+
+fn keepdim(shape: &Shape, axis: usize) -> Vec<usize> {
+    let mut d = shape.0.clone();
+    d[axis] = 1;
+    d
+}
+
+macro_rules! overload {
+    ($trait:ident, $method:ident, $try:ident) => {
+        impl<'b> std::ops::$trait<Value<'b>> for Value<'b> {
+            type Output = Value<'b>;
+            fn $method(self, rhs: Value<'b>) -> Value<'b> {
+                ok(self.$try(rhs))
+            }
+        }
+        impl<'b> std::ops::$trait<f64> for Value<'b> {
+            type Output = Value<'b>;
+            fn $method(self, rhs: f64) -> Value<'b> {
+                ok(self.$try(self.lit(rhs)))
+            }
+        }
+        impl<'b> std::ops::$trait<Value<'b>> for f64 {
+            type Output = Value<'b>;
+            fn $method(self, rhs: Value<'b>) -> Value<'b> {
+                ok(rhs.lit(self).$try(rhs))
+            }
+        }
+    };
+}
+
+overload!(Add, add, try_add);
+overload!(Sub, sub, try_sub);
+overload!(Mul, mul, try_mul);
+overload!(Div, div, try_div);
+
+impl<'b> std::ops::Neg for Value<'b> {
+    type Output = Value<'b>;
+    fn neg(self) -> Value<'b> {
+        self.neg_()
+    }
+}

@@ -1,0 +1,496 @@
+//! The dataflow graph of one function, on petgraph's `StableGraph` so that
+//! node ids survive node removal in passes.
+
+use crate::{infer_type, Error, Op, Result, Shape, TensorType};
+use petgraph::stable_graph::{NodeIndex, StableGraph};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use std::collections::{BinaryHeap, HashSet};
+use std::fmt;
+
+/// The id of a node (and of its single result value) in a [`Graph`].
+/// Displays as `%N`, the name the printer gives an unnamed value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub NodeIndex<u32>);
+
+impl NodeId {
+    /// The raw index.
+    pub fn index(self) -> usize {
+        self.0.index()
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0.index())
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A node: one op and the type of its one result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The op.
+    pub op: Op,
+    /// The result type.
+    pub ty: TensorType,
+    /// The value's name in text (`%name`), if it has one. Parameters always
+    /// have one.
+    pub name: Option<String>,
+    /// The fusion region the `fuse` pass put this node in, if any. Printed
+    /// as the attribute `region=N`.
+    pub region: Option<u32>,
+}
+
+/// A function: ordered named parameters, a dataflow graph of ops with one
+/// result each, and ordered outputs. Edges run from operand to user and
+/// carry the operand position.
+///
+/// ```
+/// use adjoint_ir::{Graph, Op, BinaryOp, UnaryOp, TensorType, verify};
+/// let mut g = Graph::new("f");
+/// let x1 = g.add_param("x1", TensorType::f64([])).unwrap();
+/// let x2 = g.add_param("x2", TensorType::f64([])).unwrap();
+/// let a = g.add(Op::Binary(BinaryOp::Mul), &[x1, x2]).unwrap();
+/// let b = g.add(Op::Unary(UnaryOp::Sin), &[x1]).unwrap();
+/// let y = g.add(Op::Binary(BinaryOp::Add), &[a, b]).unwrap();
+/// g.set_outputs(vec![y]);
+/// verify(&g).unwrap();
+/// assert_eq!(g.operands(y), vec![a, b]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    name: String,
+    g: StableGraph<Node, u32>,
+    params: Vec<NodeId>,
+    outputs: Vec<NodeId>,
+}
+
+impl std::ops::Index<NodeId> for Graph {
+    type Output = Node;
+    fn index(&self, id: NodeId) -> &Node {
+        &self.g[id.0]
+    }
+}
+
+impl std::ops::IndexMut<NodeId> for Graph {
+    fn index_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.g[id.0]
+    }
+}
+
+impl Graph {
+    /// An empty function named `name` (without the `@`).
+    pub fn new(name: impl Into<String>) -> Graph {
+        Graph {
+            name: name.into(),
+            ..Graph::default()
+        }
+    }
+
+    /// The function's name (without the `@`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the function.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
+    }
+
+    /// The underlying petgraph graph (read-only), for algorithms.
+    pub fn petgraph(&self) -> &StableGraph<Node, u32> {
+        &self.g
+    }
+
+    /// The parameter nodes, in declaration order.
+    pub fn params(&self) -> &[NodeId] {
+        &self.params
+    }
+
+    /// The output values, in order (a value may appear more than once).
+    pub fn outputs(&self) -> &[NodeId] {
+        &self.outputs
+    }
+
+    /// Replaces the outputs.
+    pub fn set_outputs(&mut self, outputs: Vec<NodeId>) {
+        self.outputs = outputs;
+    }
+
+    /// Appends one output.
+    pub fn push_output(&mut self, id: NodeId) {
+        self.outputs.push(id);
+    }
+
+    /// The node with id `id`, if it exists.
+    pub fn get(&self, id: NodeId) -> Option<&Node> {
+        self.g.node_weight(id.0)
+    }
+
+    /// Whether `id` names a live node.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.g.contains_node(id.0)
+    }
+
+    /// The result type of node `id`.
+    pub fn ty(&self, id: NodeId) -> &TensorType {
+        &self[id].ty
+    }
+
+    /// The number of live nodes.
+    pub fn len(&self) -> usize {
+        self.g.node_count()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.g.node_count() == 0
+    }
+
+    /// Every live node id, in increasing index order.
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.g.node_indices().map(NodeId).collect()
+    }
+
+    /// The parameter named `name`, if any.
+    pub fn param_by_name(&self, name: &str) -> Option<NodeId> {
+        self.params
+            .iter()
+            .copied()
+            .find(|&p| self[p].name.as_deref() == Some(name))
+    }
+
+    /// The names of the parameters, in order.
+    pub fn param_names(&self) -> Vec<String> {
+        self.params
+            .iter()
+            .map(|&p| self[p].name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// Appends a parameter. Its name must be unique among the function's
+    /// value names.
+    pub fn add_param(&mut self, name: impl Into<String>, ty: TensorType) -> Result<NodeId> {
+        let name = name.into();
+        if self.value_by_name(&name).is_some() {
+            return Err(Error::type_error(format!(
+                "param: the name %{name} is already taken in @{}",
+                self.name
+            )));
+        }
+        let index = self.params.len();
+        let id = NodeId(self.g.add_node(Node {
+            op: Op::Param { index },
+            ty,
+            name: Some(name),
+            region: None,
+        }));
+        self.params.push(id);
+        Ok(id)
+    }
+
+    /// The live value named `name`, if any (a linear scan).
+    pub fn value_by_name(&self, name: &str) -> Option<NodeId> {
+        self.g
+            .node_indices()
+            .find(|&i| self.g[i].name.as_deref() == Some(name))
+            .map(NodeId)
+    }
+
+    /// Adds a node for `op` with `operands` (in order), inferring its type.
+    /// Errors name the op and the operand types.
+    pub fn add(&mut self, op: Op, operands: &[NodeId]) -> Result<NodeId> {
+        for &o in operands {
+            if !self.contains(o) {
+                return Err(Error::type_error(format!(
+                    "{}: operand {o} does not exist",
+                    op.name()
+                )));
+            }
+        }
+        if matches!(op, Op::Param { .. }) {
+            return Err(Error::type_error("param: use Graph::add_param"));
+        }
+        let tys: Vec<&TensorType> = operands.iter().map(|&o| self.ty(o)).collect();
+        let ty = infer_type(&op, &tys)?;
+        Ok(self.add_unchecked(op, ty, operands))
+    }
+
+    /// Adds a node with a given type without inferring or checking it. The
+    /// verifier catches a wrong type later; passes that know the type use
+    /// this to avoid recomputing it.
+    pub fn add_unchecked(&mut self, op: Op, ty: TensorType, operands: &[NodeId]) -> NodeId {
+        let id = NodeId(self.g.add_node(Node {
+            op,
+            ty,
+            name: None,
+            region: None,
+        }));
+        for (pos, &o) in operands.iter().enumerate() {
+            self.g.add_edge(o.0, id.0, pos as u32);
+        }
+        id
+    }
+
+    /// Like [`Graph::add`], but first applies implicit numpy broadcasting to
+    /// the operands of arithmetic, comparison and `select` ops, inserting
+    /// explicit `broadcast` nodes where an operand's shape differs from the
+    /// broadcast shape.
+    ///
+    /// ```
+    /// use adjoint_ir::{Graph, Op, BinaryOp, TensorType};
+    /// let mut g = Graph::new("f");
+    /// let a = g.add_param("a", TensorType::f64([2, 3])).unwrap();
+    /// let b = g.add_param("b", TensorType::f64([3])).unwrap();
+    /// let s = g.add_broadcasting(Op::Binary(BinaryOp::Add), &[a, b]).unwrap();
+    /// assert_eq!(g.ty(s), &TensorType::f64([2, 3]));
+    /// assert_eq!(g[g.operands(s)[1]].op.name(), "broadcast");
+    /// ```
+    pub fn add_broadcasting(&mut self, op: Op, operands: &[NodeId]) -> Result<NodeId> {
+        if !op.broadcasts_implicitly() || operands.iter().any(|&o| !self.contains(o)) {
+            return self.add(op, operands);
+        }
+        let mut shape = Shape::scalar();
+        for &o in operands {
+            shape = Shape::broadcast(&shape, &self.ty(o).shape).ok_or_else(|| {
+                let tys = operands
+                    .iter()
+                    .map(|&o| self.ty(o).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Error::type_error(format!(
+                    "{}: operand shapes do not broadcast (operands: {tys})",
+                    op.name()
+                ))
+            })?;
+        }
+        let mut ops = Vec::with_capacity(operands.len());
+        for &o in operands {
+            if self.ty(o).shape == shape {
+                ops.push(o);
+            } else {
+                ops.push(self.add(
+                    Op::Broadcast {
+                        shape: shape.clone(),
+                    },
+                    &[o],
+                )?);
+            }
+        }
+        self.add(op, &ops)
+    }
+
+    /// Adds a constant node.
+    pub fn constant(&mut self, t: crate::Tensor) -> NodeId {
+        let ty = t.ty();
+        self.add_unchecked(Op::Const(t), ty, &[])
+    }
+
+    /// Gives node `id` the text name `name`. Returns an error if another
+    /// live node already has that name.
+    pub fn set_name_of(&mut self, id: NodeId, name: impl Into<String>) -> Result<()> {
+        let name = name.into();
+        if let Some(other) = self.value_by_name(&name) {
+            if other != id {
+                return Err(Error::type_error(format!(
+                    "the name %{name} is already taken in @{}",
+                    self.name
+                )));
+            }
+        }
+        self[id].name = Some(name);
+        Ok(())
+    }
+
+    /// The operands of `id`, in position order.
+    pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
+        let mut es: Vec<(u32, NodeId)> = self
+            .g
+            .edges_directed(id.0, Direction::Incoming)
+            .map(|e| (*e.weight(), NodeId(e.source())))
+            .collect();
+        es.sort_unstable_by_key(|&(p, _)| p);
+        es.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// The operand edges of `id` as (position, operand) pairs, unsorted and
+    /// unchecked; the verifier uses this to find malformed positions.
+    pub fn operand_edges(&self, id: NodeId) -> Vec<(u32, NodeId)> {
+        self.g
+            .edges_directed(id.0, Direction::Incoming)
+            .map(|e| (*e.weight(), NodeId(e.source())))
+            .collect()
+    }
+
+    /// The users of `id`: each node that takes it as an operand, once per
+    /// use, in no particular order.
+    pub fn users(&self, id: NodeId) -> Vec<NodeId> {
+        self.g
+            .edges_directed(id.0, Direction::Outgoing)
+            .map(|e| NodeId(e.target()))
+            .collect()
+    }
+
+    /// The number of uses of `id` as an operand, plus its appearances among
+    /// the outputs.
+    pub fn use_count(&self, id: NodeId) -> usize {
+        self.g.edges_directed(id.0, Direction::Outgoing).count()
+            + self.outputs.iter().filter(|&&o| o == id).count()
+    }
+
+    /// Replaces operand `pos` of `user` with `new`.
+    pub fn set_operand(&mut self, user: NodeId, pos: usize, new: NodeId) {
+        let edge = self
+            .g
+            .edges_directed(user.0, Direction::Incoming)
+            .find(|e| *e.weight() as usize == pos)
+            .map(|e| e.id());
+        if let Some(e) = edge {
+            self.g.remove_edge(e);
+        }
+        self.g.add_edge(new.0, user.0, pos as u32);
+    }
+
+    /// Redirects every use of `old` (as an operand or an output) to `new`.
+    pub fn replace_all_uses(&mut self, old: NodeId, new: NodeId) {
+        if old == new {
+            return;
+        }
+        let uses: Vec<(NodeId, u32, petgraph::stable_graph::EdgeIndex<u32>)> = self
+            .g
+            .edges_directed(old.0, Direction::Outgoing)
+            .map(|e| (NodeId(e.target()), *e.weight(), e.id()))
+            .collect();
+        for (user, pos, e) in uses {
+            self.g.remove_edge(e);
+            self.g.add_edge(new.0, user.0, pos);
+        }
+        for o in &mut self.outputs {
+            if *o == old {
+                *o = new;
+            }
+        }
+    }
+
+    /// Removes node `id` and its edges. Parameters cannot be removed.
+    pub fn remove_node(&mut self, id: NodeId) -> Result<Node> {
+        if self.params.contains(&id) {
+            return Err(Error::pass(format!(
+                "cannot remove parameter {} of @{}",
+                self.display_name(id),
+                self.name
+            )));
+        }
+        self.g
+            .remove_node(id.0)
+            .ok_or_else(|| Error::pass(format!("node {id} does not exist")))
+    }
+
+    /// The name the printer uses for `id`: `%name` if named, `%N` otherwise.
+    pub fn display_name(&self, id: NodeId) -> String {
+        match self.get(id).and_then(|n| n.name.as_deref()) {
+            Some(n) => format!("%{n}"),
+            None => id.to_string(),
+        }
+    }
+
+    /// Live nodes in a topological order (operands before users), breaking
+    /// ties by smallest index so the order follows insertion where it can.
+    /// Errors if the graph has a cycle.
+    pub fn topo_order(&self) -> Result<Vec<NodeId>> {
+        let mut indeg: std::collections::HashMap<NodeIndex<u32>, usize> = self
+            .g
+            .node_indices()
+            .map(|i| (i, self.g.edges_directed(i, Direction::Incoming).count()))
+            .collect();
+        let mut heap: BinaryHeap<std::cmp::Reverse<NodeIndex<u32>>> = indeg
+            .iter()
+            .filter(|(_, &d)| d == 0)
+            .map(|(&i, _)| std::cmp::Reverse(i))
+            .collect();
+        let mut order = Vec::with_capacity(self.g.node_count());
+        while let Some(std::cmp::Reverse(i)) = heap.pop() {
+            order.push(NodeId(i));
+            for e in self.g.edges_directed(i, Direction::Outgoing) {
+                let d = indeg.get_mut(&e.target()).expect("edge target is a node");
+                *d -= 1;
+                if *d == 0 {
+                    heap.push(std::cmp::Reverse(e.target()));
+                }
+            }
+        }
+        if order.len() != self.g.node_count() {
+            let on_cycle = indeg
+                .iter()
+                .filter(|(_, &d)| d > 0)
+                .map(|(&i, _)| NodeId(i))
+                .min()
+                .map(|i| self.display_name(i))
+                .unwrap_or_default();
+            return Err(Error::verify(format!(
+                "@{}: the graph has a cycle through {on_cycle}",
+                self.name
+            )));
+        }
+        Ok(order)
+    }
+
+    /// The nodes that `roots` depend on (including the roots), as a set.
+    pub fn ancestors(&self, roots: &[NodeId]) -> HashSet<NodeId> {
+        let mut seen: HashSet<NodeId> = HashSet::new();
+        let mut stack: Vec<NodeId> = roots.to_vec();
+        while let Some(n) = stack.pop() {
+            if seen.insert(n) {
+                stack.extend(
+                    self.g
+                        .edges_directed(n.0, Direction::Incoming)
+                        .map(|e| NodeId(e.source())),
+                );
+            }
+        }
+        seen
+    }
+
+    /// The nodes that depend on `roots` (including the roots), as a set.
+    pub fn descendants(&self, roots: &[NodeId]) -> HashSet<NodeId> {
+        let mut seen: HashSet<NodeId> = HashSet::new();
+        let mut stack: Vec<NodeId> = roots.to_vec();
+        while let Some(n) = stack.pop() {
+            if seen.insert(n) {
+                stack.extend(
+                    self.g
+                        .edges_directed(n.0, Direction::Outgoing)
+                        .map(|e| NodeId(e.target())),
+                );
+            }
+        }
+        seen
+    }
+
+    /// The types of the outputs, in order.
+    pub fn output_types(&self) -> Vec<TensorType> {
+        self.outputs.iter().map(|&o| self.ty(o).clone()).collect()
+    }
+
+    /// The types of the parameters, in order.
+    pub fn param_types(&self) -> Vec<TensorType> {
+        self.params.iter().map(|&p| self.ty(p).clone()).collect()
+    }
+
+    /// A parameter name not yet taken: `base`, else `base2`, `base3`, …
+    pub fn fresh_name(&self, base: &str) -> String {
+        if self.value_by_name(base).is_none() {
+            return base.to_string();
+        }
+        (2..)
+            .map(|k| format!("{base}{k}"))
+            .find(|n| self.value_by_name(n).is_none())
+            .expect("some suffix is free")
+    }
+}

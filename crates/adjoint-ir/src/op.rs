@@ -1,0 +1,403 @@
+//! The closed set of primitive ops. Every rule table in adjoint (type
+//! inference, interpretation, differentiation, lowering) is an exhaustive
+//! `match` on [`Op`], so adding an op makes the compiler name every rule that
+//! is still missing.
+
+use crate::{CustomOp, DType, Shape, Tensor};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Elementwise unary float ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `|x|`
+    Abs,
+    /// `e^x`
+    Exp,
+    /// natural logarithm
+    Log,
+    /// square root
+    Sqrt,
+    /// sine
+    Sin,
+    /// cosine
+    Cos,
+    /// hyperbolic tangent
+    Tanh,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `max(x, 0)`
+    Relu,
+}
+
+impl UnaryOp {
+    /// Every unary op.
+    pub const ALL: [UnaryOp; 10] = [
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+    ];
+
+    /// The op's name in the text IR.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+        }
+    }
+
+    /// Whether this op needs a transcendental function (no exact
+    /// instruction exists for it).
+    pub fn is_transcendental(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Sin
+                | UnaryOp::Cos
+                | UnaryOp::Tanh
+                | UnaryOp::Sigmoid
+        )
+    }
+}
+
+/// Elementwise binary float ops; operands have identical types in the IR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `a ^ b`
+    Pow,
+    /// elementwise maximum (NaN-propagating)
+    Max,
+    /// elementwise minimum (NaN-propagating)
+    Min,
+}
+
+impl BinaryOp {
+    /// Every binary op.
+    pub const ALL: [BinaryOp; 7] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ];
+
+    /// The op's name in the text IR.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Max => "max",
+            BinaryOp::Min => "min",
+        }
+    }
+
+    /// Whether `op(a, b) == op(b, a)`.
+    pub fn is_commutative(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Add | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min
+        )
+    }
+}
+
+/// Elementwise comparisons of floats, producing `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CompareOp {
+    /// `a < b`
+    Lt,
+    /// `a <= b`
+    Le,
+    /// `a > b`
+    Gt,
+    /// `a >= b`
+    Ge,
+    /// `a == b`
+    Eq,
+}
+
+impl CompareOp {
+    /// Every comparison.
+    pub const ALL: [CompareOp; 5] = [
+        CompareOp::Lt,
+        CompareOp::Le,
+        CompareOp::Gt,
+        CompareOp::Ge,
+        CompareOp::Eq,
+    ];
+
+    /// The op's name in the text IR.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Eq => "eq",
+        }
+    }
+
+    /// Evaluates the comparison on two floats (IEEE: any NaN compares
+    /// false).
+    pub fn eval(self, a: f64, b: f64) -> bool {
+        match self {
+            CompareOp::Lt => a < b,
+            CompareOp::Le => a <= b,
+            CompareOp::Gt => a > b,
+            CompareOp::Ge => a >= b,
+            CompareOp::Eq => a == b,
+        }
+    }
+}
+
+/// A shared reference to a user-defined [`CustomOp`]. Two references are
+/// equal (and hash equal) only when they point at the same definition.
+#[derive(Clone, Debug)]
+pub struct CustomRef(pub Arc<CustomOp>);
+
+impl PartialEq for CustomRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CustomRef {}
+
+impl Hash for CustomRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+impl std::ops::Deref for CustomRef {
+    type Target = CustomOp;
+    fn deref(&self) -> &CustomOp {
+        &self.0
+    }
+}
+
+/// A primitive op. Each graph node holds one op and has exactly one result.
+/// Operands are the node's incoming edges, ordered by position.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// The `index`-th function parameter. No operands.
+    Param {
+        /// Position in the function's parameter list.
+        index: usize,
+    },
+    /// A constant (scalar, splat or dense literal). No operands.
+    Const(Tensor),
+    /// An elementwise unary float op. One operand.
+    Unary(UnaryOp),
+    /// An elementwise binary float op. Two operands of identical type.
+    Binary(BinaryOp),
+    /// An elementwise comparison. Two float operands of identical type;
+    /// result `bool` of the same shape.
+    Compare(CompareOp),
+    /// `select %cond, %a, %b`: `cond ? a : b` elementwise. `cond` is `bool`;
+    /// all three have the same shape.
+    Select,
+    /// Numpy broadcast of the operand to `shape`.
+    Broadcast {
+        /// The result shape.
+        shape: Shape,
+    },
+    /// Reinterprets the row-major elements with a new shape of equal size.
+    Reshape {
+        /// The result shape.
+        shape: Shape,
+    },
+    /// Permutes axes: result axis `i` is operand axis `perm[i]`.
+    Transpose {
+        /// A permutation of `0..rank`.
+        perm: Vec<usize>,
+    },
+    /// Strided slice: per axis, `start <= end <= dim`, `stride >= 1`.
+    Slice {
+        /// Start index per axis.
+        start: Vec<usize>,
+        /// End index (exclusive) per axis.
+        end: Vec<usize>,
+        /// Stride per axis.
+        stride: Vec<usize>,
+    },
+    /// Zero padding: `lo[i]` zeros before and `hi[i]` after axis `i`.
+    Pad {
+        /// Padding before, per axis.
+        lo: Vec<usize>,
+        /// Padding after, per axis.
+        hi: Vec<usize>,
+    },
+    /// Concatenation of one or more operands along `axis`.
+    Concat {
+        /// The axis joined along.
+        axis: usize,
+    },
+    /// Sum over the listed axes, which are removed.
+    ReduceSum {
+        /// Distinct axes, in any order.
+        axes: Vec<usize>,
+    },
+    /// Maximum over the listed axes, which are removed.
+    ReduceMax {
+        /// Distinct axes, in any order.
+        axes: Vec<usize>,
+    },
+    /// Matrix product with numpy `matmul` semantics.
+    MatMul,
+    /// Conversion between `f32` and `f64` (and from `bool` to a float).
+    Cast {
+        /// The result dtype.
+        to: DType,
+    },
+    /// A call of a user-defined composite op with its own derivative rules.
+    Call(CustomRef),
+}
+
+/// How many operands an op takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    /// Exactly this many.
+    Exact(usize),
+    /// This many or more.
+    AtLeast(usize),
+}
+
+impl Arity {
+    /// Whether `n` operands are acceptable.
+    pub fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exact(k) => n == k,
+            Arity::AtLeast(k) => n >= k,
+        }
+    }
+}
+
+impl fmt::Display for Arity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Arity::Exact(k) => write!(f, "{k}"),
+            Arity::AtLeast(k) => write!(f, "at least {k}"),
+        }
+    }
+}
+
+impl Op {
+    /// The op's mnemonic in the text IR (`call` for custom ops).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Param { .. } => "param",
+            Op::Const(_) => "const",
+            Op::Unary(u) => u.name(),
+            Op::Binary(b) => b.name(),
+            Op::Compare(c) => c.name(),
+            Op::Select => "select",
+            Op::Broadcast { .. } => "broadcast",
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Slice { .. } => "slice",
+            Op::Pad { .. } => "pad",
+            Op::Concat { .. } => "concat",
+            Op::ReduceSum { .. } => "reduce_sum",
+            Op::ReduceMax { .. } => "reduce_max",
+            Op::MatMul => "matmul",
+            Op::Cast { .. } => "cast",
+            Op::Call(_) => "call",
+        }
+    }
+
+    /// How many operands the op takes.
+    pub fn arity(&self) -> Arity {
+        match self {
+            Op::Param { .. } | Op::Const(_) => Arity::Exact(0),
+            Op::Unary(_)
+            | Op::Broadcast { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::ReduceSum { .. }
+            | Op::ReduceMax { .. }
+            | Op::Cast { .. } => Arity::Exact(1),
+            Op::Binary(_) | Op::Compare(_) | Op::MatMul => Arity::Exact(2),
+            Op::Select => Arity::Exact(3),
+            Op::Concat { .. } => Arity::AtLeast(1),
+            Op::Call(c) => Arity::Exact(c.body.params().len()),
+        }
+    }
+
+    /// Whether the op is elementwise: each result element depends only on
+    /// the operand elements at the same index (operands share the result's
+    /// shape).
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast { .. }
+        )
+    }
+
+    /// Whether implicit numpy broadcasting applies to the op's operands in
+    /// the builder and the parser (arithmetic, comparisons and `select`).
+    pub fn broadcasts_implicitly(&self) -> bool {
+        matches!(self, Op::Binary(_) | Op::Compare(_) | Op::Select)
+    }
+
+    /// Whether the op is a leaf (`param` or `const`).
+    pub fn is_leaf(&self) -> bool {
+        matches!(self, Op::Param { .. } | Op::Const(_))
+    }
+
+    /// Every op mnemonic accepted in the text IR, for error messages.
+    pub fn all_names() -> Vec<&'static str> {
+        let mut v = vec!["const"];
+        v.extend(UnaryOp::ALL.iter().map(|u| u.name()));
+        v.extend(BinaryOp::ALL.iter().map(|b| b.name()));
+        v.extend(CompareOp::ALL.iter().map(|c| c.name()));
+        v.extend([
+            "select",
+            "broadcast",
+            "reshape",
+            "transpose",
+            "slice",
+            "pad",
+            "concat",
+            "reduce_sum",
+            "reduce_max",
+            "matmul",
+            "cast",
+            "call",
+        ]);
+        v
+    }
+}

@@ -1,0 +1,99 @@
+//! The verifier: checks arity, dtypes, shapes, operand positions,
+//! parameters, outputs and acyclicity, and names the offending node. It runs
+//! by default after parsing and after every pass.
+
+use crate::{infer_type, Error, Graph, Op, Result, TensorType};
+use std::collections::HashSet;
+
+/// Checks that `g` is well formed. The error names the function and the
+/// offending node (`%name` or `%N`) and its op.
+///
+/// ```
+/// use adjoint_ir::{Graph, Op, UnaryOp, TensorType, verify};
+/// let mut g = Graph::new("f");
+/// let x = g.add_param("x", TensorType::f64([3])).unwrap();
+/// // A node whose recorded type is wrong: the verifier names it.
+/// let bad = g.add_unchecked(Op::Unary(UnaryOp::Exp), TensorType::f64([4]), &[x]);
+/// g.set_outputs(vec![bad]);
+/// let e = verify(&g).unwrap_err();
+/// assert!(e.message.contains("exp") && e.message.contains("f64[4]"));
+/// ```
+pub fn verify(g: &Graph) -> Result<()> {
+    let f = g.name();
+    // Parameters.
+    for (i, &p) in g.params().iter().enumerate() {
+        let node = g
+            .get(p)
+            .ok_or_else(|| Error::verify(format!("@{f}: parameter {i} ({p}) was removed")))?;
+        match node.op {
+            Op::Param { index } if index == i => {}
+            _ => {
+                return Err(Error::verify(format!(
+                    "@{f}: parameter {i} is node {} ({}), not `param` with index {i}",
+                    g.display_name(p),
+                    node.op.name()
+                )))
+            }
+        }
+        if node.name.is_none() {
+            return Err(Error::verify(format!("@{f}: parameter {i} has no name")));
+        }
+    }
+    // Names are unique.
+    let mut names = HashSet::new();
+    for id in g.node_ids() {
+        if let Some(n) = &g[id].name {
+            if !names.insert(n.as_str()) {
+                return Err(Error::verify(format!(
+                    "@{f}: the name %{n} is used by more than one value"
+                )));
+            }
+        }
+    }
+    // Each node: params are listed, operand positions are 0..n, types agree.
+    for id in g.node_ids() {
+        let node = &g[id];
+        let who = || format!("@{f}: {} = {}", g.display_name(id), node.op.name());
+        if let Op::Param { index } = node.op {
+            if g.params().get(index) != Some(&id) {
+                return Err(Error::verify(format!(
+                    "{}: param index {index} does not match the parameter list",
+                    who()
+                )));
+            }
+            continue;
+        }
+        let mut edges = g.operand_edges(id);
+        edges.sort_unstable_by_key(|&(p, _)| p);
+        for (k, &(p, _)) in edges.iter().enumerate() {
+            if p as usize != k {
+                return Err(Error::verify(format!(
+                    "{}: operand positions are not 0..{} (found position {p})",
+                    who(),
+                    edges.len()
+                )));
+            }
+        }
+        let tys: Vec<&TensorType> = edges.iter().map(|&(_, o)| g.ty(o)).collect();
+        let want = infer_type(&node.op, &tys)
+            .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?;
+        if want != node.ty {
+            return Err(Error::verify(format!(
+                "{}: recorded type {} but the operands give {want}",
+                who(),
+                node.ty
+            )));
+        }
+    }
+    // Outputs exist.
+    for (i, &o) in g.outputs().iter().enumerate() {
+        if !g.contains(o) {
+            return Err(Error::verify(format!(
+                "@{f}: output {i} refers to a removed node {o}"
+            )));
+        }
+    }
+    // Acyclic.
+    g.topo_order()?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! # adjoint-jit
+//!
+//! Compiles verified graphs to native code with Cranelift.
+#![warn(missing_docs)]

@@ -1,0 +1,8 @@
+//! # adjoint-passes
+//!
+//! Graph-to-graph passes and the [`PassManager`] that runs a pipeline of them.
+#![warn(missing_docs)]
+
+mod manager;
+
+pub use manager::{Pass, PassManager, PassStats};
