@@ -9,10 +9,16 @@ pub struct PassStats {
     pub added: usize,
     /// Nodes removed.
     pub removed: usize,
+    /// Whether the IR changed at all (also true when nodes were rewired
+    /// without being added or removed).
+    pub changed: bool,
+    /// Free-form remarks, printed in dumps as `# ` comments (for example the
+    /// Jacobian-chain pass's choice of bracketing).
+    pub notes: Vec<String>,
 }
 
 /// A graph-to-graph transformation.
-pub trait Pass {
+pub trait Pass: Send + Sync {
     /// The pass's name, as written in pipelines.
     fn name(&self) -> &'static str;
     /// Runs the pass on `g`.
