@@ -115,14 +115,19 @@ pub(crate) fn lower(
     let set = |fb: &mut cranelift_codegen::settings::Builder, k: &str, v: &str| {
         fb.set(k, v).map_err(|e| cl_err("cranelift settings", e))
     };
-    set(&mut flag_builder, "opt_level", opts.opt_level.cranelift_name())?;
+    set(
+        &mut flag_builder,
+        "opt_level",
+        opts.opt_level.cranelift_name(),
+    )?;
     set(&mut flag_builder, "use_colocated_libcalls", "false")?;
     set(&mut flag_builder, "is_pic", "false")?;
     let isa_builder = cranelift_native::builder().map_err(|e| cl_err("host ISA", e))?;
     let isa = isa_builder
         .finish(cranelift_codegen::settings::Flags::new(flag_builder))
         .map_err(|e| cl_err("host ISA", e))?;
-    let mut jb = cranelift_jit::JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    let mut jb =
+        cranelift_jit::JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
     for h in host_fns {
         jb.symbol(h.name, h.ptr);
     }
@@ -420,9 +425,8 @@ impl Ctx<'_> {
         }
         let mut bases: HashMap<usize, Value> = HashMap::new();
         for a in &k.accesses {
-            if !bases.contains_key(&a.buf) {
-                let v = self.buf_base(b, env, a.buf);
-                bases.insert(a.buf, v);
+            if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(a.buf) {
+                e.insert(self.buf_base(b, env, a.buf));
             }
         }
         let mode = self.vector_mode(k);
@@ -475,9 +479,7 @@ impl Ctx<'_> {
             if let KExpr::Load(a) = e {
                 let acc = &k.accesses[*a];
                 if acc.inner.iter().all(|&s| s == 0) {
-                    let v = b
-                        .ins()
-                        .load(scalar_ty(acc.dtype), flags(), rows[*a], 0);
+                    let v = b.ins().load(scalar_ty(acc.dtype), flags(), rows[*a], 0);
                     inv.insert(i, v);
                 }
             }
@@ -648,7 +650,11 @@ impl Ctx<'_> {
                 } else {
                     b.ins().udiv_imm_s(kidx, inner_prod)
                 };
-                let idx = if d == 0 { q } else { b.ins().urem_imm_s(q, dim) };
+                let idx = if d == 0 {
+                    q
+                } else {
+                    b.ins().urem_imm_s(q, dim)
+                };
                 let off = b.ins().imul_imm_s(idx, st * es);
                 p = b.ins().iadd(p, off);
             }
@@ -731,9 +737,10 @@ impl Ctx<'_> {
                     vec![sp; vps]
                 }
                 KExpr::Unary(u, x) => {
+                    let xs = v[*x].clone();
                     let mut out = Vec::with_capacity(vps);
-                    for j in 0..vps {
-                        out.push(self.unary_vec(b, env, *u, dt, v[*x][j])?);
+                    for xj in xs {
+                        out.push(self.unary_vec(b, env, *u, dt, xj)?);
                     }
                     out
                 }
@@ -759,8 +766,8 @@ impl Ctx<'_> {
         for &(val, a) in &k.stores {
             let acc = &k.accesses[a];
             let p = self.elem_addr(b, k, rows[a], acc, kidx);
-            for j in 0..vps {
-                b.ins().store(flags(), v[val][j], p, (16 * j) as i32);
+            for (j, &x) in v[val].iter().enumerate() {
+                b.ins().store(flags(), x, p, (16 * j) as i32);
             }
         }
         Ok(v)
@@ -894,18 +901,18 @@ impl Ctx<'_> {
             UnaryOp::Sigmoid => {
                 let n = b.ins().fneg(x);
                 let e = self.per_lane(b, env, dt, &[n], |cx, b, env, a| {
-                    cx.unary(b, env, UnaryOp::Exp, dt, a[0]).expect("exp lowers")
+                    cx.unary(b, env, UnaryOp::Exp, dt, a[0])
+                        .expect("exp lowers")
                 });
                 let one = fconst(b, dt, 1.0);
                 let one = b.ins().splat(vt, one);
                 let d = b.ins().fadd(one, e);
                 b.ins().fdiv(one, d)
             }
-            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh => {
-                self.per_lane(b, env, dt, &[x], |cx, b, env, a| {
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh => self
+                .per_lane(b, env, dt, &[x], |cx, b, env, a| {
                     cx.unary(b, env, u, dt, a[0]).expect("host call lowers")
-                })
-            }
+                }),
         })
     }
 

@@ -47,7 +47,7 @@ pub struct CompiledFn {
     pub(crate) stats: CompileStats,
     pub(crate) plan_text: String,
     pub(crate) _consts: Vec<ConstData>,
-    pub(crate) _descs: Vec<Box<MatMulDesc>>,
+    pub(crate) _descs: Vec<MatMulDesc>,
     pub(crate) module: Mutex<Option<JITModule>>,
 }
 

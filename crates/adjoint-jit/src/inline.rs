@@ -68,9 +68,11 @@ fn inline_one(g: &mut Graph, call: NodeId) -> Result<()> {
         let new = g.add_unchecked(node.op.clone(), node.ty.clone(), &ops);
         map.insert(id, new);
     }
-    let out = body.outputs().first().copied().ok_or_else(|| {
-        Error::jit(format!("call @{}: the body has no output", c.name))
-    })?;
+    let out = body
+        .outputs()
+        .first()
+        .copied()
+        .ok_or_else(|| Error::jit(format!("call @{}: the body has no output", c.name)))?;
     g.replace_all_uses(call, map[&out]);
     g.remove_node(call)?;
     Ok(())

@@ -56,30 +56,27 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let plan = plan::build_plan(&g, threads > 1)?;
-    let descs: Vec<Box<runtime::MatMulDesc>> =
-        plan.matmuls.iter().cloned().map(Box::new).collect();
+    let mut plan = plan::build_plan(&g)?;
+    let plan_text = plan::describe(&plan);
+    // The descriptors' heap storage never moves: the code holds pointers.
+    let descs: Vec<runtime::MatMulDesc> = std::mem::take(&mut plan.matmuls);
     let addrs = codegen::Addresses {
         consts: plan.consts.iter().map(|c| c.ptr() as usize).collect(),
         descs: descs
             .iter()
-            .map(|d| (&**d as *const runtime::MatMulDesc) as usize)
+            .map(|d| (d as *const runtime::MatMulDesc) as usize)
             .collect(),
     };
     let host = runtime::host_functions();
     let lowered = codegen::lower(&plan, &addrs, &host, opts, threads)?;
     let params = g.param_types();
     let outputs = g.output_types();
-    let all_f64 = params
-        .iter()
-        .chain(&outputs)
-        .all(|t| t.dtype == DType::F64);
+    let all_f64 = params.iter().chain(&outputs).all(|t| t.dtype == DType::F64);
     let kernels = plan
         .steps
         .iter()
         .filter(|s| matches!(s, plan::Step::Kernel(_)))
         .count();
-    let plan_text = plan::describe(&plan);
     let stats = CompileStats {
         nodes: g.len(),
         regions: fuse.regions,

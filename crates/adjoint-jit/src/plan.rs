@@ -214,7 +214,11 @@ fn contiguous(buf: BufId, dims: &[usize]) -> View {
 
 fn is_contiguous(v: &View, dims: &[usize]) -> bool {
     let rm = row_major(dims);
-    v.offset == 0 && dims.iter().zip(v.strides.iter().zip(&rm)).all(|(&d, (s, r))| d <= 1 || s == r)
+    v.offset == 0
+        && dims
+            .iter()
+            .zip(v.strides.iter().zip(&rm))
+            .all(|(&d, (s, r))| d <= 1 || s == r)
 }
 
 /// A unit of scheduling: a region's loop, or one materialising node.
@@ -241,7 +245,6 @@ struct Builder<'g> {
     unit_first: HashMap<Unit, usize>,
     region_members: HashMap<u32, Vec<NodeId>>,
     copies: HashMap<NodeId, (View, BufId)>,
-    threaded_gemm: bool,
 }
 
 fn jit_err(g: &Graph, id: NodeId, msg: impl std::fmt::Display) -> Error {
@@ -298,11 +301,7 @@ impl<'g> Builder<'g> {
                 let ty = self.g[id].ty.clone();
                 let t = adjoint_ir::Tensor::full(&ty, x);
                 self.consts.push(ConstData::from_tensor_data(t.data()));
-                let b = self.new_buf(
-                    BufKind::Const(self.consts.len() - 1),
-                    ty.dtype,
-                    ty.numel(),
-                );
+                let b = self.new_buf(BufKind::Const(self.consts.len() - 1), ty.dtype, ty.numel());
                 Ok(View {
                     buf: b,
                     offset: 0,
@@ -412,11 +411,8 @@ impl<'g> Builder<'g> {
                         d.extend(self.deps_of(o));
                     }
                     self.add_unit_deps(&unit, d, pos);
-                    let b = self.new_buf(
-                        BufKind::Arena { offset: 0 },
-                        node.ty.dtype,
-                        node.ty.numel(),
-                    );
+                    let b =
+                        self.new_buf(BufKind::Arena { offset: 0 }, node.ty.dtype, node.ty.numel());
                     self.stored.insert(id, b);
                     self.vals.insert(id, Val::View(contiguous(b, &dims)));
                     self.deps.insert(id, BTreeSet::from([unit]));
@@ -743,7 +739,7 @@ impl KernelBuilder {
 }
 
 /// Builds the plan of `g` (inlined, verified, regions assigned).
-pub(crate) fn build_plan(g: &Graph, threaded_gemm: bool) -> Result<Plan> {
+pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
@@ -757,7 +753,6 @@ pub(crate) fn build_plan(g: &Graph, threaded_gemm: bool) -> Result<Plan> {
         unit_first: HashMap::new(),
         region_members: HashMap::new(),
         copies: HashMap::new(),
-        threaded_gemm,
     };
     b.run(&order)?;
     // Outputs: the first occurrence of a stored node writes the caller's
@@ -785,7 +780,9 @@ pub(crate) fn build_plan(g: &Graph, threaded_gemm: bool) -> Result<Plan> {
                 let mut k = KernelBuilder::new(ty.shape.dims().to_vec(), None);
                 let e = k.load(&v, ty.dtype);
                 k.store(e, &contiguous(buf, ty.shape.dims()), ty.dtype);
-                steps.push(Step::Kernel(k.finish(format!("copy {}", g.display_name(*id)))));
+                steps.push(Step::Kernel(
+                    k.finish(format!("copy {}", g.display_name(*id))),
+                ));
             }
         }
     }
@@ -794,9 +791,9 @@ pub(crate) fn build_plan(g: &Graph, threaded_gemm: bool) -> Result<Plan> {
         let out = b.new_buf(BufKind::Output(i), ty.dtype, ty.numel());
         let mut k = KernelBuilder::new(ty.shape.dims().to_vec(), None);
         let val = b.vals[&o].clone();
-        let e = k.leaf(&val, ty.dtype).ok_or_else(|| {
-            jit_err(g, o, "internal: output value is not available in memory")
-        })?;
+        let e = k
+            .leaf(&val, ty.dtype)
+            .ok_or_else(|| jit_err(g, o, "internal: output value is not available in memory"))?;
         k.store(e, &contiguous(out, ty.shape.dims()), ty.dtype);
         steps.push(Step::Kernel(k.finish(format!("output {i}"))));
     }
@@ -876,9 +873,8 @@ impl Builder<'_> {
                     // The result's strides over the loop dims: row-major over
                     // kept dims, zero over reduced ones.
                     let axes = axes.clone().unwrap_or_default();
-                    let kept: Vec<usize> = (0..loop_dims.len())
-                        .filter(|d| !axes.contains(d))
-                        .collect();
+                    let kept: Vec<usize> =
+                        (0..loop_dims.len()).filter(|d| !axes.contains(d)).collect();
                     let kept_dims: Vec<usize> = kept.iter().map(|&d| loop_dims[d]).collect();
                     let rm = row_major(&kept_dims);
                     let mut strides = vec![0i64; loop_dims.len()];
@@ -983,8 +979,7 @@ impl Builder<'_> {
                 let vb = self.view_of(ops[1])?;
                 let sa = g[ops[0]].ty.shape.dims().to_vec();
                 let sb = g[ops[1]].ty.shape.dims().to_vec();
-                let desc = matmul_desc(dt, &sa, &va, &sb, &vb, self.threaded_gemm)
-                    .map_err(|m| jit_err(g, id, m))?;
+                let desc = matmul_desc(dt, &sa, &va, &sb, &vb).map_err(|m| jit_err(g, id, m))?;
                 self.matmuls.push(desc);
                 steps.push(Step::MatMul {
                     desc: self.matmuls.len() - 1,
@@ -1005,7 +1000,6 @@ fn matmul_desc(
     va: &View,
     sb: &[usize],
     vb: &View,
-    threaded: bool,
 ) -> std::result::Result<MatMulDesc, String> {
     let (m, k, rsa, csa, batch_a, bsa) = if sa.len() == 1 {
         (1, sa[0], 0, va.strides[0], vec![], vec![])
@@ -1076,7 +1070,6 @@ fn matmul_desc(
         rsc: n as isize,
         csc: 1,
         batches,
-        threaded,
     })
 }
 

@@ -67,14 +67,30 @@ pub(crate) fn host_functions() -> Vec<HostFn> {
         f("adj_log_f64", adj_log_f64 as *const u8, HostSig::Unary(F64)),
         f("adj_sin_f64", adj_sin_f64 as *const u8, HostSig::Unary(F64)),
         f("adj_cos_f64", adj_cos_f64 as *const u8, HostSig::Unary(F64)),
-        f("adj_tanh_f64", adj_tanh_f64 as *const u8, HostSig::Unary(F64)),
+        f(
+            "adj_tanh_f64",
+            adj_tanh_f64 as *const u8,
+            HostSig::Unary(F64),
+        ),
         f("adj_exp_f32", adj_exp_f32 as *const u8, HostSig::Unary(F32)),
         f("adj_log_f32", adj_log_f32 as *const u8, HostSig::Unary(F32)),
         f("adj_sin_f32", adj_sin_f32 as *const u8, HostSig::Unary(F32)),
         f("adj_cos_f32", adj_cos_f32 as *const u8, HostSig::Unary(F32)),
-        f("adj_tanh_f32", adj_tanh_f32 as *const u8, HostSig::Unary(F32)),
-        f("adj_pow_f64", adj_pow_f64 as *const u8, HostSig::Binary(F64)),
-        f("adj_pow_f32", adj_pow_f32 as *const u8, HostSig::Binary(F32)),
+        f(
+            "adj_tanh_f32",
+            adj_tanh_f32 as *const u8,
+            HostSig::Unary(F32),
+        ),
+        f(
+            "adj_pow_f64",
+            adj_pow_f64 as *const u8,
+            HostSig::Binary(F64),
+        ),
+        f(
+            "adj_pow_f32",
+            adj_pow_f32 as *const u8,
+            HostSig::Binary(F32),
+        ),
         f("adj_matmul", adj_matmul as *const u8, HostSig::MatMul),
         f(
             "adj_parallel_for",
@@ -108,8 +124,6 @@ pub(crate) struct MatMulDesc {
     pub rsc: isize,
     pub csc: isize,
     pub batches: Vec<BatchOffsets>,
-    /// Whether the GEMM may use several threads.
-    pub threaded: bool,
 }
 
 /// `c = a @ b` for every batch element, through the GEMM crate.
