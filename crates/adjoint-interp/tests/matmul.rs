@@ -113,6 +113,11 @@ fn accumulates_in_sequence_from_positive_zero_without_fma() {
     let x = 1.0 + 2f64.powi(-30);
     let p = x * x;
     assert_eq!(p, 1.0 + 2f64.powi(-29));
+    assert_eq!(
+        x.mul_add(x, -p),
+        2f64.powi(-60),
+        "a fused multiply-add would differ"
+    );
     let r = mm(f64t([2], &[-p, x]), f64t([2], &[1.0, x]));
     assert_f64(&r, &[], &[0.0]);
     // Starting from +0.0: 0 + (-0 * 1) = +0.0.
