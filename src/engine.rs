@@ -47,6 +47,8 @@ impl FromStr for Engine {
         Engine::ALL
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| Error::input(format!("unknown engine '{s}'; valid engines: interp, jit")))
+            .ok_or_else(|| {
+                Error::input(format!("unknown engine '{s}'; valid engines: interp, jit"))
+            })
     }
 }

@@ -26,5 +26,7 @@ pub use engine::Engine;
 /// on `g` in place, verifying after each pass.
 pub fn run_pipeline(g: &mut ir::Graph, pipeline: &str) -> ir::Result<()> {
     let _ = (g, pipeline);
-    Err(ir::Error::input("the pass manager is not available in this build yet"))
+    Err(ir::Error::input(
+        "the pass manager is not available in this build yet",
+    ))
 }

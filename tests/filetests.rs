@@ -54,7 +54,10 @@ fn split_expect(text: &str) -> (&str, Option<String>) {
             let block = &text[i + EXPECT.len() + 2..];
             let lines: Vec<&str> = block
                 .lines()
-                .map(|l| l.strip_prefix("# ").unwrap_or(l.strip_prefix('#').unwrap_or(l)))
+                .map(|l| {
+                    l.strip_prefix("# ")
+                        .unwrap_or(l.strip_prefix('#').unwrap_or(l))
+                })
                 .collect();
             (&text[..i + 1], Some(lines.join("\n") + "\n"))
         }
@@ -84,7 +87,12 @@ fn pipeline(g: &Graph, passes: &str) -> Result<Graph> {
     Ok(g)
 }
 
-fn golden(path: &Path, text: &str, source: &str, actual: String) -> std::result::Result<(), String> {
+fn golden(
+    path: &Path,
+    text: &str,
+    source: &str,
+    actual: String,
+) -> std::result::Result<(), String> {
     let (_, expected) = split_expect(text);
     match expected {
         Some(e) if e == actual => Ok(()),
@@ -147,18 +155,19 @@ fn close(a: &Tensor, b: &Tensor) -> bool {
         return false;
     }
     let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
-    let tol = if a.dtype() == ir::DType::F32 { 1e-5 } else { 1e-12 };
+    let tol = if a.dtype() == ir::DType::F32 {
+        1e-5
+    } else {
+        1e-12
+    };
     x.iter().zip(&y).all(|(p, q)| {
-        (p.is_nan() && q.is_nan()) || p == q || (p - q).abs() <= tol * p.abs().max(q.abs()).max(1e-300)
+        (p.is_nan() && q.is_nan())
+            || p == q
+            || (p - q).abs() <= tol * p.abs().max(q.abs()).max(1e-300)
     })
 }
 
-fn run_lines(
-    path: &Path,
-    text: &str,
-    m: &Module,
-    passes: &str,
-) -> std::result::Result<(), String> {
+fn run_lines(path: &Path, text: &str, m: &Module, passes: &str) -> std::result::Result<(), String> {
     let mut new_text = String::new();
     let mut failures = Vec::new();
     let mut count = 0;
@@ -176,8 +185,13 @@ fn run_lines(
             .unwrap_or((rest.trim(), ""));
         let open = call.find('(').ok_or_else(|| at("expected @f(args)"))?;
         let name = call[..open].trim().trim_start_matches('@');
-        let args = call[open + 1..].trim_end().strip_suffix(')').ok_or_else(|| at("missing ')'"))?;
-        let f = m.func(name).ok_or_else(|| at(&format!("no function @{name}")))?;
+        let args = call[open + 1..]
+            .trim_end()
+            .strip_suffix(')')
+            .ok_or_else(|| at("missing ')'"))?;
+        let f = m
+            .func(name)
+            .ok_or_else(|| at(&format!("no function @{name}")))?;
         let g = pipeline(f, passes).map_err(|e| at(&e.to_string()))?;
         let arg_texts = split_top(args);
         if arg_texts.len() != g.params().len() {
@@ -193,7 +207,9 @@ fn run_lines(
             .map(|(a, ty)| parse_arg(a).and_then(|v| arg_to_tensor(&v, &ty)))
             .collect::<Result<_>>()
             .map_err(|e| at(&e.to_string()))?;
-        let want_interp = Engine::Interp.run(&g, &inputs).map_err(|e| at(&e.to_string()))?;
+        let want_interp = Engine::Interp
+            .run(&g, &inputs)
+            .map_err(|e| at(&e.to_string()))?;
         let got = outputs_text(&want_interp);
         if got != expected {
             failures.push(at(&format!("interp: expected {expected}, got {got}")));
@@ -216,7 +232,10 @@ fn run_lines(
         new_text.push_str(&format!("# run: {call} == {got}\n"));
     }
     if count == 0 {
-        return Err(format!("{}: `test run` without `# run:` lines", path.display()));
+        return Err(format!(
+            "{}: `test run` without `# run:` lines",
+            path.display()
+        ));
     }
     if bless() {
         std::fs::write(path, new_text).map_err(|e| e.to_string())?;
@@ -247,7 +266,10 @@ fn check_file(path: &Path) -> std::result::Result<(), String> {
                 .map(|m2| ir::print_module(&m2))
                 .map_err(|e| format!("printed text does not parse: {e}\n{printed}"))?;
             if again != printed {
-                return Err(format!("print does not round-trip:\n{}", diff(&printed, &again)));
+                return Err(format!(
+                    "print does not round-trip:\n{}",
+                    diff(&printed, &again)
+                ));
             }
             golden(path, &text, source, printed)
         }
@@ -271,7 +293,10 @@ fn check_file(path: &Path) -> std::result::Result<(), String> {
                 return Err("`test error` without `# error:` lines".into());
             }
             let result = ir::parse_module(source).and_then(|m| {
-                let f = m.main_func().cloned().ok_or_else(|| ir::Error::input("no function"))?;
+                let f = m
+                    .main_func()
+                    .cloned()
+                    .ok_or_else(|| ir::Error::input("no function"))?;
                 pipeline(&f, arg)
             });
             match result {

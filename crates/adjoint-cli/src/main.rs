@@ -4,6 +4,7 @@
 //! a backtrace); 2 usage errors.
 
 use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
+use adjoint::passes::bracketing;
 use adjoint::values::{arg_to_tensor, outputs_json, parse_arg};
 use adjoint::Engine;
 use clap::{Args, Parser, Subcommand};
@@ -239,10 +240,10 @@ fn run(cli: Cli) -> Result<()> {
                 "check: gradient checking is not available in this build yet",
             ))
         }
-        Cmd::Chain { .. } => {
-            return Err(Error::input(
-                "chain: the Jacobian-chain solver is not available in this build yet",
-            ))
+        Cmd::Chain { file } => {
+            let text = read_source(&file)?;
+            let chain = bracketing::parse_chain(&text).map_err(|e| e.context(file.display()))?;
+            println!("{}", bracketing::solve(&chain)?.to_json());
         }
     }
     Ok(())

@@ -14,7 +14,11 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).current_dir(root()).output().expect("spawn adjoint")
+    bin()
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("spawn adjoint")
 }
 
 fn run_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -86,10 +90,31 @@ fn run_default_engine_is_jit_and_takes_lists() {
 fn bad_arguments_are_one_line_errors() {
     let cases: &[&[&str]] = &[
         &["run", "examples/seed.adj", "--arg", "x1=2"],
-        &["run", "examples/seed.adj", "--arg", "x1=2", "--arg", "x2=[1,2]"],
+        &[
+            "run",
+            "examples/seed.adj",
+            "--arg",
+            "x1=2",
+            "--arg",
+            "x2=[1,2]",
+        ],
         &["run", "examples/seed.adj", "--arg", "x1=2", "--arg", "zz=1"],
-        &["run", "examples/seed.adj", "--arg", "x1=true", "--arg", "x2=1"],
-        &["run", "examples/seed.adj", "--func", "nope", "--arg", "x1=1"],
+        &[
+            "run",
+            "examples/seed.adj",
+            "--arg",
+            "x1=true",
+            "--arg",
+            "x2=1",
+        ],
+        &[
+            "run",
+            "examples/seed.adj",
+            "--func",
+            "nope",
+            "--arg",
+            "x1=1",
+        ],
         &["run", "does/not/exist.adj"],
     ];
     for args in cases {
@@ -110,7 +135,10 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn parse_errors_carry_line_and_column() {
-    let o = run_stdin(&["print", "-"], b"func @f(%x: f64) -> f64 {\n  %y = frob %x\n  return %y\n}\n");
+    let o = run_stdin(
+        &["print", "-"],
+        b"func @f(%x: f64) -> f64 {\n  %y = frob %x\n  return %y\n}\n",
+    );
     assert_clean_failure(&o, 1);
     assert!(stderr(&o).contains("2:"), "{}", stderr(&o));
 }
@@ -128,7 +156,8 @@ fn garbage_never_panics() {
     // Deterministic mutations of a valid file.
     let mut state: u64 = 0x9e3779b97f4a7c15;
     for _ in 0..40 {
-        let mut v = std::fs::read(root().join("examples/seed.adj")).unwrap_or_else(|_| valid.clone());
+        let mut v =
+            std::fs::read(root().join("examples/seed.adj")).unwrap_or_else(|_| valid.clone());
         for _ in 0..3 {
             state ^= state << 13;
             state ^= state >> 7;
@@ -148,11 +177,35 @@ fn garbage_never_panics() {
         inputs.push(v);
     }
     for input in inputs {
-        for cmd in [&["print", "-"][..], &["dot", "-"], &["run", "-", "--arg", "x1=1", "--arg", "x2=2"]] {
+        for cmd in [
+            &["print", "-"][..],
+            &["dot", "-"],
+            &["run", "-", "--arg", "x1=1", "--arg", "x2=2"],
+        ] {
             let o = run_stdin(cmd, &input);
             let code = o.status.code();
-            assert!(code == Some(0) || code == Some(1), "{cmd:?}: {code:?} {}", stderr(&o));
+            assert!(
+                code == Some(0) || code == Some(1),
+                "{cmd:?}: {code:?} {}",
+                stderr(&o)
+            );
             assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
         }
     }
+}
+
+#[test]
+fn chain_prints_json_and_line_numbered_errors() {
+    let o = run_stdin(
+        &["chain", "-"],
+        b"# q then m n E\n3\n50 1000 60000\n5 50 300\n1 5 10\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        r#"{"optimal": 60310, "tangent": 60310000, "adjoint": 60310, "bracketing": "(F3·F2)·F1 [adjoint|adjoint]"}"#
+    );
+    let o = run_stdin(&["chain", "-"], b"2\n1 100 200\n100 1 x\n");
+    assert_clean_failure(&o, 1);
+    assert!(stderr(&o).contains("line 3"), "{}", stderr(&o));
 }
