@@ -348,7 +348,7 @@ fn element(d: &TensorData, i: usize) -> String {
 /// equal), else nested lists following the shape.
 pub(crate) fn tensor_literal(t: &Tensor) -> String {
     let d = t.data();
-    if t.len() >= 1 && t.splat_value().is_some() {
+    if !t.is_empty() && t.splat_value().is_some() {
         return element(d, 0);
     }
     let dims = t.shape().dims();
@@ -402,7 +402,7 @@ mod tests {
             f64::MIN_POSITIVE,
             5e-324,
             1e16,
-            9.999999999999999e15,
+            9.999_999_999_999_998e15,
             1e-5,
             -123.456,
         ] {
