@@ -21,6 +21,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bracketing;
 pub mod contract;
 pub mod cse;
 pub mod dce;
