@@ -3,8 +3,8 @@
 //! explicit), so element `i` of the result depends on element `i` of each
 //! operand only. The per-element rules live in [`crate::scalar`].
 
-use crate::scalar::{self, Elem, Float};
 use crate::elems;
+use crate::scalar::{self, Elem, Float};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Result, Tensor, TensorData, TensorType, UnaryOp};
 
 /// `op` applied to every element of `x`.
@@ -51,7 +51,9 @@ pub(crate) fn cast(x: &Tensor, ty: &TensorType) -> Result<Tensor> {
         (TensorData::F32(v), DType::F32) => TensorData::F32(v.clone()),
         (TensorData::F64(v), DType::F64) => TensorData::F64(v.clone()),
         (TensorData::F64(v), DType::F32) => TensorData::F32(v.iter().map(|&e| e as f32).collect()),
-        (TensorData::F32(v), DType::F64) => TensorData::F64(v.iter().map(|&e| f64::from(e)).collect()),
+        (TensorData::F32(v), DType::F64) => {
+            TensorData::F64(v.iter().map(|&e| f64::from(e)).collect())
+        }
         (TensorData::Bool(v), DType::F32) => {
             TensorData::F32(v.iter().map(|&e| f32::from_bool(e)).collect())
         }

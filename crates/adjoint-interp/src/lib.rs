@@ -130,7 +130,6 @@ macro_rules! with_float {
     };
 }
 
-
 mod elementwise;
 mod matmul;
 mod reduce;
@@ -143,13 +142,8 @@ pub use reduce::{reduce_max_order, reduce_sum_order};
 /// The elements of `t` as a slice of `T`, or an error if `t` holds another
 /// dtype.
 pub(crate) fn elems<T: scalar::Elem>(t: &Tensor) -> Result<&[T]> {
-    T::slice(t.data()).ok_or_else(|| {
-        Error::eval(format!(
-            "expected a {} tensor, got {}",
-            T::DTYPE,
-            t.ty()
-        ))
-    })
+    T::slice(t.data())
+        .ok_or_else(|| Error::eval(format!("expected a {} tensor, got {}", T::DTYPE, t.ty())))
 }
 
 /// Evaluates `g` on `inputs`, one per parameter in order, and returns its
@@ -297,9 +291,8 @@ fn eval_refs<'a>(g: &'a Graph, inputs: &[&'a Tensor]) -> Result<Vec<Tensor>> {
         } else {
             slot.take().map(Cow::into_owned)
         };
-        result.push(v.ok_or_else(|| {
-            Error::eval(format!("@{}: output {o} has no value", g.name()))
-        })?);
+        result
+            .push(v.ok_or_else(|| Error::eval(format!("@{}: output {o} has no value", g.name())))?);
     }
     Ok(result)
 }

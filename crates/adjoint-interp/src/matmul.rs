@@ -8,9 +8,9 @@
 //! elements are laid out row-major over `batch × m × n`, which is already
 //! the row-major order of the result shape with the promoted axes removed.
 
+use crate::elems;
 use crate::scalar::{Elem, Float};
 use crate::strided::{broadcast_strides, for_each_offset};
-use crate::elems;
 use adjoint_ir::{Error, Result, Shape, Tensor, TensorType};
 
 /// The dot product of `a` and `b` in the order of the contract:

@@ -6,9 +6,9 @@
 //! first (a transpose that puts the kept axes before the reduced ones), then
 //! each contiguous group is folded.
 
+use crate::elems;
 use crate::scalar::{fmax, Elem, Float};
 use crate::strided::{gather, row_major_strides};
-use crate::elems;
 use adjoint_ir::{Result, Tensor, TensorType};
 use std::borrow::Cow;
 
@@ -55,13 +55,7 @@ fn grouped<'a, T: Elem>(x: &'a [T], dims: &[usize], axes: &[usize]) -> (Cow<'a, 
     (Cow::Owned(gather(x, &pdims, &pstrides, 0)), group)
 }
 
-fn reduce(
-    x: &Tensor,
-    axes: &[usize],
-    ty: &TensorType,
-    what: &str,
-    sum: bool,
-) -> Result<Tensor> {
+fn reduce(x: &Tensor, axes: &[usize], ty: &TensorType, what: &str, sum: bool) -> Result<Tensor> {
     let data = with_float!(ty.dtype, what, T => {
         let (g, n) = grouped(elems::<T>(x)?, x.shape().dims(), axes);
         let fold = if sum { reduce_sum_order::<T> } else { reduce_max_order::<T> };

@@ -5,9 +5,9 @@
 //! Each takes operands whose types have already been checked against the
 //! result type `ty` (see [`crate::eval_node`]).
 
+use crate::elems;
 use crate::scalar::Elem;
 use crate::strided::{broadcast_strides, gather, row_major_strides, scatter};
-use crate::elems;
 use adjoint_ir::{Result, Tensor, TensorType};
 
 /// Numpy broadcast of `x` to `ty.shape`: trailing axes aligned, size-1 and

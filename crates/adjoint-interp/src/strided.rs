@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(offsets(&[2, 3], &[3, 1], 0), vec![0, 1, 2, 3, 4, 5]);
         // Transposed walk of a [3,2] buffer.
         assert_eq!(offsets(&[2, 3], &[1, 2], 0), vec![0, 2, 4, 1, 3, 5]);
-        assert_eq!(offsets(&[2, 2, 2], &[4, 2, 1], 10), (10..18).collect::<Vec<_>>());
+        assert_eq!(
+            offsets(&[2, 2, 2], &[4, 2, 1], 10),
+            (10..18).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -129,7 +132,10 @@ mod tests {
 
     #[test]
     fn broadcast_strides_align_trailing() {
-        assert_eq!(broadcast_strides(&[3, 1, 5], &[2, 3, 4, 5]), vec![0, 5, 0, 1]);
+        assert_eq!(
+            broadcast_strides(&[3, 1, 5], &[2, 3, 4, 5]),
+            vec![0, 5, 0, 1]
+        );
         assert_eq!(broadcast_strides(&[], &[2, 2]), vec![0, 0]);
         assert_eq!(
             offsets(&[2, 3], &broadcast_strides(&[3], &[2, 3]), 0),

@@ -54,7 +54,10 @@ fn seed_function_f32() {
 
 #[test]
 fn neg_flips_the_sign_bit() {
-    let r = run(Op::Unary(UnaryOp::Neg), &[f64t([6], &[1.5, -2.0, 0.0, -0.0, INF, NAN])]);
+    let r = run(
+        Op::Unary(UnaryOp::Neg),
+        &[f64t([6], &[1.5, -2.0, 0.0, -0.0, INF, NAN])],
+    );
     assert_f64(&r, &[6], &[-1.5, 2.0, -0.0, 0.0, -INF, NAN]);
     assert_eq!(r.as_f64().unwrap()[5].to_bits(), NAN.to_bits() ^ (1 << 63));
     let r = un32(UnaryOp::Neg, &[1.5, 0.0, -INF32, NAN32]);
@@ -66,7 +69,10 @@ fn neg_flips_the_sign_bit() {
 
 #[test]
 fn abs_clears_the_sign_bit() {
-    let r = run(Op::Unary(UnaryOp::Abs), &[f64t([5], &[-1.5, 2.0, -0.0, -INF, -NAN])]);
+    let r = run(
+        Op::Unary(UnaryOp::Abs),
+        &[f64t([5], &[-1.5, 2.0, -0.0, -INF, -NAN])],
+    );
     assert_f64(&r, &[5], &[1.5, 2.0, 0.0, INF, NAN]);
     assert_eq!(r.as_f64().unwrap()[4].to_bits(), NAN.to_bits());
     let r = run(Op::Unary(UnaryOp::Abs), &[f32t([3], &[-1.5, -0.0, -NAN32])]);
@@ -106,9 +112,19 @@ fn log() {
 
 #[test]
 fn sqrt_is_correctly_rounded() {
-    let r = run(Op::Unary(UnaryOp::Sqrt), &[f64t([7], &[4.0, 2.0, 0.0, -0.0, -1.0, INF, NAN])]);
-    assert_f64(&r, &[7], &[2.0, std::f64::consts::SQRT_2, 0.0, -0.0, NAN, INF, NAN]);
-    let r = run(Op::Unary(UnaryOp::Sqrt), &[f32t([4], &[4.0, 2.0, -0.0, -1.0])]);
+    let r = run(
+        Op::Unary(UnaryOp::Sqrt),
+        &[f64t([7], &[4.0, 2.0, 0.0, -0.0, -1.0, INF, NAN])],
+    );
+    assert_f64(
+        &r,
+        &[7],
+        &[2.0, std::f64::consts::SQRT_2, 0.0, -0.0, NAN, INF, NAN],
+    );
+    let r = run(
+        Op::Unary(UnaryOp::Sqrt),
+        &[f32t([4], &[4.0, 2.0, -0.0, -1.0])],
+    );
     assert_f32(&r, &[4], &[2.0, std::f32::consts::SQRT_2, -0.0, NAN32]);
 }
 
@@ -151,7 +167,10 @@ fn tanh() {
 
 #[test]
 fn sigmoid() {
-    let r = un64(UnaryOp::Sigmoid, &[0.0, 2.0, -800.0, 800.0, -INF, INF, NAN, -2.0]);
+    let r = un64(
+        UnaryOp::Sigmoid,
+        &[0.0, 2.0, -800.0, 800.0, -INF, INF, NAN, -2.0],
+    );
     assert_eq!(r[0], 0.5);
     assert_close_f64(r[1], 0.8807970779778823, 1);
     // exp(800) = inf, so 1 / (1 + inf) = 0; exp(-800) = 0, so 1 / 1 = 1.
@@ -171,9 +190,15 @@ fn sigmoid() {
 
 #[test]
 fn relu() {
-    let r = run(Op::Unary(UnaryOp::Relu), &[f64t([7], &[-1.0, 2.5, -0.0, 0.0, NAN, -INF, INF])]);
+    let r = run(
+        Op::Unary(UnaryOp::Relu),
+        &[f64t([7], &[-1.0, 2.5, -0.0, 0.0, NAN, -INF, INF])],
+    );
     assert_f64(&r, &[7], &[0.0, 2.5, 0.0, 0.0, NAN, 0.0, INF]);
-    let r = run(Op::Unary(UnaryOp::Relu), &[f32t([4], &[-3.0, 0.25, -0.0, NAN32])]);
+    let r = run(
+        Op::Unary(UnaryOp::Relu),
+        &[f32t([4], &[-3.0, 0.25, -0.0, NAN32])],
+    );
     assert_f32(&r, &[4], &[0.0, 0.25, 0.0, NAN32]);
 }
 
@@ -189,17 +214,33 @@ fn unary_ops_keep_shape_including_rank0_and_empty() {
 
 #[test]
 fn add_sub_mul_f64() {
-    let r = bin64(BinaryOp::Add, &[1.0, 0.1, INF, INF, -0.0, -0.0], &[2.0, 0.2, -INF, 1.0, -0.0, 0.0]);
+    let r = bin64(
+        BinaryOp::Add,
+        &[1.0, 0.1, INF, INF, -0.0, -0.0],
+        &[2.0, 0.2, -INF, 1.0, -0.0, 0.0],
+    );
     assert_f64(&r, &[6], &[3.0, 0.30000000000000004, NAN, INF, -0.0, 0.0]);
-    let r = bin64(BinaryOp::Sub, &[5.0, 0.0, INF, 0.0, -0.0], &[3.0, 0.0, INF, -0.0, 0.0]);
+    let r = bin64(
+        BinaryOp::Sub,
+        &[5.0, 0.0, INF, 0.0, -0.0],
+        &[3.0, 0.0, INF, -0.0, 0.0],
+    );
     assert_f64(&r, &[5], &[2.0, 0.0, NAN, 0.0, -0.0]);
-    let r = bin64(BinaryOp::Mul, &[3.0, -0.0, INF, 1e300, -2.0], &[4.0, 5.0, 0.0, 1e300, 1e300]);
+    let r = bin64(
+        BinaryOp::Mul,
+        &[3.0, -0.0, INF, 1e300, -2.0],
+        &[4.0, 5.0, 0.0, 1e300, 1e300],
+    );
     assert_f64(&r, &[5], &[12.0, -0.0, NAN, INF, -2e300]);
 }
 
 #[test]
 fn add_sub_mul_f32() {
-    let r = bin32(BinaryOp::Add, &[1.0, 16777216.0, INF32, -0.0], &[2.0, 1.0, -INF32, -0.0]);
+    let r = bin32(
+        BinaryOp::Add,
+        &[1.0, 16777216.0, INF32, -0.0],
+        &[2.0, 1.0, -INF32, -0.0],
+    );
     assert_f32(&r, &[4], &[3.0, 16777216.0, NAN32, -0.0]);
     let r = bin32(BinaryOp::Sub, &[5.0, 0.0], &[3.0, 0.0]);
     assert_f32(&r, &[2], &[2.0, 0.0]);
@@ -209,7 +250,11 @@ fn add_sub_mul_f32() {
 
 #[test]
 fn div_ieee() {
-    let r = bin64(BinaryOp::Div, &[1.0, -1.0, 0.0, 1.0, 6.0, -1.0, INF], &[0.0, 0.0, 0.0, -0.0, 3.0, INF, INF]);
+    let r = bin64(
+        BinaryOp::Div,
+        &[1.0, -1.0, 0.0, 1.0, 6.0, -1.0, INF],
+        &[0.0, 0.0, 0.0, -0.0, 3.0, INF, INF],
+    );
     assert_f64(&r, &[7], &[INF, -INF, NAN, -INF, 2.0, -0.0, NAN]);
     let r = bin32(BinaryOp::Div, &[1.0, 0.0, 1.0, 1.0], &[0.0, 0.0, -0.0, 3.0]);
     assert_f32(&r, &[4], &[INF32, NAN32, -INF32, 1.0 / 3.0]);
@@ -220,8 +265,16 @@ fn pow_is_powf() {
     let a = [2.0, 4.0, 2.0, 0.0, -8.0, NAN, 1.0, -2.0, -0.0, 10.0];
     let b = [10.0, 0.5, -1.0, -1.0, 1.0 / 3.0, 0.0, NAN, 3.0, -1.0, 400.0];
     let r = bin64(BinaryOp::Pow, &a, &b);
-    assert_f64(&r, &[10], &[1024.0, 2.0, 0.5, INF, NAN, 1.0, 1.0, -8.0, -INF, INF]);
-    let r = bin32(BinaryOp::Pow, &[2.0, 4.0, -8.0, 10.0], &[10.0, 0.5, 0.5, 40.0]);
+    assert_f64(
+        &r,
+        &[10],
+        &[1024.0, 2.0, 0.5, INF, NAN, 1.0, 1.0, -8.0, -INF, INF],
+    );
+    let r = bin32(
+        BinaryOp::Pow,
+        &[2.0, 4.0, -8.0, 10.0],
+        &[10.0, 0.5, 0.5, 40.0],
+    );
     assert_f32(&r, &[4], &[1024.0, 2.0, NAN32, INF32]);
 }
 
@@ -230,16 +283,32 @@ fn max_min_propagate_nan_and_order_signed_zeros() {
     let a = [1.0, 3.0, NAN, 1.0, -0.0, 0.0, -INF, INF, -0.0, 0.0];
     let b = [2.0, 2.0, 1.0, NAN, 0.0, -0.0, 5.0, NAN, -0.0, 0.0];
     let r = bin64(BinaryOp::Max, &a, &b);
-    assert_f64(&r, &[10], &[2.0, 3.0, NAN, NAN, 0.0, 0.0, 5.0, NAN, -0.0, 0.0]);
+    assert_f64(
+        &r,
+        &[10],
+        &[2.0, 3.0, NAN, NAN, 0.0, 0.0, 5.0, NAN, -0.0, 0.0],
+    );
     let r = bin64(BinaryOp::Min, &a, &b);
-    assert_f64(&r, &[10], &[1.0, 2.0, NAN, NAN, -0.0, -0.0, -INF, NAN, -0.0, 0.0]);
+    assert_f64(
+        &r,
+        &[10],
+        &[1.0, 2.0, NAN, NAN, -0.0, -0.0, -INF, NAN, -0.0, 0.0],
+    );
 
     let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
     let b32: Vec<f32> = b.iter().map(|&x| x as f32).collect();
     let r = bin32(BinaryOp::Max, &a32, &b32);
-    assert_f32(&r, &[10], &[2.0, 3.0, NAN32, NAN32, 0.0, 0.0, 5.0, NAN32, -0.0, 0.0]);
+    assert_f32(
+        &r,
+        &[10],
+        &[2.0, 3.0, NAN32, NAN32, 0.0, 0.0, 5.0, NAN32, -0.0, 0.0],
+    );
     let r = bin32(BinaryOp::Min, &a32, &b32);
-    assert_f32(&r, &[10], &[1.0, 2.0, NAN32, NAN32, -0.0, -0.0, -INF32, NAN32, -0.0, 0.0]);
+    assert_f32(
+        &r,
+        &[10],
+        &[1.0, 2.0, NAN32, NAN32, -0.0, -0.0, -INF32, NAN32, -0.0, 0.0],
+    );
 }
 
 #[test]
@@ -248,7 +317,10 @@ fn binary_ops_on_rank0_and_empty() {
         let r = run(Op::Binary(op), &[f32t([0, 4], &[]), f32t([0, 4], &[])]);
         assert_f32(&r, &[0, 4], &[]);
     }
-    let r = run(Op::Binary(BinaryOp::Sub), &[Tensor::scalar_f64(1.0), Tensor::scalar_f64(3.0)]);
+    let r = run(
+        Op::Binary(BinaryOp::Sub),
+        &[Tensor::scalar_f64(1.0), Tensor::scalar_f64(3.0)],
+    );
     assert_f64(&r, &[], &[-2.0]);
 }
 
@@ -280,20 +352,39 @@ fn select_picks_elementwise_for_every_dtype() {
     let c = boolt([2, 2], &[true, false, false, true]);
     let r = run(
         Op::Select,
-        &[c.clone(), f64t([2, 2], &[1.0, 2.0, 3.0, 4.0]), f64t([2, 2], &[-1.0, -2.0, NAN, -4.0])],
+        &[
+            c.clone(),
+            f64t([2, 2], &[1.0, 2.0, 3.0, 4.0]),
+            f64t([2, 2], &[-1.0, -2.0, NAN, -4.0]),
+        ],
     );
     assert_f64(&r, &[2, 2], &[1.0, -2.0, NAN, 4.0]);
     let r = run(
         Op::Select,
-        &[c.clone(), f32t([2, 2], &[1.0, 2.0, 3.0, -0.0]), f32t([2, 2], &[5.0, 6.0, 7.0, 8.0])],
+        &[
+            c.clone(),
+            f32t([2, 2], &[1.0, 2.0, 3.0, -0.0]),
+            f32t([2, 2], &[5.0, 6.0, 7.0, 8.0]),
+        ],
     );
     assert_f32(&r, &[2, 2], &[1.0, 6.0, 7.0, -0.0]);
     let r = run(
         Op::Select,
-        &[c, boolt([2, 2], &[true, true, false, false]), boolt([2, 2], &[false, false, true, true])],
+        &[
+            c,
+            boolt([2, 2], &[true, true, false, false]),
+            boolt([2, 2], &[false, false, true, true]),
+        ],
     );
     assert_bool(&r, &[2, 2], &[true, false, true, false]);
-    let r = run(Op::Select, &[boolt([], &[false]), Tensor::scalar_f64(1.0), Tensor::scalar_f64(2.0)]);
+    let r = run(
+        Op::Select,
+        &[
+            boolt([], &[false]),
+            Tensor::scalar_f64(1.0),
+            Tensor::scalar_f64(2.0),
+        ],
+    );
     assert_f64(&r, &[], &[2.0]);
 }
 
@@ -313,26 +404,55 @@ fn cast_f64_to_f32_rounds_to_nearest_even() {
     // 16777217 and 16777219 lie halfway between neighbouring f32s and go to
     // the even one; 3.4028235677973366e38 lies halfway between f32::MAX
     // (odd) and 2^128, so it rounds to infinity.
-    let x = [0.1, 1e40, 16777217.0, 16777219.0, NAN, -0.0, -1e-50, 3.4028234663852886e38, 3.4028235677973366e38];
+    let x = [
+        0.1,
+        1e40,
+        16777217.0,
+        16777219.0,
+        NAN,
+        -0.0,
+        -1e-50,
+        3.4028234663852886e38,
+        3.4028235677973366e38,
+    ];
     let r = run(Op::Cast { to: DType::F32 }, &[f64t([9], &x)]);
     assert_f32(
         &r,
         &[9],
-        &[0.1, INF32, 16777216.0, 16777220.0, NAN32, -0.0, -0.0, f32::MAX, INF32],
+        &[
+            0.1,
+            INF32,
+            16777216.0,
+            16777220.0,
+            NAN32,
+            -0.0,
+            -0.0,
+            f32::MAX,
+            INF32,
+        ],
     );
 }
 
 #[test]
 fn cast_f32_to_f64_is_exact() {
-    let r = run(Op::Cast { to: DType::F64 }, &[f32t([4], &[0.1, -0.0, INF32, NAN32])]);
+    let r = run(
+        Op::Cast { to: DType::F64 },
+        &[f32t([4], &[0.1, -0.0, INF32, NAN32])],
+    );
     assert_f64(&r, &[4], &[0.10000000149011612, -0.0, INF, NAN]);
 }
 
 #[test]
 fn cast_from_bool_and_identity() {
-    let r = run(Op::Cast { to: DType::F64 }, &[boolt([3], &[true, false, true])]);
+    let r = run(
+        Op::Cast { to: DType::F64 },
+        &[boolt([3], &[true, false, true])],
+    );
     assert_f64(&r, &[3], &[1.0, 0.0, 1.0]);
-    let r = run(Op::Cast { to: DType::F32 }, &[boolt([2, 1], &[false, true])]);
+    let r = run(
+        Op::Cast { to: DType::F32 },
+        &[boolt([2, 1], &[false, true])],
+    );
     assert_f32(&r, &[2, 1], &[0.0, 1.0]);
     // A same-dtype cast keeps every bit, NaN payloads included.
     let odd_nan = f64::from_bits(0x7ff8_0000_dead_beef);

@@ -54,7 +54,11 @@ pub fn assert_f64(t: &Tensor, shape: &[usize], want: &[f64]) {
     let got = t.as_f64().expect("an f64 tensor");
     assert_eq!(got.len(), want.len(), "element count");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = if w.is_nan() { g.is_nan() } else { g.to_bits() == w.to_bits() };
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else {
+            g.to_bits() == w.to_bits()
+        };
         assert!(ok, "element {i}: got {g:?}, want {w:?} (all: {got:?})");
     }
 }
@@ -65,7 +69,11 @@ pub fn assert_f32(t: &Tensor, shape: &[usize], want: &[f32]) {
     let got = t.as_f32().expect("an f32 tensor");
     assert_eq!(got.len(), want.len(), "element count");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = if w.is_nan() { g.is_nan() } else { g.to_bits() == w.to_bits() };
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else {
+            g.to_bits() == w.to_bits()
+        };
         assert!(ok, "element {i}: got {g:?}, want {w:?} (all: {got:?})");
     }
 }
