@@ -1,11 +1,1049 @@
 //! The parser: text to [`Module`], with line:column errors. Never panics.
+//!
+//! A recursive-descent parser over the token vector of the [lexer]. Every
+//! function is built through [`Graph::add`] / [`Graph::add_broadcasting`],
+//! so type inference runs statement by statement and its errors are located
+//! at the statement; after its closing `}` each function is [`verify`]d.
+//!
+//! Resource limits keep hostile input cheap and panic-free: integers in
+//! attributes and shapes are at most 2^31, a shape's nonzero dimensions
+//! multiply to at most 2^31, constants have at most 2^24 elements, and list
+//! literals nest at most [`MAX_DEPTH`] deep.
+//!
+//! [lexer]: super::lexer
 
-use crate::{Error, Loc, Module, Result};
+use super::lexer::{lex, Tok, Token};
+use crate::{
+    verify, BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module,
+    NodeId, Op, Result, Shape, Tensor, TensorData, TensorType, UnaryOp,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The largest integer accepted in an attribute or a dimension, and the
+/// largest product of a shape's nonzero dimensions.
+pub const MAX_EXTENT: u64 = 1 << 31;
+/// The largest number of elements in a constant literal (dense or splat).
+pub const MAX_CONST_ELEMS: u64 = 1 << 24;
+/// The deepest nesting of `[` in a constant literal.
+pub const MAX_DEPTH: usize = 64;
 
 /// Parses IR text into a module and verifies every function.
-pub fn parse_module(_src: &str) -> Result<Module> {
-    Err(Error::parse(
-        Loc { line: 1, col: 1 },
-        "the parser is not written yet",
-    ))
+///
+/// ```
+/// let m = adjoint_ir::parse_module("func @sq(%x: f64) -> f64 {\n  %y = mul %x, %x\n  return %y\n}\n").unwrap();
+/// assert_eq!(m.func("sq").unwrap().params().len(), 1);
+/// let e = adjoint_ir::parse_module("func @f() -> f64 {\n  return %y\n}").unwrap_err();
+/// assert_eq!(e.to_string(), "2:10: parse error: use of undefined value %y in @f");
+/// ```
+pub fn parse_module(src: &str) -> Result<Module> {
+    let toks = lex(src)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        funcs: HashMap::new(),
+        customs: HashMap::new(),
+    };
+    p.module()
+}
+
+/// Checks that the nonzero dimensions of `shape` multiply to at most
+/// [`MAX_EXTENT`], so no element count or stride computation can overflow.
+pub(crate) fn check_shape_size(shape: &Shape) -> std::result::Result<(), String> {
+    let mut p: u64 = 1;
+    for &d in shape.dims() {
+        if d == 0 {
+            continue;
+        }
+        p = (d as u64)
+            .checked_mul(p)
+            .filter(|&p| p <= MAX_EXTENT)
+            .ok_or_else(|| {
+                format!("shape {shape} is too large: its dimensions multiply to more than 2^31")
+            })?;
+    }
+    Ok(())
+}
+
+/// A parsed attribute value.
+#[derive(Clone, Debug)]
+enum AttrVal {
+    Int(u64),
+    List(Vec<u64>),
+    Name(String),
+}
+
+impl AttrVal {
+    fn kind(&self) -> &'static str {
+        match self {
+            AttrVal::Int(_) => "an integer",
+            AttrVal::List(_) => "a list",
+            AttrVal::Name(_) => "a name",
+        }
+    }
+}
+
+/// A constant literal before its type is known.
+#[derive(Clone, Debug)]
+enum Lit {
+    /// A number (`neg` if preceded by `-`), `inf` or `nan` as written.
+    Num { text: String, neg: bool, loc: Loc },
+    /// `true` or `false`.
+    Bool(bool, Loc),
+    /// `[a, b, ...]`.
+    List(Vec<Lit>, Loc),
+}
+
+impl Lit {
+    fn loc(&self) -> Loc {
+        match self {
+            Lit::Num { loc, .. } | Lit::Bool(_, loc) | Lit::List(_, loc) => *loc,
+        }
+    }
+}
+
+/// The values of one function being parsed: name to node and definition
+/// site.
+type Scope = HashMap<String, (NodeId, Loc)>;
+
+struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+    funcs: HashMap<String, (Graph, Loc)>,
+    customs: HashMap<String, (Arc<CustomOp>, Loc)>,
+}
+
+fn located<T>(r: Result<T>, loc: Loc) -> Result<T> {
+    r.map_err(|e| e.at(loc))
+}
+
+impl Parser {
+    // ----- token access -------------------------------------------------
+
+    fn tok_at(&self, k: usize) -> &Token {
+        let last = self.toks.len().saturating_sub(1);
+        let i = self.pos.saturating_add(k).min(last);
+        // The lexer always ends with Eof, so the vector is never empty.
+        &self.toks[i]
+    }
+
+    fn peek(&self) -> &Tok {
+        &self.tok_at(0).tok
+    }
+
+    fn loc(&self) -> Loc {
+        self.tok_at(0).loc
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.tok_at(0).clone();
+        if self.pos + 1 < self.toks.len() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn err_expected(&self, what: &str) -> Error {
+        Error::parse(
+            self.loc(),
+            format!("expected {what}, found {}", self.peek()),
+        )
+    }
+
+    fn expect(&mut self, tok: Tok, what: &str) -> Result<Loc> {
+        if *self.peek() == tok {
+            Ok(self.bump().loc)
+        } else {
+            Err(self.err_expected(what))
+        }
+    }
+
+    fn eat(&mut self, tok: &Tok) -> bool {
+        if self.peek() == tok {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_global(&mut self, what: &str) -> Result<(String, Loc)> {
+        match self.peek().clone() {
+            Tok::Global(s) => Ok((s, self.bump().loc)),
+            _ => Err(self.err_expected(what)),
+        }
+    }
+
+    fn expect_value(&mut self, what: &str) -> Result<(String, Loc)> {
+        match self.peek().clone() {
+            Tok::Value(s) => Ok((s, self.bump().loc)),
+            _ => Err(self.err_expected(what)),
+        }
+    }
+
+    // ----- module level ---------------------------------------------------
+
+    fn module(&mut self) -> Result<Module> {
+        let mut m = Module::default();
+        loop {
+            match self.peek() {
+                Tok::Eof => return Ok(m),
+                Tok::Ident(w) if w == "func" => {
+                    let g = self.func()?;
+                    m.items.push(Item::Func(g));
+                }
+                Tok::Ident(w) if w == "custom" => {
+                    let c = self.custom()?;
+                    m.items.push(Item::Custom(c));
+                }
+                _ => return Err(self.err_expected("`func` or `custom`")),
+            }
+        }
+    }
+
+    fn custom(&mut self) -> Result<Arc<CustomOp>> {
+        let start = self.bump().loc; // `custom`
+        let (name, name_loc) = self.expect_global("a custom op name `@name`")?;
+        if let Some((_, first)) = self.customs.get(&name) {
+            return Err(Error::parse(
+                name_loc,
+                format!("redefinition of custom op @{name} (first declared at {first})"),
+            ));
+        }
+        self.expect(Tok::Eq, "`=` and the body function")?;
+        let body = self.func_ref("the body function `@name`")?;
+        let (mut vjp, mut jvp) = (None, None);
+        while let Tok::Ident(w) = self.peek().clone() {
+            if !matches!(self.tok_at(1).tok, Tok::Eq) {
+                break;
+            }
+            let loc = self.bump().loc;
+            self.bump(); // `=`
+            let slot = match w.as_str() {
+                "vjp" => &mut vjp,
+                "jvp" => &mut jvp,
+                _ => {
+                    return Err(Error::parse(
+                        loc,
+                        format!("unknown custom op attribute `{w}`; expected `vjp` or `jvp`"),
+                    ))
+                }
+            };
+            if slot.is_some() {
+                return Err(Error::parse(loc, format!("attribute `{w}` given twice")));
+            }
+            *slot = Some(self.func_ref(&format!("the {w} rule function `@name`"))?);
+        }
+        let c = located(CustomOp::new(name.clone(), body, vjp, jvp), start)?;
+        self.customs.insert(name, (c.clone(), name_loc));
+        Ok(c)
+    }
+
+    /// `@name` of a function defined earlier; returns a copy of it.
+    fn func_ref(&mut self, what: &str) -> Result<Graph> {
+        let (name, loc) = self.expect_global(what)?;
+        match self.funcs.get(&name) {
+            Some((g, _)) => Ok(g.clone()),
+            None => Err(Error::parse(
+                loc,
+                format!(
+                    "unknown function @{name} (a custom op refers to functions defined before it)"
+                ),
+            )),
+        }
+    }
+
+    // ----- functions ------------------------------------------------------
+
+    fn func(&mut self) -> Result<Graph> {
+        let func_loc = self.bump().loc; // `func`
+        let (name, name_loc) = self.expect_global("a function name `@name`")?;
+        if let Some((_, first)) = self.funcs.get(&name) {
+            return Err(Error::parse(
+                name_loc,
+                format!("redefinition of function @{name} (first defined at {first})"),
+            ));
+        }
+        let mut g = Graph::new(name.clone());
+        let mut scope: Scope = HashMap::new();
+        self.expect(Tok::LParen, "`(` and the parameter list")?;
+        if !self.eat(&Tok::RParen) {
+            loop {
+                let (p, ploc) = self.expect_value("a parameter `%name: type`")?;
+                self.expect(Tok::Colon, "`:` and the parameter's type")?;
+                let ty = self.ty()?;
+                if let Some((_, first)) = scope.get(&p) {
+                    return Err(Error::parse(
+                        ploc,
+                        format!("redefinition of %{p} in @{name} (first defined at {first})"),
+                    ));
+                }
+                let id = located(g.add_param(p.clone(), ty), ploc)?;
+                scope.insert(p, (id, ploc));
+                if self.eat(&Tok::Comma) {
+                    continue;
+                }
+                self.expect(Tok::RParen, "`,` or `)` after a parameter")?;
+                break;
+            }
+        }
+        self.expect(Tok::Arrow, "`->` and the result types")?;
+        let results = self.result_types()?;
+        self.expect(Tok::LBrace, "`{` and the function body")?;
+        loop {
+            match self.peek() {
+                Tok::Value(_) => self.statement(&mut g, &mut scope)?,
+                Tok::Ident(w) if w == "return" => {
+                    self.ret(&mut g, &scope, &results)?;
+                    self.expect(Tok::RBrace, "`}` after `return`")?;
+                    break;
+                }
+                Tok::RBrace => {
+                    return Err(Error::parse(
+                        self.loc(),
+                        format!("@{name} ends without `return`"),
+                    ))
+                }
+                _ => {
+                    return Err(self.err_expected("a statement `%name = op ...` or `return`"));
+                }
+            }
+        }
+        located(verify(&g), func_loc)?;
+        self.funcs.insert(name, (g.clone(), name_loc));
+        Ok(g)
+    }
+
+    fn result_types(&mut self) -> Result<Vec<TensorType>> {
+        if !self.eat(&Tok::LParen) {
+            return Ok(vec![self.ty()?]);
+        }
+        let mut tys = Vec::new();
+        if self.eat(&Tok::RParen) {
+            return Ok(tys);
+        }
+        loop {
+            tys.push(self.ty()?);
+            if self.eat(&Tok::Comma) {
+                continue;
+            }
+            self.expect(Tok::RParen, "`,` or `)` in the result types")?;
+            return Ok(tys);
+        }
+    }
+
+    fn ret(&mut self, g: &mut Graph, scope: &Scope, results: &[TensorType]) -> Result<()> {
+        let loc = self.bump().loc; // `return`
+        let mut outs = Vec::new();
+        if matches!(self.peek(), Tok::Value(_)) {
+            loop {
+                let (v, vloc) = self.expect_value("a value `%name` to return")?;
+                let id = lookup(g, scope, &v, vloc)?;
+                outs.push((id, v, vloc));
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        if outs.len() != results.len() {
+            return Err(Error::parse(
+                loc,
+                format!(
+                    "@{} declares {} result(s), but `return` gives {}",
+                    g.name(),
+                    results.len(),
+                    outs.len()
+                ),
+            ));
+        }
+        for (i, ((id, v, vloc), want)) in outs.iter().zip(results).enumerate() {
+            let found = g.ty(*id);
+            if found != want {
+                return Err(Error::parse(
+                    *vloc,
+                    format!(
+                        "return: result {i} of @{} is declared {want}, but %{v} has type {found}",
+                        g.name()
+                    ),
+                ));
+            }
+        }
+        g.set_outputs(outs.into_iter().map(|(id, _, _)| id).collect());
+        Ok(())
+    }
+
+    // ----- statements -----------------------------------------------------
+
+    fn statement(&mut self, g: &mut Graph, scope: &mut Scope) -> Result<()> {
+        let (name, stmt_loc) = self.expect_value("a statement `%name = op ...`")?;
+        if let Some((_, first)) = scope.get(&name) {
+            return Err(Error::parse(
+                stmt_loc,
+                format!(
+                    "redefinition of %{name} in @{} (first defined at {first})",
+                    g.name()
+                ),
+            ));
+        }
+        self.expect(Tok::Eq, "`=` after the value name")?;
+        let op_loc = self.loc();
+        let op_name = match self.peek().clone() {
+            Tok::Ident(s) => {
+                self.bump();
+                s
+            }
+            _ => return Err(self.err_expected("an op name")),
+        };
+        let id = if op_name == "const" {
+            let lit = self.literal(0)?;
+            let attrs = self.attrs()?;
+            let region = take_attrs(&op_name, attrs, &[])?.region;
+            if *self.peek() != Tok::Colon {
+                return Err(self
+                    .err_expected("`:` and the constant's type (a const must declare its type)"));
+            }
+            self.bump();
+            let ty_loc = self.loc();
+            let ty = self.ty()?;
+            let t = literal_tensor(&lit, &ty, ty_loc)?;
+            let id = g.constant(t);
+            g[id].region = region;
+            id
+        } else {
+            let base = self.op_head(&op_name, op_loc)?;
+            let operands = self.operands(g, scope)?;
+            let attrs = self.attrs()?;
+            let declared = if self.eat(&Tok::Colon) {
+                let l = self.loc();
+                Some((self.ty()?, l))
+            } else {
+                None
+            };
+            let taken = take_attrs(&op_name, attrs, attr_names(&base))?;
+            let op = build_op(base, &taken, op_loc)?;
+            if !op.arity().accepts(operands.len()) {
+                let s = if op.arity() == crate::Arity::Exact(1) {
+                    ""
+                } else {
+                    "s"
+                };
+                return Err(Error::parse(
+                    op_loc,
+                    format!(
+                        "{} expects {} operand{s}, found {}",
+                        op_label(&op),
+                        op.arity(),
+                        operands.len()
+                    ),
+                ));
+            }
+            let id = if op.broadcasts_implicitly() {
+                g.add_broadcasting(op, &operands)
+            } else {
+                g.add(op, &operands)
+            };
+            let id = located(id, stmt_loc)?;
+            let ty = g.ty(id).clone();
+            check_shape_size(&ty.shape)
+                .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
+            if let Some((want, l)) = declared {
+                if want != ty {
+                    return Err(Error::type_error(format!(
+                        "{op_name}: declared type {want}, but the operands give {ty}"
+                    ))
+                    .at(l));
+                }
+            }
+            g[id].region = taken.region;
+            id
+        };
+        g[id].name = Some(name.clone());
+        scope.insert(name, (id, stmt_loc));
+        Ok(())
+    }
+
+    /// The op named `name` with default attributes; `call` reads its
+    /// `@callee`.
+    fn op_head(&mut self, name: &str, loc: Loc) -> Result<Op> {
+        if let Some(u) = UnaryOp::ALL.into_iter().find(|u| u.name() == name) {
+            return Ok(Op::Unary(u));
+        }
+        if let Some(b) = BinaryOp::ALL.into_iter().find(|b| b.name() == name) {
+            return Ok(Op::Binary(b));
+        }
+        if let Some(c) = CompareOp::ALL.into_iter().find(|c| c.name() == name) {
+            return Ok(Op::Compare(c));
+        }
+        Ok(match name {
+            "select" => Op::Select,
+            "matmul" => Op::MatMul,
+            "broadcast" => Op::Broadcast {
+                shape: Shape::scalar(),
+            },
+            "reshape" => Op::Reshape {
+                shape: Shape::scalar(),
+            },
+            "transpose" => Op::Transpose { perm: vec![] },
+            "slice" => Op::Slice {
+                start: vec![],
+                end: vec![],
+                stride: vec![],
+            },
+            "pad" => Op::Pad {
+                lo: vec![],
+                hi: vec![],
+            },
+            "concat" => Op::Concat { axis: 0 },
+            "reduce_sum" => Op::ReduceSum { axes: vec![] },
+            "reduce_max" => Op::ReduceMax { axes: vec![] },
+            "cast" => Op::Cast { to: DType::F64 },
+            "call" => {
+                let (c, cloc) = self.expect_global("the custom op to call, `@name`")?;
+                match self.customs.get(&c) {
+                    Some((op, _)) => Op::Call(CustomRef(op.clone())),
+                    None => {
+                        return Err(Error::parse(
+                            cloc,
+                            format!(
+                                "unknown custom op @{c} (declare it with `custom @{c} = @body` before calling it)"
+                            ),
+                        ))
+                    }
+                }
+            }
+            "param" => {
+                return Err(Error::parse(
+                    loc,
+                    "`param` is not a statement: parameters are declared in the function header",
+                ))
+            }
+            _ => {
+                return Err(Error::parse(
+                    loc,
+                    format!(
+                        "unknown op `{name}`; expected one of: {}",
+                        Op::all_names().join(", ")
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// Comma-separated `%name`s. A `%name` followed by `=` starts the next
+    /// statement, so it is not taken as an operand.
+    fn operands(&mut self, g: &Graph, scope: &Scope) -> Result<Vec<NodeId>> {
+        let mut out = Vec::new();
+        if !matches!(self.peek(), Tok::Value(_)) || matches!(self.tok_at(1).tok, Tok::Eq) {
+            return Ok(out);
+        }
+        loop {
+            let (v, loc) = self.expect_value("an operand `%name`")?;
+            out.push(lookup(g, scope, &v, loc)?);
+            if !self.eat(&Tok::Comma) {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `name=value` pairs, in order.
+    fn attrs(&mut self) -> Result<Vec<(String, AttrVal, Loc)>> {
+        let mut out: Vec<(String, AttrVal, Loc)> = Vec::new();
+        while let Tok::Ident(name) = self.peek().clone() {
+            if !matches!(self.tok_at(1).tok, Tok::Eq) {
+                break;
+            }
+            let loc = self.bump().loc;
+            self.bump(); // `=`
+            if out.iter().any(|(n, _, _)| *n == name) {
+                return Err(Error::parse(loc, format!("attribute `{name}` given twice")));
+            }
+            let val = match self.peek().clone() {
+                Tok::LBracket => {
+                    self.bump();
+                    let mut v = Vec::new();
+                    if !self.eat(&Tok::RBracket) {
+                        loop {
+                            v.push(self.uint()?);
+                            if self.eat(&Tok::Comma) {
+                                continue;
+                            }
+                            self.expect(Tok::RBracket, "`,` or `]` in the list")?;
+                            break;
+                        }
+                    }
+                    AttrVal::List(v)
+                }
+                Tok::Number(_) | Tok::Minus => AttrVal::Int(self.uint()?),
+                Tok::Ident(s) => {
+                    self.bump();
+                    AttrVal::Name(s)
+                }
+                _ => return Err(self.err_expected(&format!("a value for attribute `{name}`"))),
+            };
+            out.push((name, val, loc));
+        }
+        Ok(out)
+    }
+
+    /// A non-negative integer of at most [`MAX_EXTENT`].
+    fn uint(&mut self) -> Result<u64> {
+        let loc = self.loc();
+        match self.peek().clone() {
+            Tok::Number(s) => {
+                if !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(Error::parse(
+                        loc,
+                        format!("expected a non-negative integer, found `{s}`"),
+                    ));
+                }
+                self.bump();
+                match s.parse::<u64>() {
+                    Ok(v) if v <= MAX_EXTENT => Ok(v),
+                    _ => Err(Error::parse(
+                        loc,
+                        format!("integer {s} is too large (the limit is 2^31 = {MAX_EXTENT})"),
+                    )),
+                }
+            }
+            Tok::Minus => Err(Error::parse(
+                loc,
+                "expected a non-negative integer, found `-`",
+            )),
+            _ => Err(self.err_expected("a non-negative integer")),
+        }
+    }
+
+    /// `f64`, `f32[3]`, `bool[2,3]`, `f64[]`.
+    fn ty(&mut self) -> Result<TensorType> {
+        let loc = self.loc();
+        let dtype = match self.peek() {
+            Tok::Ident(s) => DType::from_name(s),
+            _ => None,
+        }
+        .ok_or_else(|| self.err_expected("a type (`f32`, `f64` or `bool`, with `[dims]`)"))?;
+        self.bump();
+        let mut dims = Vec::new();
+        if self.eat(&Tok::LBracket) && !self.eat(&Tok::RBracket) {
+            loop {
+                dims.push(self.uint()? as usize);
+                if self.eat(&Tok::Comma) {
+                    continue;
+                }
+                self.expect(Tok::RBracket, "`,` or `]` in the shape")?;
+                break;
+            }
+        }
+        let shape = Shape(dims);
+        check_shape_size(&shape).map_err(|m| Error::parse(loc, m))?;
+        Ok(TensorType::new(dtype, shape))
+    }
+
+    /// A constant literal: a scalar or a nested list.
+    fn literal(&mut self, depth: usize) -> Result<Lit> {
+        let loc = self.loc();
+        match self.peek().clone() {
+            Tok::LBracket => {
+                if depth >= MAX_DEPTH {
+                    return Err(Error::parse(
+                        loc,
+                        format!("list literal nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                self.bump();
+                let mut items = Vec::new();
+                if !self.eat(&Tok::RBracket) {
+                    loop {
+                        items.push(self.literal(depth + 1)?);
+                        if self.eat(&Tok::Comma) {
+                            continue;
+                        }
+                        self.expect(Tok::RBracket, "`,` or `]` in the list literal")?;
+                        break;
+                    }
+                }
+                Ok(Lit::List(items, loc))
+            }
+            Tok::Minus => {
+                self.bump();
+                match self.peek().clone() {
+                    Tok::Number(text) => {
+                        self.bump();
+                        Ok(Lit::Num {
+                            text,
+                            neg: true,
+                            loc,
+                        })
+                    }
+                    Tok::Ident(w) if w == "inf" || w == "nan" => {
+                        self.bump();
+                        Ok(Lit::Num {
+                            text: w,
+                            neg: true,
+                            loc,
+                        })
+                    }
+                    _ => Err(self.err_expected("a number, `inf` or `nan` after `-`")),
+                }
+            }
+            Tok::Number(text) => {
+                self.bump();
+                Ok(Lit::Num {
+                    text,
+                    neg: false,
+                    loc,
+                })
+            }
+            Tok::Ident(w) if w == "inf" || w == "nan" => {
+                self.bump();
+                Ok(Lit::Num {
+                    text: w,
+                    neg: false,
+                    loc,
+                })
+            }
+            Tok::Ident(w) if w == "true" || w == "false" => {
+                self.bump();
+                Ok(Lit::Bool(w == "true", loc))
+            }
+            _ => Err(self.err_expected(
+                "a literal (a number, `inf`, `nan`, `true`, `false` or a `[...]` list)",
+            )),
+        }
+    }
+}
+
+fn lookup(g: &Graph, scope: &Scope, v: &str, loc: Loc) -> Result<NodeId> {
+    scope
+        .get(v)
+        .map(|&(id, _)| id)
+        .ok_or_else(|| Error::parse(loc, format!("use of undefined value %{v} in @{}", g.name())))
+}
+
+/// The op's name for messages: `call @name` for custom ops.
+fn op_label(op: &Op) -> String {
+    match op {
+        Op::Call(c) => format!("call @{}", c.name),
+        other => other.name().to_string(),
+    }
+}
+
+/// The attributes an op takes (besides `region`), with whether each is
+/// required.
+fn attr_names(op: &Op) -> &'static [(&'static str, bool)] {
+    match op {
+        Op::Broadcast { .. } | Op::Reshape { .. } => &[("shape", true)],
+        Op::Transpose { .. } => &[("perm", true)],
+        Op::Slice { .. } => &[("start", true), ("end", true), ("stride", false)],
+        Op::Pad { .. } => &[("lo", true), ("hi", true)],
+        Op::Concat { .. } => &[("axis", true)],
+        Op::ReduceSum { .. } | Op::ReduceMax { .. } => &[("axes", true)],
+        Op::Cast { .. } => &[("to", true)],
+        Op::Param { .. }
+        | Op::Const(_)
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::MatMul
+        | Op::Call(_) => &[],
+    }
+}
+
+/// The attributes of one statement, checked against what the op takes.
+struct Attrs {
+    vals: HashMap<String, (AttrVal, Loc)>,
+    region: Option<u32>,
+}
+
+impl Attrs {
+    fn list(&self, name: &str, op: &str) -> Result<Option<Vec<usize>>> {
+        match self.vals.get(name) {
+            None => Ok(None),
+            Some((AttrVal::List(v), _)) => Ok(Some(v.iter().map(|&x| x as usize).collect())),
+            Some((other, loc)) => Err(Error::parse(
+                *loc,
+                format!(
+                    "{op}: attribute `{name}` must be a list like `{name}=[0,1]`, found {}",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+
+    fn int(&self, name: &str, op: &str) -> Result<Option<usize>> {
+        match self.vals.get(name) {
+            None => Ok(None),
+            Some((AttrVal::Int(v), _)) => Ok(Some(*v as usize)),
+            Some((other, loc)) => Err(Error::parse(
+                *loc,
+                format!(
+                    "{op}: attribute `{name}` must be an integer like `{name}=0`, found {}",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+}
+
+fn take_attrs(
+    op: &str,
+    attrs: Vec<(String, AttrVal, Loc)>,
+    allowed: &[(&str, bool)],
+) -> Result<Attrs> {
+    let mut out = Attrs {
+        vals: HashMap::new(),
+        region: None,
+    };
+    let expected = || {
+        let mut names: Vec<String> = allowed.iter().map(|(n, _)| format!("`{n}`")).collect();
+        names.push("`region`".into());
+        names.join(", ")
+    };
+    for (name, val, loc) in attrs {
+        if name == "region" {
+            match val {
+                AttrVal::Int(r) if r <= u64::from(u32::MAX) => out.region = Some(r as u32),
+                other => {
+                    return Err(Error::parse(
+                        loc,
+                        format!(
+                            "{op}: attribute `region` must be an integer like `region=0`, found {}",
+                            other.kind()
+                        ),
+                    ))
+                }
+            }
+        } else if allowed.iter().any(|(n, _)| *n == name) {
+            out.vals.insert(name, (val, loc));
+        } else {
+            return Err(Error::parse(
+                loc,
+                format!(
+                    "{op} has no attribute `{name}`; expected one of: {}",
+                    expected()
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Fills the op's attributes; errors for missing ones.
+fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
+    let name = base.name();
+    let missing = |attr: &str, example: &str| {
+        Error::parse(
+            loc,
+            format!("{name} needs the attribute `{attr}`, e.g. `{attr}={example}`"),
+        )
+    };
+    let list = |attr: &str| -> Result<Vec<usize>> {
+        a.list(attr, name)?.ok_or_else(|| missing(attr, "[0]"))
+    };
+    Ok(match base {
+        Op::Broadcast { .. } => {
+            let shape = Shape(list("shape")?);
+            check_shape_size(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
+            Op::Broadcast { shape }
+        }
+        Op::Reshape { .. } => {
+            let shape = Shape(list("shape")?);
+            check_shape_size(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
+            Op::Reshape { shape }
+        }
+        Op::Transpose { .. } => Op::Transpose {
+            perm: list("perm")?,
+        },
+        Op::Slice { .. } => {
+            let start = list("start")?;
+            let end = list("end")?;
+            let stride = a
+                .list("stride", name)?
+                .unwrap_or_else(|| vec![1; start.len()]);
+            Op::Slice { start, end, stride }
+        }
+        Op::Pad { .. } => Op::Pad {
+            lo: list("lo")?,
+            hi: list("hi")?,
+        },
+        Op::Concat { .. } => Op::Concat {
+            axis: a.int("axis", name)?.ok_or_else(|| missing("axis", "0"))?,
+        },
+        Op::ReduceSum { .. } => Op::ReduceSum {
+            axes: list("axes")?,
+        },
+        Op::ReduceMax { .. } => Op::ReduceMax {
+            axes: list("axes")?,
+        },
+        Op::Cast { .. } => {
+            let to = match a.vals.get("to") {
+                None => return Err(missing("to", "f32")),
+                Some((AttrVal::Name(n), l)) => match DType::from_name(n) {
+                    Some(d) => d,
+                    None => {
+                        return Err(Error::parse(
+                            *l,
+                            format!(
+                            "cast: expected a dtype (`f32`, `f64` or `bool`) for `to`, found `{n}`"
+                        ),
+                        ))
+                    }
+                },
+                Some((other, l)) => {
+                    return Err(Error::parse(
+                        *l,
+                        format!(
+                            "cast: attribute `to` must be a dtype like `to=f32`, found {}",
+                            other.kind()
+                        ),
+                    ))
+                }
+            };
+            Op::Cast { to }
+        }
+        other @ (Op::Param { .. }
+        | Op::Const(_)
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::MatMul
+        | Op::Call(_)) => other,
+    })
+}
+
+/// The tensor a literal denotes at type `ty`: a splat for a scalar literal,
+/// else a dense literal whose nesting matches the shape.
+fn literal_tensor(lit: &Lit, ty: &TensorType, ty_loc: Loc) -> Result<Tensor> {
+    let dims = ty.shape.dims();
+    // `ty` passed check_shape_size, so numel cannot overflow.
+    let numel = ty.numel() as u64;
+    if numel > MAX_CONST_ELEMS {
+        return Err(Error::parse(
+            ty_loc,
+            format!("const: {ty} has {numel} elements, more than the limit of 2^24 for a constant"),
+        ));
+    }
+    let mut leaves: Vec<&Lit> = Vec::new();
+    match lit {
+        Lit::List(_, loc) => {
+            if dims.is_empty() {
+                return Err(Error::parse(
+                    *loc,
+                    format!("const: a list literal needs a tensor type, but the type is {ty}"),
+                ));
+            }
+            collect_leaves(lit, dims, 0, ty, &mut leaves)?;
+        }
+        Lit::Num { .. } | Lit::Bool(..) => leaves.push(lit),
+    }
+    let splat = !matches!(lit, Lit::List(..));
+    let n = ty.numel();
+    let data = match ty.dtype {
+        DType::F64 => {
+            let v = leaves
+                .iter()
+                .map(|l| float_leaf(l, DType::F64, |s| s.parse::<f64>().ok()))
+                .collect::<Result<Vec<f64>>>()?;
+            TensorData::F64(expand(v, splat, n))
+        }
+        DType::F32 => {
+            let v = leaves
+                .iter()
+                .map(|l| float_leaf(l, DType::F32, |s| s.parse::<f32>().ok()))
+                .collect::<Result<Vec<f32>>>()?;
+            TensorData::F32(expand(v, splat, n))
+        }
+        DType::Bool => {
+            let v = leaves
+                .iter()
+                .map(|l| match l {
+                    Lit::Bool(b, _) => Ok(*b),
+                    other => Err(Error::parse(
+                        other.loc(),
+                        "expected `true` or `false` for a bool constant".to_string(),
+                    )),
+                })
+                .collect::<Result<Vec<bool>>>()?;
+            TensorData::Bool(expand(v, splat, n))
+        }
+    };
+    located(Tensor::new(ty.shape.clone(), data), ty_loc)
+}
+
+fn expand<T: Clone>(v: Vec<T>, splat: bool, n: usize) -> Vec<T> {
+    match (splat, v.first()) {
+        (true, Some(x)) => vec![x.clone(); n],
+        _ => v,
+    }
+}
+
+fn collect_leaves<'a>(
+    lit: &'a Lit,
+    dims: &[usize],
+    depth: usize,
+    ty: &TensorType,
+    out: &mut Vec<&'a Lit>,
+) -> Result<()> {
+    match (lit, dims.get(depth)) {
+        (Lit::List(items, loc), Some(&d)) => {
+            if items.len() != d {
+                return Err(Error::parse(
+                    *loc,
+                    format!(
+                        "const: the literal does not match {ty}: axis {depth} needs {d} entries, found {}",
+                        items.len()
+                    ),
+                ));
+            }
+            items
+                .iter()
+                .try_for_each(|i| collect_leaves(i, dims, depth + 1, ty, out))
+        }
+        (Lit::List(_, loc), None) => Err(Error::parse(
+            *loc,
+            format!(
+                "const: the literal does not match {ty}: nested deeper than the rank {}",
+                dims.len()
+            ),
+        )),
+        (leaf, Some(_)) => Err(Error::parse(
+            leaf.loc(),
+            format!(
+                "const: the literal does not match {ty}: expected a list at depth {depth}, found a scalar"
+            ),
+        )),
+        (leaf, None) => {
+            out.push(leaf);
+            Ok(())
+        }
+    }
+}
+
+/// A float element from a literal leaf, in `dtype` directly (so an `f32`
+/// literal is rounded once).
+fn float_leaf<T: std::ops::Neg<Output = T> + Copy + Into<f64>>(
+    lit: &Lit,
+    dtype: DType,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T> {
+    match lit {
+        Lit::Num { text, neg, loc } => {
+            let v = parse(text)
+                .ok_or_else(|| Error::parse(*loc, format!("invalid {dtype} literal `{text}`")))?;
+            let x: f64 = v.into();
+            if x.is_infinite() && text != "inf" {
+                return Err(Error::parse(
+                    *loc,
+                    format!("literal {text} is out of range for {dtype}"),
+                ));
+            }
+            Ok(if *neg { -v } else { v })
+        }
+        Lit::Bool(b, loc) => Err(Error::parse(
+            *loc,
+            format!("expected a {dtype} literal, found `{b}` (bool constants need a bool type)"),
+        )),
+        Lit::List(_, loc) => Err(Error::parse(*loc, "expected a scalar, found a list")),
+    }
 }

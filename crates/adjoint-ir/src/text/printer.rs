@@ -1,13 +1,429 @@
 //! The printer: canonical text of a graph or module.
+//!
+//! Statements come in [`Graph::topo_order`] (ties by node index), every
+//! result type is written, and names are made unique and valid, so the
+//! output always parses back (with [`parse_module`](super::parse_module)) to
+//! the same graph, and printing that gives the same bytes. The printer never
+//! fails: even a malformed graph (a cycle, a dangling output) prints as
+//! something readable.
 
-use crate::{Graph, Module};
+use super::lexer::{is_name_char, is_valid_name};
+use crate::{CustomOp, Graph, Item, Module, NodeId, Op, Tensor, TensorData};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+use std::sync::Arc;
 
-/// Prints a function, preceded by the custom ops it calls.
+/// Prints a function, preceded by every custom op it calls (their body and
+/// rule functions and `custom` declarations, each once), so the text is a
+/// complete module.
+///
+/// ```
+/// use adjoint_ir::{GraphBuilder, TensorType, print_graph};
+/// let b = GraphBuilder::new("f");
+/// let x = b.param("x", TensorType::f64([3]));
+/// let g = b.build(&[x.exp().sum()]).unwrap();
+/// assert_eq!(print_graph(&g), "\
+/// func @f(%x: f64[3]) -> f64 {
+///   %1 = exp %x : f64[3]
+///   %2 = reduce_sum %1 axes=[0] : f64
+///   return %2
+/// }
+/// ");
+/// ```
 pub fn print_graph(g: &Graph) -> String {
-    format!("# {} (printer not written yet)\n", g.name())
+    let mut p = ModulePrinter::default();
+    p.func(g);
+    p.finish()
 }
 
-/// Prints a whole module.
+/// Prints a whole module: its items in order, separated by blank lines.
+/// Functions and custom ops that the items need but the module does not
+/// hold earlier are printed first, so the text always parses.
 pub fn print_module(m: &Module) -> String {
-    m.funcs().map(print_graph).collect()
+    let mut p = ModulePrinter::default();
+    for item in &m.items {
+        match item {
+            Item::Func(g) => {
+                p.func(g);
+            }
+            Item::Custom(c) => {
+                p.custom(c);
+            }
+        }
+    }
+    p.finish()
+}
+
+#[derive(Default)]
+struct ModulePrinter {
+    /// Printed items, in order.
+    items: Vec<String>,
+    /// Printed function name -> the text after `func @name`.
+    funcs: HashMap<String, String>,
+    /// Printed custom ops and the names they were printed under.
+    customs: Vec<(Arc<CustomOp>, String)>,
+    custom_names: HashSet<String>,
+}
+
+/// `name` with every character that may not appear in a name replaced by
+/// `_` (`_` if empty).
+fn sanitize(name: &str) -> String {
+    if name.is_empty() {
+        return "_".to_string();
+    }
+    name.chars()
+        .map(|c| if is_name_char(c) { c } else { '_' })
+        .collect()
+}
+
+/// `base`, or `base_2`, `base_3`, ... : the first that `taken` rejects not.
+fn fresh(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(base) {
+        return base.to_string();
+    }
+    (2u64..)
+        .map(|k| format!("{base}_{k}"))
+        .find(|n| !taken(n))
+        .unwrap_or_else(|| base.to_string())
+}
+
+impl ModulePrinter {
+    fn finish(self) -> String {
+        self.items.join("\n")
+    }
+
+    fn custom_name(&self, c: &Arc<CustomOp>) -> Option<&str> {
+        self.customs
+            .iter()
+            .find(|(o, _)| Arc::ptr_eq(o, c))
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// Prints `g` (after the custom ops it calls) unless an identical
+    /// function of the same name is already printed, and returns the name
+    /// it was printed under.
+    fn func(&mut self, g: &Graph) -> String {
+        for c in crate::custom_deps(g) {
+            self.custom(&c);
+        }
+        let rest = self.func_rest(g);
+        let base = sanitize(g.name());
+        let mut k = 1u64;
+        loop {
+            let name = if k == 1 {
+                base.clone()
+            } else {
+                format!("{base}_{k}")
+            };
+            match self.funcs.get(&name) {
+                Some(text) if *text == rest => return name,
+                Some(_) => k += 1,
+                None => {
+                    self.items.push(format!("func @{name}{rest}"));
+                    self.funcs.insert(name.clone(), rest);
+                    return name;
+                }
+            }
+        }
+    }
+
+    /// Prints the custom op `c` if needed (with its functions) and returns
+    /// the name it was printed under.
+    fn custom(&mut self, c: &Arc<CustomOp>) -> String {
+        if let Some(n) = self.custom_name(c) {
+            return n.to_string();
+        }
+        let body = self.func(&c.body);
+        let vjp = c.vjp.as_ref().map(|g| self.func(g));
+        let jvp = c.jvp.as_ref().map(|g| self.func(g));
+        let name = fresh(&sanitize(&c.name), |n| self.custom_names.contains(n));
+        let mut line = format!("custom @{name} = @{body}");
+        if let Some(v) = vjp {
+            let _ = write!(line, " vjp=@{v}");
+        }
+        if let Some(j) = jvp {
+            let _ = write!(line, " jvp=@{j}");
+        }
+        line.push('\n');
+        self.items.push(line);
+        self.custom_names.insert(name.clone());
+        self.customs.push((c.clone(), name.clone()));
+        name
+    }
+
+    /// The text of `g` after `func @name`: signature and body.
+    fn func_rest(&self, g: &Graph) -> String {
+        let order = g.topo_order().unwrap_or_else(|_| g.node_ids());
+        let names = value_names(g, &order);
+        let name_of = |id: NodeId| -> String {
+            match names.get(&id) {
+                Some(n) => format!("%{n}"),
+                None => id.to_string(),
+            }
+        };
+        let mut s = String::from("(");
+        for (i, &p) in g.params().iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let ty = g.get(p).map(|n| n.ty.to_string()).unwrap_or_default();
+            let _ = write!(s, "{}: {ty}", name_of(p));
+        }
+        s.push_str(") -> ");
+        let out_tys: Vec<String> = g
+            .outputs()
+            .iter()
+            .map(|&o| g.get(o).map(|n| n.ty.to_string()).unwrap_or_default())
+            .collect();
+        if out_tys.len() == 1 {
+            s.push_str(&out_tys[0]);
+        } else {
+            let _ = write!(s, "({})", out_tys.join(", "));
+        }
+        s.push_str(" {\n");
+        for &id in &order {
+            let Some(node) = g.get(id) else { continue };
+            if matches!(node.op, Op::Param { .. }) {
+                continue;
+            }
+            let _ = write!(s, "  {} = ", name_of(id));
+            s.push_str(&self.op_text(&node.op));
+            let operands: Vec<String> = g.operands(id).into_iter().map(name_of).collect();
+            if !operands.is_empty() {
+                s.push(' ');
+                s.push_str(&operands.join(", "));
+            }
+            attrs_text(&node.op, &mut s);
+            if let Some(r) = node.region {
+                let _ = write!(s, " region={r}");
+            }
+            let _ = writeln!(s, " : {}", node.ty);
+        }
+        s.push_str("  return");
+        for (i, &o) in g.outputs().iter().enumerate() {
+            s.push_str(if i == 0 { " " } else { ", " });
+            s.push_str(&name_of(o));
+        }
+        s.push_str("\n}\n");
+        s
+    }
+
+    /// The op mnemonic, with a const's literal and a call's `@callee`.
+    fn op_text(&self, op: &Op) -> String {
+        match op {
+            Op::Const(t) => format!("const {}", tensor_literal(t)),
+            Op::Call(c) => format!(
+                "call @{}",
+                self.custom_name(&c.0)
+                    .map_or_else(|| sanitize(&c.name), str::to_string)
+            ),
+            other => other.name().to_string(),
+        }
+    }
+}
+
+/// Unique valid names for every node: kept names first (params, then the
+/// printing order), then fresh ones (`N` from the node index) for unnamed
+/// nodes and for names that were invalid or duplicated.
+fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String> {
+    let mut seq: Vec<NodeId> = g.params().to_vec();
+    seq.extend(
+        order
+            .iter()
+            .copied()
+            .filter(|&id| g.get(id).is_some_and(|n| !matches!(n.op, Op::Param { .. }))),
+    );
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut names: HashMap<NodeId, String> = HashMap::new();
+    for &id in &seq {
+        if let Some(n) = g.get(id).and_then(|n| n.name.as_deref()) {
+            if is_valid_name(n) && !names.contains_key(&id) && taken.insert(n.to_string()) {
+                names.insert(id, n.to_string());
+            }
+        }
+    }
+    for &id in &seq {
+        if names.contains_key(&id) {
+            continue;
+        }
+        let base = match g.get(id).and_then(|n| n.name.as_deref()) {
+            Some(n) => sanitize(n),
+            None => id.index().to_string(),
+        };
+        let n = fresh(&base, |c| taken.contains(c));
+        taken.insert(n.clone());
+        names.insert(id, n);
+    }
+    names
+}
+
+fn list(v: &[usize]) -> String {
+    let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// Appends ` attr=value` for each attribute of `op` (not `region`).
+fn attrs_text(op: &Op, s: &mut String) {
+    match op {
+        Op::Broadcast { shape } | Op::Reshape { shape } => {
+            let _ = write!(s, " shape={}", list(shape.dims()));
+        }
+        Op::Transpose { perm } => {
+            let _ = write!(s, " perm={}", list(perm));
+        }
+        Op::Slice { start, end, stride } => {
+            let _ = write!(s, " start={} end={}", list(start), list(end));
+            if stride.iter().any(|&x| x != 1) || stride.len() != start.len() {
+                let _ = write!(s, " stride={}", list(stride));
+            }
+        }
+        Op::Pad { lo, hi } => {
+            let _ = write!(s, " lo={} hi={}", list(lo), list(hi));
+        }
+        Op::Concat { axis } => {
+            let _ = write!(s, " axis={axis}");
+        }
+        Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
+            let _ = write!(s, " axes={}", list(axes));
+        }
+        Op::Cast { to } => {
+            let _ = write!(s, " to={to}");
+        }
+        Op::Param { .. }
+        | Op::Const(_)
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::MatMul
+        | Op::Call(_) => {}
+    }
+}
+
+/// Whether a magnitude prints in exponent form (`1e-7`, `1.5e300`).
+fn use_exponent(abs: f64) -> bool {
+    abs != 0.0 && !(1e-5..1e16).contains(&abs)
+}
+
+/// The shortest text that parses back to exactly `v` as an `f64`.
+pub(crate) fn fmt_f64(v: f64) -> String {
+    if v.is_nan() {
+        return if v.is_sign_negative() { "-nan" } else { "nan" }.into();
+    }
+    if v.is_infinite() {
+        return if v < 0.0 { "-inf" } else { "inf" }.into();
+    }
+    if use_exponent(v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The shortest text that parses back to exactly `v` as an `f32` (so an
+/// `f32` 0.1 prints as `0.1`).
+pub(crate) fn fmt_f32(v: f32) -> String {
+    if v.is_nan() {
+        return if v.is_sign_negative() { "-nan" } else { "nan" }.into();
+    }
+    if v.is_infinite() {
+        return if v < 0.0 { "-inf" } else { "inf" }.into();
+    }
+    if use_exponent(f64::from(v.abs())) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn element(d: &TensorData, i: usize) -> String {
+    match d {
+        TensorData::F32(v) => v.get(i).map_or_else(String::new, |&x| fmt_f32(x)),
+        TensorData::F64(v) => v.get(i).map_or_else(String::new, |&x| fmt_f64(x)),
+        TensorData::Bool(v) => v.get(i).map_or_else(String::new, |x| x.to_string()),
+    }
+}
+
+/// A constant's literal: one scalar for a splat (every element bitwise
+/// equal), else nested lists following the shape.
+pub(crate) fn tensor_literal(t: &Tensor) -> String {
+    let d = t.data();
+    if !t.is_empty() && t.splat_value().is_some() {
+        return element(d, 0);
+    }
+    let dims = t.shape().dims();
+    let mut s = String::new();
+    let mut next = 0usize;
+    nested(d, dims, &mut next, &mut s);
+    s
+}
+
+fn nested(d: &TensorData, dims: &[usize], next: &mut usize, s: &mut String) {
+    match dims.split_first() {
+        None => {
+            s.push_str(&element(d, *next));
+            *next += 1;
+        }
+        Some((&n, rest)) => {
+            s.push('[');
+            for i in 0..n {
+                if i > 0 {
+                    s.push(',');
+                }
+                nested(d, rest, next, s);
+            }
+            s.push(']');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_shortest_and_round_trip() {
+        assert_eq!(fmt_f32(0.1), "0.1");
+        assert_eq!(fmt_f64(0.1), "0.1");
+        assert_eq!(fmt_f64(2.5), "2.5");
+        assert_eq!(fmt_f64(1.0), "1");
+        assert_eq!(fmt_f64(-0.0), "-0");
+        assert_eq!(fmt_f64(1e300), "1e300");
+        assert_eq!(fmt_f64(-1.5e-7), "-1.5e-7");
+        assert_eq!(fmt_f64(123456.0), "123456");
+        assert_eq!(fmt_f64(f64::NAN), "nan");
+        assert_eq!(fmt_f64(f64::NEG_INFINITY), "-inf");
+        assert_eq!(fmt_f32(f32::MAX), "3.4028235e38");
+        assert_eq!(fmt_f64(f64::MIN_POSITIVE / 4.0), "5.562684646268003e-309");
+        for v in [
+            0.1f64,
+            1.0 / 3.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e16,
+            9.999_999_999_999_998e15,
+            1e-5,
+            -123.456,
+        ] {
+            assert_eq!(fmt_f64(v).parse::<f64>().unwrap().to_bits(), v.to_bits());
+        }
+        for v in [
+            0.1f32,
+            1.0 / 3.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            1e-45,
+            16777217.0,
+        ] {
+            assert_eq!(fmt_f32(v).parse::<f32>().unwrap().to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn names_are_sanitized_and_fresh() {
+        assert_eq!(sanitize("x.grad"), "x_grad");
+        assert_eq!(sanitize(""), "_");
+        assert_eq!(fresh("a", |n| n == "a" || n == "a_2"), "a_3");
+    }
 }
