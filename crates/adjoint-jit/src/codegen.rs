@@ -389,7 +389,7 @@ impl Ctx<'_> {
                         return None;
                     }
                 }
-                KExpr::Const(_) if k.tys[i] == DType::Bool => return None,
+                KExpr::Const(_) | KExpr::Select(..) if k.tys[i] == DType::Bool => return None,
                 _ => {
                     if k.tys[i] != DType::Bool && !same(k.tys[i]) {
                         return None;
