@@ -50,7 +50,8 @@ fn w1(c: &mut Criterion) {
     let g = derive(b.build(&[x1 * x2 + x1.sin()]).unwrap(), "grad", &[1, 2]);
     let f = jit(&g);
     let (mut d1, mut d2) = ([0.0], [0.0]);
-    f.call_f64(&[&[2.0], &[7.0]], &mut [&mut d1, &mut d2]).unwrap();
+    f.call_f64(&[&[2.0], &[7.0]], &mut [&mut d1, &mut d2])
+        .unwrap();
     assert_eq!((d1[0], d2[0]), (6.583853163452858, 2.0));
     c.bench_function("W1_seed_scalar_grad", |bch| {
         bch.iter(|| {

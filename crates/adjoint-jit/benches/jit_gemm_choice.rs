@@ -42,8 +42,20 @@ macro_rules! bench_dtype {
                     // SAFETY: the buffers hold the addressed matrices.
                     unsafe {
                         $mm(
-                            m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, 0.0,
-                            c.as_mut_ptr(), n as isize, 1,
+                            m,
+                            k,
+                            n,
+                            1.0,
+                            a.as_ptr(),
+                            rsa,
+                            csa,
+                            b.as_ptr(),
+                            rsb,
+                            csb,
+                            0.0,
+                            c.as_mut_ptr(),
+                            n as isize,
+                            1,
                         )
                     }
                 })

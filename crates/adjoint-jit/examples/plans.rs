@@ -11,7 +11,10 @@ fn derive(mut g: Graph, pipeline: &str, keep: &[usize]) -> Graph {
     PassManager::parse(pipeline).unwrap().run(&mut g).unwrap();
     let outs: Vec<_> = keep.iter().map(|&k| g.outputs()[k]).collect();
     g.set_outputs(outs);
-    PassManager::parse("simplify,cse,dce").unwrap().run(&mut g).unwrap();
+    PassManager::parse("simplify,cse,dce")
+        .unwrap()
+        .run(&mut g)
+        .unwrap();
     g
 }
 
@@ -38,7 +41,11 @@ fn main() {
         "w2" => {
             let b = GraphBuilder::new("w2");
             let x = b.param("x", TensorType::f64([]));
-            derive(b.build(&[x.sigmoid().sigmoid().sigmoid()]).unwrap(), "grad", &[1])
+            derive(
+                b.build(&[x.sigmoid().sigmoid().sigmoid()]).unwrap(),
+                "grad",
+                &[1],
+            )
         }
         "w3" => derive(rosenbrock(1000), "grad", &[1]),
         "w6" => derive(rosenbrock(10000), "grad{wrt=x},jvp{wrt=x}", &[3]),

@@ -65,6 +65,14 @@ pub(crate) enum Val {
     /// Computed inside a region's loop (read directly by members of that
     /// region only).
     InRegion,
+    /// A zero-padded view: element `idx` is the view's element where every
+    /// `valid[d].0 <= idx[d] < valid[d].0 + valid[d].1`, and zero elsewhere.
+    /// Consumers in loops read it with a bounds test (`pad` as index
+    /// arithmetic).
+    Padded {
+        view: View,
+        valid: Vec<(usize, usize)>,
+    },
 }
 
 /// A memory access of a kernel: a buffer, an element offset and strides over
@@ -76,6 +84,19 @@ pub(crate) struct Access {
     pub offset: i64,
     pub outer: Vec<i64>,
     pub inner: Vec<i64>,
+    /// Per outer dim, the index range `[lo, lo + len)` where the access is
+    /// valid (a padded operand); `None` is the whole dim. Outside the range
+    /// the value is zero and memory is not read.
+    pub outer_valid: Vec<Option<(i64, i64)>>,
+    /// The same for the inner dims.
+    pub inner_valid: Vec<Option<(i64, i64)>>,
+}
+
+impl Access {
+    /// Whether some inner dim has a validity range.
+    pub fn inner_restricted(&self) -> bool {
+        self.inner_valid.iter().any(Option::is_some)
+    }
 }
 
 /// One value computed per loop iteration.
@@ -308,7 +329,7 @@ impl<'g> Builder<'g> {
                     strides: vec![0; ty.shape.rank()],
                 })
             }
-            Some(Val::InRegion) | None => Err(jit_err(
+            Some(Val::InRegion) | Some(Val::Padded { .. }) | None => Err(jit_err(
                 self.g,
                 id,
                 "internal: value read from memory but not stored",
@@ -402,6 +423,40 @@ impl<'g> Builder<'g> {
                         }
                     };
                     self.vals.insert(id, val);
+                    self.deps.insert(id, deps);
+                }
+                Op::Pad { lo, .. } if self.pad_in_consumers(id) => {
+                    let o = operands[0];
+                    let src = g[o].ty.shape.dims().to_vec();
+                    let (view, valid) = match self.vals.get(&o).cloned() {
+                        Some(Val::View(v)) => {
+                            let valid: Vec<(usize, usize)> = src.iter().map(|&d| (0, d)).collect();
+                            (v, valid)
+                        }
+                        Some(Val::Padded { view, valid }) => (view, valid),
+                        _ => return Err(jit_err(g, id, "internal: pad operand not in memory")),
+                    };
+                    let mut offset = view.offset;
+                    for (d, &l) in lo.iter().enumerate() {
+                        offset -= l as i64 * view.strides[d];
+                    }
+                    let valid = valid
+                        .iter()
+                        .zip(lo)
+                        .map(|(&(s, n), &l)| (s + l, n))
+                        .collect();
+                    let deps = self.deps_of(o);
+                    self.vals.insert(
+                        id,
+                        Val::Padded {
+                            view: View {
+                                buf: view.buf,
+                                offset,
+                                strides: view.strides,
+                            },
+                            valid,
+                        },
+                    );
                     self.deps.insert(id, deps);
                 }
                 Op::Pad { .. } | Op::Concat { .. } | Op::MatMul => {
@@ -530,6 +585,22 @@ impl<'g> Builder<'g> {
         })
     }
 
+    /// Whether a `pad` is read through bounds tests by its consumers instead
+    /// of being materialised: every user is a loop (region member), and the
+    /// operand is in memory.
+    fn pad_in_consumers(&self, id: NodeId) -> bool {
+        let g = self.g;
+        let o = g.operands(id)[0];
+        let operand_ok = matches!(
+            self.vals.get(&o),
+            Some(Val::View(_)) | Some(Val::Padded { .. })
+        );
+        operand_ok
+            && g.users(id)
+                .iter()
+                .all(|&u| is_region_member(&g[u].op) && g[u].region.is_some())
+    }
+
     /// Orders the units topologically (Kahn), ties broken by first
     /// appearance in the node order.
     fn schedule(&self) -> Vec<Unit> {
@@ -573,6 +644,7 @@ struct RawAccess {
     dtype: DType,
     offset: i64,
     strides: Vec<i64>,
+    valid: Vec<Option<(usize, usize)>>,
 }
 
 /// A kernel under construction over a loop shape.
@@ -584,7 +656,7 @@ struct KernelBuilder {
     tys: Vec<DType>,
     stores: Vec<(usize, usize)>,
     reductions: Vec<KReduce>,
-    loads: HashMap<(BufId, i64, Vec<i64>), usize>,
+    loads: HashMap<(BufId, i64, Vec<i64>, Vec<Option<(usize, usize)>>), usize>,
 }
 
 impl KernelBuilder {
@@ -613,16 +685,18 @@ impl KernelBuilder {
             dtype,
             offset: v.offset,
             strides: v.strides.clone(),
+            valid: vec![None; v.strides.len()],
         });
         self.accesses.len() - 1
     }
 
-    fn load(&mut self, v: &View, dtype: DType) -> usize {
-        let key = (v.buf, v.offset, v.strides.clone());
+    fn load(&mut self, v: &View, dtype: DType, valid: Vec<Option<(usize, usize)>>) -> usize {
+        let key = (v.buf, v.offset, v.strides.clone(), valid.clone());
         if let Some(&e) = self.loads.get(&key) {
             return e;
         }
         let a = self.access(v.buf, dtype, v);
+        self.accesses[a].valid = valid;
         let e = self.push(KExpr::Load(a), dtype);
         self.loads.insert(key, e);
         e
@@ -630,9 +704,20 @@ impl KernelBuilder {
 
     fn leaf(&mut self, val: &Val, dtype: DType) -> Option<usize> {
         match val {
-            Val::View(v) => Some(self.load(v, dtype)),
+            Val::View(v) => Some(self.load(v, dtype, vec![None; v.strides.len()])),
             Val::Splat(x) => Some(self.push(KExpr::Const(*x), dtype)),
             Val::InRegion => None,
+            Val::Padded { view, valid } => {
+                if valid.iter().any(|&(_, n)| n == 0) {
+                    return Some(self.push(KExpr::Const(0.0), dtype));
+                }
+                let v: Vec<Option<(usize, usize)>> = valid
+                    .iter()
+                    .zip(&self.dims)
+                    .map(|(&(s, n), &d)| (s > 0 || s + n < d).then_some((s, n)))
+                    .collect();
+                Some(self.load(view, dtype, v))
+            }
         }
     }
 
@@ -664,6 +749,11 @@ impl KernelBuilder {
             .iter()
             .map(|a| perm.iter().map(|&d| a.strides[d]).collect())
             .collect();
+        let mut valid: Vec<Vec<Option<(usize, usize)>>> = self
+            .accesses
+            .iter()
+            .map(|a| perm.iter().map(|&d| a.valid[d]).collect())
+            .collect();
         // Drop unit dims.
         let keep: Vec<bool> = dims.iter().map(|&(n, _)| n != 1).collect();
         let filter = |v: &mut Vec<i64>| {
@@ -674,6 +764,13 @@ impl KernelBuilder {
             });
         };
         strides.iter_mut().for_each(filter);
+        for v in &mut valid {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
         let mut i = 0;
         dims.retain(|_| {
             i += 1;
@@ -686,13 +783,17 @@ impl KernelBuilder {
             let mergeable = dims[a].1 == dims[b].1
                 && strides
                     .iter()
-                    .all(|s| s[a] == s[b].wrapping_mul(dims[b].0 as i64));
+                    .all(|s| s[a] == s[b].wrapping_mul(dims[b].0 as i64))
+                && valid.iter().all(|v| v[a].is_none() && v[b].is_none());
             if mergeable {
                 dims[a].0 *= dims[b].0;
                 dims.remove(b);
                 for s in &mut strides {
                     s[a] = s[b];
                     s.remove(b);
+                }
+                for v in &mut valid {
+                    v.remove(b);
                 }
             }
             j -= 1;
@@ -713,16 +814,26 @@ impl KernelBuilder {
             .accesses
             .iter()
             .zip(strides)
-            .map(|(a, s)| Access {
-                buf: a.buf,
-                dtype: a.dtype,
-                offset: a.offset,
-                outer: s[..n_outer].to_vec(),
-                inner: if empty_inner {
-                    vec![0]
-                } else {
-                    s[n_outer..].to_vec()
-                },
+            .zip(valid)
+            .map(|((a, s), v)| {
+                let conv = |x: &Option<(usize, usize)>| x.map(|(l, n)| (l as i64, n as i64));
+                Access {
+                    buf: a.buf,
+                    dtype: a.dtype,
+                    offset: a.offset,
+                    outer: s[..n_outer].to_vec(),
+                    inner: if empty_inner {
+                        vec![0]
+                    } else {
+                        s[n_outer..].to_vec()
+                    },
+                    outer_valid: v[..n_outer].iter().map(conv).collect(),
+                    inner_valid: if empty_inner {
+                        vec![None]
+                    } else {
+                        v[n_outer..].iter().map(conv).collect()
+                    },
+                }
             })
             .collect();
         Kernel {
@@ -778,7 +889,7 @@ pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
                 let (v, buf) = b.copies[id].clone();
                 let ty = g[*id].ty.clone();
                 let mut k = KernelBuilder::new(ty.shape.dims().to_vec(), None);
-                let e = k.load(&v, ty.dtype);
+                let e = k.load(&v, ty.dtype, vec![None; ty.shape.rank()]);
                 k.store(e, &contiguous(buf, ty.shape.dims()), ty.dtype);
                 steps.push(Step::Kernel(
                     k.finish(format!("copy {}", g.display_name(*id))),
@@ -841,7 +952,7 @@ impl Builder<'_> {
                     ex[&o]
                 } else {
                     let val = self.vals[&o].clone();
-                    if let Val::View(v) = &val {
+                    if let Val::View(v) | Val::Padded { view: v, .. } = &val {
                         if v.strides.len() != loop_dims.len() {
                             return Err(jit_err(
                                 g,

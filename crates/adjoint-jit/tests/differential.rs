@@ -347,3 +347,34 @@ proptest! {
         check(&g, &ins, Tol::Exact);
     }
 }
+
+#[test]
+fn pads_read_in_place_by_their_consumers() {
+    for dt in FLOATS {
+        for n in [1usize, 2, 3, 4, 5, 8, 9, 17] {
+            let b = GraphBuilder::new("pads");
+            let x = b.param("x", TensorType::new(dt, [3, n]));
+            let y = b.param("y", TensorType::new(dt, [5, n + 3]));
+            // Pads on the inner axis, the outer axis and both, pad of pad.
+            let p1 = x.pad(&[2, 1], &[0, 2]); // [5, n+3]
+            let p2 = x.exp().pad(&[1, 0], &[1, 3]); // [5, n+3]
+            let p3 = x
+                .slice(&[0, 0], &[3, n])
+                .pad(&[0, 2], &[2, 1])
+                .pad(&[0, 0], &[0, 0]);
+            let e = (p1 * y + p2 - p3).sqrt();
+            let rs = (p1 + y).sum_axes(&[1]);
+            let cs = (p2 * y).max_axes(&[0]);
+            let tot = (p3 * p3).sum();
+            let g = b.build(&[e, rs, cs, tot, p1]).unwrap();
+            let ins = [
+                tensor(&TensorType::new(dt, [3, n]), &data_special(3 * n, 70)),
+                tensor(
+                    &TensorType::new(dt, [5, n + 3]),
+                    &data(5 * (n + 3), 71, 0.0, 2.0),
+                ),
+            ];
+            check(&g, &ins, Tol::Exact);
+        }
+    }
+}
