@@ -769,6 +769,7 @@ impl Ctx<'_> {
 
     /// Evaluates every expression at inner index `kidx`, emitting the
     /// stores; returns the scalar value of each expression.
+    #[allow(clippy::too_many_arguments)]
     fn eval_scalar(
         &mut self,
         b: &mut FunctionBuilder,

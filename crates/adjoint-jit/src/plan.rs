@@ -647,6 +647,9 @@ struct RawAccess {
     valid: Vec<Option<(usize, usize)>>,
 }
 
+/// What makes two loads the same: buffer, offset, strides and validity.
+type LoadKey = (BufId, i64, Vec<i64>, Vec<Option<(usize, usize)>>);
+
 /// A kernel under construction over a loop shape.
 struct KernelBuilder {
     dims: Vec<usize>,
@@ -656,7 +659,7 @@ struct KernelBuilder {
     tys: Vec<DType>,
     stores: Vec<(usize, usize)>,
     reductions: Vec<KReduce>,
-    loads: HashMap<(BufId, i64, Vec<i64>, Vec<Option<(usize, usize)>>), usize>,
+    loads: HashMap<LoadKey, usize>,
 }
 
 impl KernelBuilder {
