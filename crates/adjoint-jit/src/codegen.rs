@@ -16,7 +16,7 @@
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::runtime::{HostFn, HostSig};
-use crate::JitOptions;
+use crate::{vmath, JitOptions};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
@@ -938,6 +938,18 @@ impl Ctx<'_> {
     ) -> Result<Value> {
         let f64 = dt == DType::F64;
         let name = |a: &'static str, c: &'static str| if f64 { a } else { c };
+        if self.opts.poly_math {
+            let fl = vmath::Flavor {
+                dtype: dt,
+                vector: false,
+            };
+            match u {
+                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
+                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                _ => {}
+            }
+        }
         Ok(match u {
             UnaryOp::Neg => b.ins().fneg(x),
             UnaryOp::Abs => b.ins().fabs(x),
@@ -1019,6 +1031,18 @@ impl Ctx<'_> {
         x: Value,
     ) -> Result<Value> {
         let vt = vec_ty(dt);
+        if self.opts.poly_math {
+            let fl = vmath::Flavor {
+                dtype: dt,
+                vector: true,
+            };
+            match u {
+                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
+                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                _ => {}
+            }
+        }
         Ok(match u {
             UnaryOp::Neg => b.ins().fneg(x),
             UnaryOp::Abs => b.ins().fabs(x),

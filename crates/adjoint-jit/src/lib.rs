@@ -32,6 +32,7 @@ mod options;
 mod plan;
 mod pool;
 mod runtime;
+mod vmath;
 
 pub use buffers::{BufMut, BufRef};
 pub use compiled::{CompileStats, CompiledFn};
