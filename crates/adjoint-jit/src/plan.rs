@@ -22,6 +22,10 @@ use adjoint_ir::{
 use adjoint_passes::fuse::{is_reduction, is_view_op};
 use std::collections::{BTreeSet, HashMap};
 
+/// Products with at least this many multiply-adds may use several threads
+/// in the GEMM.
+pub(crate) const PARALLEL_GEMM_MACS: usize = 2 << 20;
+
 /// Index of a buffer in [`Plan::bufs`].
 pub(crate) type BufId = usize;
 
@@ -266,6 +270,7 @@ struct Builder<'g> {
     unit_first: HashMap<Unit, usize>,
     region_members: HashMap<u32, Vec<NodeId>>,
     copies: HashMap<NodeId, (View, BufId)>,
+    threads: usize,
 }
 
 fn jit_err(g: &Graph, id: NodeId, msg: impl std::fmt::Display) -> Error {
@@ -853,7 +858,7 @@ impl KernelBuilder {
 }
 
 /// Builds the plan of `g` (inlined, verified, regions assigned).
-pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
+pub(crate) fn build_plan(g: &Graph, threads: usize) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
@@ -867,6 +872,7 @@ pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
         unit_first: HashMap::new(),
         region_members: HashMap::new(),
         copies: HashMap::new(),
+        threads,
     };
     b.run(&order)?;
     // Outputs: the first occurrence of a stored node writes the caller's
@@ -1093,7 +1099,8 @@ impl Builder<'_> {
                 let vb = self.view_of(ops[1])?;
                 let sa = g[ops[0]].ty.shape.dims().to_vec();
                 let sb = g[ops[1]].ty.shape.dims().to_vec();
-                let desc = matmul_desc(dt, &sa, &va, &sb, &vb).map_err(|m| jit_err(g, id, m))?;
+                let desc = matmul_desc(dt, &sa, &va, &sb, &vb, self.threads)
+                    .map_err(|m| jit_err(g, id, m))?;
                 self.matmuls.push(desc);
                 steps.push(Step::MatMul {
                     desc: self.matmuls.len() - 1,
@@ -1114,6 +1121,7 @@ fn matmul_desc(
     va: &View,
     sb: &[usize],
     vb: &View,
+    threads: usize,
 ) -> std::result::Result<MatMulDesc, String> {
     let (m, k, rsa, csa, batch_a, bsa) = if sa.len() == 1 {
         (1, sa[0], 0, va.strides[0], vec![], vec![])
@@ -1183,6 +1191,7 @@ fn matmul_desc(
         csb: csb as isize,
         rsc: n as isize,
         csc: 1,
+        parallel: threads > 1 && m * n * k >= PARALLEL_GEMM_MACS,
         batches,
     })
 }
