@@ -363,9 +363,32 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether a unary op is lowered to a call of a host function.
+    fn is_host_call(&self, u: UnaryOp) -> bool {
+        match u {
+            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => true,
+            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.opts.poly_math,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
+        }
+    }
+
     /// Whether the kernel's inner loop can run four elements a step in SIMD.
     fn vector_mode(&self, k: &Kernel) -> Option<DType> {
         if !self.opts.simd || k.inner.len() != 1 {
+            return None;
+        }
+        // Host calls run lane by lane: a loop dominated by them gains
+        // nothing from vectors and only grows its code.
+        let host_calls = k
+            .exprs
+            .iter()
+            .filter(|e| match e {
+                KExpr::Unary(u, _) => self.is_host_call(*u),
+                KExpr::Binary(BinaryOp::Pow, ..) => true,
+                _ => false,
+            })
+            .count();
+        if host_calls * 4 > k.exprs.len() {
             return None;
         }
         let mut dt: Option<DType> = None;
@@ -517,7 +540,8 @@ impl Ctx<'_> {
         if k.reductions.is_empty() {
             let restricted = k.accesses.iter().any(Access::inner_restricted);
             if mode.is_none() || !restricted {
-                self.emit_segment(b, env, k, rows, &inv, mode, start, end, None)?;
+                let known = split.is_none().then_some((0, n));
+                self.emit_segment(b, env, k, rows, &inv, mode, start, end, None, known)?;
                 return Ok(());
             }
             // Split the inner range where a padded operand starts or stops
@@ -548,7 +572,8 @@ impl Ctx<'_> {
                     Some(_) => (b.ins().smax(s_v, start), b.ins().smin(e_v, end)),
                     None => (s_v, e_v),
                 };
-                self.emit_segment(b, env, k, rows, &inv, mode, s_v, e_v, Some(&seg))?;
+                let known = split.is_none().then_some((s0, e0));
+                self.emit_segment(b, env, k, rows, &inv, mode, s_v, e_v, Some(&seg), known)?;
             }
             return Ok(());
         }
@@ -572,18 +597,20 @@ impl Ctx<'_> {
                     .collect();
                 accs.push(vars);
             }
-            let vinv = self.splat_invariants(b, &inv, k, dt);
-            let (l, iv) = begin_loop(b, start, main_end, 4);
-            let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None)?;
-            for (r, vars) in k.reductions.iter().zip(&accs) {
-                for (j, &var) in vars.iter().enumerate() {
-                    let acc = b.use_var(var);
-                    let x = vals[r.value][j];
-                    let y = reduce_op(b, r.kind, acc, x);
-                    b.def_var(var, y);
+            if n >= 4 {
+                let vinv = self.splat_invariants(b, &inv, k, dt);
+                let (l, iv) = begin_loop(b, start, main_end, 4);
+                let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None)?;
+                for (r, vars) in k.reductions.iter().zip(&accs) {
+                    for (j, &var) in vars.iter().enumerate() {
+                        let acc = b.use_var(var);
+                        let x = vals[r.value][j];
+                        let y = reduce_op(b, r.kind, acc, x);
+                        b.def_var(var, y);
+                    }
                 }
+                end_loop(b, l);
             }
-            end_loop(b, l);
             for vars in &accs {
                 let lanes = 4 / vps;
                 let mut ps = Vec::new();
@@ -612,17 +639,19 @@ impl Ctx<'_> {
                 });
                 parts.push(pv);
             }
-            let (l, iv) = begin_loop(b, start, main_end, 4);
-            for j in 0..4 {
-                let kj = b.ins().iadd_imm_s(iv, j);
-                let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
-                for (r, pv) in k.reductions.iter().zip(&parts) {
-                    let acc = b.use_var(pv[j as usize]);
-                    let y = reduce_op(b, r.kind, acc, vals[r.value]);
-                    b.def_var(pv[j as usize], y);
+            if n >= 4 {
+                let (l, iv) = begin_loop(b, start, main_end, 4);
+                for j in 0..4 {
+                    let kj = b.ins().iadd_imm_s(iv, j);
+                    let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+                    for (r, pv) in k.reductions.iter().zip(&parts) {
+                        let acc = b.use_var(pv[j as usize]);
+                        let y = reduce_op(b, r.kind, acc, vals[r.value]);
+                        b.def_var(pv[j as usize], y);
+                    }
                 }
+                end_loop(b, l);
             }
-            end_loop(b, l);
         }
         // Static tail: element n - n%4 + j goes into partial j.
         for j in 0..(n % 4) {
@@ -659,10 +688,19 @@ impl Ctx<'_> {
         start: Value,
         end: Value,
         seg: Option<&[bool]>,
+        known: Option<(i64, i64)>,
     ) -> Result<()> {
+        // With a static range, loops that cannot run are not emitted, and a
+        // single element is straight-line code.
+        let len = known.map(|(s, e)| e - s);
+        if let (Some(1), Some((s, _))) = (len, known) {
+            let kk = b.ins().iconst(I64, s);
+            self.eval_scalar(b, env, k, rows, inv, kk, seg)?;
+            return Ok(());
+        }
         let kv = b.declare_var(I64);
         b.def_var(kv, start);
-        if let Some(dt) = mode {
+        if let Some(dt) = mode.filter(|_| len.is_none_or(|l| l >= 4)) {
             let kk = b.use_var(kv);
             let vinv = self.splat_invariants(b, inv, k, dt);
             let (l, iv) = begin_loop(b, kk, end, 4);
@@ -671,6 +709,9 @@ impl Ctx<'_> {
             end_loop(b, l);
             let after = b.use_var(lv);
             b.def_var(kv, after);
+            if len.is_some_and(|l| l % 4 == 0) {
+                return Ok(());
+            }
         }
         let kk = b.use_var(kv);
         let (l, iv) = begin_loop(b, kk, end, 1);
