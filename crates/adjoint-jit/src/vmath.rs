@@ -97,15 +97,58 @@ impl Flavor {
     }
 }
 
-/// Horner evaluation of `sum coeffs[i] * x^i`.
-fn horner(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value {
-    let mut acc = fl.c(b, coeffs[coeffs.len() - 1]);
-    for &c in coeffs[..coeffs.len() - 1].iter().rev() {
-        let m = b.ins().fmul(acc, x);
-        let cv = fl.c(b, c);
-        acc = b.ins().fadd(m, cv);
+/// Estrin evaluation of `sum coeffs[i] * x^i`: pairs `c_2i + c_2i+1 x`
+/// combined with `x^2`, `x^4`, ... so the dependency chain is logarithmic
+/// in the degree (Horner's is linear, and its latency dominated small
+/// scalar graphs like W2).
+fn poly(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value {
+    // The two lowest-order terms by Horner steps (they carry most of the
+    // value, and Horner rounds them best), the rest by Estrin.
+    if coeffs.len() > 4 {
+        let rest = estrin(b, fl, x, &coeffs[2..]);
+        let m = b.ins().fmul(rest, x);
+        let c1 = fl.c(b, coeffs[1]);
+        let t = b.ins().fadd(c1, m);
+        let m = b.ins().fmul(t, x);
+        let c0 = fl.c(b, coeffs[0]);
+        return b.ins().fadd(c0, m);
     }
-    acc
+    estrin(b, fl, x, coeffs)
+}
+
+fn estrin(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value {
+    let mut terms: Vec<Value> = coeffs
+        .chunks(2)
+        .map(|c| {
+            let c0 = fl.c(b, c[0]);
+            if c.len() == 2 {
+                let c1 = fl.c(b, c[1]);
+                let m = b.ins().fmul(c1, x);
+                b.ins().fadd(c0, m)
+            } else {
+                c0
+            }
+        })
+        .collect();
+    let mut p = b.ins().fmul(x, x);
+    while terms.len() > 1 {
+        let next: Vec<Value> = terms
+            .chunks(2)
+            .map(|t| {
+                if t.len() == 2 {
+                    let m = b.ins().fmul(t[1], p);
+                    b.ins().fadd(t[0], m)
+                } else {
+                    t[0]
+                }
+            })
+            .collect();
+        terms = next;
+        if terms.len() > 1 {
+            p = b.ins().fmul(p, p);
+        }
+    }
+    terms[0]
 }
 
 /// `1/k!` for `k = from..=to`.
@@ -121,6 +164,20 @@ fn inv_factorials(from: u32, to: u32) -> Vec<f64> {
         }
     }
     out
+}
+
+/// `max(x, lo)`, keeping NaN.
+fn clamp_below(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: f64) -> Value {
+    let lov = fl.c(b, lo);
+    let c = b.ins().fcmp(FloatCC::LessThan, x, lov);
+    fl.select(b, c, lov, x)
+}
+
+/// `min(x, hi)`, keeping NaN.
+fn clamp_above(b: &mut FunctionBuilder, fl: Flavor, x: Value, hi: f64) -> Value {
+    let hiv = fl.c(b, hi);
+    let c = b.ins().fcmp(FloatCC::GreaterThan, x, hiv);
+    fl.select(b, c, hiv, x)
 }
 
 /// `2^n` for an integral float `n` whose biased exponent stays in range.
@@ -158,10 +215,10 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
             13,
         )
     };
-    let lov = fl.c(b, lo);
-    let hiv = fl.c(b, hi);
-    let x = b.ins().fmax(x, lov);
-    let x = b.ins().fmin(x, hiv);
+    // Clamp with compare-and-select (NaN compares false and stays NaN):
+    // cheaper than the NaN-exact fmax/fmin sequences.
+    let x = clamp_below(b, fl, x, lo);
+    let x = clamp_above(b, fl, x, hi);
     let log2e = fl.c(b, std::f64::consts::LOG2_E);
     let t = b.ins().fmul(x, log2e);
     let n = b.ins().nearest(t);
@@ -171,7 +228,7 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let r = b.ins().fsub(x, a);
     let a = b.ins().fmul(n, c_lo);
     let r = b.ins().fsub(r, a);
-    let p = horner(b, fl, r, &inv_factorials(0, deg));
+    let p = poly(b, fl, r, &inv_factorials(0, deg));
     let half = fl.c(b, 0.5);
     let h = b.ins().fmul(n, half);
     let n1 = b.ins().floor(h);
@@ -186,11 +243,10 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
 pub(crate) fn tanh(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let (clamp, deg) = if fl.is_f32() { (10.0, 11) } else { (20.0, 19) };
     let ax = b.ins().fabs(x);
-    let cv = fl.c(b, clamp);
-    let ax = b.ins().fmin(ax, cv);
+    let ax = clamp_above(b, fl, ax, clamp);
     let y = b.ins().fadd(ax, ax);
     // expm1(y) for small y: y * (1 + y/2 + y^2/6 + ...).
-    let q = horner(b, fl, y, &inv_factorials(1, deg));
+    let q = poly(b, fl, y, &inv_factorials(1, deg));
     let e_small = b.ins().fmul(q, y);
     let ey = exp(b, fl, y);
     let one = fl.c(b, 1.0);
