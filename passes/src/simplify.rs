@@ -20,7 +20,8 @@
 //! - `broadcast(broadcast x)`, `reshape(reshape x)` → one op;
 //!   `transpose(transpose x)` → one transpose with the composed permutation
 //!   (or `x` if it is the identity); `cast(cast x)` `f32→f64→f32` → `x`;
-//! - `reshape`/`transpose` of a broadcast scalar → a broadcast of the scalar;
+//! - `reshape`/`transpose` of a broadcast scalar, and `broadcast` of a
+//!   reshaped scalar → a broadcast of the scalar;
 //! - `reduce_sum` over broadcast axes of `broadcast x` → `x` (reshaped,
 //!   broadcast to the result) times the number of summed elements;
 //! - `select(c, x, x)` → `x`.
@@ -68,6 +69,18 @@ fn mul_by_const(g: &Graph, x: NodeId) -> Option<(NodeId, f64)> {
 fn is_scalar_broadcast(g: &Graph, x: NodeId) -> Option<NodeId> {
     match &g[x].op {
         Op::Broadcast { .. } => {
+            let o = g.operands(x)[0];
+            g.ty(o).shape.is_scalar().then_some(o)
+        }
+        _ => None,
+    }
+}
+
+/// If `x` is a one-element `reshape` of a scalar, that scalar (so a
+/// broadcast of it can start from the scalar).
+fn scalar_source(g: &Graph, x: NodeId) -> Option<NodeId> {
+    match &g[x].op {
+        Op::Reshape { .. } => {
             let o = g.operands(x)[0];
             g.ty(o).shape.is_scalar().then_some(o)
         }
@@ -169,6 +182,8 @@ fn rewrite(g: &mut Graph, id: NodeId) -> Result<Option<NodeId>> {
             } else if let Op::Broadcast { .. } = g[x].op {
                 let inner = g.operands(x)[0];
                 Some(emit::broadcast(g, inner, shape)?)
+            } else if let Some(s) = scalar_source(g, x) {
+                Some(emit::broadcast(g, s, shape)?)
             } else {
                 None
             }
