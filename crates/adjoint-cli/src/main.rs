@@ -4,7 +4,7 @@
 //! a backtrace); 2 usage errors.
 
 use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
-use adjoint::passes::bracketing;
+use adjoint::passes::{bracketing, PassFilter, PassManager, Registry};
 use adjoint::values::{arg_to_tensor, outputs_json, parse_arg};
 use adjoint::Engine;
 use clap::{Args, Parser, Subcommand};
@@ -150,13 +150,31 @@ fn pick<'m>(m: &'m Module, func: &Option<String>) -> Result<&'m Graph> {
 }
 
 fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> Result<Graph> {
-    let g = g.clone();
-    match &p.passes {
-        None => Ok(g),
-        Some(_) => Err(Error::input(
-            "--passes: the pass manager is not available in this build yet",
-        )),
+    let mut g = g.clone();
+    let Some(pipeline) = &p.passes else {
+        if p.print_before.is_some() || p.print_after.is_some() || p.time_passes {
+            return Err(Error::input(
+                "--print-before/--print-after/--time-passes need --passes",
+            ));
+        }
+        return Ok(g);
+    };
+    let registry = Registry::builtin();
+    let mut pm = PassManager::parse_with(&registry, pipeline)?;
+    if let Some(f) = &p.print_before {
+        pm.print_before(PassFilter::parse(f, &registry)?);
     }
+    if let Some(f) = &p.print_after {
+        pm.print_after(PassFilter::parse(f, &registry)?);
+    }
+    pm.print_changed(p.print_changed)
+        .time_passes(p.time_passes)
+        .verify_each(!p.no_verify_each);
+    if let Some(dir) = &p.dump_dir {
+        pm.dump_dir(dir);
+    }
+    pm.run(&mut g)?;
+    Ok(g)
 }
 
 fn parse_inputs(g: &Graph, args: &[String]) -> Result<Vec<Tensor>> {

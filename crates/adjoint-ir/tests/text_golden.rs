@@ -219,9 +219,15 @@ func @c() -> (f64[2,3], f32, f64[3], f64, f32[2], bool) {
     assert_eq!(e[1].to_bits(), (-1e-40f32).to_bits());
     assert_eq!(consts[5].as_bool().unwrap(), &[false]);
     let (_, text) = roundtrip(src);
-    assert!(text.contains("%a = const [[1,-2.5,0.001],[400,-0,3]] : f64[2,3]"), "{text}");
+    assert!(
+        text.contains("%a = const [[1,-2.5,0.001],[400,-0,3]] : f64[2,3]"),
+        "{text}"
+    );
     assert!(text.contains("%e = const [nan,-1e-40] : f32[2]"), "{text}");
-    assert!(text.contains("%d = const 1.2345678901234567e19 : f64"), "{text}");
+    assert!(
+        text.contains("%d = const 1.2345678901234567e19 : f64"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -475,7 +481,10 @@ func @main(%x: f64) -> (f64, f64) {
 ",
     );
     assert_eq!(m.customs().count(), 2);
-    assert!(text.contains("custom @e1 = @b\n\ncustom @e2 = @b\n"), "{text}");
+    assert!(
+        text.contains("custom @e1 = @b\n\ncustom @e2 = @b\n"),
+        "{text}"
+    );
     assert_eq!(
         print_graph(m.func("main").unwrap()),
         text,

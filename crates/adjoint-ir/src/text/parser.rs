@@ -880,12 +880,14 @@ fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
                 None => return Err(missing("to", "f32")),
                 Some((AttrVal::Name(n), l)) => match DType::from_name(n) {
                     Some(d) => d,
-                    None => return Err(Error::parse(
-                        *l,
-                        format!(
+                    None => {
+                        return Err(Error::parse(
+                            *l,
+                            format!(
                             "cast: expected a dtype (`f32`, `f64` or `bool`) for `to`, found `{n}`"
                         ),
-                    )),
+                        ))
+                    }
                 },
                 Some((other, l)) => {
                     return Err(Error::parse(
