@@ -123,7 +123,7 @@ impl Pass for Grad {
         }
         let seed = emit::full(g, &ty, 1.0)?;
         let cts = backpropagate(g, &[(y, seed)], &wrt, &[])?;
-        if g.use_count(seed) == 0 && g.contains(seed) {
+        if g.use_count(seed) == 0 && !cts.contains(&Lin::Val(seed)) {
             // Nothing reached: drop the unused seed (and its broadcast).
             remove_dead_chain(g, seed)?;
         }
