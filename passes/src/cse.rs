@@ -34,12 +34,8 @@ pub fn eliminate_common(g: &mut Graph) -> Result<usize> {
         let k = key(g, id);
         match seen.get(&k) {
             Some(&keep) => {
-                let name = g[id].name.take();
                 g.replace_all_uses(id, keep);
                 g.remove_node(id)?;
-                if g[keep].name.is_none() {
-                    g[keep].name = name;
-                }
                 removed += 1;
             }
             None => {

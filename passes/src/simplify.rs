@@ -307,13 +307,7 @@ pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
                 if r == id {
                     continue;
                 }
-                let name = g[id].name.take();
                 g.replace_all_uses(id, r);
-                if let Some(n) = name {
-                    if g[r].name.is_none() && !g.params().contains(&r) {
-                        g[r].name = Some(n);
-                    }
-                }
                 removed += remove_if_dead(g, id)?;
                 changed = true;
             }
