@@ -187,7 +187,7 @@ fn promote(g: &Graph, cache: &mut HashMap<*const CustomOp, Arc<CustomOp>>) -> Re
 /// Fixed pseudo-random weights in [0.5, 1.5) (SplitMix64), so a projection
 /// never cancels by accident.
 fn weights(n: usize) -> Vec<f64> {
-    let mut s: u64 = 0x5EED_0F_AD_u64;
+    let mut s: u64 = 0x5EED_0FAD_u64;
     (0..n)
         .map(|_| {
             s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);

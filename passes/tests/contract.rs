@@ -54,7 +54,7 @@ fn default_wrt_is_every_float_param_in_order_and_listed_order_is_kept() {
 fn identically_zero_derivatives_are_explicit_zero_tensors() {
     let b = GraphBuilder::new("f");
     let x = b.param("x", TensorType::f64([2]));
-    let unused = b.param("u", TensorType::f64([3]));
+    let _unused = b.param("u", TensorType::f64([3]));
     let masked = b.param("k", TensorType::f64([2]));
     // k reaches the output only through a comparison.
     let g = b
