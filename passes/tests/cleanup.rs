@@ -23,7 +23,13 @@ fn same_values(g: &Graph, h: &Graph, seed: u64) {
         .map(|t| r.tensor(t, -2.0, 2.0))
         .collect();
     let (a, b) = (eval(g, &xs), eval(h, &xs));
-    assert_eq!(a, b, "values changed:\n{}\n{}", adjoint_ir::print_graph(g), adjoint_ir::print_graph(h));
+    assert_eq!(
+        a,
+        b,
+        "values changed:\n{}\n{}",
+        adjoint_ir::print_graph(g),
+        adjoint_ir::print_graph(h)
+    );
 }
 
 fn count(g: &Graph, op: &str) -> usize {
@@ -93,13 +99,36 @@ fn simplify_identities() {
         (one("div1", &[3], |x| (x / 1.0).sin()), "x/1"),
         (one("negneg", &[3], |x| (-(-x)).sin()), "neg neg"),
         (one("pow1", &[3], |x| x.powf(1.0).sin()), "pow 1"),
-        (one("bcast_id", &[2, 3], |x| x.op_broadcast([2, 3]).sin()), "broadcast id"),
-        (one("reshape_id", &[2, 3], |x| x.reshape([2, 3]).sin()), "reshape id"),
-        (one("transpose_id", &[2, 3], |x| x.transpose(&[0, 1]).sin()), "transpose id"),
-        (one("tt", &[2, 3], |x| x.transpose(&[1, 0]).transpose(&[1, 0]).sin()), "transpose transpose"),
-        (one("slice_id", &[2, 3], |x| x.slice(&[0, 0], &[2, 3]).sin()), "full slice"),
-        (one("pad_id", &[2, 3], |x| x.pad(&[0, 0], &[0, 0]).sin()), "zero pad"),
-        (one("sel", &[3], |x| x.gt(x.sin()).select(x, x).sin()), "select x x"),
+        (
+            one("bcast_id", &[2, 3], |x| x.op_broadcast([2, 3]).sin()),
+            "broadcast id",
+        ),
+        (
+            one("reshape_id", &[2, 3], |x| x.reshape([2, 3]).sin()),
+            "reshape id",
+        ),
+        (
+            one("transpose_id", &[2, 3], |x| x.transpose(&[0, 1]).sin()),
+            "transpose id",
+        ),
+        (
+            one("tt", &[2, 3], |x| {
+                x.transpose(&[1, 0]).transpose(&[1, 0]).sin()
+            }),
+            "transpose transpose",
+        ),
+        (
+            one("slice_id", &[2, 3], |x| x.slice(&[0, 0], &[2, 3]).sin()),
+            "full slice",
+        ),
+        (
+            one("pad_id", &[2, 3], |x| x.pad(&[0, 0], &[0, 0]).sin()),
+            "zero pad",
+        ),
+        (
+            one("sel", &[3], |x| x.gt(x.sin()).select(x, x).sin()),
+            "select x x",
+        ),
     ];
     for (g, what) in cases {
         let (h, s) = apply(&g, &adjoint_passes::simplify::Simplify);
@@ -118,7 +147,12 @@ trait OpBroadcast<'b> {
 impl<'b> OpBroadcast<'b> for Value<'b> {
     /// An explicit broadcast node, even to the same shape.
     fn op_broadcast(self, shape: impl Into<Shape>) -> Value<'b> {
-        self.builder().op(Op::Broadcast { shape: shape.into() }, &[self])
+        self.builder().op(
+            Op::Broadcast {
+                shape: shape.into(),
+            },
+            &[self],
+        )
     }
 }
 
@@ -136,7 +170,10 @@ fn simplify_rewrites() {
     assert_eq!((count(&h, "neg"), count(&h, "mul")), (1, 0));
     // a + (-b) -> a - b; a - (-b) -> a + b; (-a)*(-b) -> a*b.
     let h = run(&one("addneg", &[3], |x| x.sin() + (-x)));
-    assert_eq!((count(&h, "neg"), count(&h, "sub"), count(&h, "add")), (0, 1, 0));
+    assert_eq!(
+        (count(&h, "neg"), count(&h, "sub"), count(&h, "add")),
+        (0, 1, 0)
+    );
     let h = run(&one("subneg", &[3], |x| x.sin() - (-x)));
     assert_eq!((count(&h, "neg"), count(&h, "add")), (0, 1));
     let h = run(&one("negneg_mul", &[3], |x| (-x) * (-x.sin())));
@@ -152,27 +189,53 @@ fn simplify_rewrites() {
     let h = run(&one("noreassoc", &[3], |x| 3.0 * (x * 0.1)));
     assert_eq!(count(&h, "mul"), 2);
     // broadcast of broadcast -> one broadcast.
-    let h = run(&one("bb", &[3], |x| x.broadcast_to([2, 3]).broadcast_to([4, 2, 3])));
+    let h = run(&one("bb", &[3], |x| {
+        x.broadcast_to([2, 3]).broadcast_to([4, 2, 3])
+    }));
     assert_eq!(count(&h, "broadcast"), 1);
     // reshape of reshape -> one reshape.
     let h = run(&one("rr", &[2, 6], |x| x.reshape([3, 4]).reshape([4, 3])));
     assert_eq!(count(&h, "reshape"), 1);
     // transpose of transpose -> the composed permutation.
-    let h = run(&one("tt", &[2, 3, 4], |x| x.transpose(&[1, 2, 0]).transpose(&[1, 2, 0])));
+    let h = run(&one("tt", &[2, 3, 4], |x| {
+        x.transpose(&[1, 2, 0]).transpose(&[1, 2, 0])
+    }));
     assert_eq!(count(&h, "transpose"), 1);
-    let t = h.node_ids().into_iter().find(|&n| h[n].op.name() == "transpose").unwrap();
-    assert_eq!(h[t].op, Op::Transpose { perm: vec![2, 0, 1] });
+    let t = h
+        .node_ids()
+        .into_iter()
+        .find(|&n| h[n].op.name() == "transpose")
+        .unwrap();
+    assert_eq!(
+        h[t].op,
+        Op::Transpose {
+            perm: vec![2, 0, 1]
+        }
+    );
     // reduce_sum of a broadcast -> a scaled (re)broadcast, no reduction.
     let h = run(&one("rb", &[3], |x| x.broadcast_to([5, 3]).sum_axes(&[0])));
     assert_eq!((count(&h, "reduce_sum"), count(&h, "broadcast")), (0, 1));
-    let h = run(&one("rb1", &[2, 1], |x| x.broadcast_to([4, 2, 3]).sum_axes(&[0, 2])));
+    let h = run(&one("rb1", &[2, 1], |x| {
+        x.broadcast_to([4, 2, 3]).sum_axes(&[0, 2])
+    }));
     assert_eq!(count(&h, "reduce_sum"), 0);
     // ... not when a summed axis was not broadcast.
-    let h = run(&one("rb2", &[2, 1], |x| x.broadcast_to([2, 3]).sum_axes(&[0])));
+    let h = run(&one("rb2", &[2, 1], |x| {
+        x.broadcast_to([2, 3]).sum_axes(&[0])
+    }));
     assert_eq!(count(&h, "reduce_sum"), 1);
     // reshape / transpose of a broadcast scalar -> a broadcast.
-    let h = run(&one("rs", &[], |x| x.broadcast_to([2, 3]).reshape([3, 2]).t()));
-    assert_eq!((count(&h, "broadcast"), count(&h, "reshape"), count(&h, "transpose")), (1, 0, 0));
+    let h = run(&one("rs", &[], |x| {
+        x.broadcast_to([2, 3]).reshape([3, 2]).t()
+    }));
+    assert_eq!(
+        (
+            count(&h, "broadcast"),
+            count(&h, "reshape"),
+            count(&h, "transpose")
+        ),
+        (1, 0, 0)
+    );
     // cast f32 -> f64 -> f32 is the identity (f64 -> f32 -> f64 is not).
     let b = GraphBuilder::new("c");
     let x = b.param("x", TensorType::f32([3]));
@@ -190,7 +253,10 @@ fn simplify_keeps_ieee_semantics_of_x_times_zero() {
     let g = one("mul0", &[3], |x| x * 0.0);
     let (h, _) = apply(&g, &adjoint_passes::simplify::Simplify);
     assert_eq!(count(&h, "mul"), 1);
-    let out = eval(&h, &[Tensor::from_f64([3], vec![f64::INFINITY, f64::NAN, 1.0]).unwrap()]);
+    let out = eval(
+        &h,
+        &[Tensor::from_f64([3], vec![f64::INFINITY, f64::NAN, 1.0]).unwrap()],
+    );
     let v = out[0].to_f64_vec();
     assert!(v[0].is_nan() && v[1].is_nan() && v[2] == 0.0);
 }
@@ -204,7 +270,9 @@ fn fold_evaluates_constants_compactly_and_respects_the_cap() {
     assert!(s.removed >= 1);
     same_values(&g, &h, 5);
     // A splat result of any size stays a broadcast scalar.
-    let g = one("big", &[100_000], |x| x + (x.lit(1.0).broadcast_to([100_000]) * 2.0).exp());
+    let g = one("big", &[100_000], |x| {
+        x + (x.lit(1.0).broadcast_to([100_000]) * 2.0).exp()
+    });
     let (h, _) = apply(&g, &adjoint_passes::fold::Fold::default());
     assert_eq!((count(&h, "mul"), count(&h, "exp")), (0, 0));
     let c = h
@@ -247,7 +315,9 @@ fn inline_expands_calls() {
     let op = square_op(false);
     let b = GraphBuilder::new("f");
     let x = b.param("x", TensorType::f64([3]));
-    let g = b.build(&[b.call(&op, &[b.call(&op, &[x.sin()])]).sum()]).unwrap();
+    let g = b
+        .build(&[b.call(&op, &[b.call(&op, &[x.sin()])]).sum()])
+        .unwrap();
     let (h, s) = apply(&g, &adjoint_passes::inline::Inline);
     assert_eq!(count(&h, "call"), 0);
     assert_eq!(count(&h, "mul"), 2);
@@ -270,7 +340,10 @@ fn ad_uses_custom_rules_or_differentiates_the_body() {
         assert_eq!(count(&hf, "call"), 0);
         let xs = [Tensor::from_f64([3], vec![0.1, -0.7, 1.3]).unwrap()];
         let gr = eval(&h, &xs)[1].to_f64_vec();
-        let want: Vec<f64> = [0.1f64, -0.7, 1.3].iter().map(|v| 2.0 * v.sin() * v.cos()).collect();
+        let want: Vec<f64> = [0.1f64, -0.7, 1.3]
+            .iter()
+            .map(|v| 2.0 * v.sin() * v.cos())
+            .collect();
         for (a, b) in gr.iter().zip(&want) {
             assert!((a - b).abs() < 1e-15);
         }

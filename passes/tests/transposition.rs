@@ -3,54 +3,8 @@
 //! `J^T u` from `vjp` (all parameters, all outputs at once).
 mod common;
 
-use adjoint_ir::{Graph, GraphBuilder, Tensor, TensorType, Value};
-use common::{eval, run, Rng};
-
-/// A random program over `[3,4]` values built from every kind of op.
-fn random_graph(seed: u64, steps: usize) -> Graph {
-    let mut r = Rng(seed);
-    let b = GraphBuilder::new(format!("rand{seed}"));
-    let x = b.param("x", TensorType::f64([3, 4]));
-    let y = b.param("y", TensorType::f64([3, 4]));
-    let w = b.param("w", TensorType::f64([4]));
-    let s = b.param("s", TensorType::f64([]));
-    let mut pool: Vec<Value<'_>> = vec![x, y, w.broadcast_to([3, 4]), x * s];
-    let pick = |r: &mut Rng, n: usize| (r.next_f64() * n as f64) as usize % n;
-    for _ in 0..steps {
-        let a = pool[pick(&mut r, pool.len())];
-        let c = pool[pick(&mut r, pool.len())];
-        let v = match pick(&mut r, 20) {
-            0 => a.sin(),
-            1 => a.tanh(),
-            2 => a.sigmoid(),
-            3 => (a * 0.3).exp(),
-            4 => a * c,
-            5 => a + c,
-            6 => a - c,
-            7 => a / (1.0 + c * c),
-            8 => a.maximum(c),
-            9 => a.minimum(c).abs(),
-            10 => a.gt(c).select(a, c * 2.0),
-            11 => (a.sigmoid() + 0.5).pow(c.cos()),
-            12 => a.matmul(c.t()).matmul(a) * 0.1,
-            13 => a.sum_axes(&[1]).reshape([3, 1]).broadcast_to([3, 4]),
-            14 => a.max_axes(&[0]).broadcast_to([3, 4]) + c,
-            15 => a.reshape([2, 6]).transpose(&[1, 0]).reshape([3, 4]),
-            16 => a.slice(&[0, 1], &[3, 4]).pad(&[0, 1], &[0, 0]) + c,
-            17 => b.concat(&[a.slice(&[0, 0], &[3, 2]), c.slice(&[0, 2], &[3, 4])], 1),
-            18 => a
-                .try_slice(&[0, 0], &[3, 4], &[2, 3])
-                .unwrap()
-                .pad(&[1, 1], &[0, 1]),
-            _ => (a * w).relu() + s * c,
-        };
-        pool.push(v);
-    }
-    let n = pool.len();
-    let o1 = pool[n - 1];
-    let o2 = pool[n - 2].sum_axes(&[0]);
-    b.build(&[o1, o2]).unwrap()
-}
+use adjoint_ir::Tensor;
+use common::{eval, random_graph, run, Rng};
 
 fn dot(a: &Tensor, b: &Tensor) -> f64 {
     a.to_f64_vec()

@@ -1,7 +1,7 @@
 //! Shared helpers for the pass tests: workload graphs and evaluation.
 #![allow(dead_code)]
 
-use adjoint_ir::{Graph, GraphBuilder, Tensor, TensorType};
+use adjoint_ir::{Graph, GraphBuilder, Tensor, TensorType, Value};
 
 /// Rosenbrock: `sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)` on `x: f64[n]`.
 pub fn rosenbrock(n: usize) -> Graph {
@@ -89,4 +89,51 @@ pub fn op_counts(g: &Graph) -> std::collections::BTreeMap<&'static str, usize> {
         *m.entry(g[id].op.name()).or_insert(0) += 1;
     }
     m
+}
+
+/// A random program over `[3,4]` values built from every kind of op.
+pub fn random_graph(seed: u64, steps: usize) -> Graph {
+    let mut r = Rng(seed);
+    let b = GraphBuilder::new(format!("rand{seed}"));
+    let x = b.param("x", TensorType::f64([3, 4]));
+    let y = b.param("y", TensorType::f64([3, 4]));
+    let w = b.param("w", TensorType::f64([4]));
+    let s = b.param("s", TensorType::f64([]));
+    let mut pool: Vec<Value<'_>> = vec![x, y, w.broadcast_to([3, 4]), x * s];
+    let pick = |r: &mut Rng, n: usize| (r.next_f64() * n as f64) as usize % n;
+    for _ in 0..steps {
+        let a = pool[pick(&mut r, pool.len())];
+        let c = pool[pick(&mut r, pool.len())];
+        let v = match pick(&mut r, 21) {
+            0 => a.sin(),
+            1 => a.tanh(),
+            2 => a.sigmoid(),
+            3 => (a * 0.3).exp(),
+            4 => a * c,
+            5 => a + c,
+            6 => a - c,
+            7 => a / (1.0 + c * c),
+            8 => a.maximum(c),
+            9 => a.minimum(c).abs(),
+            10 => a.gt(c).select(a, c * 2.0),
+            11 => (a.sigmoid() + 0.5).pow(c.cos()),
+            12 => a.matmul(c.t()).matmul(a) * 0.1,
+            13 => a.sum_axes(&[1]).reshape([3, 1]).broadcast_to([3, 4]),
+            14 => a.max_axes(&[0]).broadcast_to([3, 4]) + c,
+            15 => a.reshape([2, 6]).transpose(&[1, 0]).reshape([3, 4]),
+            16 => a.slice(&[0, 1], &[3, 4]).pad(&[0, 1], &[0, 0]) + c,
+            17 => b.concat(&[a.slice(&[0, 0], &[3, 2]), c.slice(&[0, 2], &[3, 4])], 1),
+            18 => a
+                .try_slice(&[0, 0], &[3, 4], &[2, 3])
+                .unwrap()
+                .pad(&[1, 1], &[0, 1]),
+            19 => (a * w).relu() + s * c,
+            _ => a.logsumexp(1).reshape([3, 1]).broadcast_to([3, 4]) * c,
+        };
+        pool.push(v);
+    }
+    let n = pool.len();
+    let o1 = pool[n - 1];
+    let o2 = pool[n - 2].sum_axes(&[0]);
+    b.build(&[o1, o2]).unwrap()
 }
