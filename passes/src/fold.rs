@@ -52,7 +52,8 @@ fn materialize(g: &mut Graph, t: Tensor, ty: &TensorType) -> Result<NodeId> {
     Ok(g.constant(t.reshaped(ty.shape.clone())?))
 }
 
-/// Folds constants; returns `(added, removed)`.
+/// Folds constants; returns the number of nodes added and the ops of the
+/// nodes removed.
 ///
 /// - An elementwise op on splat operands (scalar constants, broadcast or
 ///   not) is evaluated once on the scalars and broadcast, whatever its
@@ -61,8 +62,8 @@ fn materialize(g: &mut Graph, t: Tensor, ty: &TensorType) -> Result<NodeId> {
 ///   result has at most `max_elements` elements.
 /// - A splat result stays compact (`broadcast` of a scalar), and a
 ///   `broadcast` of a scalar constant is already folded.
-pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, usize)> {
-    let (mut added, mut removed) = (0, 0);
+pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, Vec<&'static str>)> {
+    let (mut added, mut removed) = (0, Vec::new());
     for id in g.topo_order()? {
         if !g.contains(id) || g[id].op.is_leaf() {
             continue;
@@ -109,7 +110,7 @@ pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, usiz
         if g[c].name.is_none() {
             g[c].name = name;
         }
-        removed += remove_if_dead(g, id)?;
+        remove_if_dead(g, id, &mut removed)?;
     }
     Ok((added, removed))
 }
@@ -141,12 +142,7 @@ impl Pass for Fold {
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
         let (added, removed) = fold_constants(g, self.max_elements)?;
-        Ok(PassStats {
-            added,
-            removed,
-            changed: added > 0 || removed > 0,
-            notes: vec![],
-        })
+        Ok(PassStats::removing(added, &removed))
     }
 }
 

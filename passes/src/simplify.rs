@@ -276,27 +276,30 @@ fn reduce_of_broadcast(
     Ok(Some(mul_const(g, b, count as f64)?))
 }
 
-/// Removes `id` and then every operand chain left without uses (never
-/// parameters or outputs). Returns the number of nodes removed.
-pub(crate) fn remove_if_dead(g: &mut Graph, id: NodeId) -> Result<usize> {
+/// Removes `id` if it is unused, then every operand chain left without
+/// uses (never parameters or outputs), recording the removed ops.
+pub(crate) fn remove_if_dead(
+    g: &mut Graph,
+    id: NodeId,
+    removed: &mut Vec<&'static str>,
+) -> Result<()> {
     let mut stack = vec![id];
-    let mut removed = 0;
     while let Some(n) = stack.pop() {
         if !g.contains(n) || g.use_count(n) != 0 || g.params().contains(&n) {
             continue;
         }
         let ops = g.operands(n);
-        g.remove_node(n)?;
-        removed += 1;
+        removed.push(g.remove_node(n)?.op.name());
         stack.extend(ops);
     }
-    Ok(removed)
+    Ok(())
 }
 
-/// Applies the rewrites to a fixed point; returns `(added, removed)`.
-pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
+/// Applies the rewrites to a fixed point; returns the number of nodes
+/// added and the ops of the nodes removed.
+pub fn simplify_graph(g: &mut Graph) -> Result<(usize, Vec<&'static str>)> {
     let start = g.len();
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for _round in 0..32 {
         let mut changed = false;
         for id in g.topo_order()? {
@@ -308,7 +311,7 @@ pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
                     continue;
                 }
                 g.replace_all_uses(id, r);
-                removed += remove_if_dead(g, id)?;
+                remove_if_dead(g, id, &mut removed)?;
                 changed = true;
             }
         }
@@ -316,7 +319,7 @@ pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
             break;
         }
     }
-    let added = (g.len() + removed).saturating_sub(start);
+    let added = (g.len() + removed.len()).saturating_sub(start);
     Ok((added, removed))
 }
 
@@ -331,12 +334,7 @@ impl Pass for Simplify {
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
         let (added, removed) = simplify_graph(g)?;
-        Ok(PassStats {
-            added,
-            removed,
-            changed: added > 0 || removed > 0,
-            notes: vec![],
-        })
+        Ok(PassStats::removing(added, &removed))
     }
 }
 
