@@ -7,10 +7,24 @@
 //! interpreter ([`interp`]) is the oracle every other engine is tested
 //! against.
 //!
-//! This crate is a facade: it re-exports the workspace crates.
+//! This crate is the facade: it re-exports the workspace crates, and holds
+//! the small pieces the CLI and the filetests share ([`Engine`],
+//! [`values`]).
 #![warn(missing_docs)]
 
 pub use adjoint_interp as interp;
 pub use adjoint_ir as ir;
 pub use adjoint_jit as jit;
 pub use adjoint_passes as passes;
+
+mod engine;
+pub mod values;
+
+pub use engine::Engine;
+
+/// Runs the pass pipeline `pipeline` (e.g. `grad{wrt=x},simplify,cse,dce`)
+/// on `g` in place, verifying after each pass.
+pub fn run_pipeline(g: &mut ir::Graph, pipeline: &str) -> ir::Result<()> {
+    passes::PassManager::parse(pipeline)?.run(g)?;
+    Ok(())
+}
