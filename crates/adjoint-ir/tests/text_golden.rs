@@ -588,3 +588,36 @@ func @relu_mask(%x: f64[2,3], %zero: f64, %m: bool[3]) -> f64[2,3] {
     );
     assert_eq!(m.func("relu_mask").unwrap().len(), 9);
 }
+
+#[test]
+fn parameters_declared_after_other_nodes_print_in_the_header() {
+    let mut g = Graph::new("late");
+    let c = g.constant(Tensor::scalar_f64(1.0)); // node 0
+    let x = g.add_param("x", TensorType::f64([])).unwrap(); // node 1
+    let y = g.add(Op::Binary(BinaryOp::Add), &[x, c]).unwrap(); // node 2
+    g.set_outputs(vec![y, x]);
+    verify(&g).unwrap();
+    let text = print_graph(&g);
+    assert_eq!(
+        text,
+        "\
+func @late(%x: f64) -> (f64, f64) {
+  %0 = const 1 : f64
+  %2 = add %x, %0 : f64
+  return %2, %x
+}
+"
+    );
+    let (_, again) = roundtrip(&text);
+    assert_eq!(again, text);
+}
+
+#[test]
+fn windows_line_endings_and_a_byte_order_mark_parse() {
+    let src = "\u{feff}func @f(%x: f64) -> f64 {\r\n  %y = exp %x\r\n  return %y\r\n}\r\n";
+    let (_, text) = roundtrip(src);
+    assert_eq!(
+        text,
+        "func @f(%x: f64) -> f64 {\n  %y = exp %x : f64\n  return %y\n}\n"
+    );
+}
