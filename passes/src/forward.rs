@@ -1,6 +1,7 @@
 //! Forward mode: the `jvp` pass, and [`push_forward`], the library function
 //! it shares with the Jacobian pass.
 
+use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
@@ -32,6 +33,24 @@ pub fn push_forward(
         .into_iter()
         .filter(|n| relevant.contains(n))
         .collect();
+    // Nodes inside a recognised composite that only the composite uses get
+    // no tangent of their own: the composite's rule replaces them.
+    let mut skip: HashSet<NodeId> = HashSet::new();
+    for &n in &order {
+        let Some(lse) = LogSumExp::recognise(g, n) else {
+            continue;
+        };
+        if lse.inner.iter().any(|i| seeds.iter().any(|s| s.0 == *i)) {
+            continue;
+        }
+        let mut inside: HashSet<NodeId> = lse.inner.iter().copied().collect();
+        inside.insert(n);
+        for &i in &lse.inner {
+            if !outputs.contains(&i) && g.users(i).iter().all(|u| inside.contains(u)) {
+                skip.insert(i);
+            }
+        }
+    }
     let mut tans: HashMap<NodeId, Lin> = HashMap::new();
     for &(v, t) in seeds {
         if g.ty(v).dtype.is_float() {
@@ -39,7 +58,18 @@ pub fn push_forward(
         }
     }
     for n in order {
-        if tans.contains_key(&n) {
+        if tans.contains_key(&n) || skip.contains(&n) {
+            continue;
+        }
+        if let Some(lse) = LogSumExp::recognise(g, n)
+            .filter(|l| !l.inner.iter().any(|i| seeds.iter().any(|s| s.0 == *i)))
+        {
+            // The composite's tangent comes from x alone (nothing through
+            // the max); if x carries none, the shift path is ignored too.
+            if let Some(Lin::Val(t)) = tans.get(&lse.x).copied() {
+                let r = lse.jvp(g, t, batch)?;
+                tans.insert(n, Lin::Val(r));
+            }
             continue;
         }
         let ts: Vec<Lin> = g
