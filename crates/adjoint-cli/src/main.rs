@@ -4,6 +4,7 @@
 //! a backtrace); 2 usage errors.
 
 use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
+use adjoint::jit::JitOptions;
 use adjoint::passes::{bracketing, PassFilter, PassManager, Registry};
 use adjoint::values::{arg_to_tensor, outputs_json, parse_arg};
 use adjoint::Engine;
@@ -58,6 +59,12 @@ enum Cmd {
         /// The engine.
         #[arg(long, default_value = "jit", value_parser = ["interp", "jit"])]
         engine: String,
+        /// Print the Cranelift IR of each generated function on stderr (JIT).
+        #[arg(long)]
+        dump_clif: bool,
+        /// Report the JIT's memory plan and arena size in bytes on stderr.
+        #[arg(long)]
+        arena: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -244,13 +251,31 @@ fn run(cli: Cli) -> Result<()> {
             func,
             args,
             engine,
+            dump_clif,
+            arena,
             pipeline,
         } => {
             let m = load(&file)?;
             let g = apply_pipeline(pick(&m, &func)?, &pipeline)?;
             let inputs = parse_inputs(&g, &args)?;
             let engine: Engine = engine.parse()?;
-            let outs = engine.run(&g, &inputs)?;
+            if (dump_clif || arena) && engine != Engine::Jit {
+                return Err(Error::input("--dump-clif and --arena need --engine jit"));
+            }
+            let opts = JitOptions {
+                keep_clif: dump_clif,
+                ..JitOptions::default()
+            };
+            let prepared = engine.prepare_with(&g, &opts)?;
+            if let Some(f) = prepared.compiled() {
+                if dump_clif {
+                    eprint!("{}", f.clif().unwrap_or_default());
+                }
+                if arena {
+                    eprint!("{}", f.plan());
+                }
+            }
+            let outs = prepared.run(&inputs)?;
             println!("{}", outputs_json(&outs));
         }
         Cmd::Check { .. } => {
