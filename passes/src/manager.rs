@@ -40,6 +40,31 @@ pub struct PassStats {
 }
 
 impl PassStats {
+    /// Stats of a clean-up pass that removed nodes with the given ops (and
+    /// added `added`), with a note listing what was removed by op, such as
+    /// `removed 3: 2 mul, 1 sin`.
+    pub fn removing(added: usize, removed_ops: &[&'static str]) -> PassStats {
+        let mut by_op: std::collections::BTreeMap<&str, usize> = Default::default();
+        for o in removed_ops {
+            *by_op.entry(o).or_insert(0) += 1;
+        }
+        let list = by_op
+            .iter()
+            .map(|(o, n)| format!("{n} {o}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        PassStats {
+            added,
+            removed: removed_ops.len(),
+            changed: added > 0 || !removed_ops.is_empty(),
+            notes: if removed_ops.is_empty() {
+                vec![]
+            } else {
+                vec![format!("removed {}: {list}", removed_ops.len())]
+            },
+        }
+    }
+
     /// Whether the pass changed the IR (a node added, removed or rewired).
     pub fn did_change(&self) -> bool {
         self.changed || self.added > 0 || self.removed > 0

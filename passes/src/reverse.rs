@@ -5,12 +5,20 @@
 //! values. Only nodes on a path from a differentiated parameter to a
 //! differentiated output get adjoints. Cotangents are symbolic zeros until
 //! something nonzero flows in; fan-out cotangents are summed.
+//!
+//! One composite is recognised: the stable log-sum-exp
+//! `log(sum(exp(x − m))) + m`, `m = reduce_max(x)` (what `logsumexp`,
+//! `log_softmax` and `cross_entropy` build). Its adjoint is
+//! `ct · softmax(x)` from the forward values, and nothing flows through
+//! the `reduce_max`: mathematically the shift cancels, so the mask of the
+//! maxima would only add nodes (and rounding noise) to the gradient. This
+//! is what JAX achieves with `stop_gradient` in its `logsumexp`.
 
 use crate::contract::{self, Rule};
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
 use crate::{emit, rules, Pass, PassOptions, PassStats};
-use adjoint_ir::{Error, Graph, NodeId, Result};
+use adjoint_ir::{BinaryOp, Error, Graph, NodeId, Op, Result, UnaryOp};
 use std::collections::{HashMap, HashSet};
 
 /// Pulls cotangents back from `seeds` (`(value, cotangent)` pairs; the
@@ -54,6 +62,15 @@ pub fn backpropagate(
         let Some(Lin::Val(ct)) = cts.get(&n).copied() else {
             continue;
         };
+        if let Some(lse) = match_logsumexp(g, n) {
+            if relevant.contains(&lse.x) {
+                let c = lse.vjp(g, ct, batch)?;
+                let cur = cts.get(&lse.x).copied().unwrap_or(Lin::Zero);
+                let s = cur.add(g, Lin::Val(c))?;
+                cts.insert(lse.x, s);
+                continue;
+            }
+        }
         let ops = g.operands(n);
         let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
         let contribs = rules::vjp(g, n, ct, batch, &needs)
@@ -71,6 +88,97 @@ pub fn backpropagate(
         .iter()
         .map(|w| cts.get(w).copied().unwrap_or(Lin::Zero))
         .collect())
+}
+
+/// A recognised stable log-sum-exp, `log(sum(exp(x − m))) + m` with
+/// `m = reduce_max(x)` over the same axes (what the builder's `logsumexp`,
+/// `log_softmax` and `cross_entropy` emit).
+struct LogSumExp {
+    x: NodeId,
+    e: NodeId,
+    s: NodeId,
+    axes: Vec<usize>,
+}
+
+fn unary_operand(g: &Graph, n: NodeId, u: UnaryOp) -> Option<NodeId> {
+    (g[n].op == Op::Unary(u)).then(|| g.operands(n)[0])
+}
+
+fn sorted(v: &[usize]) -> Vec<usize> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v
+}
+
+/// Matches `n = add(log(reduce_sum(exp(sub(x, broadcast(reshape(m)))))), m)`
+/// with `m = reduce_max(x)` over the same axes (either operand order of the
+/// `add`; the reshape may be absent).
+fn match_logsumexp(g: &Graph, n: NodeId) -> Option<LogSumExp> {
+    if g[n].op != Op::Binary(BinaryOp::Add) {
+        return None;
+    }
+    let ops = g.operands(n);
+    let (l, m) = if let Some(s) = unary_operand(g, ops[0], UnaryOp::Log) {
+        (s, ops[1])
+    } else {
+        (unary_operand(g, ops[1], UnaryOp::Log)?, ops[0])
+    };
+    let s = l;
+    let Op::ReduceSum { axes } = &g[s].op else {
+        return None;
+    };
+    let e = g.operands(s)[0];
+    let d = unary_operand(g, e, UnaryOp::Exp)?;
+    if g[d].op != Op::Binary(BinaryOp::Sub) {
+        return None;
+    }
+    let dops = g.operands(d);
+    let (x, bm) = (dops[0], dops[1]);
+    if !matches!(g[bm].op, Op::Broadcast { .. }) {
+        return None;
+    }
+    let mut inner = g.operands(bm)[0];
+    if matches!(g[inner].op, Op::Reshape { .. }) {
+        inner = g.operands(inner)[0];
+    }
+    if inner != m {
+        return None;
+    }
+    let Op::ReduceMax { axes: max_axes } = &g[m].op else {
+        return None;
+    };
+    if g.operands(m)[0] != x || sorted(max_axes) != sorted(axes) {
+        return None;
+    }
+    Some(LogSumExp {
+        x,
+        e,
+        s,
+        axes: axes.clone(),
+    })
+}
+
+impl LogSumExp {
+    /// `ct · softmax(x)`, with `softmax = e / s` from the forward values:
+    /// the derivative of log-sum-exp. The shift by the maximum cancels
+    /// exactly in the derivative (JAX's `logsumexp` stops its gradient), so
+    /// no adjoint flows through `reduce_max`.
+    fn vjp(&self, g: &mut Graph, ct: NodeId, batch: &[usize]) -> Result<NodeId> {
+        let xs = g.ty(self.x).shape.clone();
+        let kd = adjoint_ir::Shape(
+            xs.dims()
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if self.axes.contains(&i) { 1 } else { d })
+                .collect(),
+        );
+        let sk = emit::reshape(g, self.s, &kd)?;
+        let sb = emit::broadcast(g, sk, &xs)?;
+        let p = emit::div(g, self.e, sb)?;
+        let ck = emit::reshape(g, ct, &emit::prefixed(batch, &kd))?;
+        let cb = emit::broadcast(g, ck, &emit::prefixed(batch, &xs))?;
+        emit::mul(g, cb, p)
+    }
 }
 
 /// Appends, for each `wrt` parameter, its cotangent (explicit zeros if
@@ -123,7 +231,7 @@ impl Pass for Grad {
         }
         let seed = emit::full(g, &ty, 1.0)?;
         let cts = backpropagate(g, &[(y, seed)], &wrt, &[])?;
-        if g.use_count(seed) == 0 && g.contains(seed) {
+        if g.use_count(seed) == 0 && !cts.contains(&Lin::Val(seed)) {
             // Nothing reached: drop the unused seed (and its broadcast).
             remove_dead_chain(g, seed)?;
         }

@@ -467,9 +467,8 @@ fn slice_adjoint(
         return Ok(Lin::Zero);
     }
     let mut lens = Vec::with_capacity(d.rank());
-    for i in 0..d.rank() {
+    for (i, &s) in stride.iter().enumerate() {
         let n = out.0[k + i];
-        let s = stride[i];
         if s > 1 && n > 1 {
             let cs = g.ty(cur).shape.clone();
             let ax = k + i;
