@@ -20,7 +20,7 @@ pub use adjoint_passes as passes;
 mod engine;
 pub mod values;
 
-pub use engine::Engine;
+pub use engine::{Engine, Prepared};
 
 /// Runs the pass pipeline `pipeline` (e.g. `grad{wrt=x},simplify,cse,dce`)
 /// on `g` in place, verifying after each pass.
