@@ -33,7 +33,7 @@ use crate::emit::{self, prefixed};
 use crate::inline::inline_graph;
 use crate::lin::Lin;
 use adjoint_ir::{
-    matmul_shape, BinaryOp, CompareOp, DType, Error, Graph, NodeId, Op, Result, Shape, UnaryOp,
+    matmul_shape, BinaryOp, CompareOp, Error, Graph, NodeId, Op, Result, Shape, TensorType, UnaryOp,
 };
 
 fn shifted(axes: &[usize], k: usize) -> Vec<usize> {
@@ -635,8 +635,8 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
         Op::Concat { axis } => {
             let mut parts = Vec::with_capacity(xs.len());
             for (i, &x) in xs.iter().enumerate() {
-                let ty = g.ty(x).with_dtype(g.ty(n).dtype);
-                let ty = adjoint_ir::TensorType::new(ty.dtype, bshape(g, x));
+                // A zero part becomes zeros of the batched operand type.
+                let ty = TensorType::new(g.ty(x).dtype, bshape(g, x));
                 parts.push(ts[i].materialize(g, &ty)?);
             }
             Lin::Val(g.add(Op::Concat { axis: axis + k }, &parts)?)
@@ -709,9 +709,4 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
             Lin::Val(inline_graph(g, rule, &args)?[0])
         }
     })
-}
-
-/// Whether values of `dtype` carry derivatives.
-pub fn differentiable(dtype: DType) -> bool {
-    dtype.is_float()
 }
