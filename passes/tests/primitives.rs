@@ -262,3 +262,53 @@ fn matmul_all_numpy_forms() {
     }
     println!("matmul: worst rel err {worst:.3e}");
 }
+
+fn custom_sigmoid(vjp_factor_is_right: bool) -> std::sync::Arc<adjoint_ir::CustomOp> {
+    let b = GraphBuilder::new("sig_body");
+    let x = b.param("x", f64t(&[3]));
+    let body = b.build(&[1.0 / (1.0 + (-x).exp())]).unwrap();
+    let rule = |name: &str, right: bool| {
+        let b = GraphBuilder::new(name);
+        let _x = b.param("x", f64t(&[3]));
+        let y = b.param("y", f64t(&[3]));
+        let c = b.param("c", f64t(&[3]));
+        let f = if right { y * (1.0 - y) } else { y };
+        b.build(&[c * f]).unwrap()
+    };
+    adjoint_ir::CustomOp::new(
+        "sig",
+        body,
+        Some(rule("sig_vjp", vjp_factor_is_right)),
+        Some(rule("sig_jvp", true)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn custom_calls() {
+    let op = custom_sigmoid(true);
+    let b = GraphBuilder::new("call");
+    let x = b.param("x", f64t(&[3]));
+    let g = b.build(&[b.call(&op, &[x.sin()]) * x]).unwrap();
+    let r = check(&g, -2.0, 2.0, 600);
+    println!("call: {r:.3e}");
+}
+
+#[test]
+fn gradcheck_catches_a_wrong_rule() {
+    // A custom op whose VJP rule is wrong (y instead of y(1-y)): reverse
+    // mode fails the check, forward mode (right JVP) passes.
+    let op = custom_sigmoid(false);
+    let b = GraphBuilder::new("bad");
+    let x = b.param("x", f64t(&[3]));
+    let g = b.build(&[b.call(&op, &[x])]).unwrap();
+    let mut rng = Rng(601);
+    let xs = [rng.tensor(&f64t(&[3]), -1.0, 1.0)];
+    let r = gradcheck(&g, &xs, &GradCheckOptions::default()).unwrap();
+    assert!(!r.pass, "{r}");
+    assert!(
+        r.inputs[0].reverse_rel > 0.1 && r.inputs[0].forward_rel < 1e-8,
+        "{r}"
+    );
+    assert!(r.to_string().contains("FAIL"));
+}
