@@ -30,7 +30,7 @@
 //!   `a == 0`.
 
 use crate::emit::{self, prefixed};
-use crate::inline::inline_graph;
+use crate::inline::{first_output, inline_graph};
 use crate::lin::Lin;
 use adjoint_ir::{
     matmul_shape, BinaryOp, CompareOp, Error, Graph, NodeId, Op, Result, Shape, TensorType, UnaryOp,
@@ -437,6 +437,14 @@ pub fn vjp(
             args.push(n);
             args.push(ct);
             let outs = inline_graph(g, rule, &args)?;
+            if outs.len() != xs.len() {
+                return Err(Error::pass(format!(
+                    "custom @{}: the vjp rule must return {} cotangents, it returns {}",
+                    c.name,
+                    xs.len(),
+                    outs.len()
+                )));
+            }
             outs.into_iter()
                 .enumerate()
                 .map(|(i, o)| if need(i) { Lin::Val(o) } else { Lin::Zero })
@@ -706,7 +714,8 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
                 let ty = g.ty(x).clone();
                 args.push(ts[i].materialize(g, &ty)?);
             }
-            Lin::Val(inline_graph(g, rule, &args)?[0])
+            let outs = inline_graph(g, rule, &args)?;
+            Lin::Val(first_output(&c.name, "jvp rule", outs)?)
         }
     })
 }
