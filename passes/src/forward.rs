@@ -15,6 +15,10 @@ use std::collections::{HashMap, HashSet};
 /// none reaches it. Only nodes on a path from a seed to an output get
 /// tangents.
 ///
+/// Seeds may be any nodes, not only parameters. Each seed's tangent is
+/// taken as given (it is not recomputed from its operands), so seeding an
+/// interior value pushes directions from that cut point on.
+///
 /// Calls of custom ops must have a `jvp` rule (see
 /// [`contract::prepare_calls`]), and with a nonempty `batch` there must be
 /// no calls at all.

@@ -22,6 +22,12 @@ use std::collections::{HashMap, HashSet};
 /// nodes) `wrt`, appending the adjoint nodes to `g`. Returns one cotangent
 /// per `wrt` entry, [`Lin::Zero`] when none reaches it.
 ///
+/// `wrt` may name any nodes, not only parameters. Each is treated as an
+/// independent input: cotangents stop there and do not flow on into its
+/// operands (so with `wrt = [x, h]`, `h = f(x)`, the cotangent of `x`
+/// counts only the paths that avoid `h`), which is what preaccumulating one
+/// factor of a chain between two cut points needs.
+///
 /// Calls of custom ops must have a `vjp` rule (see
 /// [`contract::prepare_calls`]), and with a nonempty `batch` there must be
 /// no calls at all.
