@@ -95,3 +95,30 @@ fn batched_forward_and_reverse_give_the_jacobian() {
         }
     }
 }
+
+#[test]
+fn interior_seeds_and_stops_act_as_cut_points() {
+    // y = sin(x) * x with h = sin(x) as a cut point.
+    let b = adjoint_ir::GraphBuilder::new("cut");
+    let x = b.param("x", TensorType::f64([]));
+    let h = x.sin();
+    let g = b.build(&[h * x]).unwrap();
+    let (xn, hn, y) = (x.id(), h.id(), g.outputs()[0]);
+    let xv = 0.8f64;
+    // Reverse, stopping at h: d/dx holds h fixed (= h), d/dh = x.
+    let mut r = g.clone();
+    let one = r.constant(Tensor::scalar_f64(1.0));
+    let c = backpropagate(&mut r, &[(y, one)], &[xn, hn], &[]).unwrap();
+    let (cx, ch) = (c[0].node().unwrap(), c[1].node().unwrap());
+    r.set_outputs(vec![cx, ch]);
+    let out = eval(&r, &[Tensor::scalar_f64(xv)]);
+    assert_eq!(out[0].scalar_value().unwrap(), xv.sin());
+    assert_eq!(out[1].scalar_value().unwrap(), xv);
+    // Forward, seeded at h only: dy = x * dh.
+    let mut f = g.clone();
+    let th = f.constant(Tensor::scalar_f64(2.0));
+    let t = push_forward(&mut f, &[(hn, th)], &[y], &[]).unwrap();
+    f.set_outputs(vec![t[0].node().unwrap()]);
+    let out = eval(&f, &[Tensor::scalar_f64(xv)]);
+    assert_eq!(out[0].scalar_value().unwrap(), 2.0 * xv);
+}
