@@ -22,6 +22,9 @@ pub mod values;
 
 pub use engine::{Engine, Prepared};
 
+#[doc = include_str!("../docs/tutorial.md")]
+pub mod tutorial {}
+
 /// Runs the pass pipeline `pipeline` (e.g. `grad{wrt=x},simplify,cse,dce`)
 /// on `g` in place, verifying after each pass.
 pub fn run_pipeline(g: &mut ir::Graph, pipeline: &str) -> ir::Result<()> {
