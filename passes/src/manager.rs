@@ -407,12 +407,19 @@ impl PassManager {
                 .map_err(|e| e.context(format!("pass `{spec}` ({pos})")))?;
             let time = t0.elapsed();
             if self.verify_each {
-                verify(g).map_err(|e| {
-                    Error::pass(format!(
+                if let Err(e) = verify(g) {
+                    if after.matches(name) {
+                        // The printer never fails, so the broken IR can be
+                        // inspected.
+                        let mut st = stats.clone();
+                        st.notes.push(format!("INVALID: {}", e.message));
+                        self.dump(g, pos, spec, name, "after", Some(&st))?;
+                    }
+                    return Err(Error::pass(format!(
                         "pass `{spec}` ({pos}) produced invalid IR: {}",
                         e.message
-                    ))
-                })?;
+                    )));
+                }
             }
             if after.matches(name) && (!self.print_changed || stats.did_change()) {
                 self.dump(g, pos, spec, name, "after", Some(&stats))?;

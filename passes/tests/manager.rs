@@ -219,6 +219,15 @@ fn verify_each_names_the_pass_that_broke_the_ir() {
         e.message.contains("pass `breaker` (2) produced invalid IR") && e.message.contains("exp"),
         "{e}"
     );
+    // With print_after, the broken IR is dumped before the error.
+    let sink = Sink::default();
+    let mut pm = PassManager::parse_with(&r, "grad,breaker").unwrap();
+    pm.print_after(PassFilter::Names(vec!["breaker".into()]))
+        .dump_to(Box::new(sink.clone()));
+    pm.run(&mut small()).unwrap_err();
+    let t = sink.text();
+    assert!(t.starts_with("# ----- IR after breaker (2) -----"), "{t}");
+    assert!(t.contains("# INVALID: ") && t.contains("exp %x"), "{t}");
     // With verify_each off the broken IR goes through unnoticed.
     let mut pm = PassManager::parse_with(&r, "grad,breaker").unwrap();
     pm.verify_each(false);
