@@ -98,9 +98,10 @@ fn main() -> Result<()> {
         println!("{x:<8} {a:<24e} {c:<24e} {rel:.1e}");
     }
     println!(
-        "\nAt x = 100, σ(x) rounds to exactly 1, so σ(1−σ) is exactly 0; the primitive\n\
-         chain keeps exp(−100)/(1+exp(−100))² ≈ 3.7e-44 at the first stage, which\n\
-         propagates to ≈1.6e-45. Both are right to rounding: the true value is ~1e-45.\n"
+        "\nAt x = 100 the true derivative is about 1.6e-45. The primitive chain keeps\n\
+         exp(−100)/(1+exp(−100))² ≈ 3.7e-44 at the first stage and gets it; σ(100)\n\
+         rounds to exactly 1, so the σ(1−σ) rule gives exactly 0. Both are right to\n\
+         rounding: the rule's error is far below one ulp of σ(100) = 1.\n"
     );
 
     for (name, f) in [("plain", &fp), ("custom", &fc)] {
