@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod bracketing;
+pub mod composite;
 pub mod contract;
 pub mod cse;
 pub mod dce;
