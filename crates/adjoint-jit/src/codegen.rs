@@ -845,6 +845,19 @@ impl Ctx<'_> {
                 KExpr::Compare(c, x, y) => b.ins().fcmp(float_cc(*c), v[*x], v[*y]),
                 KExpr::Select(c, x, y) => b.ins().select(v[*c], v[*x], v[*y]),
                 KExpr::Cast(from, x) => cast(b, *from, dt, v[*x]),
+                KExpr::Masked(x, a) => match seg {
+                    Some(s) if !s[*a] => fconst(b, dt, 0.0),
+                    _ => {
+                        let acc = &k.accesses[*a];
+                        let (_, f) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, seg.is_none());
+                        let mut x = v[*x];
+                        for f in [f, rows.flags[*a]].into_iter().flatten() {
+                            let z = fconst(b, dt, 0.0);
+                            x = b.ins().select(f, x, z);
+                        }
+                        x
+                    }
+                },
             };
             v.push(x);
         }
@@ -929,6 +942,22 @@ impl Ctx<'_> {
                     .collect(),
                 KExpr::Cast(..) => {
                     return Err(Error::jit("internal: cast in a vector loop"));
+                }
+                KExpr::Masked(x, a) => {
+                    if seg.is_some_and(|s| !s[*a]) {
+                        let z = fconst(b, dt, 0.0);
+                        vec![b.ins().splat(vt, z); vps]
+                    } else {
+                        let mut xs = v[*x].clone();
+                        if let Some(f) = rows.flags[*a] {
+                            let z = fconst(b, dt, 0.0);
+                            let z = b.ins().splat(vt, z);
+                            for x in &mut xs {
+                                *x = b.ins().select(f, *x, z);
+                            }
+                        }
+                        xs
+                    }
                 }
             };
             v.push(x);

@@ -57,7 +57,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = plan::build_plan(&g, threads)?;
+    let mut plan = plan::build_plan(&g, threads, opts.poly_math)?;
     let plan_text = plan::describe(&plan);
     // The descriptors' heap storage never moves: the code holds pointers.
     let descs: Vec<runtime::MatMulDesc> = std::mem::take(&mut plan.matmuls);

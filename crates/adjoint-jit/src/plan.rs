@@ -77,6 +77,14 @@ pub(crate) enum Val {
         view: View,
         valid: Vec<(usize, usize)>,
     },
+    /// A zero-padded value of a fusion region that is never stored:
+    /// consumers recompute `node` (and its in-region operands) at their
+    /// index minus `lo`, inside `valid`, and use zero outside.
+    PadExpr {
+        node: NodeId,
+        lo: Vec<usize>,
+        valid: Vec<(usize, usize)>,
+    },
 }
 
 /// A memory access of a kernel: a buffer, an element offset and strides over
@@ -120,6 +128,8 @@ pub(crate) enum KExpr {
     Select(usize, usize, usize),
     /// Conversion of `x` (of dtype `from`) to the expression's dtype.
     Cast(DType, usize),
+    /// `x` where the access (never read) is valid, zero elsewhere.
+    Masked(usize, usize),
 }
 
 /// Sum or max.
@@ -271,6 +281,8 @@ struct Builder<'g> {
     region_members: HashMap<u32, Vec<NodeId>>,
     copies: HashMap<NodeId, (View, BufId)>,
     threads: usize,
+    /// Pads whose operand is recomputed by their consumers.
+    recompute: BTreeSet<NodeId>,
 }
 
 fn jit_err(g: &Graph, id: NodeId, msg: impl std::fmt::Display) -> Error {
@@ -334,11 +346,13 @@ impl<'g> Builder<'g> {
                     strides: vec![0; ty.shape.rank()],
                 })
             }
-            Some(Val::InRegion) | Some(Val::Padded { .. }) | None => Err(jit_err(
-                self.g,
-                id,
-                "internal: value read from memory but not stored",
-            )),
+            Some(Val::InRegion) | Some(Val::Padded { .. }) | Some(Val::PadExpr { .. }) | None => {
+                Err(jit_err(
+                    self.g,
+                    id,
+                    "internal: value read from memory but not stored",
+                ))
+            }
         }
     }
 
@@ -390,7 +404,9 @@ impl<'g> Builder<'g> {
                     self.add_unit_deps(&unit, d, pos);
                     let leaves = is_reduction(op)
                         || outputs.contains(&id)
-                        || g.users(id).iter().any(|&u| !reads_in_region(g, id, u));
+                        || g.users(id)
+                            .iter()
+                            .any(|&u| !reads_in_region(g, id, u) && !self.recompute.contains(&u));
                     if leaves {
                         let b = self.new_buf(
                             BufKind::Arena { offset: 0 },
@@ -428,6 +444,25 @@ impl<'g> Builder<'g> {
                         }
                     };
                     self.vals.insert(id, val);
+                    self.deps.insert(id, deps);
+                }
+                Op::Pad { lo, .. } if self.recompute.contains(&id) => {
+                    let o = operands[0];
+                    let src = g[o].ty.shape.dims().to_vec();
+                    let valid = src.iter().zip(lo).map(|(&d, &l)| (l, d)).collect();
+                    // The value needs whatever the recomputed nodes read.
+                    let mut deps = BTreeSet::new();
+                    for leaf in in_region_leaves(g, o) {
+                        deps.extend(self.deps_of(leaf));
+                    }
+                    self.vals.insert(
+                        id,
+                        Val::PadExpr {
+                            node: o,
+                            lo: lo.clone(),
+                            valid,
+                        },
+                    );
                     self.deps.insert(id, deps);
                 }
                 Op::Pad { lo, .. } if self.pad_in_consumers(id) => {
@@ -714,7 +749,7 @@ impl KernelBuilder {
         match val {
             Val::View(v) => Some(self.load(v, dtype, vec![None; v.strides.len()])),
             Val::Splat(x) => Some(self.push(KExpr::Const(*x), dtype)),
-            Val::InRegion => None,
+            Val::InRegion | Val::PadExpr { .. } => None,
             Val::Padded { view, valid } => {
                 if valid.iter().any(|&(_, n)| n == 0) {
                     return Some(self.push(KExpr::Const(0.0), dtype));
@@ -858,7 +893,7 @@ impl KernelBuilder {
 }
 
 /// Builds the plan of `g` (inlined, verified, regions assigned).
-pub(crate) fn build_plan(g: &Graph, threads: usize) -> Result<Plan> {
+pub(crate) fn build_plan(g: &Graph, threads: usize, cheap_math: bool) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
@@ -873,6 +908,7 @@ pub(crate) fn build_plan(g: &Graph, threads: usize) -> Result<Plan> {
         region_members: HashMap::new(),
         copies: HashMap::new(),
         threads,
+        recompute: recompute_pads(g, cheap_math),
     };
     b.run(&order)?;
     // Outputs: the first occurrence of a stored node writes the caller's
@@ -892,7 +928,14 @@ pub(crate) fn build_plan(g: &Graph, threads: usize) -> Result<Plan> {
     let mut steps: Vec<Step> = Vec::new();
     for u in &units {
         match u {
-            Unit::Region(r) => steps.push(Step::Kernel(b.region_kernel(*r)?)),
+            Unit::Region(r) => {
+                let k = b.region_kernel(*r)?;
+                // A region whose values are all recomputed by consumers
+                // stores nothing: it has no work left.
+                if !k.stores.is_empty() || !k.reductions.is_empty() {
+                    steps.push(Step::Kernel(k));
+                }
+            }
             Unit::Node(id) => b.node_steps(*id, &mut steps)?,
             Unit::Copy(id) => {
                 let (v, buf) = b.copies[id].clone();
@@ -927,7 +970,206 @@ pub(crate) fn build_plan(g: &Graph, threads: usize) -> Result<Plan> {
     })
 }
 
+/// The operands read from memory by `node` and the members of its region
+/// it reads in registers (transitively).
+fn in_region_leaves(g: &Graph, node: NodeId) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut stack = vec![node];
+    let mut seen = BTreeSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        for o in g.operands(n) {
+            if reads_in_region(g, o, n) {
+                stack.push(o);
+            } else {
+                out.push(o);
+            }
+        }
+    }
+    out
+}
+
+/// The largest in-region computation a consumer recomputes for a pad.
+const MAX_RECOMPUTE_NODES: usize = 48;
+
+/// Pads whose consumers recompute the padded value instead of reading it
+/// from memory: the operand is an elementwise value of a region without
+/// reductions, computed from parameters, constants and their views in at
+/// most `MAX_RECOMPUTE_NODES` cheap nodes, and every user of the pad is a
+/// loop. One loop then reads the inputs once, instead of one loop storing
+/// the value and another reading it back (the Rosenbrock gradients).
+fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
+    let mut reducing = BTreeSet::new();
+    for id in g.node_ids() {
+        if is_reduction(&g[id].op) {
+            if let Some(r) = g[id].region {
+                reducing.insert(r);
+            }
+        }
+    }
+    let cheap = |op: &Op| match op {
+        Op::Unary(u) => match u {
+            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => false,
+            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => cheap_math,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => true,
+        },
+        Op::Binary(b) => *b != BinaryOp::Pow,
+        Op::Compare(_) | Op::Select | Op::Cast { .. } => true,
+        _ => false,
+    };
+    let mut out = BTreeSet::new();
+    for id in g.node_ids() {
+        if !matches!(g[id].op, Op::Pad { .. }) || g.outputs().contains(&id) {
+            continue;
+        }
+        let o = g.operands(id)[0];
+        let Some(r) = g[o].region else { continue };
+        if !g[o].op.is_elementwise() || reducing.contains(&r) || g[o].ty.dtype == DType::Bool {
+            continue;
+        }
+        let users_ok = g
+            .users(id)
+            .iter()
+            .all(|&u| is_region_member(&g[u].op) && g[u].region.is_some());
+        if !users_ok {
+            continue;
+        }
+        let mut nodes = BTreeSet::new();
+        let mut stack = vec![o];
+        let mut ok = true;
+        while let Some(n) = stack.pop() {
+            if !nodes.insert(n) {
+                continue;
+            }
+            if !cheap(&g[n].op) || nodes.len() > MAX_RECOMPUTE_NODES {
+                ok = false;
+                break;
+            }
+            for p in g.operands(n) {
+                if reads_in_region(g, p, n) {
+                    stack.push(p);
+                } else if !leaf_or_view_of_leaves(g, p) {
+                    ok = false;
+                }
+            }
+        }
+        if ok {
+            out.insert(id);
+        }
+    }
+    out
+}
+
+/// Whether `n` is a parameter or constant, or shape ops of one.
+fn leaf_or_view_of_leaves(g: &Graph, mut n: NodeId) -> bool {
+    loop {
+        match &g[n].op {
+            Op::Param { .. } | Op::Const(_) => return true,
+            Op::Broadcast { .. } | Op::Slice { .. } | Op::Transpose { .. } | Op::Reshape { .. } => {
+                n = g.operands(n)[0];
+            }
+            _ => return false,
+        }
+    }
+}
+
 impl Builder<'_> {
+    /// Emits, into a consumer's kernel, the value `node` of another region
+    /// at the consumer's index minus `lo`, zero outside `valid`.
+    fn recompute_expr(
+        &mut self,
+        k: &mut KernelBuilder,
+        node: NodeId,
+        lo: &[usize],
+        valid: &[(usize, usize)],
+    ) -> Result<usize> {
+        let g = self.g;
+        fn visit(g: &Graph, n: NodeId, seen: &mut BTreeSet<NodeId>, order: &mut Vec<NodeId>) {
+            if !seen.insert(n) {
+                return;
+            }
+            for o in g.operands(n) {
+                if reads_in_region(g, o, n) {
+                    visit(g, o, seen, order);
+                }
+            }
+            order.push(n);
+        }
+        let mut order = Vec::new();
+        visit(g, node, &mut BTreeSet::new(), &mut order);
+        let restrict: Vec<Option<(usize, usize)>> = valid
+            .iter()
+            .zip(&k.dims)
+            .map(|(&(s, n), &d)| (s > 0 || s + n < d).then_some((s, n)))
+            .collect();
+        let shift = |v: &View| -> View {
+            let mut offset = v.offset;
+            for (d, &l) in lo.iter().enumerate() {
+                offset -= l as i64 * v.strides[d];
+            }
+            View {
+                buf: v.buf,
+                offset,
+                strides: v.strides.clone(),
+            }
+        };
+        let mut ex: HashMap<NodeId, usize> = HashMap::new();
+        let mut any_buf = None;
+        for &n in &order {
+            let mut args = Vec::new();
+            for o in g.operands(n) {
+                let e = if reads_in_region(g, o, n) {
+                    ex[&o]
+                } else {
+                    match self.vals.get(&o).cloned() {
+                        Some(Val::View(v)) => {
+                            any_buf = Some(v.buf);
+                            k.load(&shift(&v), g[o].ty.dtype, restrict.clone())
+                        }
+                        Some(Val::Splat(x)) => k.push(KExpr::Const(x), g[o].ty.dtype),
+                        _ => {
+                            return Err(jit_err(g, n, "internal: recomputed operand is not a view"))
+                        }
+                    }
+                };
+                args.push(e);
+            }
+            let dt = g[n].ty.dtype;
+            let e = match &g[n].op {
+                Op::Unary(u) => k.push(KExpr::Unary(*u, args[0]), dt),
+                Op::Binary(b) => k.push(KExpr::Binary(*b, args[0], args[1]), dt),
+                Op::Compare(c) => k.push(KExpr::Compare(*c, args[0], args[1]), dt),
+                Op::Select => k.push(KExpr::Select(args[0], args[1], args[2]), dt),
+                Op::Cast { to } => {
+                    let from = g[g.operands(n)[0]].ty.dtype;
+                    k.push(KExpr::Cast(from, args[0]), *to)
+                }
+                _ => return Err(jit_err(g, n, "internal: not an elementwise op")),
+            };
+            ex.insert(n, e);
+        }
+        let value = ex[&node];
+        if restrict.iter().all(Option::is_none) {
+            return Ok(value);
+        }
+        // The mask: an access that is never read, carrying the validity.
+        let dt = g[node].ty.dtype;
+        let buf = any_buf.unwrap_or(0);
+        let a = k.access(
+            buf,
+            dt,
+            &View {
+                buf,
+                offset: 0,
+                strides: vec![0; k.dims.len()],
+            },
+        );
+        k.accesses[a].valid = restrict;
+        Ok(k.push(KExpr::Masked(value, a), dt))
+    }
+
     fn region_kernel(&mut self, r: u32) -> Result<Kernel> {
         let g = self.g;
         let members = self.region_members[&r].clone();
@@ -970,9 +1212,14 @@ impl Builder<'_> {
                             ));
                         }
                     }
-                    k.leaf(&val, g[o].ty.dtype).ok_or_else(|| {
-                        jit_err(g, id, "internal: operand computed in another loop")
-                    })?
+                    match &val {
+                        Val::PadExpr { node, lo, valid } => {
+                            self.recompute_expr(&mut k, *node, lo, valid)?
+                        }
+                        _ => k.leaf(&val, g[o].ty.dtype).ok_or_else(|| {
+                            jit_err(g, id, "internal: operand computed in another loop")
+                        })?,
+                    }
                 };
                 args.push(e);
             }

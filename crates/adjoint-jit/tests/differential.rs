@@ -425,3 +425,57 @@ fn host_calls_inside_vector_loops() {
         }
     }
 }
+
+#[test]
+fn padded_region_values_recomputed_by_consumers() {
+    for dt in FLOATS {
+        for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 17, 64] {
+            let b = GraphBuilder::new("repad");
+            let x = b.param("x", TensorType::new(dt, [3, n]));
+            let y = b.param("y", TensorType::new(dt, [4, n + 2]));
+            // 1 + x^2 is nonzero everywhere: the padding must be masked.
+            let v = x.lit(1.0) + x * x;
+            let w = (x.lit(2.0) - x).relu();
+            let pv = v.pad(&[1, 2], &[0, 0]); // [4, n+2]
+            let pw = w.pad(&[0, 0], &[1, 2]); // [4, n+2]
+            let e = pv * y + pw;
+            let r = (pv - y).sum_axes(&[1]);
+            let g = b.build(&[e, r]).unwrap();
+            let ins = [
+                tensor(&TensorType::new(dt, [3, n]), &data(3 * n, 92, -2.0, 2.0)),
+                tensor(
+                    &TensorType::new(dt, [4, n + 2]),
+                    &data(4 * (n + 2), 93, -1.0, 1.0),
+                ),
+            ];
+            check(&g, &ins, Tol::Exact);
+            // Split across threads as well.
+            let opts = JitOptions {
+                threads: 2,
+                parallel_min_elems: 1,
+                ..JitOptions::default()
+            };
+            check_with(&g, &ins, Tol::Exact, &opts);
+        }
+    }
+    // 1-D, the Rosenbrock shape, long enough to be split across threads.
+    let n = 100_003;
+    let b = GraphBuilder::new("rb");
+    let x = b.param("x", TensorType::f64([n]));
+    let a = x.slice(&[1], &[n]);
+    let c = x.slice(&[0], &[n - 1]);
+    let t = (a - c * c) * a.lit(3.0) + c.lit(1.0);
+    let gsum = t.pad(&[1], &[0]) + (t * c).pad(&[0], &[1]);
+    let g = b.build(&[gsum]).unwrap();
+    let opts = JitOptions {
+        threads: 2,
+        parallel_min_elems: 1000,
+        ..JitOptions::default()
+    };
+    check_with(
+        &g,
+        &[tensor(&TensorType::f64([n]), &data(n, 94, -1.0, 1.0))],
+        Tol::Exact,
+        &opts,
+    );
+}
