@@ -1,4 +1,5 @@
-//! Prints the CLIF of the Rosenbrock value function (n = 1000).
+//! Prints the CLIF (or with `--disasm` the machine code) of the Rosenbrock
+//! value function, or with `--grad` its gradient (n = 1000).
 use adjoint_ir::{GraphBuilder, TensorType};
 use adjoint_jit::{compile, JitOptions};
 
@@ -11,11 +12,27 @@ fn main() {
     let t1 = a - c * c;
     let t2 = c.lit(1.0) - c;
     let f = (t1.lit(100.0) * t1 * t1 + t2 * t2).sum();
-    let g = b.build(&[f]).unwrap();
+    let mut g = b.build(&[f]).unwrap();
+    if std::env::args().any(|a| a == "--grad") {
+        adjoint_passes::PassManager::parse("grad")
+            .unwrap()
+            .run(&mut g)
+            .unwrap();
+        let o = g.outputs()[1];
+        g.set_outputs(vec![o]);
+        adjoint_passes::PassManager::parse("simplify,cse,dce")
+            .unwrap()
+            .run(&mut g)
+            .unwrap();
+    }
     let opts = JitOptions {
         keep_clif: true,
+        keep_disasm: std::env::args().any(|a| a == "--disasm"),
         ..Default::default()
     };
     let f = compile(&g, &opts).unwrap();
-    println!("{}", f.clif().unwrap());
+    match f.disasm() {
+        Some(d) => println!("{d}"),
+        None => println!("{}", f.clif().unwrap()),
+    }
 }

@@ -73,6 +73,7 @@ pub(crate) struct Lowered {
     pub module: JITModule,
     pub entry: *const u8,
     pub clif: Option<String>,
+    pub disasm: Option<String>,
     pub parallel_kernels: usize,
 }
 
@@ -89,6 +90,7 @@ struct Ctx<'a> {
     host: HashMap<&'static str, (FuncId, HostSig)>,
     opts: &'a JitOptions,
     clif: Option<String>,
+    disasm: Option<String>,
     threads: usize,
     kernel_sig: Signature,
     next_fn: u32,
@@ -173,6 +175,7 @@ pub(crate) fn lower(
         host,
         opts,
         clif: opts.keep_clif.then(String::new),
+        disasm: opts.keep_disasm.then(String::new),
         threads,
         kernel_sig,
         next_fn: 0,
@@ -187,6 +190,7 @@ pub(crate) fn lower(
         module: cx.module,
         entry,
         clif: cx.clif,
+        disasm: cx.disasm,
         parallel_kernels: cx.parallel_kernels,
     })
 }
@@ -222,9 +226,15 @@ impl Ctx<'_> {
         if let Some(text) = &mut self.clif {
             text.push_str(&format!("; function {name}\n{}\n", ctx.func.display()));
         }
+        ctx.set_disasm(self.disasm.is_some());
         self.module
             .define_function(id, &mut ctx)
             .map_err(|e| cl_err(&format!("compile {name}"), format!("{e:?}")))?;
+        if let Some(text) = &mut self.disasm {
+            if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+                text.push_str(&format!("; function {name}\n{v}\n"));
+            }
+        }
         self.module.clear_context(&mut ctx);
         Ok(id)
     }

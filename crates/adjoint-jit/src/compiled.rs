@@ -49,6 +49,7 @@ pub struct CompiledFn {
     pub(crate) arena_bytes: usize,
     pub(crate) heap_arena: bool,
     pub(crate) clif: Option<String>,
+    pub(crate) disasm: Option<String>,
     pub(crate) stats: CompileStats,
     pub(crate) plan_text: String,
     pub(crate) _consts: Vec<ConstData>,
@@ -120,6 +121,12 @@ impl CompiledFn {
     /// `keep_clif`.
     pub fn clif(&self) -> Option<&str> {
         self.clif.as_deref()
+    }
+
+    /// The machine code of every generated function, disassembled, if
+    /// compiled with `keep_disasm`.
+    pub fn disasm(&self) -> Option<&str> {
+        self.disasm.as_deref()
     }
 
     /// Bytes of scratch memory each call uses for intermediates.

@@ -102,6 +102,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         arena_bytes: plan.arena_bytes,
         heap_arena: plan.arena_bytes > opts.stack_arena_max,
         clif: lowered.clif,
+        disasm: lowered.disasm,
         stats,
         plan_text,
         _consts: plan.consts,

@@ -33,6 +33,9 @@ pub struct JitOptions {
     /// Keep the CLIF text of every generated function, for
     /// [`CompiledFn::clif`](crate::CompiledFn::clif).
     pub keep_clif: bool,
+    /// Keep the disassembly of every generated function, for
+    /// [`CompiledFn::disasm`](crate::CompiledFn::disasm).
+    pub keep_disasm: bool,
     /// Vectorise loops with 128-bit SIMD (`f64x2`, `f32x4`).
     pub simd: bool,
     /// A loop is split across threads only when it has at least this many
@@ -54,6 +57,7 @@ impl Default for JitOptions {
             threads: 0,
             opt_level: OptLevel::Speed,
             keep_clif: false,
+            keep_disasm: false,
             simd: true,
             parallel_min_elems: 1 << 16,
             stack_arena_max: 32 * 1024,
