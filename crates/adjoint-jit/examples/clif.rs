@@ -1,5 +1,6 @@
 //! Prints the CLIF (or with `--disasm` the machine code) of the Rosenbrock
-//! value function, or with `--grad` its gradient (n = 1000).
+//! value function, or with `--grad` its gradient (n = 1000); `--w2` takes
+//! the W2 function instead.
 use adjoint_ir::{GraphBuilder, TensorType};
 use adjoint_jit::{compile, JitOptions};
 
@@ -13,6 +14,11 @@ fn main() {
     let t2 = c.lit(1.0) - c;
     let f = (t1.lit(100.0) * t1 * t1 + t2 * t2).sum();
     let mut g = b.build(&[f]).unwrap();
+    if std::env::args().any(|a| a == "--w2") {
+        let b = GraphBuilder::new("w2");
+        let x = b.param("x", TensorType::f64([]));
+        g = b.build(&[x.sigmoid().sigmoid().sigmoid()]).unwrap();
+    }
     if std::env::args().any(|a| a == "--grad") {
         adjoint_passes::PassManager::parse("grad")
             .unwrap()

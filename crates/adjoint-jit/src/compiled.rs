@@ -45,6 +45,9 @@ pub struct CompiledFn {
     pub(crate) name: String,
     pub(crate) params: Vec<TensorType>,
     pub(crate) outputs: Vec<TensorType>,
+    /// Element counts of the parameters and outputs (checked every call).
+    pub(crate) param_lens: Vec<usize>,
+    pub(crate) output_lens: Vec<usize>,
     pub(crate) all_f64: bool,
     pub(crate) arena_bytes: usize,
     pub(crate) heap_arena: bool,
@@ -204,14 +207,14 @@ impl CompiledFn {
         }
         self.check_count("inputs", inputs.len(), self.params.len())?;
         self.check_count("outputs", outputs.len(), self.outputs.len())?;
-        for (i, (b, t)) in inputs.iter().zip(&self.params).enumerate() {
-            if b.len() != t.numel() {
-                self.check_buf("input", i, t, DType::F64, b.len())?;
+        for (i, (b, &n)) in inputs.iter().zip(&self.param_lens).enumerate() {
+            if b.len() != n {
+                self.check_buf("input", i, &self.params[i], DType::F64, b.len())?;
             }
         }
-        for (i, (b, t)) in outputs.iter().zip(&self.outputs).enumerate() {
-            if b.len() != t.numel() {
-                self.check_buf("output", i, t, DType::F64, b.len())?;
+        for (i, (b, &n)) in outputs.iter().zip(&self.output_lens).enumerate() {
+            if b.len() != n {
+                self.check_buf("output", i, &self.outputs[i], DType::F64, b.len())?;
             }
         }
         self.with_ptrs(

@@ -96,6 +96,8 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
     Ok(CompiledFn {
         entry,
         name: g.name().to_string(),
+        param_lens: params.iter().map(|t| t.numel()).collect(),
+        output_lens: outputs.iter().map(|t| t.numel()).collect(),
         params,
         outputs,
         all_f64,
