@@ -126,7 +126,11 @@ pub(crate) fn lower(
     set(&mut flag_builder, "is_pic", "false")?;
     // Cranelift's IR verifier runs in debug builds (the test suite); release
     // builds skip it, as wasmtime does, to halve small compile times.
-    let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+    let verify = if cfg!(debug_assertions) {
+        "true"
+    } else {
+        "false"
+    };
     set(&mut flag_builder, "enable_verifier", verify)?;
     let isa_builder = cranelift_native::builder().map_err(|e| cl_err("host ISA", e))?;
     let isa = isa_builder

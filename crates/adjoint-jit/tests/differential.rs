@@ -479,3 +479,42 @@ fn padded_region_values_recomputed_by_consumers() {
         &opts,
     );
 }
+
+#[test]
+fn bool_values_through_shape_ops_and_select() {
+    for n in [1usize, 3, 4, 5, 9] {
+        let b = GraphBuilder::new("bools");
+        let x = b.param("x", TensorType::f64([2, n]));
+        let y = b.param("y", TensorType::f64([2, n]));
+        let m = x.gt(y); // bool [2, n]
+        let mt = m.transpose(&[1, 0]); // bool [n, 2]
+        let mp = m.pad(&[1, 0], &[0, 1]); // bool [3, n+1]
+        let mc = b.concat(&[m, m], 0); // bool [4, n]
+        let mb = m.slice(&[0, 0], &[1, n]).broadcast_to([3, n]); // bool [3, n]
+        let sel = m.select(x, y); // f64
+        let sel2 = m.select(m, x.lt(y)); // bool branches
+        let back = mt.cast(DType::F64).sum();
+        let g = b.build(&[mt, mp, mc, mb, sel, sel2, back]).unwrap();
+        let ins = [
+            tensor(&TensorType::f64([2, n]), &data_special(2 * n, 95)),
+            tensor(&TensorType::f64([2, n]), &data(2 * n, 96, -2.0, 2.0)),
+        ];
+        check(&g, &ins, Tol::Exact);
+    }
+}
+
+#[test]
+fn scalar_results_of_matmul_and_reductions_feed_loops() {
+    let b = GraphBuilder::new("dots");
+    let x = b.param("x", TensorType::f64([7]));
+    let w = b.param("w", TensorType::f64([7, 5]));
+    let d = x.dot(x); // scalar
+    let v = x.matmul(w); // [5]
+    let out = v * d.broadcast_to([5]) + v.max_all().broadcast_to([5]);
+    let g = b.build(&[out, d]).unwrap();
+    let ins = [
+        tensor(&TensorType::f64([7]), &data(7, 97, -1.0, 1.0)),
+        tensor(&TensorType::f64([7, 5]), &data(35, 98, -1.0, 1.0)),
+    ];
+    check(&g, &ins, Tol::Close(1e-14, 1e-14));
+}
