@@ -95,6 +95,8 @@ struct Ctx<'a> {
     kernel_sig: Signature,
     next_fn: u32,
     parallel_kernels: usize,
+    /// Whether the host has FMA (used by the polynomial functions).
+    fma: bool,
 }
 
 /// Per-function state: the entry values and imported function refs.
@@ -188,6 +190,7 @@ pub(crate) fn lower(
         kernel_sig,
         next_fn: 0,
         parallel_kernels: 0,
+        fma: vmath::host_has_fma(),
     };
     let main = cx.define_main()?;
     cx.module
@@ -1030,6 +1033,7 @@ impl Ctx<'_> {
             let fl = vmath::Flavor {
                 dtype: dt,
                 vector: false,
+                fma: self.fma,
             };
             match u {
                 UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
@@ -1123,6 +1127,7 @@ impl Ctx<'_> {
             let fl = vmath::Flavor {
                 dtype: dt,
                 vector: true,
+                fma: self.fma,
             };
             match u {
                 UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),

@@ -33,6 +33,25 @@ use cranelift_frontend::FunctionBuilder;
 pub(crate) struct Flavor {
     pub dtype: DType,
     pub vector: bool,
+    /// Whether the host has fused multiply-add (polynomials then use it:
+    /// half the latency, and one rounding per step instead of two).
+    pub fma: bool,
+}
+
+/// Whether the host CPU has FMA (what `cranelift_native` detects too).
+pub(crate) fn host_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 impl Flavor {
@@ -86,6 +105,16 @@ impl Flavor {
         }
     }
 
+    /// `a * b + c`, fused when the host has FMA.
+    fn mul_add(self, b: &mut FunctionBuilder, x: Value, y: Value, c: Value) -> Value {
+        if self.fma {
+            b.ins().fma(x, y, c)
+        } else {
+            let m = b.ins().fmul(x, y);
+            b.ins().fadd(m, c)
+        }
+    }
+
     /// `c ? x : y` for a comparison result `c` of this flavor.
     fn select(self, b: &mut FunctionBuilder, c: Value, x: Value, y: Value) -> Value {
         if self.vector {
@@ -106,12 +135,10 @@ fn poly(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value 
     // value, and Horner rounds them best), the rest by Estrin.
     if coeffs.len() > 4 {
         let rest = estrin(b, fl, x, &coeffs[2..]);
-        let m = b.ins().fmul(rest, x);
         let c1 = fl.c(b, coeffs[1]);
-        let t = b.ins().fadd(c1, m);
-        let m = b.ins().fmul(t, x);
+        let t = fl.mul_add(b, rest, x, c1);
         let c0 = fl.c(b, coeffs[0]);
-        return b.ins().fadd(c0, m);
+        return fl.mul_add(b, t, x, c0);
     }
     estrin(b, fl, x, coeffs)
 }
@@ -123,8 +150,7 @@ fn estrin(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Valu
             let c0 = fl.c(b, c[0]);
             if c.len() == 2 {
                 let c1 = fl.c(b, c[1]);
-                let m = b.ins().fmul(c1, x);
-                b.ins().fadd(c0, m)
+                fl.mul_add(b, c1, x, c0)
             } else {
                 c0
             }
@@ -136,8 +162,7 @@ fn estrin(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Valu
             .chunks(2)
             .map(|t| {
                 if t.len() == 2 {
-                    let m = b.ins().fmul(t[1], p);
-                    b.ins().fadd(t[0], m)
+                    fl.mul_add(b, t[1], p, t[0])
                 } else {
                     t[0]
                 }
@@ -224,10 +249,9 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let n = b.ins().nearest(t);
     let c_hi = fl.c(b, ln2_hi);
     let c_lo = fl.c(b, ln2_lo);
-    let a = b.ins().fmul(n, c_hi);
-    let r = b.ins().fsub(x, a);
-    let a = b.ins().fmul(n, c_lo);
-    let r = b.ins().fsub(r, a);
+    let nn = b.ins().fneg(n);
+    let r = fl.mul_add(b, nn, c_hi, x);
+    let r = fl.mul_add(b, nn, c_lo, r);
     let p = poly(b, fl, r, &inv_factorials(0, deg));
     let half = fl.c(b, 0.5);
     let h = b.ins().fmul(n, half);

@@ -8,11 +8,11 @@ use adjoint_ir::{DType, Graph, Op, Tensor, TensorType, UnaryOp};
 use common::*;
 
 /// The documented bounds, in ulp, in f32 and f64 (docs/performance.md).
-/// Measured maxima over these inputs: exp 1, tanh 3, sigmoid 4.
+/// Measured maxima over these inputs: exp 1, tanh 4, sigmoid 4.
 fn bound(u: UnaryOp) -> u64 {
     match u {
         UnaryOp::Exp => 2,
-        UnaryOp::Tanh => 4,
+        UnaryOp::Tanh => 5,
         _ => 6,
     }
 }
