@@ -190,7 +190,7 @@ pub(crate) fn lower(
         kernel_sig,
         next_fn: 0,
         parallel_kernels: 0,
-        fma: vmath::host_has_fma(),
+        fma: opts.fma && vmath::host_has_fma(),
     };
     let main = cx.define_main()?;
     cx.module

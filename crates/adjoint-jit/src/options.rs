@@ -49,6 +49,8 @@ pub struct JitOptions {
     /// docs/performance.md) instead of calling the host's functions (bit
     /// for bit equal to the interpreter, one call per element).
     pub poly_math: bool,
+    /// Use fused multiply-add in those polynomials when the host has FMA.
+    pub fma: bool,
 }
 
 impl Default for JitOptions {
@@ -62,6 +64,7 @@ impl Default for JitOptions {
             parallel_min_elems: 1 << 16,
             stack_arena_max: 32 * 1024,
             poly_math: true,
+            fma: true,
         }
     }
 }

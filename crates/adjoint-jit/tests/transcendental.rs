@@ -5,6 +5,7 @@
 mod common;
 
 use adjoint_ir::{DType, Graph, Op, Tensor, TensorType, UnaryOp};
+use adjoint_jit::JitOptions;
 use common::*;
 
 /// The documented bounds, in ulp, in f32 and f64 (docs/performance.md).
@@ -58,11 +59,15 @@ fn inputs(u: UnaryOp, dt: DType) -> Vec<f64> {
 fn transcendental_ulp_bounds() {
     let mut report = Vec::new();
     for u in [UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Sigmoid] {
-        for dt in FLOATS {
+        for (dt, fma) in FLOATS.iter().flat_map(|&d| [(d, true), (d, false)]) {
             let xs = inputs(u, dt);
             let ty = TensorType::new(dt, [xs.len()]);
             let x = tensor(&ty, &xs);
-            let got = jit_run(&graph(u, dt, xs.len()), std::slice::from_ref(&x));
+            let opts = JitOptions {
+                fma,
+                ..JitOptions::default()
+            };
+            let got = jit_run_opts(&graph(u, dt, xs.len()), std::slice::from_ref(&x), &opts);
             let got = got[0].to_f64_vec();
             let mut worst = (0u64, 0.0f64);
             for (i, xv) in x.to_f64_vec().iter().enumerate() {
@@ -73,7 +78,7 @@ fn transcendental_ulp_bounds() {
                 }
             }
             report.push(format!(
-                "{} {dt}: max {} ulp (at x = {:e})",
+                "{} {dt} (fma {fma}): max {} ulp (at x = {:e})",
                 u.name(),
                 worst.0,
                 worst.1
