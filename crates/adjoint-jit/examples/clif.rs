@@ -14,6 +14,11 @@ fn main() {
     let t2 = c.lit(1.0) - c;
     let f = (t1.lit(100.0) * t1 * t1 + t2 * t2).sum();
     let mut g = b.build(&[f]).unwrap();
+    if std::env::args().any(|a| a == "--exp32") {
+        let b = GraphBuilder::new("exp32");
+        let x = b.param("x", TensorType::f32([1024]));
+        g = b.build(&[x.exp()]).unwrap();
+    }
     if std::env::args().any(|a| a == "--w2") {
         let b = GraphBuilder::new("w2");
         let x = b.param("x", TensorType::f64([]));

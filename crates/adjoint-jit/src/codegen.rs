@@ -29,6 +29,13 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
 
+/// A kernel with fewer elements than this is "small" for the compile-time
+/// budget of polynomial functions.
+const SMALL_KERNEL_ELEMS: usize = 1024;
+
+/// The most polynomial functions a small kernel inlines.
+const MAX_POLYS_SMALL_KERNEL: usize = 16;
+
 fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::jit(format!("{what}: {e}"))
 }
@@ -97,6 +104,8 @@ struct Ctx<'a> {
     parallel_kernels: usize,
     /// Whether the host has FMA (used by the polynomial functions).
     fma: bool,
+    /// Whether the kernel being emitted uses the polynomial functions.
+    kernel_poly: bool,
 }
 
 /// Per-function state: the entry values and imported function refs.
@@ -191,6 +200,7 @@ pub(crate) fn lower(
         next_fn: 0,
         parallel_kernels: 0,
         fma: opts.fma && vmath::host_has_fma(),
+        kernel_poly: opts.poly_math,
     };
     let main = cx.define_main()?;
     cx.module
@@ -388,7 +398,7 @@ impl Ctx<'_> {
     fn is_host_call(&self, u: UnaryOp) -> bool {
         match u {
             UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => true,
-            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.opts.poly_math,
+            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.kernel_poly,
             UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
         }
     }
@@ -472,6 +482,21 @@ impl Ctx<'_> {
         if outer_n == 0 || (k.inner_len() == 0 && k.reductions.is_empty()) {
             return Ok(());
         }
+        // Polynomials are inlined code: a small loop with very many of them
+        // (long chains on tiny tensors) compiles much faster with host calls,
+        // and its run time is small either way.
+        let polys = k
+            .exprs
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    KExpr::Unary(UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid, _)
+                )
+            })
+            .count();
+        self.kernel_poly = self.opts.poly_math
+            && (polys <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS);
         let mut bases: HashMap<usize, Value> = HashMap::new();
         for a in &k.accesses {
             if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(a.buf) {
@@ -1029,7 +1054,7 @@ impl Ctx<'_> {
     ) -> Result<Value> {
         let f64 = dt == DType::F64;
         let name = |a: &'static str, c: &'static str| if f64 { a } else { c };
-        if self.opts.poly_math {
+        if self.kernel_poly {
             let fl = vmath::Flavor {
                 dtype: dt,
                 vector: false,
@@ -1123,7 +1148,7 @@ impl Ctx<'_> {
         x: Value,
     ) -> Result<Value> {
         let vt = vec_ty(dt);
-        if self.opts.poly_math {
+        if self.kernel_poly {
             let fl = vmath::Flavor {
                 dtype: dt,
                 vector: true,

@@ -518,3 +518,32 @@ fn scalar_results_of_matmul_and_reductions_feed_loops() {
     ];
     check(&g, &ins, Tol::Close(1e-14, 1e-14));
 }
+
+#[test]
+fn small_loops_with_many_polynomials_use_host_calls() {
+    // 20 tanh on 8 elements: over the inlining budget of a small loop, so
+    // the host's tanh is called and the result is bit for bit.
+    let b = GraphBuilder::new("many");
+    let mut x = b.param("x", TensorType::f64([8]));
+    for _ in 0..20 {
+        x = (x * x.lit(1.5)).tanh();
+    }
+    let g = b.build(&[x]).unwrap();
+    check(
+        &g,
+        &[tensor(&TensorType::f64([8]), &data(8, 99, -2.0, 2.0))],
+        Tol::Exact,
+    );
+    // The same chain on a large tensor keeps the polynomials.
+    let b = GraphBuilder::new("many_large");
+    let mut x = b.param("x", TensorType::f64([2048]));
+    for _ in 0..20 {
+        x = (x * x.lit(1.5)).tanh();
+    }
+    let g = b.build(&[x]).unwrap();
+    check(
+        &g,
+        &[tensor(&TensorType::f64([2048]), &data(2048, 99, -2.0, 2.0))],
+        Tol::Close(0.0, 1e-13),
+    );
+}
