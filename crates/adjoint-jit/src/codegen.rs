@@ -106,6 +106,9 @@ struct Ctx<'a> {
     fma: bool,
     /// Whether the kernel being emitted uses the polynomial functions.
     kernel_poly: bool,
+    /// Whether vector lanes run along the last outer loop (transposed
+    /// reductions) instead of the inner loop.
+    lane_outer: bool,
 }
 
 /// Per-function state: the entry values and imported function refs.
@@ -201,6 +204,7 @@ pub(crate) fn lower(
         parallel_kernels: 0,
         fma: opts.fma && vmath::host_has_fma(),
         kernel_poly: opts.poly_math,
+        lane_outer: false,
     };
     let main = cx.define_main()?;
     cx.module
@@ -394,6 +398,183 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether a pure reduction over a strided inner loop can run with its
+    /// vector lanes along the last outer loop instead (column sums such as
+    /// bias gradients): every load walks that loop with stride 0 or 1, every
+    /// result is contiguous along it, and the expressions vectorise. Each
+    /// lane keeps its own four partial sums, so the order is unchanged.
+    fn transposed_mode(&self, k: &Kernel) -> Option<DType> {
+        if !self.opts.simd
+            || k.reductions.is_empty()
+            || !k.stores.is_empty()
+            || k.outer.is_empty()
+            || k.inner.len() != 1
+            || *k.outer.last()? < 4
+        {
+            return None;
+        }
+        let restricted = k
+            .accesses
+            .iter()
+            .any(|a| a.inner_restricted() || a.outer_valid.iter().any(Option::is_some));
+        if restricted {
+            return None;
+        }
+        for r in &k.reductions {
+            if k.accesses[r.dest].outer.last() != Some(&1) {
+                return None;
+            }
+        }
+        let mut dt: Option<DType> = None;
+        for (i, e) in k.exprs.iter().enumerate() {
+            let t = k.tys[i];
+            match e {
+                KExpr::Load(a) => {
+                    let acc = &k.accesses[*a];
+                    if acc.dtype == DType::Bool || !matches!(acc.outer.last(), Some(0 | 1)) {
+                        return None;
+                    }
+                }
+                KExpr::Const(_) | KExpr::Unary(..) | KExpr::Binary(..) => {}
+                KExpr::Compare(..) | KExpr::Select(..) | KExpr::Cast(..) | KExpr::Masked(..) => {
+                    return None
+                }
+            }
+            if let KExpr::Unary(u, _) = e {
+                if self.is_host_call(*u) {
+                    return None;
+                }
+            }
+            if let KExpr::Binary(BinaryOp::Pow, ..) = e {
+                return None;
+            }
+            if t == DType::Bool || dt.is_some_and(|d| d != t) {
+                return None;
+            }
+            dt = Some(t);
+        }
+        dt
+    }
+
+    /// A reduction kernel with vector lanes along the last outer loop: four
+    /// (or with f64, two pairs of) output elements a step, each with its own
+    /// four partial sums; the remaining outputs run the scalar path.
+    // The accumulators are indexed [reduction][partial][vector]; combining
+    // walks the partials at a fixed vector index.
+    #[allow(clippy::needless_range_loop)]
+    fn emit_transposed(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        split: Option<(Value, Value)>,
+        dt: DType,
+        bases: &HashMap<usize, Value>,
+    ) -> Result<()> {
+        let n_out = k.outer.len();
+        let mut loops = Vec::new();
+        let mut ivs = Vec::new();
+        for (d, &n) in k.outer[..n_out - 1].iter().enumerate() {
+            let (start, end) = match (d, split) {
+                (0, Some((lo, hi))) => (lo, hi),
+                _ => (b.ins().iconst(I64, 0), b.ins().iconst(I64, n as i64)),
+            };
+            let (l, iv) = begin_loop(b, start, end, 1);
+            loops.push(l);
+            ivs.push(iv);
+        }
+        let (jstart, jend) = match (n_out, split) {
+            (1, Some((lo, hi))) => (lo, hi),
+            _ => (
+                b.ins().iconst(I64, 0),
+                b.ins().iconst(I64, k.outer[n_out - 1] as i64),
+            ),
+        };
+        let vt = vec_ty(dt);
+        let vps = vecs_per_step(dt);
+        let r_len = k.inner_len() as i64;
+        let (jl, j) = begin_loop(b, jstart, jend, 4);
+        let mut at = ivs.clone();
+        at.push(j);
+        let rows = rows_at(b, k, bases, &at);
+        let none = HashMap::new();
+        // acc[reduction][partial][vector]
+        let mut accs: Vec<Vec<Vec<Variable>>> = Vec::new();
+        for r in &k.reductions {
+            let init = self.init_scalar(b, r.kind, dt);
+            let sp = b.ins().splat(vt, init);
+            let per: Vec<Vec<Variable>> = (0..4)
+                .map(|_| {
+                    (0..vps)
+                        .map(|_| {
+                            let v = b.declare_var(vt);
+                            b.def_var(v, sp);
+                            v
+                        })
+                        .collect()
+                })
+                .collect();
+            accs.push(per);
+        }
+        self.lane_outer = true;
+        let main_end = r_len - r_len % 4;
+        let step = |cx: &mut Self,
+                    b: &mut FunctionBuilder,
+                    env: &mut Env,
+                    kidx: Value,
+                    p: usize|
+         -> Result<()> {
+            let vals = cx.eval_vector(b, env, k, &rows, &none, kidx, dt, None)?;
+            for (ri, r) in k.reductions.iter().enumerate() {
+                for (v, &var) in accs[ri][p].iter().enumerate() {
+                    let acc = b.use_var(var);
+                    let y = reduce_op(b, r.kind, acc, vals[r.value][v]);
+                    b.def_var(var, y);
+                }
+            }
+            Ok(())
+        };
+        if main_end > 0 {
+            let zero = b.ins().iconst(I64, 0);
+            let me = b.ins().iconst(I64, main_end);
+            let (l, kk) = begin_loop(b, zero, me, 4);
+            for p in 0..4 {
+                let kp = b.ins().iadd_imm_s(kk, p as i64);
+                step(self, b, env, kp, p)?;
+            }
+            end_loop(b, l);
+        }
+        for p in 0..(r_len % 4) as usize {
+            let kp = b.ins().iconst(I64, main_end + p as i64);
+            step(self, b, env, kp, p)?;
+        }
+        self.lane_outer = false;
+        for (ri, r) in k.reductions.iter().enumerate() {
+            for v in 0..vps {
+                let p: Vec<Value> = (0..4).map(|q| b.use_var(accs[ri][q][v])).collect();
+                let a = reduce_op(b, r.kind, p[0], p[1]);
+                let c = reduce_op(b, r.kind, p[2], p[3]);
+                let res = reduce_op(b, r.kind, a, c);
+                b.ins()
+                    .store(flags(), res, rows.ptrs[r.dest], (16 * v) as i32);
+            }
+        }
+        let jvar = jl.var;
+        end_loop(b, jl);
+        // The remaining outputs, one at a time.
+        let jt = b.use_var(jvar);
+        let (tl, jj) = begin_loop(b, jt, jend, 1);
+        let mut at = ivs.clone();
+        at.push(jj);
+        let rows = rows_at(b, k, bases, &at);
+        self.emit_inner(b, env, k, &rows, None, None)?;
+        end_loop(b, tl);
+        for l in loops.into_iter().rev() {
+            end_loop(b, l);
+        }
+        Ok(())
+    }
+
     /// Whether a unary op is lowered to a call of a host function.
     fn is_host_call(&self, u: UnaryOp) -> bool {
         match u {
@@ -504,6 +685,11 @@ impl Ctx<'_> {
             }
         }
         let mode = self.vector_mode(k);
+        if mode.is_none() {
+            if let Some(dt) = self.transposed_mode(k) {
+                return self.emit_transposed(b, env, k, split, dt, &bases);
+            }
+        }
         // Outer loops.
         let mut loops = Vec::new();
         let mut ivs = Vec::new();
@@ -516,34 +702,7 @@ impl Ctx<'_> {
             loops.push(l);
             ivs.push(iv);
         }
-        // Row pointers (and, for padded operands, whether the row is inside
-        // the operand: the pointer then uses the clamped index).
-        let mut rows = Rows {
-            ptrs: Vec::with_capacity(k.accesses.len()),
-            flags: Vec::with_capacity(k.accesses.len()),
-        };
-        for a in &k.accesses {
-            let es = a.dtype.size_bytes() as i64;
-            let mut p = b.ins().iadd_imm_s(bases[&a.buf], a.offset * es);
-            let mut flag: Option<Value> = None;
-            for ((iv, &st), valid) in ivs.iter().zip(&a.outer).zip(&a.outer_valid) {
-                let mut idx = *iv;
-                if let Some((lo, n)) = *valid {
-                    let (c, f) = clamp_index(b, idx, lo, n);
-                    idx = c;
-                    flag = Some(match flag {
-                        Some(g) => b.ins().band(g, f),
-                        None => f,
-                    });
-                }
-                if st != 0 {
-                    let t = b.ins().imul_imm_s(idx, st * es);
-                    p = b.ins().iadd(p, t);
-                }
-            }
-            rows.ptrs.push(p);
-            rows.flags.push(flag);
-        }
+        let rows = rows_at(b, k, &bases, &ivs);
         let inner_split = if k.outer.is_empty() { split } else { None };
         self.emit_inner(b, env, k, &rows, mode, inner_split)?;
         for l in loops.into_iter().rev() {
@@ -943,7 +1102,12 @@ impl Ctx<'_> {
                     None => {
                         let acc = &k.accesses[*a];
                         let (p, _) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, false);
-                        let mut xs: Vec<Value> = if acc.inner[0] == 0 {
+                        let lane_stride = if self.lane_outer {
+                            acc.outer.last().copied().unwrap_or(0)
+                        } else {
+                            acc.inner[0]
+                        };
+                        let mut xs: Vec<Value> = if lane_stride == 0 {
                             let x = b.ins().load(scalar_ty(acc.dtype), flags(), p, 0);
                             vec![b.ins().splat(vt, x); vps]
                         } else {
@@ -1211,6 +1375,43 @@ impl Ctx<'_> {
 struct Rows {
     ptrs: Vec<Value>,
     flags: Vec<Option<Value>>,
+}
+
+/// The row pointers at outer indices `ivs` (padded accesses use the clamped
+/// index and get a flag telling whether the row is inside the operand).
+fn rows_at(
+    b: &mut FunctionBuilder,
+    k: &Kernel,
+    bases: &HashMap<usize, Value>,
+    ivs: &[Value],
+) -> Rows {
+    let mut rows = Rows {
+        ptrs: Vec::with_capacity(k.accesses.len()),
+        flags: Vec::with_capacity(k.accesses.len()),
+    };
+    for a in &k.accesses {
+        let es = a.dtype.size_bytes() as i64;
+        let mut p = b.ins().iadd_imm_s(bases[&a.buf], a.offset * es);
+        let mut flag: Option<Value> = None;
+        for ((iv, &st), valid) in ivs.iter().zip(&a.outer).zip(&a.outer_valid) {
+            let mut idx = *iv;
+            if let Some((lo, n)) = *valid {
+                let (c, f) = clamp_index(b, idx, lo, n);
+                idx = c;
+                flag = Some(match flag {
+                    Some(g) => b.ins().band(g, f),
+                    None => f,
+                });
+            }
+            if st != 0 {
+                let t = b.ins().imul_imm_s(idx, st * es);
+                p = b.ins().iadd(p, t);
+            }
+        }
+        rows.ptrs.push(p);
+        rows.flags.push(flag);
+    }
+    rows
 }
 
 /// Clamps `idx` into `[lo, lo + n - 1]` (`n >= 1`) and tells whether it was

@@ -547,3 +547,41 @@ fn small_loops_with_many_polynomials_use_host_calls() {
         Tol::Close(0.0, 1e-13),
     );
 }
+
+#[test]
+fn column_reductions_vectorised_across_outputs() {
+    for dt in FLOATS {
+        for r in [0usize, 1, 3, 4, 5, 9] {
+            for c in [4usize, 5, 7, 8, 9, 17, 33] {
+                let b = GraphBuilder::new("cols");
+                let x = b.param("x", TensorType::new(dt, [r, c]));
+                let y = b.param("y", TensorType::new(dt, [r, c]));
+                let z = b.param("z", TensorType::new(dt, [2, r, c]));
+                let v = b.param("v", TensorType::new(dt, [r, 1]));
+                let s = (x * y + x.lit(1.0)).sum_axes(&[0]);
+                let m = (x - y).max_axes(&[0]);
+                let t = z.exp().sum_axes(&[1]);
+                // A per-row value broadcast along the lanes (stride 0).
+                let w = (x * v.broadcast_to([r, c])).sum_axes(&[0]);
+                let g = b.build(&[s, m, t, w]).unwrap();
+                let ins = [
+                    tensor(&TensorType::new(dt, [r, c]), &data_special(r * c, 100)),
+                    tensor(&TensorType::new(dt, [r, c]), &data(r * c, 101, -1.0, 1.0)),
+                    tensor(
+                        &TensorType::new(dt, [2, r, c]),
+                        &data(2 * r * c, 102, -1.0, 1.0),
+                    ),
+                    tensor(&TensorType::new(dt, [r, 1]), &data(r, 103, -1.0, 1.0)),
+                ];
+                check_with(&g, &ins, Tol::Exact, &host_math());
+                let opts = JitOptions {
+                    threads: 2,
+                    parallel_min_elems: 1,
+                    poly_math: false,
+                    ..JitOptions::default()
+                };
+                check_with(&g, &ins, Tol::Exact, &opts);
+            }
+        }
+    }
+}
