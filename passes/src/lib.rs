@@ -24,12 +24,14 @@
 pub mod bracketing;
 pub mod contract;
 pub mod cse;
+pub mod cut_points;
 pub mod dce;
 pub mod emit;
 pub mod fold;
 pub mod forward;
 pub mod gradcheck;
 pub mod inline;
+pub mod jacobian;
 pub mod lin;
 mod manager;
 mod pipeline;

@@ -92,6 +92,7 @@ impl Registry {
         r.register(PassEntry::of::<crate::reverse::Grad>());
         r.register(PassEntry::of::<crate::reverse::Vjp>());
         r.register(PassEntry::of::<crate::forward::Jvp>());
+        r.register(PassEntry::of::<crate::jacobian::Jacobian>());
         r.register(PassEntry::of::<crate::simplify::Simplify>());
         r.register(PassEntry::of::<crate::cse::Cse>());
         r.register(PassEntry::of::<crate::dce::Dce>());
