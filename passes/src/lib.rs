@@ -21,6 +21,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batched_matvec;
 pub mod bracketing;
 pub mod contract;
 pub mod cse;
