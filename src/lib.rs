@@ -25,8 +25,6 @@ pub use engine::Engine;
 /// Runs the pass pipeline `pipeline` (e.g. `grad{wrt=x},simplify,cse,dce`)
 /// on `g` in place, verifying after each pass.
 pub fn run_pipeline(g: &mut ir::Graph, pipeline: &str) -> ir::Result<()> {
-    let _ = (g, pipeline);
-    Err(ir::Error::input(
-        "the pass manager is not available in this build yet",
-    ))
+    passes::PassManager::parse(pipeline)?.run(g)?;
+    Ok(())
 }

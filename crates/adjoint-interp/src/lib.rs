@@ -164,11 +164,10 @@ fn types_list(tys: impl Iterator<Item = String>) -> String {
 fn check_inputs(g: &Graph, inputs: &[&Tensor]) -> Result<()> {
     let params = g.params();
     if inputs.len() != params.len() {
-        let want = types_list(
-            params
-                .iter()
-                .map(|&p| format!("{}: {}", g.display_name(p), g.ty(p))),
-        );
+        let want = types_list(params.iter().map(|&p| match g.get(p) {
+            Some(node) => format!("{}: {}", g.display_name(p), node.ty),
+            None => format!("{p}: (removed)"),
+        }));
         let got = types_list(inputs.iter().map(|t| t.ty().to_string()));
         return Err(Error::eval(format!(
             "@{} takes {} inputs ({want}), got {} ({got})",

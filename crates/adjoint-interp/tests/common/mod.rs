@@ -100,3 +100,8 @@ pub fn assert_close_f32(got: f32, want: f32, ulps: u32) {
 pub fn ty64<const N: usize>(shape: [usize; N]) -> TensorType {
     TensorType::f64(shape)
 }
+
+/// [`run`] with one operand.
+pub fn run1(op: Op, x: &Tensor) -> Tensor {
+    run(op, std::slice::from_ref(x))
+}
