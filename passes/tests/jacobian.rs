@@ -523,3 +523,88 @@ fn option_errors_are_clear() {
         .unwrap_err();
     assert!(e.message.contains("of=5"), "{e}");
 }
+
+#[test]
+fn shape_ops_reductions_and_selects_in_every_mode() {
+    // Every kind of op on the path, so the batched rules of each are used
+    // by fwd (tangents), rev (cotangents) and auto (both, on stage ranges).
+    let b = GraphBuilder::new("ops");
+    let x = b.param("x", TensorType::f64([2, 3]));
+    let t = x.transpose(&[1, 0]); // [3,2]
+    let r = t.reshape([6]); // [6]
+    let s = r.try_slice(&[1], &[6], &[2]).unwrap(); // [3]: 1,3,5
+    let p = s.pad(&[1], &[2]); // [6]
+    let c = b.concat(&[p, r.sin()], 0); // [12]
+    let m = c.reshape([3, 4]);
+    let red = m.sum_axes(&[1]); // [3]
+    let mx = m.max_axes(&[0]); // [4]
+    let o = red.reshape([3, 1]) * mx.reshape([1, 4]); // [3,4] by broadcasting
+    let gated = o.gt(o.lit(0.1)).select(o.exp(), o * 0.5); // select on a mask
+    let y = (gated.maximum(o.cos()) / (o * o + 1.0)).sqrt();
+    let g = b.build(&[y]).unwrap();
+    let inputs = [Tensor::from_f64([2, 3], vec![0.3, -0.7, 1.1, 0.45, -0.2, 0.9]).unwrap()];
+    check_modes(&g, &inputs, 0, &[0], 1e-6);
+    // A scalar output of the same program, and its Hessian.
+    let b = GraphBuilder::new("ops_sum");
+    let x = b.param("x", TensorType::f64([2, 3]));
+    let z = (x.transpose(&[1, 0]).matmul(x).tanh() * x.sum_axes(&[0]).reshape([3, 1])).sum();
+    let g = b.build(&[z]).unwrap();
+    check_modes(&g, &inputs, 0, &[0], 1e-7);
+    check_hessian(&g, &inputs, 0);
+}
+
+#[test]
+fn mixed_dtypes_give_the_output_dtype() {
+    use adjoint_ir::DType;
+    // f32 parameter, f64 output: the Jacobian is f64.
+    let b = GraphBuilder::new("mixed");
+    let x = b.param("x", TensorType::f32([3]));
+    let w = b.param("w", TensorType::f64([3]));
+    let y = x.sin().cast(DType::F64) * w + w.cast(DType::F32).exp().cast(DType::F64);
+    let z = (w * w).cast(DType::F32).tanh(); // f32 output of an f64 parameter
+    let g = b.build(&[y, z]).unwrap();
+    let xs = [0.2f32, -0.4, 1.3];
+    let ws = [0.5, 1.5, -2.0];
+    let inputs = [
+        Tensor::from_f32([3], xs.to_vec()).unwrap(),
+        Tensor::from_f64([3], ws.to_vec()).unwrap(),
+    ];
+    for mode in ["auto", "fwd", "rev"] {
+        let (jg, _) = run(
+            &g,
+            &format!("jacobian{{of=0, mode={mode}}},jacobian{{of=1, wrt=w, mode={mode}}}"),
+        );
+        let out = eval(&jg, &inputs).unwrap();
+        assert_eq!(out[2].dtype(), DType::F64, "{mode}");
+        assert_eq!(out[3].dtype(), DType::F64, "{mode}");
+        assert_eq!(out[4].dtype(), DType::F32, "{mode}");
+        let (jx, jw, jz) = (
+            out[2].to_f64_vec(),
+            out[3].to_f64_vec(),
+            out[4].to_f64_vec(),
+        );
+        for i in 0..3 {
+            for j in 0..3 {
+                let dx = if i == j {
+                    (xs[i] as f64).cos() * ws[i]
+                } else {
+                    0.0
+                };
+                assert!((jx[i * 3 + j] - dx).abs() < 1e-6, "{mode} dy/dx[{i},{j}]");
+                let dw = if i == j {
+                    (xs[i] as f64).sin() + (ws[i] as f32).exp() as f64
+                } else {
+                    0.0
+                };
+                assert!((jw[i * 3 + j] - dw).abs() < 1e-5, "{mode} dy/dw[{i},{j}]");
+                let t = (ws[i] * ws[i]).tanh();
+                let dz = if i == j {
+                    (1.0 - t * t) * 2.0 * ws[i]
+                } else {
+                    0.0
+                };
+                assert!((jz[i * 3 + j] - dz).abs() < 1e-5, "{mode} dz/dw[{i},{j}]");
+            }
+        }
+    }
+}
