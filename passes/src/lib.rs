@@ -30,6 +30,7 @@ pub mod dce;
 pub mod emit;
 pub mod fold;
 pub mod forward;
+pub mod fuse;
 pub mod gradcheck;
 pub mod inline;
 pub mod jacobian;

@@ -170,7 +170,7 @@ fn garbage_never_panics() {
                 0 => {
                     v.remove(i);
                 }
-                1 => v.insert(i, b"%[]{}:,=@#\n0x"[(state >> 8) as usize % 14]),
+                1 => v.insert(i, b"%[]{}:,=@#\n0x"[(state >> 8) as usize % 13]),
                 _ => v[i] = (state >> 16) as u8,
             }
         }

@@ -34,13 +34,27 @@ fn unknown_op_lists_the_valid_ones() {
         m.contains("reduce_sum") && m.contains("matmul") && m.contains("call"),
         "{m}"
     );
+    let (_, _, m, _) = err(&wrap("  %a = tanhh %x\n  return %a"));
+    assert!(
+        m.starts_with("unknown op `tanhh` (did you mean `tanh`?); expected one of: const,"),
+        "{m}"
+    );
 }
 
 #[test]
 fn use_before_definition() {
     let (l, c, m, _) = err(&wrap("  %a = exp %b\n  %b = exp %x\n  return %a"));
     assert_eq!((l, c), (2, 12));
-    assert_eq!(m, "use of undefined value %b in @f");
+    assert_eq!(
+        m,
+        "use of %b before its definition at 3:3 in @f (values must be defined before they are used)"
+    );
+    let (l, c, m, _) = err(&wrap("  %total = exp %x\n  %b = exp %totl\n  return %b"));
+    assert_eq!((l, c), (3, 12));
+    assert_eq!(
+        m,
+        "use of undefined value %totl in @f (did you mean `%total`?)"
+    );
 }
 
 #[test]
@@ -62,7 +76,7 @@ fn unknown_missing_and_duplicate_attributes() {
     assert_eq!((l, c), (2, 22));
     assert_eq!(
         m,
-        "reduce_sum has no attribute `axis`; expected one of: `axes`, `region`"
+        "reduce_sum has no attribute `axis` (did you mean `axes`?); expected one of: `axes`, `region`"
     );
     let (l, c, m, _) = err(&wrap("  %a = reduce_sum %x\n  return %a"));
     assert_eq!((l, c), (2, 8));
