@@ -53,10 +53,11 @@ struct Variant {
 impl Variant {
     fn new(g: &Graph, mode: &str) -> Variant {
         let mut h = g.clone();
-        PassManager::parse(&format!("jacobian{{mode={mode}}},simplify,cse,dce"))
+        let report = PassManager::parse(&format!("jacobian{{mode={mode}}},simplify,cse,dce"))
             .expect("pipeline")
             .run(&mut h)
             .expect("jacobian");
+        println!("  {mode}: {}", report.passes[0].stats.notes.join("; "));
         let f = compile(&h, &JitOptions::default()).expect("compile");
         let outs = h
             .output_types()
@@ -76,11 +77,13 @@ impl Variant {
     }
 }
 
-/// The JIT's dense GEMM rate on the shapes the W5 plans use: `[8,800]·[800,800]`
-/// (a batch of 8 directions through an 800×800 layer) and
-/// `[800,8]·[8,800]` (an outer-product-shaped dense product), best of 30.
+/// The JIT's dense GEMM rate on the shapes the W5 plans use, best of 30:
+/// `[1,800]·[800,800]` (one direction, as in the primal matrix-vector
+/// product), `[8,800]·[800,800]` (a batch of 8 directions through an 800×800
+/// layer), `[800,8]·[8,800]` (an outer-product-shaped dense product) and
+/// `[10,1000]·[1000,500]` (wide_in's first layer in reverse).
 fn gemm_rate() {
-    for (m, k, n) in [(8, 800, 800), (800, 8, 800), (10, 1000, 500)] {
+    for (m, k, n) in [(1, 800, 800), (8, 800, 800), (800, 8, 800), (10, 1000, 500)] {
         let b = GraphBuilder::new("gemm");
         let a = b.param("a", TensorType::f64([m, k]));
         let w = b.constant(weight(k, n));

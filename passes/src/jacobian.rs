@@ -23,7 +23,10 @@
 //!   reverse otherwise, one direction of ones for a diagonal stage), batched
 //!   tangent pushes and adjoint pulls through ranges of stages, and dense
 //!   `matmul`s of preaccumulated pieces. Where no cut point splits the
-//!   program it uses the cheaper of `fwd` and `rev`.
+//!   program it uses the cheaper of `fwd` and `rev`. When a pure mode is
+//!   within 1% of the optimum it is used instead (a near tie: the pure
+//!   schedule has fewer pieces, products and transposes, fixed costs the
+//!   FMA count does not see), and the note says so.
 //!
 //! Each parameter gets its own chain (the cut points depend on where the
 //! parameter enters), solved and emitted independently.
@@ -313,6 +316,10 @@ pub fn predict(g: &Graph, x: NodeId, y: NodeId) -> Result<Prediction> {
     })
 }
 
+/// Auto mode uses a pure mode when it costs at most `1 + 1/TIE_DEN` times
+/// the DP's optimum (a 1% tie band).
+const TIE_DEN: u128 = 100;
+
 fn sci(v: u128) -> String {
     format!("{:.1e}", v as f64)
 }
@@ -372,6 +379,23 @@ impl Jacobian {
                     .solution
                     .clone()
                     .ok_or_else(|| Error::pass("jacobian: internal: chain without a solution"))?;
+                let pure = pred.fwd.min(pred.rev);
+                if chain.stages.len() > 1 && pure * TIE_DEN <= sol.optimal * (TIE_DEN + 1) {
+                    // A near tie: the pure mode has fewer pieces and
+                    // products, so it wins on the fixed costs the FMA
+                    // count does not see.
+                    let (j, d, name) = if pred.rev <= pred.fwd {
+                        (e.reverse(x, y)?, Decision::Rev, "rev")
+                    } else {
+                        (e.forward(x, y)?, Decision::Fwd, "fwd")
+                    };
+                    let note = format!(
+                        "jacobian auto {what}: {} cost {} fma is within 1% of pure {name}: using {name}, the simpler schedule; {costs}",
+                        sol.bracketing(),
+                        sci(sol.optimal)
+                    );
+                    return Ok((j, d, note));
+                }
                 let piece = e.plan(chain, &sol.plan)?;
                 let j = e.dense(piece)?;
                 let note = if chain.stages.len() == 1 {

@@ -485,7 +485,16 @@ fn a_funnel_chain_reduces_to_one_adjoint_sweep() {
         s.bracketing()
     );
     assert!(matches!(s.plan, Plan::Adjoint { first: 0, .. }));
-    check_modes(&g, &[vec_input(40)], 0, &[0], 1e-7);
+    let notes = check_modes(&g, &[vec_input(40)], 0, &[0], 1e-7);
+    assert!(
+        notes[0].contains("within 1% of pure rev: using rev"),
+        "{}",
+        notes[0]
+    );
+    // The emitted graph is then exactly the rev graph.
+    let (auto, _) = run(&g, "jacobian");
+    let (rev, _) = run(&g, "jacobian{mode=rev}");
+    assert_eq!(print_graph(&auto), print_graph(&rev));
 }
 
 #[test]
