@@ -23,10 +23,10 @@ fn key(g: &Graph, id: NodeId) -> (Op, Vec<NodeId>) {
     (op, ops)
 }
 
-/// Merges structurally equal nodes; returns how many were removed.
-pub fn eliminate_common(g: &mut Graph) -> Result<usize> {
+/// Merges structurally equal nodes; returns the ops of the removed nodes.
+pub fn eliminate_common(g: &mut Graph) -> Result<Vec<&'static str>> {
     let mut seen: HashMap<(Op, Vec<NodeId>), NodeId> = HashMap::new();
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for id in g.topo_order()? {
         if matches!(g[id].op, Op::Param { .. }) {
             continue;
@@ -34,13 +34,8 @@ pub fn eliminate_common(g: &mut Graph) -> Result<usize> {
         let k = key(g, id);
         match seen.get(&k) {
             Some(&keep) => {
-                let name = g[id].name.take();
                 g.replace_all_uses(id, keep);
-                g.remove_node(id)?;
-                if g[keep].name.is_none() {
-                    g[keep].name = name;
-                }
-                removed += 1;
+                removed.push(g.remove_node(id)?.op.name());
             }
             None => {
                 seen.insert(k, id);
@@ -60,13 +55,7 @@ impl Pass for Cse {
     }
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
-        let removed = eliminate_common(g)?;
-        Ok(PassStats {
-            added: 0,
-            removed,
-            changed: removed > 0,
-            notes: vec![],
-        })
+        Ok(PassStats::removing(0, &eliminate_common(g)?))
     }
 }
 

@@ -5,15 +5,14 @@ use crate::registry::{OptionSpec, PassType};
 use crate::{Pass, PassOptions, PassStats};
 use adjoint_ir::{Graph, Result};
 
-/// Removes the nodes no output depends on, except parameters; returns how
-/// many were removed.
-pub fn remove_dead(g: &mut Graph) -> Result<usize> {
+/// Removes the nodes no output depends on, except parameters; returns the
+/// ops of the removed nodes.
+pub fn remove_dead(g: &mut Graph) -> Result<Vec<&'static str>> {
     let live = g.ancestors(g.outputs());
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for id in g.node_ids() {
         if !live.contains(&id) && !g.params().contains(&id) {
-            g.remove_node(id)?;
-            removed += 1;
+            removed.push(g.remove_node(id)?.op.name());
         }
     }
     Ok(removed)
@@ -29,13 +28,7 @@ impl Pass for Dce {
     }
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
-        let removed = remove_dead(g)?;
-        Ok(PassStats {
-            added: 0,
-            removed,
-            changed: removed > 0,
-            notes: vec![],
-        })
+        Ok(PassStats::removing(0, &remove_dead(g)?))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Constant folding: a node whose operands are all constants is evaluated
-//! by the reference interpreter and replaced by a constant. Results with
+//! by the reference interpreter ([`adjoint_interp::eval_node`], so folding
+//! has exactly the interpreter's semantics) and replaced by a constant. Results with
 //! more than [`Fold::DEFAULT_MAX_ELEMENTS`] elements (option `max`) are left
 //! alone, so folding never bloats the IR with large literals (a broadcast
 //! scalar stays one scalar).
@@ -7,51 +8,109 @@
 use crate::registry::{OptionSpec, PassType};
 use crate::simplify::remove_if_dead;
 use crate::{Pass, PassOptions, PassStats};
-use adjoint_ir::{Graph, NodeId, Op, Result, Tensor};
+use adjoint_ir::{Graph, NodeId, Op, Result, Tensor, TensorType};
 
-/// Evaluates `op` on constant operands with the interpreter (through a
-/// one-node function, so it uses exactly the interpreter's semantics).
-/// `None` if evaluation fails.
+/// Evaluates node `id` on constant operands with the interpreter's
+/// [`adjoint_interp::eval_node`]; `None` if evaluation fails.
 fn eval_const(g: &Graph, id: NodeId, args: &[Tensor]) -> Option<Tensor> {
-    let mut mini = Graph::new("fold");
-    let mut ps = Vec::with_capacity(args.len());
-    for (i, a) in args.iter().enumerate() {
-        ps.push(mini.add_param(format!("a{i}"), a.ty()).ok()?);
-    }
-    let n = mini.add(g[id].op.clone(), &ps).ok()?;
-    mini.set_outputs(vec![n]);
-    let mut out = adjoint_interp::eval(&mini, args).ok()?;
-    let t = out.pop()?;
+    let refs: Vec<&Tensor> = args.iter().collect();
+    let t = adjoint_interp::eval_node(&g[id].op, &g[id].ty, &refs).ok()?;
     (t.ty() == g[id].ty).then_some(t)
 }
 
-/// Folds constants; returns `(added, removed)`.
-pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, usize)> {
-    let (mut added, mut removed) = (0, 0);
+/// If `x` is a splat constant (a `const` with all elements equal, or a
+/// `broadcast` of a scalar `const`), that element as a scalar tensor.
+fn splat_scalar(g: &Graph, x: NodeId) -> Option<Tensor> {
+    let scalar_of = |t: &Tensor| {
+        let v = t.splat_value()?;
+        Some(Tensor::full(&TensorType::scalar(t.dtype()), v))
+    };
+    match &g[x].op {
+        Op::Const(t) => scalar_of(t),
+        Op::Broadcast { .. } => match &g[g.operands(x)[0]].op {
+            Op::Const(t) if t.shape().is_scalar() => Some(t.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The folded form of a value: a scalar `const`, broadcast if the value is
+/// a splat of more than one element, else a dense `const`.
+fn materialize(g: &mut Graph, t: Tensor, ty: &TensorType) -> Result<NodeId> {
+    if ty.numel() > 1 {
+        if let Some(v) = t.splat_value() {
+            let c = g.constant(Tensor::full(&TensorType::scalar(ty.dtype), v));
+            return g.add(
+                Op::Broadcast {
+                    shape: ty.shape.clone(),
+                },
+                &[c],
+            );
+        }
+    }
+    Ok(g.constant(t.reshaped(ty.shape.clone())?))
+}
+
+/// Folds constants; returns the number of nodes added and the ops of the
+/// nodes removed.
+///
+/// - An elementwise op on splat operands (scalar constants, broadcast or
+///   not) is evaluated once on the scalars and broadcast, whatever its
+///   size.
+/// - Any other op whose operands are all `const` is evaluated if its
+///   result has at most `max_elements` elements.
+/// - A splat result stays compact (`broadcast` of a scalar), and a
+///   `broadcast` of a scalar constant is already folded.
+pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, Vec<&'static str>)> {
+    let (mut added, mut removed) = (0, Vec::new());
     for id in g.topo_order()? {
-        if !g.contains(id) || g[id].op.is_leaf() || g[id].ty.numel() > max_elements {
+        if !g.contains(id) || g[id].op.is_leaf() {
             continue;
         }
         let ops = g.operands(id);
-        let mut args = Vec::with_capacity(ops.len());
-        for &o in &ops {
-            match &g[o].op {
-                Op::Const(t) => args.push(t.clone()),
-                _ => break,
+        let ty = g[id].ty.clone();
+        if let Op::Broadcast { .. } = g[id].op {
+            if g.ty(ops[0]).shape.is_scalar() && matches!(g[ops[0]].op, Op::Const(_)) {
+                continue;
             }
         }
-        if args.len() != ops.len() {
-            continue;
-        }
-        let Some(t) = eval_const(g, id, &args) else {
+        let folded = if g[id].op.is_elementwise() && ty.numel() > 1 {
+            let scalars: Option<Vec<Tensor>> = ops.iter().map(|&o| splat_scalar(g, o)).collect();
+            scalars.and_then(|s| {
+                let refs: Vec<&Tensor> = s.iter().collect();
+                let sty = TensorType::scalar(ty.dtype);
+                adjoint_interp::eval_node(&g[id].op, &sty, &refs).ok()
+            })
+        } else {
+            None
+        };
+        let folded = match folded {
+            Some(t) => Some(t),
+            None if ty.numel() <= max_elements => {
+                let args: Option<Vec<Tensor>> = ops
+                    .iter()
+                    .map(|&o| match &g[o].op {
+                        Op::Const(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                args.and_then(|a| eval_const(g, id, &a))
+            }
+            None => None,
+        };
+        let Some(t) = folded else {
             continue;
         };
-        let c = g.constant(t);
-        added += 1;
+        let before = g.len();
+        let c = materialize(g, t, &ty)?;
+        added += g.len() - before;
         let name = g[id].name.take();
         g.replace_all_uses(id, c);
-        g[c].name = name;
-        removed += remove_if_dead(g, id)?;
+        if g[c].name.is_none() {
+            g[c].name = name;
+        }
+        remove_if_dead(g, id, &mut removed)?;
     }
     Ok((added, removed))
 }
@@ -83,12 +142,7 @@ impl Pass for Fold {
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
         let (added, removed) = fold_constants(g, self.max_elements)?;
-        Ok(PassStats {
-            added,
-            removed,
-            changed: added > 0 || removed > 0,
-            notes: vec![],
-        })
+        Ok(PassStats::removing(added, &removed))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Forward mode: the `jvp` pass, and [`push_forward`], the library function
 //! it shares with the Jacobian pass.
 
+use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
@@ -13,6 +14,10 @@ use std::collections::{HashMap, HashSet};
 /// tangent nodes to `g`. Returns one tangent per output, [`Lin::Zero`] when
 /// none reaches it. Only nodes on a path from a seed to an output get
 /// tangents.
+///
+/// Seeds may be any nodes, not only parameters. Each seed's tangent is
+/// taken as given (it is not recomputed from its operands), so seeding an
+/// interior value pushes directions from that cut point on.
 ///
 /// Calls of custom ops must have a `jvp` rule (see
 /// [`contract::prepare_calls`]), and with a nonempty `batch` there must be
@@ -32,6 +37,24 @@ pub fn push_forward(
         .into_iter()
         .filter(|n| relevant.contains(n))
         .collect();
+    // Nodes inside a recognised composite that only the composite uses get
+    // no tangent of their own: the composite's rule replaces them.
+    let mut skip: HashSet<NodeId> = HashSet::new();
+    for &n in &order {
+        let Some(lse) = LogSumExp::recognise(g, n) else {
+            continue;
+        };
+        if lse.inner.iter().any(|i| seeds.iter().any(|s| s.0 == *i)) {
+            continue;
+        }
+        let mut inside: HashSet<NodeId> = lse.inner.iter().copied().collect();
+        inside.insert(n);
+        for &i in &lse.inner {
+            if !outputs.contains(&i) && g.users(i).iter().all(|u| inside.contains(u)) {
+                skip.insert(i);
+            }
+        }
+    }
     let mut tans: HashMap<NodeId, Lin> = HashMap::new();
     for &(v, t) in seeds {
         if g.ty(v).dtype.is_float() {
@@ -39,7 +62,18 @@ pub fn push_forward(
         }
     }
     for n in order {
-        if tans.contains_key(&n) {
+        if tans.contains_key(&n) || skip.contains(&n) {
+            continue;
+        }
+        if let Some(lse) = LogSumExp::recognise(g, n)
+            .filter(|l| !l.inner.iter().any(|i| seeds.iter().any(|s| s.0 == *i)))
+        {
+            // The composite's tangent comes from x alone (nothing through
+            // the max); if x carries none, the shift path is ignored too.
+            if let Some(Lin::Val(t)) = tans.get(&lse.x).copied() {
+                let r = lse.jvp(g, t, batch)?;
+                tans.insert(n, Lin::Val(r));
+            }
             continue;
         }
         let ts: Vec<Lin> = g

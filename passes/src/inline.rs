@@ -45,6 +45,17 @@ pub fn inline_graph(g: &mut Graph, body: &Graph, args: &[NodeId]) -> Result<Vec<
     Ok(body.outputs().iter().map(|o| map[o]).collect())
 }
 
+/// The single output of an inlined custom-op graph.
+pub(crate) fn first_output(op: &str, which: &str, outs: Vec<NodeId>) -> Result<NodeId> {
+    match outs.as_slice() {
+        [o] => Ok(*o),
+        _ => Err(Error::pass(format!(
+            "custom @{op}: the {which} must have exactly one output, it has {}",
+            outs.len()
+        ))),
+    }
+}
+
 /// Replaces the `call` node `id` by a copy of its op's body. Returns the
 /// number of nodes added.
 pub fn inline_call(g: &mut Graph, id: NodeId) -> Result<usize> {
@@ -60,7 +71,7 @@ pub fn inline_call(g: &mut Graph, id: NodeId) -> Result<usize> {
     };
     let before = g.len();
     let args = g.operands(id);
-    let out = inline_graph(g, &c.body, &args)?[0];
+    let out = first_output(&c.name, "body", inline_graph(g, &c.body, &args)?)?;
     let added = g.len() - before;
     let name = g[id].name.take();
     g.replace_all_uses(id, out);

@@ -23,6 +23,7 @@
 
 pub mod batched_matvec;
 pub mod bracketing;
+pub mod composite;
 pub mod contract;
 pub mod cse;
 pub mod cut_points;

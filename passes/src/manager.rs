@@ -40,6 +40,31 @@ pub struct PassStats {
 }
 
 impl PassStats {
+    /// Stats of a clean-up pass that removed nodes with the given ops (and
+    /// added `added`), with a note listing what was removed by op, such as
+    /// `removed 3: 2 mul, 1 sin`.
+    pub fn removing(added: usize, removed_ops: &[&'static str]) -> PassStats {
+        let mut by_op: std::collections::BTreeMap<&str, usize> = Default::default();
+        for o in removed_ops {
+            *by_op.entry(o).or_insert(0) += 1;
+        }
+        let list = by_op
+            .iter()
+            .map(|(o, n)| format!("{n} {o}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        PassStats {
+            added,
+            removed: removed_ops.len(),
+            changed: added > 0 || !removed_ops.is_empty(),
+            notes: if removed_ops.is_empty() {
+                vec![]
+            } else {
+                vec![format!("removed {}: {list}", removed_ops.len())]
+            },
+        }
+    }
+
     /// Whether the pass changed the IR (a node added, removed or rewired).
     pub fn did_change(&self) -> bool {
         self.changed || self.added > 0 || self.removed > 0
@@ -382,12 +407,19 @@ impl PassManager {
                 .map_err(|e| e.context(format!("pass `{spec}` ({pos})")))?;
             let time = t0.elapsed();
             if self.verify_each {
-                verify(g).map_err(|e| {
-                    Error::pass(format!(
+                if let Err(e) = verify(g) {
+                    if after.matches(name) {
+                        // The printer never fails, so the broken IR can be
+                        // inspected.
+                        let mut st = stats.clone();
+                        st.notes.push(format!("INVALID: {}", e.message));
+                        self.dump(g, pos, spec, name, "after", Some(&st))?;
+                    }
+                    return Err(Error::pass(format!(
                         "pass `{spec}` ({pos}) produced invalid IR: {}",
                         e.message
-                    ))
-                })?;
+                    )));
+                }
             }
             if after.matches(name) && (!self.print_changed || stats.did_change()) {
                 self.dump(g, pos, spec, name, "after", Some(&stats))?;

@@ -5,7 +5,11 @@
 //! values. Only nodes on a path from a differentiated parameter to a
 //! differentiated output get adjoints. Cotangents are symbolic zeros until
 //! something nonzero flows in; fan-out cotangents are summed.
+//!
+//! Recognised composites ([`crate::composite`], the stable log-sum-exp)
+//! are differentiated as a whole.
 
+use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
@@ -17,6 +21,12 @@ use std::collections::{HashMap, HashSet};
 /// cotangent has shape `batch ++ shape(value)`) to the parameters (or any
 /// nodes) `wrt`, appending the adjoint nodes to `g`. Returns one cotangent
 /// per `wrt` entry, [`Lin::Zero`] when none reaches it.
+///
+/// `wrt` may name any nodes, not only parameters. Each is treated as an
+/// independent input: cotangents stop there and do not flow on into its
+/// operands (so with `wrt = [x, h]`, `h = f(x)`, the cotangent of `x`
+/// counts only the paths that avoid `h`), which is what preaccumulating one
+/// factor of a chain between two cut points needs.
 ///
 /// Calls of custom ops must have a `vjp` rule (see
 /// [`contract::prepare_calls`]), and with a nonempty `batch` there must be
@@ -54,6 +64,17 @@ pub fn backpropagate(
         let Some(Lin::Val(ct)) = cts.get(&n).copied() else {
             continue;
         };
+        if let Some(lse) =
+            LogSumExp::recognise(g, n).filter(|l| !l.inner.iter().any(|i| wrt_set.contains(i)))
+        {
+            if relevant.contains(&lse.x) {
+                let c = lse.vjp(g, ct, batch)?;
+                let cur = cts.get(&lse.x).copied().unwrap_or(Lin::Zero);
+                let s = cur.add(g, Lin::Val(c))?;
+                cts.insert(lse.x, s);
+                continue;
+            }
+        }
         let ops = g.operands(n);
         let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
         let contribs = rules::vjp(g, n, ct, batch, &needs)
@@ -123,7 +144,7 @@ impl Pass for Grad {
         }
         let seed = emit::full(g, &ty, 1.0)?;
         let cts = backpropagate(g, &[(y, seed)], &wrt, &[])?;
-        if g.use_count(seed) == 0 && g.contains(seed) {
+        if g.use_count(seed) == 0 && !cts.contains(&Lin::Val(seed)) {
             // Nothing reached: drop the unused seed (and its broadcast).
             remove_dead_chain(g, seed)?;
         }

@@ -30,10 +30,10 @@
 //!   `a == 0`.
 
 use crate::emit::{self, prefixed};
-use crate::inline::inline_graph;
+use crate::inline::{first_output, inline_graph};
 use crate::lin::Lin;
 use adjoint_ir::{
-    matmul_shape, BinaryOp, CompareOp, DType, Error, Graph, NodeId, Op, Result, Shape, UnaryOp,
+    matmul_shape, BinaryOp, CompareOp, Error, Graph, NodeId, Op, Result, Shape, TensorType, UnaryOp,
 };
 
 fn shifted(axes: &[usize], k: usize) -> Vec<usize> {
@@ -437,6 +437,14 @@ pub fn vjp(
             args.push(n);
             args.push(ct);
             let outs = inline_graph(g, rule, &args)?;
+            if outs.len() != xs.len() {
+                return Err(Error::pass(format!(
+                    "custom @{}: the vjp rule must return {} cotangents, it returns {}",
+                    c.name,
+                    xs.len(),
+                    outs.len()
+                )));
+            }
             outs.into_iter()
                 .enumerate()
                 .map(|(i, o)| if need(i) { Lin::Val(o) } else { Lin::Zero })
@@ -467,9 +475,8 @@ fn slice_adjoint(
         return Ok(Lin::Zero);
     }
     let mut lens = Vec::with_capacity(d.rank());
-    for i in 0..d.rank() {
+    for (i, &s) in stride.iter().enumerate() {
         let n = out.0[k + i];
-        let s = stride[i];
         if s > 1 && n > 1 {
             let cs = g.ty(cur).shape.clone();
             let ax = k + i;
@@ -636,8 +643,8 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
         Op::Concat { axis } => {
             let mut parts = Vec::with_capacity(xs.len());
             for (i, &x) in xs.iter().enumerate() {
-                let ty = g.ty(x).with_dtype(g.ty(n).dtype);
-                let ty = adjoint_ir::TensorType::new(ty.dtype, bshape(g, x));
+                // A zero part becomes zeros of the batched operand type.
+                let ty = TensorType::new(g.ty(x).dtype, bshape(g, x));
                 parts.push(ts[i].materialize(g, &ty)?);
             }
             Lin::Val(g.add(Op::Concat { axis: axis + k }, &parts)?)
@@ -707,12 +714,8 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
                 let ty = g.ty(x).clone();
                 args.push(ts[i].materialize(g, &ty)?);
             }
-            Lin::Val(inline_graph(g, rule, &args)?[0])
+            let outs = inline_graph(g, rule, &args)?;
+            Lin::Val(first_output(&c.name, "jvp rule", outs)?)
         }
     })
-}
-
-/// Whether values of `dtype` carry derivatives.
-pub fn differentiable(dtype: DType) -> bool {
-    dtype.is_float()
 }

@@ -20,7 +20,8 @@
 //! - `broadcast(broadcast x)`, `reshape(reshape x)` → one op;
 //!   `transpose(transpose x)` → one transpose with the composed permutation
 //!   (or `x` if it is the identity); `cast(cast x)` `f32→f64→f32` → `x`;
-//! - `reshape`/`transpose` of a broadcast scalar → a broadcast of the scalar;
+//! - `reshape`/`transpose` of a broadcast scalar, and `broadcast` of a
+//!   reshaped scalar → a broadcast of the scalar;
 //! - `reduce_sum` over broadcast axes of `broadcast x` → `x` (reshaped,
 //!   broadcast to the result) times the number of summed elements;
 //! - `select(c, x, x)` → `x`.
@@ -68,6 +69,18 @@ fn mul_by_const(g: &Graph, x: NodeId) -> Option<(NodeId, f64)> {
 fn is_scalar_broadcast(g: &Graph, x: NodeId) -> Option<NodeId> {
     match &g[x].op {
         Op::Broadcast { .. } => {
+            let o = g.operands(x)[0];
+            g.ty(o).shape.is_scalar().then_some(o)
+        }
+        _ => None,
+    }
+}
+
+/// If `x` is a one-element `reshape` of a scalar, that scalar (so a
+/// broadcast of it can start from the scalar).
+fn scalar_source(g: &Graph, x: NodeId) -> Option<NodeId> {
+    match &g[x].op {
+        Op::Reshape { .. } => {
             let o = g.operands(x)[0];
             g.ty(o).shape.is_scalar().then_some(o)
         }
@@ -169,6 +182,8 @@ fn rewrite(g: &mut Graph, id: NodeId) -> Result<Option<NodeId>> {
             } else if let Op::Broadcast { .. } = g[x].op {
                 let inner = g.operands(x)[0];
                 Some(emit::broadcast(g, inner, shape)?)
+            } else if let Some(s) = scalar_source(g, x) {
+                Some(emit::broadcast(g, s, shape)?)
             } else {
                 None
             }
@@ -261,27 +276,30 @@ fn reduce_of_broadcast(
     Ok(Some(mul_const(g, b, count as f64)?))
 }
 
-/// Removes `id` and then every operand chain left without uses (never
-/// parameters or outputs). Returns the number of nodes removed.
-pub(crate) fn remove_if_dead(g: &mut Graph, id: NodeId) -> Result<usize> {
+/// Removes `id` if it is unused, then every operand chain left without
+/// uses (never parameters or outputs), recording the removed ops.
+pub(crate) fn remove_if_dead(
+    g: &mut Graph,
+    id: NodeId,
+    removed: &mut Vec<&'static str>,
+) -> Result<()> {
     let mut stack = vec![id];
-    let mut removed = 0;
     while let Some(n) = stack.pop() {
         if !g.contains(n) || g.use_count(n) != 0 || g.params().contains(&n) {
             continue;
         }
         let ops = g.operands(n);
-        g.remove_node(n)?;
-        removed += 1;
+        removed.push(g.remove_node(n)?.op.name());
         stack.extend(ops);
     }
-    Ok(removed)
+    Ok(())
 }
 
-/// Applies the rewrites to a fixed point; returns `(added, removed)`.
-pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
+/// Applies the rewrites to a fixed point; returns the number of nodes
+/// added and the ops of the nodes removed.
+pub fn simplify_graph(g: &mut Graph) -> Result<(usize, Vec<&'static str>)> {
     let start = g.len();
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for _round in 0..32 {
         let mut changed = false;
         for id in g.topo_order()? {
@@ -292,14 +310,8 @@ pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
                 if r == id {
                     continue;
                 }
-                let name = g[id].name.take();
                 g.replace_all_uses(id, r);
-                if let Some(n) = name {
-                    if g[r].name.is_none() && !g.params().contains(&r) {
-                        g[r].name = Some(n);
-                    }
-                }
-                removed += remove_if_dead(g, id)?;
+                remove_if_dead(g, id, &mut removed)?;
                 changed = true;
             }
         }
@@ -307,7 +319,7 @@ pub fn simplify_graph(g: &mut Graph) -> Result<(usize, usize)> {
             break;
         }
     }
-    let added = (g.len() + removed).saturating_sub(start);
+    let added = (g.len() + removed.len()).saturating_sub(start);
     Ok((added, removed))
 }
 
@@ -322,12 +334,7 @@ impl Pass for Simplify {
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
         let (added, removed) = simplify_graph(g)?;
-        Ok(PassStats {
-            added,
-            removed,
-            changed: added > 0 || removed > 0,
-            notes: vec![],
-        })
+        Ok(PassStats::removing(added, &removed))
     }
 }
 
