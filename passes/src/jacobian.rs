@@ -423,6 +423,33 @@ impl Jacobian {
     }
 }
 
+/// If `n` is a chain of `reshape`s (emitted by this pass) of a value that
+/// already has `n`'s shape, that value; the unused reshapes are removed.
+fn collapse_reshapes(g: &mut Graph, n: NodeId, existing: &HashSet<NodeId>) -> Result<NodeId> {
+    let mut src = n;
+    let mut chain = Vec::new();
+    while matches!(g[src].op, Op::Reshape { .. }) && !existing.contains(&src) {
+        chain.push(src);
+        src = g.operands(src)[0];
+    }
+    if chain.is_empty() || g.ty(src) != g.ty(n) || existing.contains(&src) {
+        return Ok(n);
+    }
+    let mut outs = g.outputs().to_vec();
+    for o in outs.iter_mut().filter(|o| **o == n) {
+        *o = src;
+    }
+    g.set_outputs(outs);
+    for r in chain {
+        if g.use_count(r) == 0 {
+            g.remove_node(r)?;
+        } else {
+            break;
+        }
+    }
+    Ok(src)
+}
+
 impl Pass for Jacobian {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -449,8 +476,6 @@ impl Pass for Jacobian {
             shape.extend_from_slice(g.ty(p).shape.dims());
             let j = emit::reshape(g, j, &Shape(shape))?;
             let j = emit::cast(g, j, yty.dtype)?;
-            let base = format!("{}_jac", g[p].name.clone().unwrap_or_default());
-            contract::name_output(g, j, &base);
             g.push_output(j);
             notes.push(note);
         }
@@ -460,6 +485,18 @@ impl Pass for Jacobian {
             .filter(|n| !existing.contains(n))
             .collect();
         batched_matvec::to_gemm(g, &added)?;
+        // Name each Jacobian on the node that computes it (not on a chain
+        // of reshapes that clean-up would fold away, taking the name along).
+        let first = g.outputs().len() - wrt.len();
+        for (i, &p) in wrt.iter().enumerate() {
+            let j = g.outputs()[first + i];
+            let j = collapse_reshapes(g, j, &existing)?;
+            let mut outs = g.outputs().to_vec();
+            outs[first + i] = j;
+            g.set_outputs(outs);
+            let base = format!("{}_jac", g[p].name.clone().unwrap_or_default());
+            contract::name_output(g, j, &base);
+        }
         Ok(PassStats {
             added: g.len().saturating_sub(before),
             removed: before.saturating_sub(g.len()),

@@ -92,12 +92,12 @@ impl Registry {
         r.register(PassEntry::of::<crate::reverse::Grad>());
         r.register(PassEntry::of::<crate::reverse::Vjp>());
         r.register(PassEntry::of::<crate::forward::Jvp>());
-        r.register(PassEntry::of::<crate::jacobian::Jacobian>());
         r.register(PassEntry::of::<crate::simplify::Simplify>());
         r.register(PassEntry::of::<crate::cse::Cse>());
         r.register(PassEntry::of::<crate::dce::Dce>());
         r.register(PassEntry::of::<crate::fold::Fold>());
         r.register(PassEntry::of::<crate::inline::Inline>());
+        r.register(PassEntry::of::<crate::jacobian::Jacobian>());
         r
     }
 
