@@ -91,6 +91,42 @@ impl Chain {
             .collect()
     }
 
+    /// Merges stages until there are at most `max` of them, dropping the
+    /// widest inner cut points first (narrow cut points are where a
+    /// bracketing saves work; wide ones rarely matter). Keeps the O(q³)
+    /// solver fast on very long chains.
+    pub fn coarsen(&mut self, g: &Graph, max: usize) {
+        let max = max.max(1);
+        if self.stages.len() <= max {
+            return;
+        }
+        // Inner cut point i sits between stage i and stage i + 1.
+        let mut inner: Vec<(usize, usize)> = (0..self.stages.len() - 1)
+            .map(|i| (g.ty(self.stages[i].output).numel(), i))
+            .collect();
+        inner.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let drop: HashSet<usize> = inner
+            .iter()
+            .take(self.stages.len() - max)
+            .map(|&(_, i)| i)
+            .collect();
+        let mut out: Vec<Stage> = Vec::with_capacity(max);
+        let mut merging = false;
+        for (i, s) in std::mem::take(&mut self.stages).into_iter().enumerate() {
+            match out.last_mut() {
+                Some(prev) if merging => {
+                    prev.output = s.output;
+                    prev.nodes.extend(s.nodes);
+                    prev.cost = prev.cost.saturating_add(s.cost);
+                    prev.diagonal &= s.diagonal;
+                }
+                _ => out.push(s),
+            }
+            merging = drop.contains(&i);
+        }
+        self.stages = out;
+    }
+
     /// `Σ |E_i|`: the cost of one direction through the whole chain.
     pub fn total_cost(&self) -> u64 {
         self.stages.iter().map(|s| s.cost).sum()

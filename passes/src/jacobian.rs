@@ -301,7 +301,10 @@ pub struct Prediction {
 /// changing the graph: the chain, the DP's plan and the predicted costs of
 /// auto, fwd and rev.
 pub fn predict(g: &Graph, x: NodeId, y: NodeId) -> Result<Prediction> {
-    let chain = cut_points::decompose(g, x, y)?;
+    let mut chain = cut_points::decompose(g, x, y)?;
+    if let Some(c) = chain.as_mut() {
+        c.coarsen(g, MAX_STAGES);
+    }
     let (n, m) = (numel(g, x) as u128, numel(g, y) as u128);
     let total = chain.as_ref().map_or(0, |c| c.total_cost() as u128);
     let solution = match &chain {
@@ -315,6 +318,10 @@ pub fn predict(g: &Graph, x: NodeId, y: NodeId) -> Result<Prediction> {
         rev: m * total,
     })
 }
+
+/// Chains longer than this are coarsened at their widest cut points before
+/// the O(q³) solver runs ([`Chain::coarsen`]).
+pub const MAX_STAGES: usize = 128;
 
 /// Auto mode uses a pure mode when it costs at most `1 + 1/TIE_DEN` times
 /// the DP's optimum (a 1% tie band).

@@ -617,3 +617,32 @@ fn mixed_dtypes_give_the_output_dtype() {
         }
     }
 }
+
+#[test]
+fn long_chains_are_coarsened_at_their_widest_cut_points() {
+    use adjoint_passes::jacobian::MAX_STAGES;
+    // 80 layers alternating widths 3 and 5: 160 stages before coarsening.
+    let widths: Vec<usize> = (0..81).map(|i| if i % 2 == 0 { 3 } else { 5 }).collect();
+    let g = tanh_chain(&widths);
+    let full = adjoint_passes::cut_points::decompose(&g, g.params()[0], g.outputs()[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(full.stages.len(), 160);
+    let p = predict(&g, g.params()[0], g.outputs()[0]).unwrap();
+    let c = p.chain.unwrap();
+    assert_eq!(c.stages.len(), MAX_STAGES);
+    // Costs are preserved, and every narrow (width 3) cut point survives.
+    assert_eq!(c.total_cost(), full.total_cost());
+    let narrow = full
+        .cut_points()
+        .iter()
+        .filter(|&&n| g.ty(n).numel() == 3)
+        .count();
+    let kept = c
+        .cut_points()
+        .iter()
+        .filter(|&&n| g.ty(n).numel() == 3)
+        .count();
+    assert_eq!(kept, narrow);
+    check_modes(&g, &[vec_input(3)], 0, &[0], 1e-6);
+}
