@@ -646,3 +646,32 @@ fn long_chains_are_coarsened_at_their_widest_cut_points() {
     assert_eq!(kept, narrow);
     check_modes(&g, &[vec_input(3)], 0, &[0], 1e-6);
 }
+
+#[test]
+fn custom_ops_are_inlined_and_their_hessian_uses_the_custom_vjp() {
+    use adjoint_ir::CustomOp;
+    // A custom softplus-like op on vectors: body log(1 + exp(x)), VJP
+    // ct·sigmoid(x) (from primitives), no JVP.
+    let b = GraphBuilder::new("softplus_body");
+    let x = b.param("x", TensorType::f64([3]));
+    let body = b.build(&[(x.exp() + 1.0).log()]).unwrap();
+    let b = GraphBuilder::new("softplus_vjp");
+    let x = b.param("x", TensorType::f64([3]));
+    let _y = b.param("y", TensorType::f64([3]));
+    let ct = b.param("ct", TensorType::f64([3]));
+    let vjp = b.build(&[ct * x.sigmoid()]).unwrap();
+    let op = CustomOp::new("softplus", body, Some(vjp), None).unwrap();
+    let b = GraphBuilder::new("f");
+    let x = b.param("x", TensorType::f64([3]));
+    let h = b.call(&op, &[b.constant(weight(3, 3, 9)).matmul(x)]);
+    let y = b.constant(weight(2, 3, 10)).matmul(h);
+    let g = b.build(&[y]).unwrap();
+    let x0 = Tensor::from_f64([3], vec![0.2, -0.5, 1.5]).unwrap();
+    check_modes(&g, std::slice::from_ref(&x0), 0, &[0], 1e-7);
+    // Hessian of a scalar loss through the custom VJP.
+    let b = GraphBuilder::new("loss");
+    let x = b.param("x", TensorType::f64([3]));
+    let h = b.call(&op, &[b.constant(weight(3, 3, 9)).matmul(x)]);
+    let g = b.build(&[(h * h).sum()]).unwrap();
+    check_hessian(&g, &[x0], 0);
+}
