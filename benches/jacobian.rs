@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 /// Interleaved timing rounds per chain before the criterion groups.
-const ROUNDS: usize = 30;
+const ROUNDS: usize = 100;
 
 /// `W[r][c] = sin(7r + 3c) / sqrt(n)` for an `m × n` layer.
 fn weight(m: usize, n: usize) -> Tensor {

@@ -269,21 +269,6 @@ impl Emitter<'_> {
     }
 }
 
-/// What the pass decided for one parameter, for the notes and for tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// No derivative reaches the output: an explicit zero Jacobian.
-    Zero,
-    /// The output is the parameter: an identity.
-    Identity,
-    /// Pure forward mode.
-    Fwd,
-    /// Pure reverse mode.
-    Rev,
-    /// The DP's schedule.
-    Chain(Solution),
-}
-
 /// The predicted costs (FMAs) of one parameter's Jacobian.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prediction {
@@ -334,7 +319,7 @@ fn sci(v: u128) -> String {
 impl Jacobian {
     /// Emits the Jacobian of `y` with respect to `x` as a `[m, n]` matrix
     /// (`m = numel(y)`, `n = numel(x)`) and explains the choice.
-    fn emit_one(&self, g: &mut Graph, x: NodeId, y: NodeId) -> Result<(NodeId, Decision, String)> {
+    fn emit_one(&self, g: &mut Graph, x: NodeId, y: NodeId) -> Result<(NodeId, String)> {
         let dtype = g.ty(y).dtype;
         let (n, m) = (numel(g, x), numel(g, y));
         let what = format!("d{}/d{}", g.display_name(y), g.display_name(x));
@@ -344,7 +329,6 @@ impl Jacobian {
             let z = emit::zeros(e.g, &TensorType::new(dtype, [m, n]))?;
             return Ok((
                 z,
-                Decision::Zero,
                 format!(
                     "jacobian {} {what}: identically zero (no derivative reaches the output)",
                     self.mode.name()
@@ -355,7 +339,6 @@ impl Jacobian {
             let eye = e.identity(n)?;
             return Ok((
                 eye,
-                Decision::Identity,
                 format!(
                     "jacobian {} {what}: the output is the parameter (identity)",
                     self.mode.name()
@@ -367,7 +350,6 @@ impl Jacobian {
         match mode {
             Mode::Fwd => Ok((
                 e.forward(x, y)?,
-                Decision::Fwd,
                 format!(
                     "jacobian fwd {what}: {n} tangent direction(s) through {} stage(s); {costs} fma",
                     chain.stages.len()
@@ -375,7 +357,6 @@ impl Jacobian {
             )),
             Mode::Rev => Ok((
                 e.reverse(x, y)?,
-                Decision::Rev,
                 format!(
                     "jacobian rev {what}: {m} adjoint direction(s) through {} stage(s); {costs} fma",
                     chain.stages.len()
@@ -391,17 +372,17 @@ impl Jacobian {
                     // A near tie: the pure mode has fewer pieces and
                     // products, so it wins on the fixed costs the FMA
                     // count does not see.
-                    let (j, d, name) = if pred.rev <= pred.fwd {
-                        (e.reverse(x, y)?, Decision::Rev, "rev")
+                    let (j, name) = if pred.rev <= pred.fwd {
+                        (e.reverse(x, y)?, "rev")
                     } else {
-                        (e.forward(x, y)?, Decision::Fwd, "fwd")
+                        (e.forward(x, y)?, "fwd")
                     };
                     let note = format!(
                         "jacobian auto {what}: {} cost {} fma is within 1% of pure {name}: using {name}, the simpler schedule; {costs}",
                         sol.bracketing(),
                         sci(sol.optimal)
                     );
-                    return Ok((j, d, note));
+                    return Ok((j, note));
                 }
                 let piece = e.plan(chain, &sol.plan)?;
                 let j = e.dense(piece)?;
@@ -424,7 +405,7 @@ impl Jacobian {
                         sci(sol.optimal)
                     )
                 };
-                Ok((j, Decision::Chain(sol), note))
+                Ok((j, note))
             }
         }
     }
@@ -478,7 +459,7 @@ impl Pass for Jacobian {
         let existing: HashSet<NodeId> = g.node_ids().into_iter().collect();
         let mut notes = Vec::with_capacity(wrt.len());
         for &p in &wrt {
-            let (j, _, note) = self.emit_one(g, p, y)?;
+            let (j, note) = self.emit_one(g, p, y)?;
             let mut shape = yty.shape.dims().to_vec();
             shape.extend_from_slice(g.ty(p).shape.dims());
             let j = emit::reshape(g, j, &Shape(shape))?;
