@@ -675,3 +675,18 @@ fn custom_ops_are_inlined_and_their_hessian_uses_the_custom_vjp() {
     let g = b.build(&[(h * h).sum()]).unwrap();
     check_hessian(&g, &[x0], 0);
 }
+
+#[test]
+fn jacobian_of_a_jacobian_matches_finite_differences() {
+    // d/dx of J(x) = d tanh(W x)/dx: a [3,4,4] tensor, differentiating the
+    // batched derivative graph the first pass emitted.
+    let b = GraphBuilder::new("jj");
+    let x = b.param("x", TensorType::f64([4]));
+    let y = b.constant(weight(3, 4, 12)).matmul(x).tanh();
+    let g = b.build(&[y]).unwrap();
+    for first in ["auto", "fwd", "rev"] {
+        let (jg, _) = run(&g, &format!("jacobian{{mode={first}}}"));
+        let notes = check_modes(&jg, &[vec_input(4)], 1, &[0], 1e-6);
+        assert_eq!(notes.len(), 1, "{first}");
+    }
+}
