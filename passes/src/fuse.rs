@@ -156,6 +156,24 @@ pub fn assign_regions(g: &mut Graph) -> Result<FuseStats> {
                 join = Some(r);
             }
         }
+        // Otherwise join the latest region of the same loop shape that was
+        // started after everything this node reads (so no cycle can form):
+        // independent loops over one shape become one loop.
+        if join.is_none() {
+            join = regions
+                .iter()
+                .enumerate()
+                .rev()
+                .take_while(|(r, _)| *r as i64 > max_dep)
+                .find(|(_, info)| {
+                    info.shape == loop_shape
+                        && match (&axes, &info.axes) {
+                            (Some(a), Some(b)) => a == b,
+                            _ => true,
+                        }
+                })
+                .map(|(r, _)| r);
+        }
         let r = match join {
             Some(r) => r,
             None => {

@@ -16,7 +16,7 @@
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::runtime::{HostFn, HostSig};
-use crate::JitOptions;
+use crate::{vmath, JitOptions};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
@@ -363,9 +363,32 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether a unary op is lowered to a call of a host function.
+    fn is_host_call(&self, u: UnaryOp) -> bool {
+        match u {
+            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => true,
+            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.opts.poly_math,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
+        }
+    }
+
     /// Whether the kernel's inner loop can run four elements a step in SIMD.
     fn vector_mode(&self, k: &Kernel) -> Option<DType> {
         if !self.opts.simd || k.inner.len() != 1 {
+            return None;
+        }
+        // Host calls run lane by lane: a loop dominated by them gains
+        // nothing from vectors and only grows its code.
+        let host_calls = k
+            .exprs
+            .iter()
+            .filter(|e| match e {
+                KExpr::Unary(u, _) => self.is_host_call(*u),
+                KExpr::Binary(BinaryOp::Pow, ..) => true,
+                _ => false,
+            })
+            .count();
+        if host_calls * 4 > k.exprs.len() {
             return None;
         }
         let mut dt: Option<DType> = None;
@@ -401,6 +424,11 @@ impl Ctx<'_> {
             if k.accesses[a].inner[0] != 1 {
                 return None;
             }
+        }
+        // Reductions keep their partial-sum order: padded operands along the
+        // reduced loop are read with per-element tests instead.
+        if !k.reductions.is_empty() && k.accesses.iter().any(Access::inner_restricted) {
+            return None;
         }
         for e in &k.exprs {
             if let KExpr::Load(a) = e {
@@ -442,18 +470,33 @@ impl Ctx<'_> {
             loops.push(l);
             ivs.push(iv);
         }
-        // Row pointers.
-        let mut rows = Vec::with_capacity(k.accesses.len());
+        // Row pointers (and, for padded operands, whether the row is inside
+        // the operand: the pointer then uses the clamped index).
+        let mut rows = Rows {
+            ptrs: Vec::with_capacity(k.accesses.len()),
+            flags: Vec::with_capacity(k.accesses.len()),
+        };
         for a in &k.accesses {
             let es = a.dtype.size_bytes() as i64;
             let mut p = b.ins().iadd_imm_s(bases[&a.buf], a.offset * es);
-            for (iv, &st) in ivs.iter().zip(&a.outer) {
+            let mut flag: Option<Value> = None;
+            for ((iv, &st), valid) in ivs.iter().zip(&a.outer).zip(&a.outer_valid) {
+                let mut idx = *iv;
+                if let Some((lo, n)) = *valid {
+                    let (c, f) = clamp_index(b, idx, lo, n);
+                    idx = c;
+                    flag = Some(match flag {
+                        Some(g) => b.ins().band(g, f),
+                        None => f,
+                    });
+                }
                 if st != 0 {
-                    let t = b.ins().imul_imm_s(*iv, st * es);
+                    let t = b.ins().imul_imm_s(idx, st * es);
                     p = b.ins().iadd(p, t);
                 }
             }
-            rows.push(p);
+            rows.ptrs.push(p);
+            rows.flags.push(flag);
         }
         let inner_split = if k.outer.is_empty() { split } else { None };
         self.emit_inner(b, env, k, &rows, mode, inner_split)?;
@@ -468,7 +511,7 @@ impl Ctx<'_> {
         b: &mut FunctionBuilder,
         env: &mut Env,
         k: &Kernel,
-        rows: &[Value],
+        rows: &Rows,
         mode: Option<DType>,
         split: Option<(Value, Value)>,
     ) -> Result<()> {
@@ -478,8 +521,14 @@ impl Ctx<'_> {
         for (i, e) in k.exprs.iter().enumerate() {
             if let KExpr::Load(a) = e {
                 let acc = &k.accesses[*a];
-                if acc.inner.iter().all(|&s| s == 0) {
-                    let v = b.ins().load(scalar_ty(acc.dtype), flags(), rows[*a], 0);
+                if acc.inner.iter().all(|&s| s == 0) && !acc.inner_restricted() {
+                    let mut v = b
+                        .ins()
+                        .load(scalar_ty(acc.dtype), flags(), rows.ptrs[*a], 0);
+                    if let Some(f) = rows.flags[*a] {
+                        let z = fconst(b, acc.dtype, 0.0);
+                        v = b.ins().select(f, v, z);
+                    }
                     inv.insert(i, v);
                 }
             }
@@ -489,22 +538,43 @@ impl Ctx<'_> {
             None => (b.ins().iconst(I64, 0), b.ins().iconst(I64, n)),
         };
         if k.reductions.is_empty() {
-            let kv = b.declare_var(I64);
-            b.def_var(kv, start);
-            if let Some(dt) = mode {
-                let kk = b.use_var(kv);
-                let vinv = self.splat_invariants(b, &inv, k, dt);
-                let (l, iv) = begin_loop(b, kk, end, 4);
-                self.eval_vector(b, env, k, rows, &vinv, iv, dt)?;
-                let lv = l.var;
-                end_loop(b, l);
-                let after = b.use_var(lv);
-                b.def_var(kv, after);
+            let restricted = k.accesses.iter().any(Access::inner_restricted);
+            if mode.is_none() || !restricted {
+                let known = split.is_none().then_some((0, n));
+                self.emit_segment(b, env, k, rows, &inv, mode, start, end, None, known)?;
+                return Ok(());
             }
-            let kk = b.use_var(kv);
-            let (l, iv) = begin_loop(b, kk, end, 1);
-            self.eval_scalar(b, env, k, rows, &inv, iv)?;
-            end_loop(b, l);
+            // Split the inner range where a padded operand starts or stops
+            // being valid; inside each piece every access is either always
+            // or never valid, so the vector loop needs no tests.
+            let mut cuts = vec![0i64, n];
+            for a in &k.accesses {
+                if let Some((lo, len)) = a.inner_valid[0] {
+                    cuts.push(lo.clamp(0, n));
+                    cuts.push((lo + len).clamp(0, n));
+                }
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            for w in cuts.windows(2) {
+                let (s0, e0) = (w[0], w[1]);
+                let seg: Vec<bool> = k
+                    .accesses
+                    .iter()
+                    .map(|a| match a.inner_valid[0] {
+                        Some((lo, len)) => lo <= s0 && e0 <= lo + len,
+                        None => true,
+                    })
+                    .collect();
+                let s_v = b.ins().iconst(I64, s0);
+                let e_v = b.ins().iconst(I64, e0);
+                let (s_v, e_v) = match split {
+                    Some(_) => (b.ins().smax(s_v, start), b.ins().smin(e_v, end)),
+                    None => (s_v, e_v),
+                };
+                let known = split.is_none().then_some((s0, e0));
+                self.emit_segment(b, env, k, rows, &inv, mode, s_v, e_v, Some(&seg), known)?;
+            }
             return Ok(());
         }
         // Reductions: partial p_j takes the elements k with k mod 4 == j.
@@ -527,18 +597,20 @@ impl Ctx<'_> {
                     .collect();
                 accs.push(vars);
             }
-            let vinv = self.splat_invariants(b, &inv, k, dt);
-            let (l, iv) = begin_loop(b, start, main_end, 4);
-            let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt)?;
-            for (r, vars) in k.reductions.iter().zip(&accs) {
-                for (j, &var) in vars.iter().enumerate() {
-                    let acc = b.use_var(var);
-                    let x = vals[r.value][j];
-                    let y = reduce_op(b, r.kind, acc, x);
-                    b.def_var(var, y);
+            if n >= 4 {
+                let vinv = self.splat_invariants(b, &inv, k, dt);
+                let (l, iv) = begin_loop(b, start, main_end, 4);
+                let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None)?;
+                for (r, vars) in k.reductions.iter().zip(&accs) {
+                    for (j, &var) in vars.iter().enumerate() {
+                        let acc = b.use_var(var);
+                        let x = vals[r.value][j];
+                        let y = reduce_op(b, r.kind, acc, x);
+                        b.def_var(var, y);
+                    }
                 }
+                end_loop(b, l);
             }
-            end_loop(b, l);
             for vars in &accs {
                 let lanes = 4 / vps;
                 let mut ps = Vec::new();
@@ -567,22 +639,24 @@ impl Ctx<'_> {
                 });
                 parts.push(pv);
             }
-            let (l, iv) = begin_loop(b, start, main_end, 4);
-            for j in 0..4 {
-                let kj = b.ins().iadd_imm_s(iv, j);
-                let vals = self.eval_scalar(b, env, k, rows, &inv, kj)?;
-                for (r, pv) in k.reductions.iter().zip(&parts) {
-                    let acc = b.use_var(pv[j as usize]);
-                    let y = reduce_op(b, r.kind, acc, vals[r.value]);
-                    b.def_var(pv[j as usize], y);
+            if n >= 4 {
+                let (l, iv) = begin_loop(b, start, main_end, 4);
+                for j in 0..4 {
+                    let kj = b.ins().iadd_imm_s(iv, j);
+                    let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+                    for (r, pv) in k.reductions.iter().zip(&parts) {
+                        let acc = b.use_var(pv[j as usize]);
+                        let y = reduce_op(b, r.kind, acc, vals[r.value]);
+                        b.def_var(pv[j as usize], y);
+                    }
                 }
+                end_loop(b, l);
             }
-            end_loop(b, l);
         }
         // Static tail: element n - n%4 + j goes into partial j.
         for j in 0..(n % 4) {
             let kj = b.ins().iconst(I64, n - n % 4 + j);
-            let vals = self.eval_scalar(b, env, k, rows, &inv, kj)?;
+            let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
             for (r, pv) in k.reductions.iter().zip(&parts) {
                 let acc = b.use_var(pv[j as usize]);
                 let y = reduce_op(b, r.kind, acc, vals[r.value]);
@@ -594,8 +668,55 @@ impl Ctx<'_> {
             let a = reduce_op(b, r.kind, p[0], p[1]);
             let c = reduce_op(b, r.kind, p[2], p[3]);
             let res = reduce_op(b, r.kind, a, c);
-            b.ins().store(flags(), res, rows[r.dest], 0);
+            b.ins().store(flags(), res, rows.ptrs[r.dest], 0);
         }
+        Ok(())
+    }
+
+    /// An elementwise inner loop over `[start, end)`: four elements a step
+    /// in vector mode, then a scalar tail. `seg` fixes which accesses are
+    /// valid throughout the range (padded operands).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_segment(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        mode: Option<DType>,
+        start: Value,
+        end: Value,
+        seg: Option<&[bool]>,
+        known: Option<(i64, i64)>,
+    ) -> Result<()> {
+        // With a static range, loops that cannot run are not emitted, and a
+        // single element is straight-line code.
+        let len = known.map(|(s, e)| e - s);
+        if let (Some(1), Some((s, _))) = (len, known) {
+            let kk = b.ins().iconst(I64, s);
+            self.eval_scalar(b, env, k, rows, inv, kk, seg)?;
+            return Ok(());
+        }
+        let kv = b.declare_var(I64);
+        b.def_var(kv, start);
+        if let Some(dt) = mode.filter(|_| len.is_none_or(|l| l >= 4)) {
+            let kk = b.use_var(kv);
+            let vinv = self.splat_invariants(b, inv, k, dt);
+            let (l, iv) = begin_loop(b, kk, end, 4);
+            self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg)?;
+            let lv = l.var;
+            end_loop(b, l);
+            let after = b.use_var(lv);
+            b.def_var(kv, after);
+            if len.is_some_and(|l| l % 4 == 0) {
+                return Ok(());
+            }
+        }
+        let kk = b.use_var(kv);
+        let (l, iv) = begin_loop(b, kk, end, 1);
+        self.eval_scalar(b, env, k, rows, inv, iv, seg)?;
+        end_loop(b, l);
         Ok(())
     }
 
@@ -620,7 +741,9 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// Address of element `kidx` of the inner loop for access `a`.
+    /// Address of element `kidx` of the inner loop for access `a`. With
+    /// `check`, indices of padded dims are clamped into the operand and the
+    /// second result tells whether the element is inside it.
     fn elem_addr(
         &self,
         b: &mut FunctionBuilder,
@@ -628,15 +751,29 @@ impl Ctx<'_> {
         row: Value,
         a: &Access,
         kidx: Value,
-    ) -> Value {
+        check: bool,
+    ) -> (Value, Option<Value>) {
         let es = a.dtype.size_bytes() as i64;
+        let mut flag: Option<Value> = None;
+        let mut and = |b: &mut FunctionBuilder, f: Value| {
+            flag = Some(match flag {
+                Some(g) => b.ins().band(g, f),
+                None => f,
+            });
+        };
         if k.inner.len() == 1 {
             let st = a.inner[0];
-            if st == 0 {
-                return row;
+            let mut idx = kidx;
+            if let (true, Some((lo, n))) = (check, a.inner_valid[0]) {
+                let (c, f) = clamp_index(b, idx, lo, n);
+                idx = c;
+                and(b, f);
             }
-            let off = b.ins().imul_imm_s(kidx, st * es);
-            return b.ins().iadd(row, off);
+            if st == 0 {
+                return (row, flag);
+            }
+            let off = b.ins().imul_imm_s(idx, st * es);
+            return (b.ins().iadd(row, off), flag);
         }
         // Several inner dims walked by a flat counter.
         let mut p = row;
@@ -644,35 +781,45 @@ impl Ctx<'_> {
         for d in (0..k.inner.len()).rev() {
             let dim = k.inner[d] as i64;
             let st = a.inner[d];
-            if st != 0 && dim > 1 {
+            let valid = if check { a.inner_valid[d] } else { None };
+            if (st != 0 && dim > 1) || valid.is_some() {
                 let q = if inner_prod == 1 {
                     kidx
                 } else {
                     b.ins().udiv_imm_s(kidx, inner_prod)
                 };
-                let idx = if d == 0 {
+                let mut idx = if d == 0 {
                     q
                 } else {
                     b.ins().urem_imm_s(q, dim)
                 };
-                let off = b.ins().imul_imm_s(idx, st * es);
-                p = b.ins().iadd(p, off);
+                if let Some((lo, n)) = valid {
+                    let (c, f) = clamp_index(b, idx, lo, n);
+                    idx = c;
+                    and(b, f);
+                }
+                if st != 0 {
+                    let off = b.ins().imul_imm_s(idx, st * es);
+                    p = b.ins().iadd(p, off);
+                }
             }
             inner_prod *= dim;
         }
-        p
+        (p, flag)
     }
 
     /// Evaluates every expression at inner index `kidx`, emitting the
     /// stores; returns the scalar value of each expression.
+    #[allow(clippy::too_many_arguments)]
     fn eval_scalar(
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
         k: &Kernel,
-        rows: &[Value],
+        rows: &Rows,
         inv: &HashMap<usize, Value>,
         kidx: Value,
+        seg: Option<&[bool]>,
     ) -> Result<Vec<Value>> {
         let mut v: Vec<Value> = Vec::with_capacity(k.exprs.len());
         for (i, e) in k.exprs.iter().enumerate() {
@@ -680,10 +827,16 @@ impl Ctx<'_> {
             let x = match e {
                 KExpr::Load(a) => match inv.get(&i) {
                     Some(&x) => x,
+                    None if seg.is_some_and(|s| !s[*a]) => fconst(b, dt, 0.0),
                     None => {
                         let acc = &k.accesses[*a];
-                        let p = self.elem_addr(b, k, rows[*a], acc, kidx);
-                        b.ins().load(scalar_ty(acc.dtype), flags(), p, 0)
+                        let (p, f) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, seg.is_none());
+                        let mut x = b.ins().load(scalar_ty(acc.dtype), flags(), p, 0);
+                        for f in [f, rows.flags[*a]].into_iter().flatten() {
+                            let z = fconst(b, dt, 0.0);
+                            x = b.ins().select(f, x, z);
+                        }
+                        x
                     }
                 },
                 KExpr::Const(c) => fconst(b, dt, *c),
@@ -692,12 +845,25 @@ impl Ctx<'_> {
                 KExpr::Compare(c, x, y) => b.ins().fcmp(float_cc(*c), v[*x], v[*y]),
                 KExpr::Select(c, x, y) => b.ins().select(v[*c], v[*x], v[*y]),
                 KExpr::Cast(from, x) => cast(b, *from, dt, v[*x]),
+                KExpr::Masked(x, a) => match seg {
+                    Some(s) if !s[*a] => fconst(b, dt, 0.0),
+                    _ => {
+                        let acc = &k.accesses[*a];
+                        let (_, f) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, seg.is_none());
+                        let mut x = v[*x];
+                        for f in [f, rows.flags[*a]].into_iter().flatten() {
+                            let z = fconst(b, dt, 0.0);
+                            x = b.ins().select(f, x, z);
+                        }
+                        x
+                    }
+                },
             };
             v.push(x);
         }
         for &(val, a) in &k.stores {
             let acc = &k.accesses[a];
-            let p = self.elem_addr(b, k, rows[a], acc, kidx);
+            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
             b.ins().store(flags(), v[val], p, 0);
         }
         Ok(v)
@@ -711,10 +877,11 @@ impl Ctx<'_> {
         b: &mut FunctionBuilder,
         env: &mut Env,
         k: &Kernel,
-        rows: &[Value],
+        rows: &Rows,
         inv: &HashMap<usize, Value>,
         kidx: Value,
         dt: DType,
+        seg: Option<&[bool]>,
     ) -> Result<Vec<Vec<Value>>> {
         let vt = vec_ty(dt);
         let vps = vecs_per_step(dt);
@@ -723,12 +890,29 @@ impl Ctx<'_> {
             let x: Vec<Value> = match e {
                 KExpr::Load(a) => match inv.get(&i) {
                     Some(&x) => vec![x; vps],
+                    None if seg.is_some_and(|s| !s[*a]) => {
+                        let z = fconst(b, dt, 0.0);
+                        vec![b.ins().splat(vt, z); vps]
+                    }
                     None => {
                         let acc = &k.accesses[*a];
-                        let p = self.elem_addr(b, k, rows[*a], acc, kidx);
-                        (0..vps)
-                            .map(|j| b.ins().load(vt, flags(), p, (16 * j) as i32))
-                            .collect()
+                        let (p, _) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, false);
+                        let mut xs: Vec<Value> = if acc.inner[0] == 0 {
+                            let x = b.ins().load(scalar_ty(acc.dtype), flags(), p, 0);
+                            vec![b.ins().splat(vt, x); vps]
+                        } else {
+                            (0..vps)
+                                .map(|j| b.ins().load(vt, flags(), p, (16 * j) as i32))
+                                .collect()
+                        };
+                        if let Some(f) = rows.flags[*a] {
+                            let z = fconst(b, dt, 0.0);
+                            let z = b.ins().splat(vt, z);
+                            for x in &mut xs {
+                                *x = b.ins().select(f, *x, z);
+                            }
+                        }
+                        xs
                     }
                 },
                 KExpr::Const(c) => {
@@ -759,13 +943,29 @@ impl Ctx<'_> {
                 KExpr::Cast(..) => {
                     return Err(Error::jit("internal: cast in a vector loop"));
                 }
+                KExpr::Masked(x, a) => {
+                    if seg.is_some_and(|s| !s[*a]) {
+                        let z = fconst(b, dt, 0.0);
+                        vec![b.ins().splat(vt, z); vps]
+                    } else {
+                        let mut xs = v[*x].clone();
+                        if let Some(f) = rows.flags[*a] {
+                            let z = fconst(b, dt, 0.0);
+                            let z = b.ins().splat(vt, z);
+                            for x in &mut xs {
+                                *x = b.ins().select(f, *x, z);
+                            }
+                        }
+                        xs
+                    }
+                }
             };
             v.push(x);
         }
         let _ = mask_ty(dt);
         for &(val, a) in &k.stores {
             let acc = &k.accesses[a];
-            let p = self.elem_addr(b, k, rows[a], acc, kidx);
+            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
             for (j, &x) in v[val].iter().enumerate() {
                 b.ins().store(flags(), x, p, (16 * j) as i32);
             }
@@ -808,6 +1008,18 @@ impl Ctx<'_> {
     ) -> Result<Value> {
         let f64 = dt == DType::F64;
         let name = |a: &'static str, c: &'static str| if f64 { a } else { c };
+        if self.opts.poly_math {
+            let fl = vmath::Flavor {
+                dtype: dt,
+                vector: false,
+            };
+            match u {
+                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
+                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                _ => {}
+            }
+        }
         Ok(match u {
             UnaryOp::Neg => b.ins().fneg(x),
             UnaryOp::Abs => b.ins().fabs(x),
@@ -889,6 +1101,18 @@ impl Ctx<'_> {
         x: Value,
     ) -> Result<Value> {
         let vt = vec_ty(dt);
+        if self.opts.poly_math {
+            let fl = vmath::Flavor {
+                dtype: dt,
+                vector: true,
+            };
+            match u {
+                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
+                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                _ => {}
+            }
+        }
         Ok(match u {
             UnaryOp::Neg => b.ins().fneg(x),
             UnaryOp::Abs => b.ins().fabs(x),
@@ -932,6 +1156,24 @@ impl Ctx<'_> {
             _ => self.binary(b, env, op, dt, x, y),
         }
     }
+}
+
+/// Row pointers of a kernel's accesses at the current outer indices, and
+/// for padded accesses whether the row lies inside the operand.
+struct Rows {
+    ptrs: Vec<Value>,
+    flags: Vec<Option<Value>>,
+}
+
+/// Clamps `idx` into `[lo, lo + n - 1]` (`n >= 1`) and tells whether it was
+/// inside.
+fn clamp_index(b: &mut FunctionBuilder, idx: Value, lo: i64, n: i64) -> (Value, Value) {
+    let lo_v = b.ins().iconst(I64, lo);
+    let hi_v = b.ins().iconst(I64, lo + n - 1);
+    let c = b.ins().smax(idx, lo_v);
+    let c = b.ins().smin(c, hi_v);
+    let inside = b.ins().icmp(IntCC::Equal, c, idx);
+    (c, inside)
 }
 
 fn fconst(b: &mut FunctionBuilder, dt: DType, x: f64) -> Value {

@@ -27,6 +27,11 @@ pub struct CompileStats {
     pub parallel_kernels: usize,
     /// Wall time of the whole compilation, in seconds.
     pub seconds: f64,
+    /// Of which: inlining, fusion and planning, in seconds.
+    pub plan_seconds: f64,
+    /// Of which: Cranelift (IR construction, optimisation, register
+    /// allocation, emission), in seconds.
+    pub codegen_seconds: f64,
 }
 
 /// A graph compiled to native code.

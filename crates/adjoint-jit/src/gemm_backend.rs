@@ -1,7 +1,15 @@
-//! The GEMM crate behind `matmul`: `matrixmultiply` (see
-//! docs/performance.md, "GEMM choice", for the benchmark that chose it).
+//! The GEMM crate behind `matmul`: `gemm` (see docs/performance.md, "GEMM
+//! choice", for the benchmark against `matrixmultiply` that chose it).
 
 use crate::runtime::MatMulDesc;
+
+fn parallelism(d: &MatMulDesc) -> gemm::Parallelism {
+    if d.parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
 
 /// `c = a @ b` in `f64` with the descriptor's strides.
 ///
@@ -17,10 +25,28 @@ pub(crate) unsafe fn dgemm(
     b: *const f64,
     c: *mut f64,
 ) {
-    // SAFETY: forwarded contract.
+    // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
     unsafe {
-        matrixmultiply::dgemm(
-            m, k, n, 1.0, a, d.rsa, d.csa, b, d.rsb, d.csb, 0.0, c, d.rsc, d.csc,
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            d.csc,
+            d.rsc,
+            false,
+            a,
+            d.csa,
+            d.rsa,
+            b,
+            d.csb,
+            d.rsb,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(d),
         )
     }
 }
@@ -38,10 +64,28 @@ pub(crate) unsafe fn sgemm(
     b: *const f32,
     c: *mut f32,
 ) {
-    // SAFETY: forwarded contract.
+    // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
     unsafe {
-        matrixmultiply::sgemm(
-            m, k, n, 1.0, a, d.rsa, d.csa, b, d.rsb, d.csb, 0.0, c, d.rsc, d.csc,
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            d.csc,
+            d.rsc,
+            false,
+            a,
+            d.csa,
+            d.rsa,
+            b,
+            d.csb,
+            d.rsb,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(d),
         )
     }
 }

@@ -32,6 +32,7 @@ mod options;
 mod plan;
 mod pool;
 mod runtime;
+mod vmath;
 
 pub use buffers::{BufMut, BufRef};
 pub use compiled::{CompileStats, CompiledFn};
@@ -56,7 +57,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = plan::build_plan(&g)?;
+    let mut plan = plan::build_plan(&g, threads, opts.poly_math)?;
     let plan_text = plan::describe(&plan);
     // The descriptors' heap storage never moves: the code holds pointers.
     let descs: Vec<runtime::MatMulDesc> = std::mem::take(&mut plan.matmuls);
@@ -68,7 +69,9 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
             .collect(),
     };
     let host = runtime::host_functions();
+    let t1 = Instant::now();
     let lowered = codegen::lower(&plan, &addrs, &host, opts, threads)?;
+    let t2 = Instant::now();
     let params = g.param_types();
     let outputs = g.output_types();
     let all_f64 = params.iter().chain(&outputs).all(|t| t.dtype == DType::F64);
@@ -81,9 +84,11 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         nodes: g.len(),
         regions: fuse.regions,
         kernels,
-        matmuls: plan.matmuls.len(),
+        matmuls: descs.len(),
         parallel_kernels: lowered.parallel_kernels,
         seconds: t0.elapsed().as_secs_f64(),
+        plan_seconds: (t1 - t0).as_secs_f64(),
+        codegen_seconds: (t2 - t1).as_secs_f64(),
     };
     // SAFETY: the finalized entry has the signature `main(ins, outs, arena)`
     // that codegen::define_main declares.

@@ -22,6 +22,10 @@ use adjoint_ir::{
 use adjoint_passes::fuse::{is_reduction, is_view_op};
 use std::collections::{BTreeSet, HashMap};
 
+/// Products with at least this many multiply-adds may use several threads
+/// in the GEMM.
+pub(crate) const PARALLEL_GEMM_MACS: usize = 2 << 20;
+
 /// Index of a buffer in [`Plan::bufs`].
 pub(crate) type BufId = usize;
 
@@ -65,6 +69,22 @@ pub(crate) enum Val {
     /// Computed inside a region's loop (read directly by members of that
     /// region only).
     InRegion,
+    /// A zero-padded view: element `idx` is the view's element where every
+    /// `valid[d].0 <= idx[d] < valid[d].0 + valid[d].1`, and zero elsewhere.
+    /// Consumers in loops read it with a bounds test (`pad` as index
+    /// arithmetic).
+    Padded {
+        view: View,
+        valid: Vec<(usize, usize)>,
+    },
+    /// A zero-padded value of a fusion region that is never stored:
+    /// consumers recompute `node` (and its in-region operands) at their
+    /// index minus `lo`, inside `valid`, and use zero outside.
+    PadExpr {
+        node: NodeId,
+        lo: Vec<usize>,
+        valid: Vec<(usize, usize)>,
+    },
 }
 
 /// A memory access of a kernel: a buffer, an element offset and strides over
@@ -76,6 +96,19 @@ pub(crate) struct Access {
     pub offset: i64,
     pub outer: Vec<i64>,
     pub inner: Vec<i64>,
+    /// Per outer dim, the index range `[lo, lo + len)` where the access is
+    /// valid (a padded operand); `None` is the whole dim. Outside the range
+    /// the value is zero and memory is not read.
+    pub outer_valid: Vec<Option<(i64, i64)>>,
+    /// The same for the inner dims.
+    pub inner_valid: Vec<Option<(i64, i64)>>,
+}
+
+impl Access {
+    /// Whether some inner dim has a validity range.
+    pub fn inner_restricted(&self) -> bool {
+        self.inner_valid.iter().any(Option::is_some)
+    }
 }
 
 /// One value computed per loop iteration.
@@ -95,6 +128,8 @@ pub(crate) enum KExpr {
     Select(usize, usize, usize),
     /// Conversion of `x` (of dtype `from`) to the expression's dtype.
     Cast(DType, usize),
+    /// `x` where the access (never read) is valid, zero elsewhere.
+    Masked(usize, usize),
 }
 
 /// Sum or max.
@@ -245,6 +280,9 @@ struct Builder<'g> {
     unit_first: HashMap<Unit, usize>,
     region_members: HashMap<u32, Vec<NodeId>>,
     copies: HashMap<NodeId, (View, BufId)>,
+    threads: usize,
+    /// Pads whose operand is recomputed by their consumers.
+    recompute: BTreeSet<NodeId>,
 }
 
 fn jit_err(g: &Graph, id: NodeId, msg: impl std::fmt::Display) -> Error {
@@ -308,11 +346,13 @@ impl<'g> Builder<'g> {
                     strides: vec![0; ty.shape.rank()],
                 })
             }
-            Some(Val::InRegion) | None => Err(jit_err(
-                self.g,
-                id,
-                "internal: value read from memory but not stored",
-            )),
+            Some(Val::InRegion) | Some(Val::Padded { .. }) | Some(Val::PadExpr { .. }) | None => {
+                Err(jit_err(
+                    self.g,
+                    id,
+                    "internal: value read from memory but not stored",
+                ))
+            }
         }
     }
 
@@ -364,7 +404,9 @@ impl<'g> Builder<'g> {
                     self.add_unit_deps(&unit, d, pos);
                     let leaves = is_reduction(op)
                         || outputs.contains(&id)
-                        || g.users(id).iter().any(|&u| !reads_in_region(g, id, u));
+                        || g.users(id)
+                            .iter()
+                            .any(|&u| !reads_in_region(g, id, u) && !self.recompute.contains(&u));
                     if leaves {
                         let b = self.new_buf(
                             BufKind::Arena { offset: 0 },
@@ -402,6 +444,59 @@ impl<'g> Builder<'g> {
                         }
                     };
                     self.vals.insert(id, val);
+                    self.deps.insert(id, deps);
+                }
+                Op::Pad { lo, .. } if self.recompute.contains(&id) => {
+                    let o = operands[0];
+                    let src = g[o].ty.shape.dims().to_vec();
+                    let valid = src.iter().zip(lo).map(|(&d, &l)| (l, d)).collect();
+                    // The value needs whatever the recomputed nodes read.
+                    let mut deps = BTreeSet::new();
+                    for leaf in in_region_leaves(g, o) {
+                        deps.extend(self.deps_of(leaf));
+                    }
+                    self.vals.insert(
+                        id,
+                        Val::PadExpr {
+                            node: o,
+                            lo: lo.clone(),
+                            valid,
+                        },
+                    );
+                    self.deps.insert(id, deps);
+                }
+                Op::Pad { lo, .. } if self.pad_in_consumers(id) => {
+                    let o = operands[0];
+                    let src = g[o].ty.shape.dims().to_vec();
+                    let (view, valid) = match self.vals.get(&o).cloned() {
+                        Some(Val::View(v)) => {
+                            let valid: Vec<(usize, usize)> = src.iter().map(|&d| (0, d)).collect();
+                            (v, valid)
+                        }
+                        Some(Val::Padded { view, valid }) => (view, valid),
+                        _ => return Err(jit_err(g, id, "internal: pad operand not in memory")),
+                    };
+                    let mut offset = view.offset;
+                    for (d, &l) in lo.iter().enumerate() {
+                        offset -= l as i64 * view.strides[d];
+                    }
+                    let valid = valid
+                        .iter()
+                        .zip(lo)
+                        .map(|(&(s, n), &l)| (s + l, n))
+                        .collect();
+                    let deps = self.deps_of(o);
+                    self.vals.insert(
+                        id,
+                        Val::Padded {
+                            view: View {
+                                buf: view.buf,
+                                offset,
+                                strides: view.strides,
+                            },
+                            valid,
+                        },
+                    );
                     self.deps.insert(id, deps);
                 }
                 Op::Pad { .. } | Op::Concat { .. } | Op::MatMul => {
@@ -530,6 +625,22 @@ impl<'g> Builder<'g> {
         })
     }
 
+    /// Whether a `pad` is read through bounds tests by its consumers instead
+    /// of being materialised: every user is a loop (region member), and the
+    /// operand is in memory.
+    fn pad_in_consumers(&self, id: NodeId) -> bool {
+        let g = self.g;
+        let o = g.operands(id)[0];
+        let operand_ok = matches!(
+            self.vals.get(&o),
+            Some(Val::View(_)) | Some(Val::Padded { .. })
+        );
+        operand_ok
+            && g.users(id)
+                .iter()
+                .all(|&u| is_region_member(&g[u].op) && g[u].region.is_some())
+    }
+
     /// Orders the units topologically (Kahn), ties broken by first
     /// appearance in the node order.
     fn schedule(&self) -> Vec<Unit> {
@@ -573,7 +684,11 @@ struct RawAccess {
     dtype: DType,
     offset: i64,
     strides: Vec<i64>,
+    valid: Vec<Option<(usize, usize)>>,
 }
+
+/// What makes two loads the same: buffer, offset, strides and validity.
+type LoadKey = (BufId, i64, Vec<i64>, Vec<Option<(usize, usize)>>);
 
 /// A kernel under construction over a loop shape.
 struct KernelBuilder {
@@ -584,7 +699,7 @@ struct KernelBuilder {
     tys: Vec<DType>,
     stores: Vec<(usize, usize)>,
     reductions: Vec<KReduce>,
-    loads: HashMap<(BufId, i64, Vec<i64>), usize>,
+    loads: HashMap<LoadKey, usize>,
 }
 
 impl KernelBuilder {
@@ -613,16 +728,18 @@ impl KernelBuilder {
             dtype,
             offset: v.offset,
             strides: v.strides.clone(),
+            valid: vec![None; v.strides.len()],
         });
         self.accesses.len() - 1
     }
 
-    fn load(&mut self, v: &View, dtype: DType) -> usize {
-        let key = (v.buf, v.offset, v.strides.clone());
+    fn load(&mut self, v: &View, dtype: DType, valid: Vec<Option<(usize, usize)>>) -> usize {
+        let key = (v.buf, v.offset, v.strides.clone(), valid.clone());
         if let Some(&e) = self.loads.get(&key) {
             return e;
         }
         let a = self.access(v.buf, dtype, v);
+        self.accesses[a].valid = valid;
         let e = self.push(KExpr::Load(a), dtype);
         self.loads.insert(key, e);
         e
@@ -630,9 +747,20 @@ impl KernelBuilder {
 
     fn leaf(&mut self, val: &Val, dtype: DType) -> Option<usize> {
         match val {
-            Val::View(v) => Some(self.load(v, dtype)),
+            Val::View(v) => Some(self.load(v, dtype, vec![None; v.strides.len()])),
             Val::Splat(x) => Some(self.push(KExpr::Const(*x), dtype)),
-            Val::InRegion => None,
+            Val::InRegion | Val::PadExpr { .. } => None,
+            Val::Padded { view, valid } => {
+                if valid.iter().any(|&(_, n)| n == 0) {
+                    return Some(self.push(KExpr::Const(0.0), dtype));
+                }
+                let v: Vec<Option<(usize, usize)>> = valid
+                    .iter()
+                    .zip(&self.dims)
+                    .map(|(&(s, n), &d)| (s > 0 || s + n < d).then_some((s, n)))
+                    .collect();
+                Some(self.load(view, dtype, v))
+            }
         }
     }
 
@@ -664,6 +792,11 @@ impl KernelBuilder {
             .iter()
             .map(|a| perm.iter().map(|&d| a.strides[d]).collect())
             .collect();
+        let mut valid: Vec<Vec<Option<(usize, usize)>>> = self
+            .accesses
+            .iter()
+            .map(|a| perm.iter().map(|&d| a.valid[d]).collect())
+            .collect();
         // Drop unit dims.
         let keep: Vec<bool> = dims.iter().map(|&(n, _)| n != 1).collect();
         let filter = |v: &mut Vec<i64>| {
@@ -674,6 +807,13 @@ impl KernelBuilder {
             });
         };
         strides.iter_mut().for_each(filter);
+        for v in &mut valid {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
         let mut i = 0;
         dims.retain(|_| {
             i += 1;
@@ -686,13 +826,17 @@ impl KernelBuilder {
             let mergeable = dims[a].1 == dims[b].1
                 && strides
                     .iter()
-                    .all(|s| s[a] == s[b].wrapping_mul(dims[b].0 as i64));
+                    .all(|s| s[a] == s[b].wrapping_mul(dims[b].0 as i64))
+                && valid.iter().all(|v| v[a].is_none() && v[b].is_none());
             if mergeable {
                 dims[a].0 *= dims[b].0;
                 dims.remove(b);
                 for s in &mut strides {
                     s[a] = s[b];
                     s.remove(b);
+                }
+                for v in &mut valid {
+                    v.remove(b);
                 }
             }
             j -= 1;
@@ -713,16 +857,26 @@ impl KernelBuilder {
             .accesses
             .iter()
             .zip(strides)
-            .map(|(a, s)| Access {
-                buf: a.buf,
-                dtype: a.dtype,
-                offset: a.offset,
-                outer: s[..n_outer].to_vec(),
-                inner: if empty_inner {
-                    vec![0]
-                } else {
-                    s[n_outer..].to_vec()
-                },
+            .zip(valid)
+            .map(|((a, s), v)| {
+                let conv = |x: &Option<(usize, usize)>| x.map(|(l, n)| (l as i64, n as i64));
+                Access {
+                    buf: a.buf,
+                    dtype: a.dtype,
+                    offset: a.offset,
+                    outer: s[..n_outer].to_vec(),
+                    inner: if empty_inner {
+                        vec![0]
+                    } else {
+                        s[n_outer..].to_vec()
+                    },
+                    outer_valid: v[..n_outer].iter().map(conv).collect(),
+                    inner_valid: if empty_inner {
+                        vec![None]
+                    } else {
+                        v[n_outer..].iter().map(conv).collect()
+                    },
+                }
             })
             .collect();
         Kernel {
@@ -739,7 +893,7 @@ impl KernelBuilder {
 }
 
 /// Builds the plan of `g` (inlined, verified, regions assigned).
-pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
+pub(crate) fn build_plan(g: &Graph, threads: usize, cheap_math: bool) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
@@ -753,6 +907,8 @@ pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
         unit_first: HashMap::new(),
         region_members: HashMap::new(),
         copies: HashMap::new(),
+        threads,
+        recompute: recompute_pads(g, cheap_math),
     };
     b.run(&order)?;
     // Outputs: the first occurrence of a stored node writes the caller's
@@ -772,13 +928,20 @@ pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
     let mut steps: Vec<Step> = Vec::new();
     for u in &units {
         match u {
-            Unit::Region(r) => steps.push(Step::Kernel(b.region_kernel(*r)?)),
+            Unit::Region(r) => {
+                let k = b.region_kernel(*r)?;
+                // A region whose values are all recomputed by consumers
+                // stores nothing: it has no work left.
+                if !k.stores.is_empty() || !k.reductions.is_empty() {
+                    steps.push(Step::Kernel(k));
+                }
+            }
             Unit::Node(id) => b.node_steps(*id, &mut steps)?,
             Unit::Copy(id) => {
                 let (v, buf) = b.copies[id].clone();
                 let ty = g[*id].ty.clone();
                 let mut k = KernelBuilder::new(ty.shape.dims().to_vec(), None);
-                let e = k.load(&v, ty.dtype);
+                let e = k.load(&v, ty.dtype, vec![None; ty.shape.rank()]);
                 k.store(e, &contiguous(buf, ty.shape.dims()), ty.dtype);
                 steps.push(Step::Kernel(
                     k.finish(format!("copy {}", g.display_name(*id))),
@@ -807,7 +970,206 @@ pub(crate) fn build_plan(g: &Graph) -> Result<Plan> {
     })
 }
 
+/// The operands read from memory by `node` and the members of its region
+/// it reads in registers (transitively).
+fn in_region_leaves(g: &Graph, node: NodeId) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut stack = vec![node];
+    let mut seen = BTreeSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        for o in g.operands(n) {
+            if reads_in_region(g, o, n) {
+                stack.push(o);
+            } else {
+                out.push(o);
+            }
+        }
+    }
+    out
+}
+
+/// The largest in-region computation a consumer recomputes for a pad.
+const MAX_RECOMPUTE_NODES: usize = 48;
+
+/// Pads whose consumers recompute the padded value instead of reading it
+/// from memory: the operand is an elementwise value of a region without
+/// reductions, computed from parameters, constants and their views in at
+/// most `MAX_RECOMPUTE_NODES` cheap nodes, and every user of the pad is a
+/// loop. One loop then reads the inputs once, instead of one loop storing
+/// the value and another reading it back (the Rosenbrock gradients).
+fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
+    let mut reducing = BTreeSet::new();
+    for id in g.node_ids() {
+        if is_reduction(&g[id].op) {
+            if let Some(r) = g[id].region {
+                reducing.insert(r);
+            }
+        }
+    }
+    let cheap = |op: &Op| match op {
+        Op::Unary(u) => match u {
+            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => false,
+            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => cheap_math,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => true,
+        },
+        Op::Binary(b) => *b != BinaryOp::Pow,
+        Op::Compare(_) | Op::Select | Op::Cast { .. } => true,
+        _ => false,
+    };
+    let mut out = BTreeSet::new();
+    for id in g.node_ids() {
+        if !matches!(g[id].op, Op::Pad { .. }) || g.outputs().contains(&id) {
+            continue;
+        }
+        let o = g.operands(id)[0];
+        let Some(r) = g[o].region else { continue };
+        if !g[o].op.is_elementwise() || reducing.contains(&r) || g[o].ty.dtype == DType::Bool {
+            continue;
+        }
+        let users_ok = g
+            .users(id)
+            .iter()
+            .all(|&u| is_region_member(&g[u].op) && g[u].region.is_some());
+        if !users_ok {
+            continue;
+        }
+        let mut nodes = BTreeSet::new();
+        let mut stack = vec![o];
+        let mut ok = true;
+        while let Some(n) = stack.pop() {
+            if !nodes.insert(n) {
+                continue;
+            }
+            if !cheap(&g[n].op) || nodes.len() > MAX_RECOMPUTE_NODES {
+                ok = false;
+                break;
+            }
+            for p in g.operands(n) {
+                if reads_in_region(g, p, n) {
+                    stack.push(p);
+                } else if !leaf_or_view_of_leaves(g, p) {
+                    ok = false;
+                }
+            }
+        }
+        if ok {
+            out.insert(id);
+        }
+    }
+    out
+}
+
+/// Whether `n` is a parameter or constant, or shape ops of one.
+fn leaf_or_view_of_leaves(g: &Graph, mut n: NodeId) -> bool {
+    loop {
+        match &g[n].op {
+            Op::Param { .. } | Op::Const(_) => return true,
+            Op::Broadcast { .. } | Op::Slice { .. } | Op::Transpose { .. } | Op::Reshape { .. } => {
+                n = g.operands(n)[0];
+            }
+            _ => return false,
+        }
+    }
+}
+
 impl Builder<'_> {
+    /// Emits, into a consumer's kernel, the value `node` of another region
+    /// at the consumer's index minus `lo`, zero outside `valid`.
+    fn recompute_expr(
+        &mut self,
+        k: &mut KernelBuilder,
+        node: NodeId,
+        lo: &[usize],
+        valid: &[(usize, usize)],
+    ) -> Result<usize> {
+        let g = self.g;
+        fn visit(g: &Graph, n: NodeId, seen: &mut BTreeSet<NodeId>, order: &mut Vec<NodeId>) {
+            if !seen.insert(n) {
+                return;
+            }
+            for o in g.operands(n) {
+                if reads_in_region(g, o, n) {
+                    visit(g, o, seen, order);
+                }
+            }
+            order.push(n);
+        }
+        let mut order = Vec::new();
+        visit(g, node, &mut BTreeSet::new(), &mut order);
+        let restrict: Vec<Option<(usize, usize)>> = valid
+            .iter()
+            .zip(&k.dims)
+            .map(|(&(s, n), &d)| (s > 0 || s + n < d).then_some((s, n)))
+            .collect();
+        let shift = |v: &View| -> View {
+            let mut offset = v.offset;
+            for (d, &l) in lo.iter().enumerate() {
+                offset -= l as i64 * v.strides[d];
+            }
+            View {
+                buf: v.buf,
+                offset,
+                strides: v.strides.clone(),
+            }
+        };
+        let mut ex: HashMap<NodeId, usize> = HashMap::new();
+        let mut any_buf = None;
+        for &n in &order {
+            let mut args = Vec::new();
+            for o in g.operands(n) {
+                let e = if reads_in_region(g, o, n) {
+                    ex[&o]
+                } else {
+                    match self.vals.get(&o).cloned() {
+                        Some(Val::View(v)) => {
+                            any_buf = Some(v.buf);
+                            k.load(&shift(&v), g[o].ty.dtype, restrict.clone())
+                        }
+                        Some(Val::Splat(x)) => k.push(KExpr::Const(x), g[o].ty.dtype),
+                        _ => {
+                            return Err(jit_err(g, n, "internal: recomputed operand is not a view"))
+                        }
+                    }
+                };
+                args.push(e);
+            }
+            let dt = g[n].ty.dtype;
+            let e = match &g[n].op {
+                Op::Unary(u) => k.push(KExpr::Unary(*u, args[0]), dt),
+                Op::Binary(b) => k.push(KExpr::Binary(*b, args[0], args[1]), dt),
+                Op::Compare(c) => k.push(KExpr::Compare(*c, args[0], args[1]), dt),
+                Op::Select => k.push(KExpr::Select(args[0], args[1], args[2]), dt),
+                Op::Cast { to } => {
+                    let from = g[g.operands(n)[0]].ty.dtype;
+                    k.push(KExpr::Cast(from, args[0]), *to)
+                }
+                _ => return Err(jit_err(g, n, "internal: not an elementwise op")),
+            };
+            ex.insert(n, e);
+        }
+        let value = ex[&node];
+        if restrict.iter().all(Option::is_none) {
+            return Ok(value);
+        }
+        // The mask: an access that is never read, carrying the validity.
+        let dt = g[node].ty.dtype;
+        let buf = any_buf.unwrap_or(0);
+        let a = k.access(
+            buf,
+            dt,
+            &View {
+                buf,
+                offset: 0,
+                strides: vec![0; k.dims.len()],
+            },
+        );
+        k.accesses[a].valid = restrict;
+        Ok(k.push(KExpr::Masked(value, a), dt))
+    }
+
     fn region_kernel(&mut self, r: u32) -> Result<Kernel> {
         let g = self.g;
         let members = self.region_members[&r].clone();
@@ -841,7 +1203,7 @@ impl Builder<'_> {
                     ex[&o]
                 } else {
                     let val = self.vals[&o].clone();
-                    if let Val::View(v) = &val {
+                    if let Val::View(v) | Val::Padded { view: v, .. } = &val {
                         if v.strides.len() != loop_dims.len() {
                             return Err(jit_err(
                                 g,
@@ -850,9 +1212,14 @@ impl Builder<'_> {
                             ));
                         }
                     }
-                    k.leaf(&val, g[o].ty.dtype).ok_or_else(|| {
-                        jit_err(g, id, "internal: operand computed in another loop")
-                    })?
+                    match &val {
+                        Val::PadExpr { node, lo, valid } => {
+                            self.recompute_expr(&mut k, *node, lo, valid)?
+                        }
+                        _ => k.leaf(&val, g[o].ty.dtype).ok_or_else(|| {
+                            jit_err(g, id, "internal: operand computed in another loop")
+                        })?,
+                    }
                 };
                 args.push(e);
             }
@@ -979,7 +1346,8 @@ impl Builder<'_> {
                 let vb = self.view_of(ops[1])?;
                 let sa = g[ops[0]].ty.shape.dims().to_vec();
                 let sb = g[ops[1]].ty.shape.dims().to_vec();
-                let desc = matmul_desc(dt, &sa, &va, &sb, &vb).map_err(|m| jit_err(g, id, m))?;
+                let desc = matmul_desc(dt, &sa, &va, &sb, &vb, self.threads)
+                    .map_err(|m| jit_err(g, id, m))?;
                 self.matmuls.push(desc);
                 steps.push(Step::MatMul {
                     desc: self.matmuls.len() - 1,
@@ -1000,6 +1368,7 @@ fn matmul_desc(
     va: &View,
     sb: &[usize],
     vb: &View,
+    threads: usize,
 ) -> std::result::Result<MatMulDesc, String> {
     let (m, k, rsa, csa, batch_a, bsa) = if sa.len() == 1 {
         (1, sa[0], 0, va.strides[0], vec![], vec![])
@@ -1069,6 +1438,7 @@ fn matmul_desc(
         csb: csb as isize,
         rsc: n as isize,
         csc: 1,
+        parallel: threads > 1 && m * n * k >= PARALLEL_GEMM_MACS,
         batches,
     })
 }

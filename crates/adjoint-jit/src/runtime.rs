@@ -124,6 +124,8 @@ pub(crate) struct MatMulDesc {
     pub rsc: isize,
     pub csc: isize,
     pub batches: Vec<BatchOffsets>,
+    /// Whether the GEMM may use several threads (large products only).
+    pub parallel: bool,
 }
 
 /// `c = a @ b` for every batch element, through the GEMM crate.

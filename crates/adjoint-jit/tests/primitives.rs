@@ -8,7 +8,16 @@ mod common;
 use adjoint_ir::{
     BinaryOp, CompareOp, DType, Graph, Op, Shape, Tensor, TensorData, TensorType, UnaryOp,
 };
+use adjoint_jit::JitOptions;
 use common::*;
+
+/// Host calls for transcendental functions: bit for bit equal to std.
+fn host_math() -> JitOptions {
+    JitOptions {
+        poly_math: false,
+        ..JitOptions::default()
+    }
+}
 
 /// IEEE maximum as Cranelift's `fmax`: NaN-propagating, -0 < +0.
 fn fmax(a: f64, b: f64) -> f64 {
@@ -158,7 +167,7 @@ fn non_transcendental_unary_ops_are_bit_exact() {
 
 #[test]
 fn transcendental_unary_ops_equal_host_functions() {
-    // While transcendentals are host calls, they are bit-exact too.
+    // With host calls (`poly_math: false`) they are bit-exact too.
     for u in [
         UnaryOp::Exp,
         UnaryOp::Log,
@@ -171,7 +180,8 @@ fn transcendental_unary_ops_equal_host_functions() {
             for n in LENS {
                 let ty = TensorType::new(dt, [n]);
                 let x = tensor(&ty, &data_special(n, 2));
-                let got = jit_run(&unary_graph(u, &ty), std::slice::from_ref(&x));
+                let got =
+                    jit_run_opts(&unary_graph(u, &ty), std::slice::from_ref(&x), &host_math());
                 let want = map1(&x, |v| unary_f64(u, v), |v| unary_f32(u, v));
                 assert_same(&format!("{} {dt} n={n}", u.name()), &got[0], &want);
             }
@@ -473,7 +483,7 @@ fn fused_chain_with_ending_reduction() {
             let xv = data(3 * n, 13, -2.0, 2.0);
             let yv = data(3 * n, 14, -2.0, 2.0);
             let ins = [tensor(&ty, &xv), tensor(&ty, &yv)];
-            let got = jit_run(&g, &ins);
+            let got = jit_run_opts(&g, &ins, &host_math());
             let (x, y) = (ins[0].to_f64_vec(), ins[1].to_f64_vec());
             let is32 = dt == DType::F32;
             let elem: Vec<f64> = (0..3 * n)
