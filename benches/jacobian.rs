@@ -6,43 +6,17 @@
 //!
 //! `cargo bench --bench jacobian`
 
-use adjoint::ir::{Graph, GraphBuilder, Tensor, TensorType};
+use adjoint::ir::{Graph, GraphBuilder, TensorType};
 use adjoint::jit::{compile, CompiledFn, JitOptions};
 use adjoint::passes::jacobian::predict;
 use adjoint::passes::PassManager;
+use adjoint::workloads::{chain_weight, linspace, tanh_chain, W5_CHAINS};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 /// Interleaved timing rounds per chain before the criterion groups.
 const ROUNDS: usize = 100;
-
-/// `W[r][c] = sin(7r + 3c) / sqrt(n)` for an `m × n` layer.
-fn weight(m: usize, n: usize) -> Tensor {
-    let data = (0..m * n)
-        .map(|i| {
-            let (r, c) = (i / n, i % n);
-            ((r * 7 + c * 3) as f64).sin() / (n as f64).sqrt()
-        })
-        .collect();
-    Tensor::from_f64([m, n], data).expect("weight")
-}
-
-fn linspace(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| -1.0 + 2.0 * i as f64 / (n.max(2) - 1) as f64)
-        .collect()
-}
-
-fn tanh_chain(widths: &[usize]) -> Graph {
-    let b = GraphBuilder::new("w5");
-    let x = b.param("x", TensorType::f64([widths[0]]));
-    let mut h = x;
-    for w in widths.windows(2) {
-        h = b.constant(weight(w[1], w[0])).matmul(h).tanh();
-    }
-    b.build(&[h]).expect("build")
-}
 
 struct Variant {
     f: CompiledFn,
@@ -86,7 +60,7 @@ fn gemm_rate() {
     for (m, k, n) in [(1, 800, 800), (8, 800, 800), (800, 8, 800), (10, 1000, 500)] {
         let b = GraphBuilder::new("gemm");
         let a = b.param("a", TensorType::f64([m, k]));
-        let w = b.constant(weight(k, n));
+        let w = b.constant(chain_weight(k, n).expect("weight"));
         let g = b.build(&[a.matmul(w)]).expect("gemm graph");
         let f = compile(&g, &JitOptions::default()).expect("compile");
         let x = linspace(m * k);
@@ -107,13 +81,8 @@ fn gemm_rate() {
 
 fn bench(c: &mut Criterion) {
     gemm_rate();
-    let chains: [(&str, &[usize]); 3] = [
-        ("hourglass", &[800, 8, 800, 8, 800]),
-        ("diamond", &[8, 800, 800, 8, 800, 8]),
-        ("wide_in", &[1000, 500, 250, 50, 10]),
-    ];
-    for (name, widths) in chains {
-        let g = tanh_chain(widths);
+    for (name, widths) in W5_CHAINS {
+        let g = tanh_chain(widths).expect("W5 chain");
         let p = predict(&g, g.params()[0], g.outputs()[0]).expect("predict");
         let s = p.solution.clone().expect("a chain");
         println!(
