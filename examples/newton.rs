@@ -7,21 +7,12 @@
 //!
 //! Run with `cargo run --release --example newton`.
 
-use adjoint::ir::{Error, GraphBuilder, Result, Tensor, TensorType, Value};
+use adjoint::ir::{Error, Result, Tensor};
 use adjoint::jit::{compile, CompiledFn, JitOptions};
 use adjoint::passes::PassManager;
+use adjoint::workloads::rosenbrock;
 
 const N: usize = 100;
-
-/// sum(100 (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)
-fn rosenbrock(x: Value<'_>) -> Value<'_> {
-    let n = x.shape().dims()[0];
-    let hi = x.slice(&[1], &[n]);
-    let lo = x.slice(&[0], &[n - 1]);
-    let d = hi - lo * lo;
-    let e = 1.0 - lo;
-    (100.0 * d * d + e * e).sum()
-}
 
 struct Problem {
     /// (x, v) -> (f, grad, df·v, H v)
@@ -77,9 +68,7 @@ fn newton_direction(p: &Problem, x: &[f64], g: &[f64]) -> Result<(Vec<f64>, usiz
 }
 
 fn main() -> Result<()> {
-    let b = GraphBuilder::new("rosen");
-    let x = b.param("x", TensorType::f64([N]));
-    let mut g = b.build(&[rosenbrock(x)])?;
+    let mut g = rosenbrock(N)?;
     PassManager::parse("grad,jvp{wrt=x},simplify,cse,dce")?.run(&mut g)?;
     let p = Problem {
         hvp: compile(&g, &JitOptions::default())?,

@@ -19,6 +19,7 @@ pub use adjoint_passes as passes;
 
 mod engine;
 pub mod values;
+pub mod workloads;
 
 pub use engine::{Engine, Prepared};
 

@@ -21,10 +21,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batched_matvec;
 pub mod bracketing;
 pub mod composite;
 pub mod contract;
 pub mod cse;
+pub mod cut_points;
 pub mod dce;
 pub mod emit;
 pub mod fold;
@@ -32,6 +34,7 @@ pub mod forward;
 pub mod fuse;
 pub mod gradcheck;
 pub mod inline;
+pub mod jacobian;
 pub mod lin;
 mod manager;
 mod pipeline;
