@@ -198,6 +198,7 @@ impl CompiledFn {
 
     /// The fast path for functions whose inputs and outputs are all `f64`:
     /// checks counts and lengths, then calls the code.
+    #[inline]
     pub fn call_f64(&self, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<()> {
         if !self.all_f64 {
             return Err(Error::input(format!(
@@ -233,6 +234,7 @@ impl CompiledFn {
 
     /// Builds the pointer tables (on the stack for up to 16 buffers) and
     /// runs the code. Buffers were checked by the caller.
+    #[inline]
     fn with_ptrs<O>(
         &self,
         n_in: usize,
