@@ -585,3 +585,55 @@ fn column_reductions_vectorised_across_outputs() {
         }
     }
 }
+
+#[test]
+fn hessian_vector_products_forward_over_reverse() {
+    // W6's graph (small n): grad then jvp, H v of Rosenbrock, and of a
+    // function with transcendentals.
+    for n in [2usize, 3, 5, 8, 100] {
+        let b = GraphBuilder::new("rb");
+        let x = b.param("x", TensorType::f64([n]));
+        let a = x.slice(&[1], &[n]);
+        let c = x.slice(&[0], &[n - 1]);
+        let t1 = a - c * c;
+        let t2 = c.lit(1.0) - c;
+        let f = (t1.lit(100.0) * t1 * t1 + t2 * t2).sum();
+        let mut g = b.build(&[f]).unwrap();
+        PassManager::parse("grad{wrt=x},jvp{wrt=x},simplify,cse,dce")
+            .unwrap()
+            .run(&mut g)
+            .unwrap();
+        let xs: Vec<f64> = (0..n)
+            .map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64)
+            .collect();
+        let ins: Vec<Tensor> = g
+            .param_types()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i == 0 {
+                    Tensor::from_f64([n], xs.clone()).unwrap()
+                } else {
+                    tensor(t, &data(t.numel(), 104 + i as u64, -1.0, 1.0))
+                }
+            })
+            .collect();
+        check(&g, &ins, Tol::Exact);
+        let b = GraphBuilder::new("tr");
+        let x = b.param("x", TensorType::f64([n]));
+        let f = (x.tanh() * x.exp() + x.sin()).sum();
+        let mut g = b.build(&[f]).unwrap();
+        PassManager::parse("grad{wrt=x},jvp{wrt=x},simplify,cse,dce")
+            .unwrap()
+            .run(&mut g)
+            .unwrap();
+        let ins: Vec<Tensor> = g
+            .param_types()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tensor(t, &data(t.numel(), 110 + i as u64, -1.0, 1.0)))
+            .collect();
+        check_with(&g, &ins, Tol::Exact, &host_math());
+        check(&g, &ins, Tol::Close(1e-15, 1e-13));
+    }
+}
