@@ -143,6 +143,23 @@ fn poly(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value 
     estrin(b, fl, x, coeffs)
 }
 
+/// `s * poly(x)` for a power of two `s`. With FMA the scaling is folded
+/// into the last step, `s + t (x s)` instead of `(1 + t x) s`: the same
+/// bits (scaling by a power of two commutes with rounding while no result
+/// is subnormal, which `exp`'s split scaling guarantees), one multiply less
+/// on the critical path.
+fn poly_scaled(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64], s: Value) -> Value {
+    if fl.fma && coeffs.len() > 4 && coeffs[0] == 1.0 {
+        let rest = estrin(b, fl, x, &coeffs[2..]);
+        let c1 = fl.c(b, coeffs[1]);
+        let t = fl.mul_add(b, rest, x, c1);
+        let xs = b.ins().fmul(x, s);
+        return fl.mul_add(b, t, xs, s);
+    }
+    let p = poly(b, fl, x, coeffs);
+    b.ins().fmul(p, s)
+}
+
 fn estrin(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value {
     let mut terms: Vec<Value> = coeffs
         .chunks(2)
@@ -252,14 +269,13 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let nn = b.ins().fneg(n);
     let r = fl.mul_add(b, nn, c_hi, x);
     let r = fl.mul_add(b, nn, c_lo, r);
-    let p = poly(b, fl, r, &inv_factorials(0, deg));
     let half = fl.c(b, 0.5);
     let h = b.ins().fmul(n, half);
     let n1 = b.ins().floor(h);
     let n2 = b.ins().fsub(n, n1);
     let s1 = pow2(b, fl, n1);
     let s2 = pow2(b, fl, n2);
-    let y = b.ins().fmul(p, s1);
+    let y = poly_scaled(b, fl, r, &inv_factorials(0, deg), s1);
     b.ins().fmul(y, s2)
 }
 
