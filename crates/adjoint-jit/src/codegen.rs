@@ -721,9 +721,10 @@ impl Ctx<'_> {
         split: Option<(Value, Value)>,
     ) -> Result<()> {
         let n = k.inner_len() as i64;
-        // Loads that do not move along the inner loop are read once a row.
+        // Loads that do not move along the inner loop are read once a row
+        // (only when the inner loop runs: an empty loop reads nothing).
         let mut inv: HashMap<usize, Value> = HashMap::new();
-        for (i, e) in k.exprs.iter().enumerate() {
+        for (i, e) in k.exprs.iter().enumerate().filter(|_| n > 0) {
             if let KExpr::Load(a) = e {
                 let acc = &k.accesses[*a];
                 if acc.inner.iter().all(|&s| s == 0) && !acc.inner_restricted() {

@@ -43,6 +43,13 @@ use adjoint_ir::{verify, DType, Graph, Result};
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Compiles `g` with default options and runs it once on `inputs`: the
+/// same signature as `adjoint_interp::eval`, so callers can swap engines.
+/// (Compile once with [`compile`] to call a function repeatedly.)
+pub fn eval(g: &Graph, inputs: &[adjoint_ir::Tensor]) -> Result<Vec<adjoint_ir::Tensor>> {
+    compile(g, &JitOptions::default())?.run(inputs)
+}
+
 /// Compiles `g` to native code. The graph is verified first; errors are
 /// [`adjoint_ir::ErrorKind::Jit`] errors naming the op.
 pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {

@@ -297,3 +297,17 @@ fn compile_and_drop_in_a_loop_does_not_leak() {
         "RSS grew from {before} kB to {after} kB"
     );
 }
+
+#[test]
+fn eval_has_the_interpreters_signature() {
+    let g = scalar_fn();
+    let ins = [
+        adjoint_ir::Tensor::scalar_f64(2.0),
+        adjoint_ir::Tensor::scalar_f64(7.0),
+    ];
+    let want = adjoint_interp::eval(&g, &ins).unwrap();
+    let got = adjoint_jit::eval(&g, &ins).unwrap();
+    assert_eq!(got, want);
+    let e = adjoint_jit::eval(&g, &ins[..1]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Input);
+}
