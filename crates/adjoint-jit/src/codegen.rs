@@ -578,8 +578,8 @@ impl Ctx<'_> {
     /// Whether a unary op is lowered to a call of a host function.
     fn is_host_call(&self, u: UnaryOp) -> bool {
         match u {
-            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => true,
-            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.kernel_poly,
+            UnaryOp::Sin | UnaryOp::Cos => true,
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.kernel_poly,
             UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
         }
     }
@@ -672,7 +672,10 @@ impl Ctx<'_> {
             .filter(|e| {
                 matches!(
                     e,
-                    KExpr::Unary(UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid, _)
+                    KExpr::Unary(
+                        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid,
+                        _
+                    )
                 )
             })
             .count();
@@ -1227,6 +1230,7 @@ impl Ctx<'_> {
             };
             match u {
                 UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Log => return Ok(vmath::log(b, fl, x)),
                 UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
                 UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
                 _ => {}
@@ -1321,6 +1325,7 @@ impl Ctx<'_> {
             };
             match u {
                 UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Log => return Ok(vmath::log(b, fl, x)),
                 UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
                 UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
                 _ => {}

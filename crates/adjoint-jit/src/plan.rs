@@ -1011,8 +1011,8 @@ fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
     }
     let cheap = |op: &Op| match op {
         Op::Unary(u) => match u {
-            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => false,
-            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => cheap_math,
+            UnaryOp::Sin | UnaryOp::Cos => false,
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid => cheap_math,
             UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => true,
         },
         Op::Binary(b) => *b != BinaryOp::Pow,

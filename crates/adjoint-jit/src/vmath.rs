@@ -1,4 +1,4 @@
-//! Polynomial `exp` and `tanh` emitted as Cranelift IR, for scalars and for
+//! Polynomial `exp`, `log` and `tanh` emitted as Cranelift IR, for scalars and for
 //! `f64x2`/`f32x4` vectors, so that loops with these functions stay
 //! vectorised instead of calling the host function lane by lane. `sigmoid`
 //! is `1 / (1 + exp(-x))` on top of this `exp`.
@@ -313,4 +313,118 @@ pub(crate) fn sigmoid(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let one = fl.c(b, 1.0);
     let d = b.ins().fadd(one, e);
     b.ins().fdiv(one, d)
+}
+
+/// `ln(x)`: `x = 2^k m` from the bits with `m` in `[sqrt(1/2), sqrt(2))`,
+/// then `ln(m) = f - h + s (h + R(s^2))` with `f = m - 1`, `s = f/(2+f)`,
+/// `h = f^2/2` and `R` the Taylor series of `2 atanh(s)/s - 2` (fdlibm's
+/// arrangement), and `k ln2` in two parts. Subnormal arguments are scaled
+/// into the normal range first. `ln(±0) = -inf`, `ln(x < 0) = NaN`,
+/// `ln(inf) = inf`, NaN propagates.
+pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
+    let f32 = fl.is_f32();
+    let (min_normal, scale_exp, mant_bits, bias, one_bits, magic_bits, terms) = if f32 {
+        (
+            f64::from(f32::MIN_POSITIVE),
+            25i64,
+            23i64,
+            127.0,
+            0x3F80_0000i64,
+            0x4B00_0000i64,
+            6,
+        )
+    } else {
+        (
+            f64::MIN_POSITIVE,
+            54,
+            52,
+            1023.0,
+            0x3FF0_0000_0000_0000,
+            0x4330_0000_0000_0000,
+            11,
+        )
+    };
+    // Subnormals: scale by 2^scale_exp into the normal range.
+    let mn = fl.c(b, min_normal);
+    let sub = b.ins().fcmp(FloatCC::LessThan, x, mn);
+    let scale = fl.c(b, 2f64.powi(scale_exp as i32));
+    let xs = b.ins().fmul(x, scale);
+    let xn = fl.select(b, sub, xs, x);
+    let zero = fl.c(b, 0.0);
+    let adj = fl.c(b, -(scale_exp as f64));
+    let kadj = fl.select(b, sub, adj, zero);
+    // Exponent and mantissa from the bits.
+    let bits = b.ins().bitcast(fl.ity(), MemFlagsData::new(), xn);
+    let e = b.ins().ushr_imm_u(bits, mant_bits);
+    let magic = fl.ci(b, magic_bits);
+    let eb = b.ins().bor(e, magic);
+    let ef = b.ins().bitcast(fl.fty(), MemFlagsData::new(), eb);
+    let magic_f = fl.c(
+        b,
+        if f32 {
+            f64::from(f32::from_bits(0x4B00_0000))
+        } else {
+            f64::from_bits(0x4330_0000_0000_0000)
+        },
+    );
+    let kf = b.ins().fsub(ef, magic_f);
+    let biasv = fl.c(b, bias);
+    let kf = b.ins().fsub(kf, biasv);
+    let kf = b.ins().fadd(kf, kadj);
+    let mask = fl.ci(b, (1i64 << mant_bits) - 1);
+    let mb = b.ins().band(bits, mask);
+    let onev = fl.ci(b, one_bits);
+    let mb = b.ins().bor(mb, onev);
+    let m = b.ins().bitcast(fl.fty(), MemFlagsData::new(), mb);
+    // m in [sqrt(1/2), sqrt(2)).
+    let sqrt2 = fl.c(b, std::f64::consts::SQRT_2);
+    let big = b.ins().fcmp(FloatCC::GreaterThan, m, sqrt2);
+    let half = fl.c(b, 0.5);
+    let mh = b.ins().fmul(m, half);
+    let m = fl.select(b, big, mh, m);
+    let one = fl.c(b, 1.0);
+    let kf1 = b.ins().fadd(kf, one);
+    let kf = fl.select(b, big, kf1, kf);
+    let f = b.ins().fsub(m, one);
+    let two = fl.c(b, 2.0);
+    let d = b.ins().fadd(f, two);
+    let s = b.ins().fdiv(f, d);
+    let z = b.ins().fmul(s, s);
+    let coeffs: Vec<f64> = (1..=terms).map(|i| 2.0 / (2 * i + 1) as f64).collect();
+    let rz = poly(b, fl, z, &coeffs);
+    let r = b.ins().fmul(rz, z);
+    let ff = b.ins().fmul(f, f);
+    let hfsq = b.ins().fmul(ff, half);
+    // k ln2_hi - ((hfsq - (s (hfsq + R) + k ln2_lo)) - f)
+    let (ln2_hi, ln2_lo) = if f32 {
+        (
+            f64::from(f32::from_bits(0x3F31_7180)),
+            f64::from(f32::from_bits(0x3717_F7D1)),
+        )
+    } else {
+        (
+            f64::from_bits(0x3FE6_2E42_FEE0_0000),
+            f64::from_bits(0x3DEA_39EF_3579_3C76),
+        )
+    };
+    let hr = b.ins().fadd(hfsq, r);
+    let shr = b.ins().fmul(s, hr);
+    let lo = fl.c(b, ln2_lo);
+    let klo = b.ins().fmul(kf, lo);
+    let t = b.ins().fadd(shr, klo);
+    let t = b.ins().fsub(hfsq, t);
+    let t = b.ins().fsub(t, f);
+    let hi = fl.c(b, ln2_hi);
+    let khi = b.ins().fmul(kf, hi);
+    let res = b.ins().fsub(khi, t);
+    // Special values.
+    let inf = fl.c(b, f64::INFINITY);
+    let is_inf = b.ins().fcmp(FloatCC::Equal, x, inf);
+    let res = fl.select(b, is_inf, inf, res);
+    let pos = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+    let is_zero = b.ins().fcmp(FloatCC::Equal, x, zero);
+    let ninf = fl.c(b, f64::NEG_INFINITY);
+    let nan = fl.c(b, f64::NAN);
+    let bad = fl.select(b, is_zero, ninf, nan);
+    fl.select(b, pos, res, bad)
 }

@@ -12,7 +12,7 @@ use common::*;
 /// Measured maxima over these inputs: exp 1, tanh 4, sigmoid 4.
 fn bound(u: UnaryOp) -> u64 {
     match u {
-        UnaryOp::Exp => 2,
+        UnaryOp::Exp | UnaryOp::Log => 2,
         UnaryOp::Tanh => 5,
         _ => 6,
     }
@@ -29,6 +29,8 @@ fn graph(u: UnaryOp, dt: DType, n: usize) -> Graph {
 fn reference(u: UnaryOp, dt: DType, x: f64) -> f64 {
     match (u, dt) {
         (UnaryOp::Exp, DType::F32) => (x as f32).exp() as f64,
+        (UnaryOp::Log, DType::F32) => (x as f32).ln() as f64,
+        (UnaryOp::Log, _) => x.ln(),
         (UnaryOp::Tanh, DType::F32) => (x as f32).tanh() as f64,
         (UnaryOp::Sigmoid, DType::F32) => (1.0 / (1.0 + (-(x as f32)).exp())) as f64,
         (UnaryOp::Exp, _) => x.exp(),
@@ -41,6 +43,24 @@ fn reference(u: UnaryOp, dt: DType, x: f64) -> f64 {
 /// Inputs covering the interesting ranges: tiny, around 0, the polynomial
 /// switch points, up to overflow and underflow.
 fn inputs(u: UnaryOp, dt: DType) -> Vec<f64> {
+    if u == UnaryOp::Log {
+        // Log-uniform over every binade (subnormals included), and around 1.
+        let (lo, hi) = if dt == DType::F32 {
+            (-149.0, 128.0)
+        } else {
+            (-1074.0, 1024.0)
+        };
+        let mut v: Vec<f64> = data(200_000, 83, lo, hi)
+            .iter()
+            .map(|&e| 2f64.powf(e))
+            .collect();
+        v.extend(data(100_000, 84, 0.5, 2.0));
+        v.extend(data(20_000, 85, 1.0 - 1e-6, 1.0 + 1e-6));
+        if dt == DType::F32 {
+            v.retain(|x| (*x as f32).is_finite() && *x as f32 > 0.0);
+        }
+        return v;
+    }
     let (lo, hi) = match (u, dt) {
         (UnaryOp::Exp, DType::F32) => (-104.5, 89.5),
         (UnaryOp::Exp, _) => (-746.0, 710.0),
@@ -58,7 +78,7 @@ fn inputs(u: UnaryOp, dt: DType) -> Vec<f64> {
 #[test]
 fn transcendental_ulp_bounds() {
     let mut report = Vec::new();
-    for u in [UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Sigmoid] {
+    for u in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Sigmoid] {
         for (dt, fma) in FLOATS.iter().flat_map(|&d| [(d, true), (d, false)]) {
             let xs = inputs(u, dt);
             let ty = TensorType::new(dt, [xs.len()]);
@@ -116,7 +136,7 @@ fn ieee_special_values() {
         f64::MIN_POSITIVE,
         -5e-324,
     ];
-    for u in [UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Sigmoid] {
+    for u in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Sigmoid] {
         for dt in FLOATS {
             // Lengths 3 (scalar tail only) and 17 (vector steps and a tail).
             for reps in [1usize, 5] {
@@ -170,4 +190,11 @@ fn ieee_special_values() {
     assert!(one(UnaryOp::Tanh, f64::NAN).is_nan());
     assert_eq!(one(UnaryOp::Sigmoid, f64::NEG_INFINITY), 0.0);
     assert_eq!(one(UnaryOp::Sigmoid, f64::INFINITY), 1.0);
+    assert_eq!(one(UnaryOp::Log, 0.0), f64::NEG_INFINITY);
+    assert_eq!(one(UnaryOp::Log, -0.0), f64::NEG_INFINITY);
+    assert!(one(UnaryOp::Log, -1.0).is_nan());
+    assert!(one(UnaryOp::Log, f64::NAN).is_nan());
+    assert_eq!(one(UnaryOp::Log, f64::INFINITY), f64::INFINITY);
+    assert_eq!(one(UnaryOp::Log, 1.0), 0.0);
+    assert_eq!(one(UnaryOp::Log, 5e-324), (5e-324f64).ln());
 }
