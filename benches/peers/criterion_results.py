@@ -14,7 +14,8 @@ function and parameter, makes each part filename-safe (`/`, `\\`, `?`, `*`,
 and each holds new/estimates.json (statistics in nanoseconds; we take
 median.point_estimate) and new/benchmark.json (the full id).  A workload id
 such as W3_rosenbrock_grad_n1000 matches a benchmark whose full id equals it
-once every `/` is read as `_`.  Benchmarks that only extend a workload id
+once every `/` is read as `_` (failing that, once all `/` and `_` are dropped,
+so BenchmarkId::new("n", 1000000) still meets W3_rosenbrock_grad_n1000000).  Benchmarks that only extend a workload id
 (W5_jacobian_hourglass/dp, .../forward, ...) are kept as its variants.
 """
 
@@ -87,6 +88,11 @@ def read_all(root: str) -> list[Estimate]:
     return found
 
 
+def _loose(key: str) -> str:
+    """A key with its separators dropped, so "n/1000000" and "n1000000" meet."""
+    return key.replace("/", "").replace("_", "")
+
+
 @dataclass
 class Match:
     """adjoint's figure for one workload id."""
@@ -104,6 +110,8 @@ def match(workload_id: str, estimates: list[Estimate], fresh_after: float | None
     `fresh_after`: results written before this time (a run start) are marked stale.
     """
     exact = [e for e in estimates if e.key == workload_id]
+    if not exact:  # e.g. BenchmarkId::new("n", 1000000) -> "W3_rosenbrock_grad/n/1000000"
+        exact = [e for e in estimates if _loose(e.key) == _loose(workload_id)]
     if exact:
         e = max(exact, key=lambda e: e.mtime)
         return Match(e.median_ns, e.full_id, {}, fresh_after is not None and e.mtime < fresh_after, e.mtime)
@@ -113,6 +121,5 @@ def match(workload_id: str, estimates: list[Estimate], fresh_after: float | None
     best = min(variants, key=lambda e: e.median_ns)
     stale = fresh_after is not None and any(e.mtime < fresh_after for e in variants)
     return Match(best.median_ns, best.full_id,
-                 {e.full_id[len(workload_id) + 1:] if e.key.startswith(workload_id + "_") else e.full_id: e.median_ns
-                  for e in variants},
+                 {e.full_id[len(workload_id) + 1:]: e.median_ns for e in variants},
                  stale, max(e.mtime for e in variants))

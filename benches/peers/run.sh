@@ -59,7 +59,11 @@ say() { printf '\n== %s\n' "$*"; }
 START_EPOCH="$(date +%s)"
 
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.status "$RESULTS"/*.log
+rm -f "$RESULTS"/*.json "$RESULTS"/*.status "$RESULTS"/*.log "$RESULTS"/loadavg.*
+cut -d' ' -f1 /proc/loadavg > "$RESULTS/loadavg.start" 2>/dev/null || true
+# Heavy steps run at this niceness so that they yield to other work on the
+# machine; NICE=0 for a quiet machine's final figures.
+NICE="${NICE:-10}"
 
 # --- 1. virtual environment and peers ---------------------------------------
 PY=""
@@ -87,7 +91,7 @@ install_peer() {
     local name="$1"; shift
     local log="$RESULTS/install-$name.log"
     say "installing $name into $VENV: pip install $*"
-    if nice -n 10 "$PY" -m pip install --disable-pip-version-check --progress-bar off \
+    if nice -n "$NICE" "$PY" -m pip install --disable-pip-version-check --progress-bar off \
             -c "$REQS" "$@" >"$log" 2>&1; then
         echo "   done ($(grep -c . "$log") lines of pip output in $log)"
         return 0
@@ -137,7 +141,7 @@ for spec in jax:jax torch:torch; do
     name="${spec%%:*}"; module="${spec#*:}"
     if check_peer "$name" "$module"; then
         say "running the workloads on $name"
-        if (cd "$HERE" && nice -n 10 "$PY" peers.py "$name" --out "$RESULTS/$name.json" "${PEER_ARGS[@]}"); then
+        if (cd "$HERE" && nice -n "$NICE" "$PY" peers.py "$name" --out "$RESULTS/$name.json" "${PEER_ARGS[@]}"); then
             echo ok > "$RESULTS/$name.status"
         else
             rc=$?
@@ -183,7 +187,7 @@ case "$ADJOINT" in
             [ "$QUICK" = 1 ] && CRIT_ARGS+=(--quick)
             [ -n "$FILTER" ] && CRIT_ARGS+=("$FILTER")
             say "running adjoint: cargo bench --bench workloads -- ${CRIT_ARGS[*]:-}"
-            if (cd "$REPO" && nice -n 10 cargo bench --bench workloads -- "${CRIT_ARGS[@]}" 2>&1 | tee "$RESULTS/adjoint-bench.log"; exit "${PIPESTATUS[0]}"); then
+            if (cd "$REPO" && nice -n "$NICE" cargo bench --bench workloads -- "${CRIT_ARGS[@]}" 2>&1 | tee "$RESULTS/adjoint-bench.log"; exit "${PIPESTATUS[0]}"); then
                 echo ok > "$RESULTS/adjoint.status"
             else
                 # Still read whatever it managed to write in this run.

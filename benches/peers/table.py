@@ -136,14 +136,17 @@ def adjoint_cells(ids, status: str, root: str, fresh_after: float | None):
                 cells[wid] = PeerCell(None, "no bench")
                 continue
             text = fmt_time(m.median_ns)
+            tags = []
             if m.variants:
-                text += f" ({m.full_id[len(wid) + 1:]})"
+                tags.append(m.full_id[len(wid) + 1:])
                 notes.append(f"adjoint {wid}: best of its criterion variants: "
                              + ", ".join(f"{k} {fmt_time(v)}" for k, v in sorted(m.variants.items())))
             if m.stale:
-                text += " (stale)"
+                tags.append("stale")
                 when = dt.datetime.fromtimestamp(m.mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                 notes.append(f"adjoint {wid}: not re-measured by this run; figure from {when}")
+            if tags:
+                text += " (" + ", ".join(tags) + ")"
             cells[wid] = PeerCell(m.median_ns, text)
         if not any(c.ns is not None for c in cells.values()):
             notes.append(f"adjoint: no criterion results for these ids under {root}")
@@ -167,6 +170,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def load_note(results: str) -> str | None:
+    """How busy the machine was: 1-minute load average at the start and at the end."""
+    try:
+        with open(os.path.join(results, "loadavg.start")) as f:
+            start = float(f.read().split()[0])
+        end = os.getloadavg()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    note = f"Load average (1 min) {start:.1f} at the start and {end:.1f} at the end, on {cores} cores"
+    if max(start, end) > 0.5 * cores:
+        note += ": other processes were competing for the CPU, so absolute times are pessimistic and noisy"
+    return note + "."
 
 
 def rustc_version() -> str | None:
@@ -210,6 +228,9 @@ def build(args) -> tuple[list[str], list[list[str]], list[str], list[str]]:
                 if r["id"] in ids and r.get("median_ns") is not None:
                     checked += 1
                     failed += 0 if r.get("ok") else 1
+    load = load_note(args.results)
+    if load:
+        notes.append(load)
     if checked:
         notes.append(
             f"Answers: {checked - failed} of {checked} peer results match the hand-derived references of "
