@@ -12,6 +12,9 @@
 #   --quick          fewer repetitions everywhere (rough figures, fast)
 #   --no-markdown    print the table only; leave docs/performance.md alone
 #
+# Environment: NICE (default 10; 0 on a quiet machine), PEERS_VENV (default
+# benches/peers/.venv), PEERS_RESULTS (default benches/peers/results).
+#
 # Steps: (1) a virtual environment benches/peers/.venv with the machine's
 # python3, and the peers installed into it from PyPI with pip, pinned by
 # benches/peers/requirements.txt; (2) one process per peer runs and checks
@@ -27,8 +30,8 @@ set -u
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-VENV="$HERE/.venv"
-RESULTS="$HERE/results"
+VENV="${PEERS_VENV:-$HERE/.venv}"
+RESULTS="${PEERS_RESULTS:-$HERE/results}"
 REQS="$HERE/requirements.txt"
 
 SKIP_INSTALL=0
@@ -38,7 +41,7 @@ QUICK=0
 MARKDOWN=1
 ARGS="$*"
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
