@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+THREADS = os.environ.get("PEER_THREADS", "").strip()
+if THREADS:  # must reach XLA before jax is imported
+    _eigen = "false" if int(THREADS) == 1 else "true"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_cpu_multi_thread_eigen={_eigen} intra_op_parallelism_threads={int(THREADS)}").strip()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -28,7 +33,7 @@ def versions() -> dict:
     import jaxlib
 
     return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
-            "backend": jax.default_backend()}
+            "backend": jax.default_backend(), "threads": THREADS or "default"}
 
 
 def _ready(fn, *args):

@@ -9,6 +9,7 @@ and eager PyTorch compiles nothing, so it is skipped with that reason.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # torch.func's internal torch.jit notices
@@ -21,6 +22,8 @@ import workloads as wl  # noqa: E402
 from case import Case, Skip  # noqa: E402
 
 torch.set_grad_enabled(True)
+if os.environ.get("PEER_THREADS", "").strip():
+    torch.set_num_threads(int(os.environ["PEER_THREADS"]))
 
 
 def versions() -> dict:

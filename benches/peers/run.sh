@@ -12,8 +12,10 @@
 #   --quick          fewer repetitions everywhere (rough figures, fast)
 #   --no-markdown    print the table only; leave docs/performance.md alone
 #
-# Environment: NICE (default 10; 0 on a quiet machine), PEERS_VENV (default
-# benches/peers/.venv), PEERS_RESULTS (default benches/peers/results).
+# Environment: NICE (default 10; 0 on a quiet machine), PEER_THREADS (the
+# peers' intra-op threads; default: theirs, all cores; 1 helps on a loaded
+# machine), PEERS_VENV (default benches/peers/.venv), PEERS_RESULTS (default
+# benches/peers/results).
 #
 # Steps: (1) a virtual environment benches/peers/.venv with the machine's
 # python3, and the peers installed into it from PyPI with pip, pinned by
@@ -41,7 +43,7 @@ QUICK=0
 MARKDOWN=1
 ARGS="$*"
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in

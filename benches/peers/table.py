@@ -243,9 +243,12 @@ def build(args) -> tuple[list[str], list[list[str]], list[str], list[str]]:
         if data and data.get("versions"):
             v = data["versions"]
             if key == "jax" and "jax" in v:
-                versions.append(f"JAX {v['jax']} (jaxlib {v.get('jaxlib', '?')}, {v.get('backend', 'cpu')})")
+                threads = v.get("threads", "default")
+                threads = "" if threads == "default" else f", {threads} thread{'s' if threads != '1' else ''}"
+                versions.append(f"JAX {v['jax']} (jaxlib {v.get('jaxlib', '?')}, {v.get('backend', 'cpu')}{threads})")
             elif key == "torch" and "torch" in v:
-                versions.append(f"PyTorch {v['torch']} (CPU, {v.get('threads', '?')} threads)")
+                n = v.get("threads", "?")
+                versions.append(f"PyTorch {v['torch']} (CPU, {n} thread{'' if n == '1' else 's'})")
     py = next((d[0]["versions"].get("python") for d in peers.values() if d[0] and d[0].get("versions")), None)
     if py:
         versions.append(f"Python {py}")
