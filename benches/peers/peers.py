@@ -41,7 +41,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_peer(name: str, ids: list[str], quick: bool) -> dict:
+def save(out: dict, path: str) -> None:
+    """Write the results so far (so a crash later keeps what was measured)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(tmp, path)
+
+
+def run_peer(name: str, ids: list[str], quick: bool, path: str) -> dict:
     out: dict = {
         "peer": name,
         "quick": quick,
@@ -93,6 +102,7 @@ def run_peer(name: str, ids: list[str], quick: bool) -> dict:
         row = {"id": item.id, "variant": item.variant, **dataclasses.asdict(t), "ok": ok,
                "check": msg, "note": item.note}
         out["results"].append(row)
+        save(out, path)
         status = "ok" if ok else "WRONG ANSWER"
         log(f"[{name}] {label}: median {t.median_ns / 1e3:.2f} us "
             f"({t.samples} samples x {t.inner}); check {status}: {msg}")
@@ -111,10 +121,8 @@ def main() -> int:
     if not ids:
         log(f"--only {args.only!r} selects no workload (ids: {', '.join(wl.ALL_IDS)})")
         return 2
-    out = run_peer(args.peer, ids, args.quick)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+    out = run_peer(args.peer, ids, args.quick, args.out)
+    save(out, args.out)
     if out["error"]:
         log(f"[{args.peer}] {out['error']}")
         return 1

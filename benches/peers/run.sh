@@ -61,10 +61,16 @@ while [ $# -gt 0 ]; do
 done
 
 say() { printf '\n== %s\n' "$*"; }
+
+if [ -n "$ONLY" ] && ! python3 "$HERE/table.py" --select "$ONLY" >/dev/null; then
+    echo "--only $ONLY selects no workload; ids:" >&2
+    python3 "$HERE/table.py" --select "" >&2
+    exit 2
+fi
 START_EPOCH="$(date +%s)"
 
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.status "$RESULTS"/*.log "$RESULTS"/loadavg.*
+rm -f "$RESULTS"/*.json "$RESULTS"/*.json.tmp "$RESULTS"/*.status "$RESULTS"/*.install "$RESULTS"/*.log "$RESULTS"/loadavg.*
 cut -d' ' -f1 /proc/loadavg > "$RESULTS/loadavg.start" 2>/dev/null || true
 # Heavy steps run at this niceness so that they yield to other work on the
 # machine; NICE=0 for a quiet machine's final figures.
@@ -91,11 +97,13 @@ else
     fi
 fi
 
-# install_peer NAME PIP-ARGS...: pip-install one peer; record why not on failure.
+# install_peer NAME PIP-ARGS...: pip-install one peer at the pinned versions;
+# if the pins cannot be met (another Python, another platform), try the
+# latest release instead and say so; record why not on failure.
 install_peer() {
     local name="$1"; shift
     local log="$RESULTS/install-$name.log"
-    say "installing $name into $VENV: pip install $*"
+    say "installing $name into $VENV: pip install $* (pinned by requirements.txt)"
     if nice -n "$NICE" "$PY" -m pip install --disable-pip-version-check --progress-bar off \
             -c "$REQS" "$@" >"$log" 2>&1; then
         echo "   done ($(grep -c . "$log") lines of pip output in $log)"
@@ -103,6 +111,16 @@ install_peer() {
     fi
     local why
     why="$(grep -E '^(ERROR|error):' "$log" | head -n 3 | tr '\n' ' ')"
+    [ -n "$why" ] || why="$(tail -n 3 "$log" | tr '\n' ' ')"
+    echo "   the pinned versions do not install here: $why" >&2
+    echo "   retrying without the pins: pip install $*" >&2
+    if nice -n "$NICE" "$PY" -m pip install --disable-pip-version-check --progress-bar off \
+            "$@" >>"$log" 2>&1; then
+        echo "installed without the pins of requirements.txt (they failed: $why); versions differ from the recorded ones" > "$RESULTS/$name.install"
+        echo "   done, unpinned (log: $log)"
+        return 0
+    fi
+    why="$(grep -E '^(ERROR|error):' "$log" | tail -n 3 | tr '\n' ' ')"
     [ -n "$why" ] || why="$(tail -n 3 "$log" | tr '\n' ' ')"
     echo "not installed: pip install $* failed: $why (full log: $log)" > "$RESULTS/$name.status"
     echo "   could not install $name: $why" >&2
@@ -151,7 +169,7 @@ for spec in jax:jax torch:torch; do
         else
             rc=$?
             if [ -f "$RESULTS/$name.json" ]; then
-                echo "ran with errors (exit $rc); see the notes" > "$RESULTS/$name.status"
+                echo "stopped with exit status $rc; the figures it wrote before that are shown" > "$RESULTS/$name.status"
             else
                 rm -f "$RESULTS/$name.json"
                 echo "crashed (exit $rc) before writing results" > "$RESULTS/$name.status"

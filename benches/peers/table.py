@@ -207,10 +207,17 @@ def build(args) -> tuple[list[str], list[list[str]], list[str], list[str]]:
         status = read_status(args.results, key)
         data = read_peer(args.results, key)
         peers[key] = (data, status)
+        try:
+            with open(os.path.join(args.results, key + ".install")) as f:
+                notes.append(f"{label}: {f.read().strip()}")
+        except OSError:
+            pass
         if data is None:
             notes.append(f"{label}: {status}")
         elif data.get("error"):
             notes.append(f"{label}: {data['error']}")
+        elif status != "ok":
+            notes.append(f"{label}: {status}")
 
     header = ["Workload", "adjoint"] + [label for _, label in PEERS] + [f"{label} / adjoint" for _, label in PEERS]
     rows = []
@@ -310,14 +317,22 @@ def write_section(path: str, body: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--results", required=True)
-    ap.add_argument("--repo", required=True)
+    ap.add_argument("--select", default=None, metavar="ONLY",
+                    help="print the ids ONLY selects (all if empty) and exit; status 2 if none")
+    ap.add_argument("--results")
+    ap.add_argument("--repo")
     ap.add_argument("--only", default=None)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--fresh-after", default=None, help="epoch seconds: older criterion results are stale")
     ap.add_argument("--markdown", default=None, help="Markdown file whose peers section is replaced")
     ap.add_argument("--command", default="bash benches/peers/run.sh")
     args = ap.parse_args()
+    if args.select is not None:
+        ids = select(args.select)
+        print("\n".join(ids))
+        return 0 if ids else 2
+    if not args.results or not args.repo:
+        ap.error("--results and --repo are required")
 
     header, rows, notes, versions = build(args)
     print(text_table(header, rows))
