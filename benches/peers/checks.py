@@ -92,6 +92,14 @@ def check(workload_id: str, result) -> tuple[bool, str]:
     if workload_id in wl.W3_SIZES:
         want = _rosenbrock_grad(wl.W3_SIZES[workload_id])
         return wl.close(result, want, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(want))))
+    if workload_id in wl.W3_VALUE_SIZES:
+        got = float(np.asarray(result))
+        want = wl.rosenbrock_value(wl.rosenbrock_x(wl.W3_VALUE_SIZES[workload_id]))
+        return abs(got - want) <= 1e-12 * abs(want), f"value {got!r} (reference {want!r})"
+    if workload_id == wl.W4_LOSS:
+        got = float(np.asarray(result))
+        want = _mlp()[0]
+        return abs(got - want) <= 1e-4 * abs(want), f"loss {got:.6f} (reference {want:.6f})"
     if workload_id == wl.W4:
         loss, grads = result
         want_loss, want_grads = _mlp()

@@ -16,7 +16,10 @@ median.point_estimate) and new/benchmark.json (the full id).  A workload id
 such as W3_rosenbrock_grad_n1000 matches a benchmark whose full id equals it
 once every `/` is read as `_` (failing that, once all `/` and `_` are dropped,
 so BenchmarkId::new("n", 1000000) still meets W3_rosenbrock_grad_n1000000).  Benchmarks that only extend a workload id
-(W5_jacobian_hourglass/dp, .../forward, ...) are kept as its variants.
+(W5_jacobian_hourglass/auto, .../fwd, .../rev) are kept as its variants; the
+figure shown is the "auto" variant (what a user gets without choosing) when
+there is one, else the fastest.  An id inside a group of another name
+("w7/W7_compile_1000op_grad") matches too.
 """
 
 from __future__ import annotations
@@ -88,6 +91,15 @@ def read_all(root: str) -> list[Estimate]:
     return found
 
 
+PREFERRED_VARIANTS = ("auto", "dp", "default")
+
+
+def _suffix_is(full_id: str, workload_id: str) -> bool:
+    """Whether the id's trailing parts (after a group name) spell the workload id."""
+    parts = full_id.split("/")
+    return any("_".join(parts[k:]) == workload_id for k in range(1, len(parts)))
+
+
 def _loose(key: str) -> str:
     """A key with its separators dropped, so "n/1000000" and "n1000000" meet."""
     return key.replace("/", "").replace("_", "")
@@ -112,13 +124,18 @@ def match(workload_id: str, estimates: list[Estimate], fresh_after: float | None
     exact = [e for e in estimates if e.key == workload_id]
     if not exact:  # e.g. BenchmarkId::new("n", 1000000) -> "W3_rosenbrock_grad/n/1000000"
         exact = [e for e in estimates if _loose(e.key) == _loose(workload_id)]
+    if not exact:  # inside a group of another name: "w7/W7_compile_1000op_grad"
+        exact = [e for e in estimates if _suffix_is(e.full_id, workload_id)]
     if exact:
         e = max(exact, key=lambda e: e.mtime)
         return Match(e.median_ns, e.full_id, {}, fresh_after is not None and e.mtime < fresh_after, e.mtime)
     variants = [e for e in estimates if e.key.startswith(workload_id + "_")]
     if not variants:
         return None
-    best = min(variants, key=lambda e: e.median_ns)
+    # The variant a user gets without choosing ("auto": the Jacobian-chain DP's
+    # bracketing) when there is one; otherwise the fastest.
+    preferred = [e for e in variants if e.full_id[len(workload_id) + 1:] in PREFERRED_VARIANTS]
+    best = preferred[0] if preferred else min(variants, key=lambda e: e.median_ns)
     stale = fresh_after is not None and any(e.mtime < fresh_after for e in variants)
     return Match(best.median_ns, best.full_id,
                  {e.full_id[len(workload_id) + 1:]: e.median_ns for e in variants},

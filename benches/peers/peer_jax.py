@@ -103,6 +103,14 @@ def cases(ids):
         elif wid in wl.W3_SIZES:
             x = jnp.asarray(wl.rosenbrock_x(wl.W3_SIZES[wid]))
             yield Case(wid, _ready(jax.jit(jax.grad(rosenbrock)), x), _np)
+        elif wid in wl.W3_VALUE_SIZES:
+            x = jnp.asarray(wl.rosenbrock_x(wl.W3_VALUE_SIZES[wid]))
+            yield Case(wid, _ready(jax.jit(rosenbrock), x), _np, note="the function alone")
+        elif wid == wl.W4_LOSS:
+            inp = wl.mlp_inputs()
+            params = [jnp.asarray(p) for p in inp["params"]]
+            x, labels = jnp.asarray(inp["x"]), jnp.asarray(inp["labels"])
+            yield Case(wid, _ready(jax.jit(mlp_loss), params, x, labels), _np, note="the loss alone")
         elif wid == wl.W4:
             inp = wl.mlp_inputs()
             params = [jnp.asarray(p) for p in inp["params"]]

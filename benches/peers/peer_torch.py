@@ -95,6 +95,25 @@ def cases(ids):
                 return g
 
             yield Case(wid, w3, _np)
+        elif wid in wl.W3_VALUE_SIZES:
+            x = torch.tensor(wl.rosenbrock_x(wl.W3_VALUE_SIZES[wid]))
+
+            def w3v(x=x):
+                with torch.no_grad():
+                    return rosenbrock(x)
+
+            yield Case(wid, w3v, _np, note="the function alone, under no_grad")
+        elif wid == wl.W4_LOSS:
+            inp = wl.mlp_inputs()
+            params = [torch.tensor(p) for p in inp["params"]]
+            x = torch.tensor(inp["x"])
+            labels = torch.tensor(inp["labels"], dtype=torch.long)
+
+            def w4l(params=params, x=x, labels=labels):
+                with torch.no_grad():
+                    return mlp_loss(params, x, labels)
+
+            yield Case(wid, w4l, _np, note="the loss alone, under no_grad")
         elif wid == wl.W4:
             inp = wl.mlp_inputs()
             params = [torch.tensor(p, requires_grad=True) for p in inp["params"]]

@@ -14,14 +14,15 @@
 #
 # Environment: NICE (default 10; 0 on a quiet machine), PEER_THREADS (the
 # peers' intra-op threads; default: theirs, all cores; 1 helps on a loaded
-# machine), PEERS_VENV (default benches/peers/.venv), PEERS_RESULTS (default
-# benches/peers/results).
+# machine), ADJOINT_BENCHES (default "workloads jacobian"), PEERS_VENV (default
+# benches/peers/.venv), PEERS_RESULTS (default benches/peers/results).
 #
 # Steps: (1) a virtual environment benches/peers/.venv with the machine's
 # python3, and the peers installed into it from PyPI with pip, pinned by
 # benches/peers/requirements.txt; (2) one process per peer runs and checks
 # every workload (benches/peers/peers.py); (3) `cargo bench --bench workloads`
-# for adjoint, read back from criterion's estimates.json; (4) the table,
+# and `--bench jacobian` (W5) for adjoint, read back from criterion's
+# estimates.json; (4) the table,
 # printed and written into docs/performance.md between
 # <!-- peers:begin --> and <!-- peers:end -->.
 #
@@ -70,7 +71,7 @@ fi
 START_EPOCH="$(date +%s)"
 
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.json.tmp "$RESULTS"/*.status "$RESULTS"/*.install "$RESULTS"/*.log "$RESULTS"/loadavg.*
+rm -f "$RESULTS"/*.json "$RESULTS"/*.json.tmp "$RESULTS"/*.status "$RESULTS"/*.install "$RESULTS"/*.missing "$RESULTS"/*.log "$RESULTS"/loadavg.*
 cut -d' ' -f1 /proc/loadavg > "$RESULTS/loadavg.start" 2>/dev/null || true
 # Heavy steps run at this niceness so that they yield to other work on the
 # machine; NICE=0 for a quiet machine's final figures.
@@ -181,13 +182,22 @@ for spec in jax:jax torch:torch; do
 done
 
 # --- 3. adjoint's criterion benchmarks ---------------------------------------
-has_workloads_bench() {
-    # A bench target named "workloads" in any workspace member?
+# Criterion bench targets that hold the workload ids: "workloads" (W1-W4,
+# W6, W7) and "jacobian" (the W5 chains).  ADJOINT_BENCHES overrides the list.
+BENCHES="${ADJOINT_BENCHES:-workloads jacobian}"
+
+bench_targets() {
+    # The bench targets of the workspace, one a line.
     (cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null) | python3 -c '
 import json, sys
-meta = json.load(sys.stdin)
-sys.exit(0 if any("bench" in t["kind"] and t["name"] == "workloads"
-                   for p in meta["packages"] for t in p["targets"]) else 1)'
+try:
+    meta = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for p in meta["packages"]:
+    for t in p["targets"]:
+        if "bench" in t["kind"]:
+            print(t["name"])'
 }
 
 case "$ADJOINT" in
@@ -197,24 +207,39 @@ case "$ADJOINT" in
         if ! command -v cargo >/dev/null 2>&1; then
             echo "not run: cargo is not on PATH" > "$RESULTS/adjoint.status"
             say "cargo not found: adjoint's side is not measured"
-        elif ! has_workloads_bench; then
-            echo "not run: the repository has no criterion bench target named 'workloads' yet (benches/workloads.rs with [[bench]] name = \"workloads\", harness = false)" > "$RESULTS/adjoint.status"
-            say "adjoint: no 'workloads' bench target in this checkout (benches/workloads.rs); adjoint's column stays empty"
         else
+            AVAILABLE="$(bench_targets)"
+            FOUND=(); MISSING=()
+            for b in $BENCHES; do
+                if printf '%s\n' "$AVAILABLE" | grep -qx "$b"; then FOUND+=("$b"); else MISSING+=("$b"); fi
+            done
             FILTER=""
             if [ -n "$ONLY" ]; then
-                # criterion filters by regex on its full ids (group/function).
-                FILTER="^($(echo "$ONLY" | sed 's/,/|/g; s/_/[_\/]/g'))([_/]|$)"
+                # criterion filters by regex on its full ids (group/function/value).
+                FILTER="(^|/)($(echo "$ONLY" | sed 's/,/|/g; s/_/[_\/]/g'))([_/]|$)"
             fi
             CRIT_ARGS=()
             [ "$QUICK" = 1 ] && CRIT_ARGS+=(--quick)
             [ -n "$FILTER" ] && CRIT_ARGS+=("$FILTER")
-            say "running adjoint: cargo bench --bench workloads -- ${CRIT_ARGS[*]:-}"
-            if (cd "$REPO" && nice -n "$NICE" cargo bench --bench workloads -- "${CRIT_ARGS[@]}" 2>&1 | tee "$RESULTS/adjoint-bench.log"; exit "${PIPESTATUS[0]}"); then
-                echo ok > "$RESULTS/adjoint.status"
+            FAILED=()
+            for b in "${FOUND[@]}"; do
+                say "running adjoint: cargo bench --bench $b -- ${CRIT_ARGS[*]:-}"
+                if ! (cd "$REPO" && nice -n "$NICE" cargo bench --bench "$b" -- "${CRIT_ARGS[@]}" 2>&1 \
+                        | tee "$RESULTS/adjoint-$b.log"; exit "${PIPESTATUS[0]}"); then
+                    FAILED+=("$b")
+                fi
+            done
+            if [ "${#FOUND[@]}" = 0 ]; then
+                echo "not run: the repository has no criterion bench target named $(echo "$BENCHES" | sed 's/ / or /g') yet (benches/workloads.rs with [[bench]] name = \"workloads\", harness = false)" > "$RESULTS/adjoint.status"
+                say "adjoint: no bench target named $BENCHES in this checkout; adjoint's column stays empty"
+            elif [ "${#FAILED[@]}" -gt 0 ]; then
+                # Still read whatever they managed to write in this run.
+                echo "partial: cargo bench --bench ${FAILED[*]} failed (logs: $RESULTS/adjoint-*.log); only the benchmarks that finished are shown" > "$RESULTS/adjoint.status"
             else
-                # Still read whatever it managed to write in this run.
-                echo "partial: cargo bench --bench workloads failed (log: $RESULTS/adjoint-bench.log); only the benchmarks it finished are shown" > "$RESULTS/adjoint.status"
+                echo ok > "$RESULTS/adjoint.status"
+            fi
+            if [ "${#MISSING[@]}" -gt 0 ] && [ "${#FOUND[@]}" -gt 0 ]; then
+                echo "bench target(s) ${MISSING[*]} not in this checkout: their workloads have no adjoint figure" > "$RESULTS/adjoint.missing"
             fi
         fi
         ;;

@@ -36,8 +36,11 @@ IDS = [
     "W1_seed_scalar_grad",
     "W2_sigmoid3_grad",
     "W3_rosenbrock_grad_n1000",
+    "W3_rosenbrock_value_n1000",
     "W3_rosenbrock_grad_n1000000",
+    "W3_rosenbrock_value_n1000000",
     "W4_mlp_step_f32",
+    "W4_mlp_loss_f32",
     "W5_jacobian_hourglass",
     "W5_jacobian_diamond",
     "W5_jacobian_wide_in",
@@ -124,10 +127,15 @@ def peer_cell(peer: dict | None, status: str, wid: str) -> PeerCell:
     return PeerCell(best["median_ns"], text, note)
 
 
-def adjoint_cells(ids, status: str, root: str, fresh_after: float | None):
+def adjoint_cells(ids, status: str, root: str, fresh_after: float | None, results_dir: str):
     """adjoint's cell per id, plus notes."""
     notes = []
     cells = {}
+    try:
+        with open(os.path.join(results_dir, "adjoint.missing")) as f:
+            notes.append(f"adjoint: {f.read().strip()}")
+    except OSError:
+        pass
     if status == "ok" or status.startswith("partial") or status.startswith("reused"):
         estimates = criterion_results.read_all(root)
         for wid in ids:
@@ -139,8 +147,10 @@ def adjoint_cells(ids, status: str, root: str, fresh_after: float | None):
             tags = []
             if m.variants:
                 tags.append(m.full_id[len(wid) + 1:])
-                notes.append(f"adjoint {wid}: best of its criterion variants: "
-                             + ", ".join(f"{k} {fmt_time(v)}" for k, v in sorted(m.variants.items())))
+                notes.append(f"adjoint {wid}: criterion variants "
+                             + ", ".join(f"{k} {fmt_time(v)}" for k, v in sorted(m.variants.items()))
+                             + f"; the table shows {m.full_id[len(wid) + 1:]} (the automatic choice if there is one, "
+                             "else the fastest)")
             if m.stale:
                 tags.append("stale")
                 when = dt.datetime.fromtimestamp(m.mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -200,7 +210,7 @@ def build(args) -> tuple[list[str], list[list[str]], list[str], list[str]]:
     adjoint_status = read_status(args.results, "adjoint")
     root = criterion_results.criterion_root(args.repo)
     fresh_after = float(args.fresh_after) if args.fresh_after else None
-    adj, notes = adjoint_cells(ids, adjoint_status, root, fresh_after)
+    adj, notes = adjoint_cells(ids, adjoint_status, root, fresh_after, args.results)
 
     peers = {}
     for key, label in PEERS:

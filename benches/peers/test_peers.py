@@ -55,6 +55,10 @@ class CriterionReaderTest(unittest.TestCase):
         write_bench(self.root, "W6_hvp_rosenbrock_n10000", "W6_hvp_rosenbrock/n10000", 7000.0)  # "/" in a flat id
         write_bench(self.root, "W5_jacobian/hourglass_dp", "W5_jacobian/hourglass/dp", 500.0)  # variants
         write_bench(self.root, "W5_jacobian/hourglass_forward", "W5_jacobian/hourglass/forward", 900.0)
+        write_bench(self.root, "w7/W7_compile_1000op_grad", "w7/W7_compile_1000op_grad", 4e7)  # other group
+        write_bench(self.root, "W5_jacobian_diamond/auto", "W5_jacobian_diamond/auto", 300.0)
+        write_bench(self.root, "W5_jacobian_diamond/fwd", "W5_jacobian_diamond/fwd", 250.0)
+        write_bench(self.root, "W5_jacobian_diamond/rev", "W5_jacobian_diamond/rev", 900.0)
         write_bench(self.root, "W2_sigmoid3_grad", None, 40.0)  # no benchmark.json: path is the id
         write_bench(self.root, "W4_mlp_step_f32", "W4_mlp_step_f32", 1.0, sub="base")  # a baseline only
         self.estimates = cr.read_all(self.root)
@@ -72,6 +76,7 @@ class CriterionReaderTest(unittest.TestCase):
         self.assertEqual(self.median("W3_rosenbrock_grad_n1000000"), 3e5)
         self.assertEqual(self.median("W6_hvp_rosenbrock_n10000"), 7000.0)
         self.assertEqual(self.median("W2_sigmoid3_grad"), 40.0)
+        self.assertEqual(self.median("W7_compile_1000op_grad"), 4e7)
 
     def test_n1000_is_not_n1000000(self):
         os.remove(os.path.join(self.root, "W3_rosenbrock_grad", "n1000", "new", "estimates.json"))
@@ -87,7 +92,12 @@ class CriterionReaderTest(unittest.TestCase):
         self.assertEqual(m.median_ns, 500.0)
         self.assertEqual(m.full_id, "W5_jacobian/hourglass/dp")
         self.assertEqual(m.variants, {"dp": 500.0, "forward": 900.0})
-        self.assertIsNone(cr.match("W5_jacobian_diamond", self.estimates, None))
+        self.assertIsNone(cr.match("W5_jacobian_wide_in", self.estimates, None))
+
+    def test_auto_variant_is_preferred(self):
+        m = cr.match("W5_jacobian_diamond", self.estimates, None)
+        self.assertEqual((m.median_ns, m.full_id), (300.0, "W5_jacobian_diamond/auto"))
+        self.assertEqual(m.variants, {"auto": 300.0, "fwd": 250.0, "rev": 900.0})
 
     def test_stale_results_are_marked(self):
         write_bench(self.root, "W7_compile_1000op_grad", "W7_compile_1000op_grad", 5e6, mtime=time.time() - 3600)
@@ -139,7 +149,8 @@ class TableTest(unittest.TestCase):
         self.assertEqual((c.ns, c.text), (None, "not installed"))
 
     def test_select_by_prefix(self):
-        self.assertEqual(table.select("W3"), ["W3_rosenbrock_grad_n1000", "W3_rosenbrock_grad_n1000000"])
+        self.assertEqual(table.select("W3"), ["W3_rosenbrock_grad_n1000", "W3_rosenbrock_value_n1000",
+                                              "W3_rosenbrock_grad_n1000000", "W3_rosenbrock_value_n1000000"])
         self.assertEqual(table.select("W3_rosenbrock_grad_n1000"), ["W3_rosenbrock_grad_n1000"])
         self.assertEqual(table.select("W1,W7"), ["W1_seed_scalar_grad", "W7_compile_1000op_grad"])
         self.assertEqual(table.select(None), table.IDS)

@@ -25,7 +25,10 @@ W1 = "W1_seed_scalar_grad"
 W2 = "W2_sigmoid3_grad"
 W3_SMALL = "W3_rosenbrock_grad_n1000"
 W3_LARGE = "W3_rosenbrock_grad_n1000000"
+W3_VALUE_SMALL = "W3_rosenbrock_value_n1000"  # the function alone, for grad/value ratios
+W3_VALUE_LARGE = "W3_rosenbrock_value_n1000000"
 W4 = "W4_mlp_step_f32"
+W4_LOSS = "W4_mlp_loss_f32"  # the loss alone
 W5_CHAINS = {
     "W5_jacobian_hourglass": [800, 8, 800, 8, 800],
     "W5_jacobian_diamond": [8, 800, 800, 8, 800, 8],
@@ -34,10 +37,11 @@ W5_CHAINS = {
 W6 = "W6_hvp_rosenbrock_n10000"
 W7 = "W7_compile_1000op_grad"
 
-ALL_IDS = [W1, W2, W3_SMALL, W3_LARGE, W4, *W5_CHAINS, W6, W7]
+ALL_IDS = [W1, W2, W3_SMALL, W3_VALUE_SMALL, W3_LARGE, W3_VALUE_LARGE, W4, W4_LOSS, *W5_CHAINS, W6, W7]
 
 W1_EXPECTED = (6.583853163452858, 2.0)
 W3_SIZES = {W3_SMALL: 1000, W3_LARGE: 1_000_000}
+W3_VALUE_SIZES = {W3_VALUE_SMALL: 1000, W3_VALUE_LARGE: 1_000_000}
 W6_SIZE = 10_000
 W4_LAYERS = [784, 256, 256, 10]
 W4_BATCH = 128
