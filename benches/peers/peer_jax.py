@@ -89,54 +89,54 @@ def w7_function():
     return f
 
 
-def cases(ids):
-    for wid in ids:
-        if wid == wl.W1:
-            f = lambda x1, x2: x1 * x2 + jnp.sin(x1)  # noqa: E731
-            g = jax.jit(jax.grad(f, argnums=(0, 1)))
-            x1, x2 = jnp.asarray(2.0, jnp.float64), jnp.asarray(7.0, jnp.float64)
-            yield Case(wid, _ready(g, x1, x2), _np)
-        elif wid == wl.W2:
-            g = jax.jit(jax.grad(lambda x: sigmoid(sigmoid(sigmoid(x)))))
-            yield Case(wid, _ready(g, jnp.asarray(wl.W2_X, jnp.float64)), _np,
-                       note="sigmoid from primitives 1/(1+exp(-x))")
-        elif wid in wl.W3_SIZES:
-            x = jnp.asarray(wl.rosenbrock_x(wl.W3_SIZES[wid]))
-            yield Case(wid, _ready(jax.jit(jax.grad(rosenbrock)), x), _np)
-        elif wid in wl.W3_VALUE_SIZES:
-            x = jnp.asarray(wl.rosenbrock_x(wl.W3_VALUE_SIZES[wid]))
-            yield Case(wid, _ready(jax.jit(rosenbrock), x), _np, note="the function alone")
-        elif wid == wl.W4_LOSS:
-            inp = wl.mlp_inputs()
-            params = [jnp.asarray(p) for p in inp["params"]]
-            x, labels = jnp.asarray(inp["x"]), jnp.asarray(inp["labels"])
-            yield Case(wid, _ready(jax.jit(mlp_loss), params, x, labels), _np, note="the loss alone")
-        elif wid == wl.W4:
-            inp = wl.mlp_inputs()
-            params = [jnp.asarray(p) for p in inp["params"]]
-            x, labels = jnp.asarray(inp["x"]), jnp.asarray(inp["labels"])
-            step = jax.jit(jax.value_and_grad(mlp_loss))
-            yield Case(wid, _ready(step, params, x, labels), lambda r: (np.asarray(r[0]), _np(r[1])),
-                       note="jit(value_and_grad)")
-        elif wid in wl.W5_CHAINS:
-            inp = wl.chain_inputs(wl.W5_CHAINS[wid])
-            f = chain([jnp.asarray(w) for w in inp["weights"]])
-            x = jnp.asarray(inp["x"])
-            yield Case(wid, _ready(jax.jit(jax.jacfwd(f)), x), _np, variant="jacfwd")
-            yield Case(wid, _ready(jax.jit(jax.jacrev(f)), x), _np, variant="jacrev")
-        elif wid == wl.W6:
-            x = jnp.asarray(wl.rosenbrock_x(wl.W6_SIZE))
-            v = jnp.ones_like(x)
-            hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(rosenbrock), (x,), (v,))[1])
-            yield Case(wid, _ready(hvp, x, v), _np, note="forward-over-reverse jvp(grad(f))")
-        elif wid == wl.W7:
-            x = jnp.asarray(wl.w7_x())
+def cases(wid):
+    """The timed cases (or the skip) of one workload id."""
+    if wid == wl.W1:
+        f = lambda x1, x2: x1 * x2 + jnp.sin(x1)  # noqa: E731
+        g = jax.jit(jax.grad(f, argnums=(0, 1)))
+        x1, x2 = jnp.asarray(2.0, jnp.float64), jnp.asarray(7.0, jnp.float64)
+        yield Case(wid, _ready(g, x1, x2), _np)
+    elif wid == wl.W2:
+        g = jax.jit(jax.grad(lambda x: sigmoid(sigmoid(sigmoid(x)))))
+        yield Case(wid, _ready(g, jnp.asarray(wl.W2_X, jnp.float64)), _np,
+                   note="sigmoid from primitives 1/(1+exp(-x))")
+    elif wid in wl.W3_SIZES:
+        x = jnp.asarray(wl.rosenbrock_x(wl.W3_SIZES[wid]))
+        yield Case(wid, _ready(jax.jit(jax.grad(rosenbrock)), x), _np)
+    elif wid in wl.W3_VALUE_SIZES:
+        x = jnp.asarray(wl.rosenbrock_x(wl.W3_VALUE_SIZES[wid]))
+        yield Case(wid, _ready(jax.jit(rosenbrock), x), _np, note="the function alone")
+    elif wid == wl.W4_LOSS:
+        inp = wl.mlp_inputs()
+        params = [jnp.asarray(p) for p in inp["params"]]
+        x, labels = jnp.asarray(inp["x"]), jnp.asarray(inp["labels"])
+        yield Case(wid, _ready(jax.jit(mlp_loss), params, x, labels), _np, note="the loss alone")
+    elif wid == wl.W4:
+        inp = wl.mlp_inputs()
+        params = [jnp.asarray(p) for p in inp["params"]]
+        x, labels = jnp.asarray(inp["x"]), jnp.asarray(inp["labels"])
+        step = jax.jit(jax.value_and_grad(mlp_loss))
+        yield Case(wid, _ready(step, params, x, labels), lambda r: (np.asarray(r[0]), _np(r[1])),
+                   note="jit(value_and_grad)")
+    elif wid in wl.W5_CHAINS:
+        inp = wl.chain_inputs(wl.W5_CHAINS[wid])
+        f = chain([jnp.asarray(w) for w in inp["weights"]])
+        x = jnp.asarray(inp["x"])
+        yield Case(wid, _ready(jax.jit(jax.jacfwd(f)), x), _np, variant="jacfwd")
+        yield Case(wid, _ready(jax.jit(jax.jacrev(f)), x), _np, variant="jacrev")
+    elif wid == wl.W6:
+        x = jnp.asarray(wl.rosenbrock_x(wl.W6_SIZE))
+        v = jnp.ones_like(x)
+        hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(rosenbrock), (x,), (v,))[1])
+        yield Case(wid, _ready(hvp, x, v), _np, note="forward-over-reverse jvp(grad(f))")
+    elif wid == wl.W7:
+        x = jnp.asarray(wl.w7_x())
 
-            def compile_fresh(x=x):
-                return jax.jit(jax.grad(w7_function())).lower(x).compile()
+        def compile_fresh(x=x):
+            return jax.jit(jax.grad(w7_function())).lower(x).compile()
 
-            def run_compiled(compiled, x=x):
-                return np.asarray(compiled(x))
+        def run_compiled(compiled, x=x):
+            return np.asarray(compiled(x))
 
-            yield Case(wid, compile_fresh, run_compiled, fresh=True,
-                       note="jit(grad(f)).lower(x).compile(), a fresh function each time")
+        yield Case(wid, compile_fresh, run_compiled, fresh=True,
+                   note="jit(grad(f)).lower(x).compile(), a fresh function each time")

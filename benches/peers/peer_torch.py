@@ -69,79 +69,79 @@ def chain(weights):
     return f
 
 
-def cases(ids):
-    for wid in ids:
-        if wid == wl.W1:
-            x1, x2 = _leaf(2.0), _leaf(7.0)
+def cases(wid):
+    """The timed cases (or the skip) of one workload id."""
+    if wid == wl.W1:
+        x1, x2 = _leaf(2.0), _leaf(7.0)
 
-            def w1(x1=x1, x2=x2):
-                y = x1 * x2 + torch.sin(x1)
-                return torch.autograd.grad(y, (x1, x2))
+        def w1(x1=x1, x2=x2):
+            y = x1 * x2 + torch.sin(x1)
+            return torch.autograd.grad(y, (x1, x2))
 
-            yield Case(wid, w1, _np)
-        elif wid == wl.W2:
-            x = _leaf(wl.W2_X)
+        yield Case(wid, w1, _np)
+    elif wid == wl.W2:
+        x = _leaf(wl.W2_X)
 
-            def w2(x=x):
-                (g,) = torch.autograd.grad(sigmoid(sigmoid(sigmoid(x))), x)
-                return g
+        def w2(x=x):
+            (g,) = torch.autograd.grad(sigmoid(sigmoid(sigmoid(x))), x)
+            return g
 
-            yield Case(wid, w2, _np, note="sigmoid from primitives 1/(1+exp(-x))")
-        elif wid in wl.W3_SIZES:
-            x = _leaf(wl.rosenbrock_x(wl.W3_SIZES[wid]))
+        yield Case(wid, w2, _np, note="sigmoid from primitives 1/(1+exp(-x))")
+    elif wid in wl.W3_SIZES:
+        x = _leaf(wl.rosenbrock_x(wl.W3_SIZES[wid]))
 
-            def w3(x=x):
-                (g,) = torch.autograd.grad(rosenbrock(x), x)
-                return g
+        def w3(x=x):
+            (g,) = torch.autograd.grad(rosenbrock(x), x)
+            return g
 
-            yield Case(wid, w3, _np)
-        elif wid in wl.W3_VALUE_SIZES:
-            x = torch.tensor(wl.rosenbrock_x(wl.W3_VALUE_SIZES[wid]))
+        yield Case(wid, w3, _np)
+    elif wid in wl.W3_VALUE_SIZES:
+        x = torch.tensor(wl.rosenbrock_x(wl.W3_VALUE_SIZES[wid]))
 
-            def w3v(x=x):
-                with torch.no_grad():
-                    return rosenbrock(x)
+        def w3v(x=x):
+            with torch.no_grad():
+                return rosenbrock(x)
 
-            yield Case(wid, w3v, _np, note="the function alone, under no_grad")
-        elif wid == wl.W4_LOSS:
-            inp = wl.mlp_inputs()
-            params = [torch.tensor(p) for p in inp["params"]]
-            x = torch.tensor(inp["x"])
-            labels = torch.tensor(inp["labels"], dtype=torch.long)
+        yield Case(wid, w3v, _np, note="the function alone, under no_grad")
+    elif wid == wl.W4_LOSS:
+        inp = wl.mlp_inputs()
+        params = [torch.tensor(p) for p in inp["params"]]
+        x = torch.tensor(inp["x"])
+        labels = torch.tensor(inp["labels"], dtype=torch.long)
 
-            def w4l(params=params, x=x, labels=labels):
-                with torch.no_grad():
-                    return mlp_loss(params, x, labels)
+        def w4l(params=params, x=x, labels=labels):
+            with torch.no_grad():
+                return mlp_loss(params, x, labels)
 
-            yield Case(wid, w4l, _np, note="the loss alone, under no_grad")
-        elif wid == wl.W4:
-            inp = wl.mlp_inputs()
-            params = [torch.tensor(p, requires_grad=True) for p in inp["params"]]
-            x = torch.tensor(inp["x"])
-            labels = torch.tensor(inp["labels"], dtype=torch.long)
+        yield Case(wid, w4l, _np, note="the loss alone, under no_grad")
+    elif wid == wl.W4:
+        inp = wl.mlp_inputs()
+        params = [torch.tensor(p, requires_grad=True) for p in inp["params"]]
+        x = torch.tensor(inp["x"])
+        labels = torch.tensor(inp["labels"], dtype=torch.long)
 
-            def w4(params=params, x=x, labels=labels):
-                loss = mlp_loss(params, x, labels)
-                grads = torch.autograd.grad(loss, params)
-                return loss, grads
+        def w4(params=params, x=x, labels=labels):
+            loss = mlp_loss(params, x, labels)
+            grads = torch.autograd.grad(loss, params)
+            return loss, grads
 
-            yield Case(wid, w4, lambda r: (_np(r[0]), _np(r[1])), note="autograd.grad of F.cross_entropy")
-        elif wid in wl.W5_CHAINS:
-            inp = wl.chain_inputs(wl.W5_CHAINS[wid])
-            f = chain([torch.tensor(w) for w in inp["weights"]])
-            x = torch.tensor(inp["x"])
-            jf, jr = torch.func.jacfwd(f), torch.func.jacrev(f)
-            yield Case(wid, lambda jf=jf, x=x: jf(x), _np, variant="jacfwd", note="torch.func.jacfwd (eager)")
-            yield Case(wid, lambda jr=jr, x=x: jr(x), _np, variant="jacrev", note="torch.func.jacrev (eager)")
-        elif wid == wl.W6:
-            x = torch.tensor(wl.rosenbrock_x(wl.W6_SIZE))
-            v = torch.ones_like(x)
-            grad_f = torch.func.grad(rosenbrock)
+        yield Case(wid, w4, lambda r: (_np(r[0]), _np(r[1])), note="autograd.grad of F.cross_entropy")
+    elif wid in wl.W5_CHAINS:
+        inp = wl.chain_inputs(wl.W5_CHAINS[wid])
+        f = chain([torch.tensor(w) for w in inp["weights"]])
+        x = torch.tensor(inp["x"])
+        jf, jr = torch.func.jacfwd(f), torch.func.jacrev(f)
+        yield Case(wid, lambda jf=jf, x=x: jf(x), _np, variant="jacfwd", note="torch.func.jacfwd (eager)")
+        yield Case(wid, lambda jr=jr, x=x: jr(x), _np, variant="jacrev", note="torch.func.jacrev (eager)")
+    elif wid == wl.W6:
+        x = torch.tensor(wl.rosenbrock_x(wl.W6_SIZE))
+        v = torch.ones_like(x)
+        grad_f = torch.func.grad(rosenbrock)
 
-            def w6(x=x, v=v):
-                return torch.func.jvp(grad_f, (x,), (v,))[1]
+        def w6(x=x, v=v):
+            return torch.func.jvp(grad_f, (x,), (v,))[1]
 
-            yield Case(wid, w6, _np, note="forward-over-reverse torch.func.jvp(grad(f)) (eager)")
-        elif wid == wl.W7:
-            yield Skip(wid, "compile time: eager PyTorch has no compile step to measure "
-                            "(torch.compile needs a C++ toolchain at run time and is not the eager peer)")
+        yield Case(wid, w6, _np, note="forward-over-reverse torch.func.jvp(grad(f)) (eager)")
+    elif wid == wl.W7:
+        yield Skip(wid, "compile time: eager PyTorch has no compile step to measure "
+                        "(torch.compile needs a C++ toolchain at run time and is not the eager peer)")

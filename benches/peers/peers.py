@@ -74,38 +74,61 @@ def run_peer(name: str, ids: list[str], quick: bool, path: str) -> dict:
     plan = timing.Plan.make(quick)
     # W1 first, always: it validates the setup.
     order = [wl.W1] + [i for i in ids if i != wl.W1]
-    for item in peer.cases(order):
-        if isinstance(item, Skip):
-            if item.id in ids:
-                log(f"[{name}] {item.id}: skipped: {item.reason}")
-                out["skipped"].append(dataclasses.asdict(item))
-            continue
-        label = item.id + (f" ({item.variant})" if item.variant else "")
+    for wid in order:
         try:
-            value = item.call()
-            ok, msg = checks.check(item.id, item.result(value))
+            items = list(peer.cases(wid))
         except Exception as exc:
             traceback.print_exc()
-            out["results"].append(
-                {"id": item.id, "variant": item.variant, "median_ns": None, "ok": False,
-                 "check": f"failed to run: {type(exc).__name__}: {exc}", "note": item.note}
-            )
-            log(f"[{name}] {label}: FAILED to run: {exc}")
-            continue
+            items = []
+            failure = f"failed to prepare: {type(exc).__name__}: {exc}"
+            if wid == wl.W1:
+                out["error"] = f"W1 {failure}; the {name} setup is broken"
+                return out
+            out["results"].append({"id": wid, "variant": None, "median_ns": None, "ok": False,
+                                   "check": failure, "note": ""})
+            save(out, path)
+            log(f"[{name}] {wid}: {failure}")
+        for item in items:
+            if isinstance(item, Skip):
+                if item.id in ids:
+                    log(f"[{name}] {item.id}: skipped: {item.reason}")
+                    out["skipped"].append(dataclasses.asdict(item))
+                    save(out, path)
+                continue
+            if not run_case(name, item, ids, plan, out, path):
+                return out
+    return out
+
+
+def run_case(name: str, item, ids: list[str], plan: timing.Plan, out: dict, path: str) -> bool:
+    """Check and time one case into `out`; False when the setup check (W1) failed."""
+    label = item.id + (f" ({item.variant})" if item.variant else "")
+    try:
+        ok, msg = checks.check(item.id, item.result(item.call()))
         if item.id == wl.W1 and not ok:
             out["error"] = f"W1 check failed, the {name} setup is wrong: {msg}"
-            log(f"[{name}] {out['error']}")
-            return out
+            return False
         if item.id not in ids:
-            continue  # W1 was only run as the setup check
+            return True  # W1 was only run as the setup check
         t = timing.measure_fresh(item.call, plan) if item.fresh else timing.measure(item.call, plan)
-        row = {"id": item.id, "variant": item.variant, **dataclasses.asdict(t), "ok": ok,
-               "check": msg, "note": item.note}
-        out["results"].append(row)
+    except Exception as exc:
+        traceback.print_exc()
+        failure = f"failed to run: {type(exc).__name__}: {exc}"
+        if item.id == wl.W1:
+            out["error"] = f"W1 {failure}; the {name} setup is broken"
+            return False
+        out["results"].append({"id": item.id, "variant": item.variant, "median_ns": None, "ok": False,
+                               "check": failure, "note": item.note})
         save(out, path)
-        status = "ok" if ok else "WRONG ANSWER"
-        log(f"[{name}] {label}: median {t.median_ns / 1e3:.2f} us "
-            f"({t.samples} samples x {t.inner}); check {status}: {msg}")
+        log(f"[{name}] {label}: {failure}")
+        return True
+    out["results"].append({"id": item.id, "variant": item.variant, **dataclasses.asdict(t), "ok": ok,
+                           "check": msg, "note": item.note})
+    save(out, path)
+    status = "ok" if ok else "WRONG ANSWER"
+    log(f"[{name}] {label}: median {t.median_ns / 1e3:.2f} us "
+        f"({t.samples} samples x {t.inner}); check {status}: {msg}")
+    return True
     return out
 
 

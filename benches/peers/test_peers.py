@@ -278,5 +278,71 @@ class ReferenceTest(unittest.TestCase):
         self.assertFalse(checks.check(wl.W2, 1e-40)[0])
 
 
+@unittest.skipIf(np is None, "needs numpy (run with benches/peers/.venv/bin/python)")
+class HarnessTest(unittest.TestCase):
+    """peers.run_peer with a fake peer module: setup check, failures, skips."""
+
+    def run_fake(self, cases, ids):
+        import types
+
+        import peers
+        import timing
+
+        fake = types.ModuleType("peer_jax")
+        fake.versions = lambda: {"jax": "fake"}
+        fake.cases = cases
+        quick = timing.Plan(warmup_s=0.0, target_sample_s=1e-5, samples=3, min_samples=1, budget_s=0.1,
+                            fresh_samples=2)
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(sys.modules, {"peer_jax": fake}), \
+                mock.patch.object(timing.Plan, "make", staticmethod(lambda q: quick)):
+            path = os.path.join(tmp, "jax.json")
+            out = peers.run_peer("jax", ids, True, path)
+            if out["results"]:
+                with open(path) as f:  # saved as it went
+                    self.assertEqual(json.load(f)["results"], out["results"])
+        return out
+
+    def test_wrong_w1_stops_the_peer(self):
+        from case import Case
+
+        def cases(wid):
+            if wid == "W1_seed_scalar_grad":  # float32 arithmetic: the classic wrong setup
+                yield Case(wid, lambda: (np.float32(2.0) * 7 + np.sin(np.float32(2.0)), 2.0), lambda r: r)
+            else:
+                raise AssertionError("nothing after a failed W1 may run")
+
+        out = self.run_fake(cases, ["W1_seed_scalar_grad", "W2_sigmoid3_grad"])
+        self.assertIn("W1 check failed", out["error"])
+        self.assertEqual(out["results"], [])
+
+    def test_failures_wrong_answers_and_skips_are_recorded(self):
+        import workloads as wl
+        from case import Case, Skip
+
+        def cases(wid):
+            if wid == wl.W1:
+                yield Case(wid, lambda: (6.583853163452858, 2.0), lambda r: r)
+            elif wid == wl.W2:
+                yield Case(wid, lambda: 1e-40, lambda r: r)  # wrong answer
+            elif wid == wl.W3_SMALL:
+                raise RuntimeError("no such op")  # fails while preparing
+            elif wid == wl.W6:
+                yield Case(wid, lambda: 1 / 0, lambda r: r)  # fails while running
+            elif wid == wl.W7:
+                yield Skip(wid, "nothing to compile")
+
+        out = self.run_fake(cases, [wl.W1, wl.W2, wl.W3_SMALL, wl.W6, wl.W7])
+        self.assertIsNone(out["error"])
+        rows = {r["id"]: r for r in out["results"]}
+        self.assertTrue(rows[wl.W1]["ok"])
+        self.assertGreater(rows[wl.W1]["median_ns"], 0)
+        self.assertFalse(rows[wl.W2]["ok"])
+        self.assertIsNotNone(rows[wl.W2]["median_ns"])
+        self.assertIn("RuntimeError: no such op", rows[wl.W3_SMALL]["check"])
+        self.assertIsNone(rows[wl.W3_SMALL]["median_ns"])
+        self.assertIn("ZeroDivisionError", rows[wl.W6]["check"])
+        self.assertEqual(out["skipped"], [{"id": wl.W7, "reason": "nothing to compile"}])
+
+
 if __name__ == "__main__":
     unittest.main()
