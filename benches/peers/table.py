@@ -288,11 +288,14 @@ def markdown(header, rows, notes, versions, args) -> str:
     out = [
         "## adjoint against JAX and PyTorch",
         "",
-        f"Measured by `{args.command}` on {now}, {cpu_model()}, {cores} cores, all three in one run.",
+        f"Measured by `{args.command}` on {now}, {cpu_model()}, {cores} cores"
+        + (", all three in one run." if read_status(args.results, "adjoint") == "ok"
+           else " (adjoint's figures not from this run: see the notes)."),
         "Each figure is the median time per call: criterion's median for adjoint; warm-up, then batches of "
         "calls, median over the batches for the peers (JAX results waited for with `block_until_ready`). "
         "Ratios are peer time / adjoint time: above 1× adjoint is faster. "
-        "Workload definitions: `shared/workloads.md`; inputs and reference values: `benches/peers/workloads.py`.",
+        "Workloads as defined in the project's shared workloads.md; the exact inputs and the reference answers "
+        "every peer result is checked against are in `benches/peers/` (see its README.md).",
     ]
     if args.quick:
         out += ["", "*Quick run (`--quick`): few repetitions, the figures are rough.*"]
