@@ -102,9 +102,9 @@ class PeerCell:
 
 
 def peer_cell(peer: dict | None, status: str, wid: str) -> PeerCell:
+    """The cell of one peer (its JSON, or None) for one workload; the reasons go to the notes."""
     if peer is None or peer.get("error"):
-        reason = (peer or {}).get("error") or status
-        return PeerCell(None, "not installed" if status.startswith("not installed") else "n/a", None if peer is None else reason)
+        return PeerCell(None, "not installed" if status.startswith("not installed") else "n/a")
     skipped = [s for s in peer.get("skipped", []) if s["id"] == wid]
     if skipped:
         return PeerCell(None, "skipped", skipped[0]["reason"])
@@ -115,14 +115,15 @@ def peer_cell(peer: dict | None, status: str, wid: str) -> PeerCell:
     if not timed:
         return PeerCell(None, "failed", rows[0].get("check"))
     wrong = [r for r in timed if not r.get("ok")]
-    best = min(timed, key=lambda r: r["median_ns"])
+    right = [r for r in timed if r.get("ok")]
+    best = min(right or timed, key=lambda r: r["median_ns"])  # never a wrong answer when a right one exists
     text = fmt_time(best["median_ns"])
     if len(timed) > 1:
         others = "; ".join(f"{r['variant']} {fmt_time(r['median_ns'])}" for r in timed if r is not best)
         text += f" ({best['variant']}; {others})"
     note = None
     if wrong:
-        text += " WRONG"
+        text += " WRONG" if not right else " (some WRONG)"
         note = "; ".join(f"{r['variant'] or 'value'}: {r['check']}" for r in wrong)
     return PeerCell(best["median_ns"], text, note)
 

@@ -145,6 +145,10 @@ class TableTest(unittest.TestCase):
         self.assertIn("bad", c.note)
         c = table.peer_cell(peer, "ok", "W7_compile_1000op_grad")
         self.assertEqual((c.ns, c.text, c.note), (None, "skipped", "eager"))
+        peer["results"][1]["ok"] = False  # the faster jacrev is the figure only while it is right
+        c = table.peer_cell(peer, "ok", "W5_jacobian_hourglass")
+        self.assertEqual(c.ns, 612e3)
+        self.assertIn("some WRONG", c.text)
         c = table.peer_cell(None, "not installed: no wheel", "W1_seed_scalar_grad")
         self.assertEqual((c.ns, c.text), (None, "not installed"))
 
