@@ -1,6 +1,7 @@
 //! Choosing how to execute a graph: the reference interpreter or the JIT.
 
 use adjoint_ir::{Error, Graph, Result, Tensor};
+use adjoint_jit::{CompiledFn, JitOptions};
 use std::fmt;
 use std::str::FromStr;
 
@@ -26,11 +27,52 @@ impl Engine {
         }
     }
 
-    /// Evaluates `g` on `inputs` with this engine.
+    /// Evaluates `g` on `inputs` with this engine (compiling first, for
+    /// the JIT; use [`Engine::prepare`] to compile once and call often).
     pub fn run(self, g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.prepare(g)?.run(inputs)
+    }
+
+    /// Prepares `g` for repeated calls: verifies it (interpreter) or
+    /// compiles it to native code (JIT).
+    pub fn prepare(self, g: &Graph) -> Result<Prepared> {
+        self.prepare_with(g, &JitOptions::default())
+    }
+
+    /// [`Engine::prepare`] with explicit JIT options.
+    pub fn prepare_with(self, g: &Graph, opts: &JitOptions) -> Result<Prepared> {
         match self {
-            Engine::Interp => adjoint_interp::eval(g, inputs),
-            Engine::Jit => Err(Error::jit("the JIT engine is not built yet")),
+            Engine::Interp => {
+                adjoint_ir::verify(g)?;
+                Ok(Prepared::Interp(g.clone()))
+            }
+            Engine::Jit => Ok(Prepared::Jit(Box::new(adjoint_jit::compile(g, opts)?))),
+        }
+    }
+}
+
+/// A graph ready to be called repeatedly on one engine.
+pub enum Prepared {
+    /// Evaluated by the reference interpreter.
+    Interp(Graph),
+    /// Compiled to native code.
+    Jit(Box<CompiledFn>),
+}
+
+impl Prepared {
+    /// Runs on `inputs` (one per parameter) and returns the outputs.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        match self {
+            Prepared::Interp(g) => adjoint_interp::eval(g, inputs),
+            Prepared::Jit(f) => f.run(inputs),
+        }
+    }
+
+    /// The compiled function, for the JIT.
+    pub fn compiled(&self) -> Option<&CompiledFn> {
+        match self {
+            Prepared::Interp(_) => None,
+            Prepared::Jit(f) => Some(f),
         }
     }
 }

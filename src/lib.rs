@@ -20,13 +20,19 @@ pub use adjoint_passes as passes;
 mod engine;
 pub mod values;
 
-pub use engine::Engine;
+pub use engine::{Engine, Prepared};
+
+#[doc = include_str!("../docs/tutorial.md")]
+pub mod tutorial {}
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Runs the pass pipeline `pipeline` (e.g. `grad{wrt=x},simplify,cse,dce`)
 /// on `g` in place, verifying after each pass.
 pub fn run_pipeline(g: &mut ir::Graph, pipeline: &str) -> ir::Result<()> {
-    let _ = (g, pipeline);
-    Err(ir::Error::input(
-        "the pass manager is not available in this build yet",
-    ))
+    passes::PassManager::parse(pipeline)?.run(g)?;
+    Ok(())
 }

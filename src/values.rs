@@ -243,6 +243,12 @@ fn json_float(s: String) -> String {
     }
 }
 
+/// An `f64` as a JSON value: the shortest round-tripping number, or the
+/// strings `"NaN"`, `"inf"`, `"-inf"`.
+pub fn json_number(v: f64) -> String {
+    json_float(fmt_f64(v))
+}
+
 /// The elements of a tensor as JSON values, row-major.
 pub fn json_elements(t: &Tensor) -> Vec<String> {
     match t.data() {

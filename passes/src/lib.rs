@@ -1,9 +1,46 @@
 //! # adjoint-passes
 //!
-//! Graph-to-graph passes and the [`PassManager`] that runs a pipeline of them.
+//! Graph-to-graph passes and the [`PassManager`] that runs a pipeline of
+//! them:
+//!
+//! - automatic differentiation as graph transforms: [`reverse`] (`grad`,
+//!   `vjp`) and [`forward`] (`jvp`), built on one table of derivative
+//!   [`rules`] with symbolic zeros ([`Lin`]);
+//! - clean-up: [`dce`], [`cse`], [`fold`], [`simplify`], [`inline`];
+//! - [`gradcheck`]: reverse and forward mode against finite differences.
+//!
+//! ```
+//! use adjoint_ir::{GraphBuilder, TensorType};
+//! use adjoint_passes::PassManager;
+//! let b = GraphBuilder::new("f");
+//! let x1 = b.param("x1", TensorType::f64([]));
+//! let x2 = b.param("x2", TensorType::f64([]));
+//! let mut g = b.build(&[x1 * x2 + x1.sin()]).unwrap();
+//! PassManager::parse("grad,simplify,cse,dce").unwrap().run(&mut g).unwrap();
+//! assert_eq!(g.outputs().len(), 3); // f, df/dx1, df/dx2
+//! ```
 #![warn(missing_docs)]
 
 pub mod bracketing;
+pub mod composite;
+pub mod contract;
+pub mod cse;
+pub mod dce;
+pub mod emit;
+pub mod fold;
+pub mod forward;
+pub mod fuse;
+pub mod gradcheck;
+pub mod inline;
+pub mod lin;
 mod manager;
+mod pipeline;
+mod registry;
+pub mod reverse;
+pub mod rules;
+pub mod simplify;
 
-pub use manager::{Pass, PassManager, PassStats};
+pub use lin::Lin;
+pub use manager::{DumpTarget, Pass, PassFilter, PassManager, PassRecord, PassStats, RunReport};
+pub use pipeline::{parse_pipeline, PassOptions, PassSpec};
+pub use registry::{OptionSpec, PassEntry, PassType, Registry};

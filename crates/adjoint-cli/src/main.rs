@@ -4,8 +4,10 @@
 //! a backtrace); 2 usage errors.
 
 use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
-use adjoint::passes::bracketing;
-use adjoint::values::{arg_to_tensor, outputs_json, parse_arg};
+use adjoint::jit::JitOptions;
+use adjoint::passes::gradcheck::{gradcheck, GradCheckOptions, GradCheckReport};
+use adjoint::passes::{bracketing, PassFilter, PassManager, Registry};
+use adjoint::values::{arg_to_tensor, json_number, outputs_json, parse_arg};
 use adjoint::Engine;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,6 +60,12 @@ enum Cmd {
         /// The engine.
         #[arg(long, default_value = "jit", value_parser = ["interp", "jit"])]
         engine: String,
+        /// Print the Cranelift IR of each generated function on stderr (JIT).
+        #[arg(long)]
+        dump_clif: bool,
+        /// Report the JIT's memory plan and arena size in bytes on stderr.
+        #[arg(long)]
+        arena: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -74,6 +82,22 @@ enum Cmd {
         /// Relative tolerance for pass/fail.
         #[arg(long, default_value_t = 1e-6)]
         tol: f64,
+        /// Absolute tolerance for pass/fail.
+        #[arg(long, default_value_t = 1e-9)]
+        atol: f64,
+        /// The output to differentiate, when the function has several.
+        #[arg(long)]
+        of: Option<usize>,
+        /// The parameters to check, comma-separated (default: every float
+        /// parameter).
+        #[arg(long, value_delimiter = ',')]
+        wrt: Option<Vec<String>>,
+        /// Check reverse mode only.
+        #[arg(long)]
+        reverse_only: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Solve a Jacobian chain bracketing problem given as `m n E` lines.
     Chain {
@@ -150,13 +174,31 @@ fn pick<'m>(m: &'m Module, func: &Option<String>) -> Result<&'m Graph> {
 }
 
 fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> Result<Graph> {
-    let g = g.clone();
-    match &p.passes {
-        None => Ok(g),
-        Some(_) => Err(Error::input(
-            "--passes: the pass manager is not available in this build yet",
-        )),
+    let mut g = g.clone();
+    let Some(pipeline) = &p.passes else {
+        if p.print_before.is_some() || p.print_after.is_some() || p.time_passes {
+            return Err(Error::input(
+                "--print-before/--print-after/--time-passes need --passes",
+            ));
+        }
+        return Ok(g);
+    };
+    let registry = Registry::builtin();
+    let mut pm = PassManager::parse_with(&registry, pipeline)?;
+    if let Some(f) = &p.print_before {
+        pm.print_before(PassFilter::parse(f, &registry)?);
     }
+    if let Some(f) = &p.print_after {
+        pm.print_after(PassFilter::parse(f, &registry)?);
+    }
+    pm.print_changed(p.print_changed)
+        .time_passes(p.time_passes)
+        .verify_each(!p.no_verify_each);
+    if let Some(dir) = &p.dump_dir {
+        pm.dump_dir(dir);
+    }
+    pm.run(&mut g)?;
+    Ok(g)
 }
 
 fn parse_inputs(g: &Graph, args: &[String]) -> Result<Vec<Tensor>> {
@@ -202,6 +244,28 @@ fn parse_inputs(g: &Graph, args: &[String]) -> Result<Vec<Tensor>> {
         .collect()
 }
 
+fn report_json(r: &GradCheckReport) -> String {
+    let num = |v: f64| json_number(v);
+    let inputs: Vec<String> = r
+        .inputs
+        .iter()
+        .map(|i| {
+            format!(
+                "{{\"name\":\"{}\",\"numel\":{},\"reverse_abs\":{},\"reverse_rel\":{},\"forward_abs\":{},\"forward_rel\":{},\"fd_max\":{},\"pass\":{}}}",
+                i.name,
+                i.numel,
+                num(i.reverse_abs),
+                num(i.reverse_rel),
+                num(i.forward_abs),
+                num(i.forward_rel),
+                num(i.fd_max),
+                i.pass
+            )
+        })
+        .collect();
+    format!("{{\"pass\":{},\"inputs\":[{}]}}", r.pass, inputs.join(","))
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Print { file } => {
@@ -226,19 +290,66 @@ fn run(cli: Cli) -> Result<()> {
             func,
             args,
             engine,
+            dump_clif,
+            arena,
             pipeline,
         } => {
             let m = load(&file)?;
             let g = apply_pipeline(pick(&m, &func)?, &pipeline)?;
             let inputs = parse_inputs(&g, &args)?;
             let engine: Engine = engine.parse()?;
-            let outs = engine.run(&g, &inputs)?;
+            if (dump_clif || arena) && engine != Engine::Jit {
+                return Err(Error::input("--dump-clif and --arena need --engine jit"));
+            }
+            let opts = JitOptions {
+                keep_clif: dump_clif,
+                ..JitOptions::default()
+            };
+            let prepared = engine.prepare_with(&g, &opts)?;
+            if let Some(f) = prepared.compiled() {
+                if dump_clif {
+                    eprint!("{}", f.clif().unwrap_or_default());
+                }
+                if arena {
+                    eprint!("{}", f.plan());
+                }
+            }
+            let outs = prepared.run(&inputs)?;
             println!("{}", outputs_json(&outs));
         }
-        Cmd::Check { .. } => {
-            return Err(Error::input(
-                "check: gradient checking is not available in this build yet",
-            ))
+        Cmd::Check {
+            file,
+            func,
+            args,
+            tol,
+            atol,
+            of,
+            wrt,
+            reverse_only,
+            json,
+        } => {
+            let m = load(&file)?;
+            let g = pick(&m, &func)?;
+            let inputs = parse_inputs(g, &args)?;
+            let opts = GradCheckOptions {
+                of,
+                wrt,
+                rtol: tol,
+                atol,
+                forward: !reverse_only,
+            };
+            let report = gradcheck(g, &inputs, &opts)?;
+            if json {
+                println!("{}", report_json(&report));
+            } else {
+                println!("{report}");
+            }
+            if !report.pass {
+                return Err(Error::eval(format!(
+                    "gradient check failed: max relative error {:.3e} exceeds {tol:e}",
+                    report.max_rel()
+                )));
+            }
         }
         Cmd::Chain { file } => {
             let text = read_source(&file)?;

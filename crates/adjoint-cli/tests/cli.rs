@@ -170,7 +170,7 @@ fn garbage_never_panics() {
                 0 => {
                     v.remove(i);
                 }
-                1 => v.insert(i, b"%[]{}:,=@#\n0x"[(state >> 8) as usize % 14]),
+                1 => v.insert(i, b"%[]{}:,=@#\n0x"[(state >> 8) as usize % 13]),
                 _ => v[i] = (state >> 16) as u8,
             }
         }
@@ -208,4 +208,54 @@ fn chain_prints_json_and_line_numbered_errors() {
     let o = run_stdin(&["chain", "-"], b"2\n1 100 200\n100 1 x\n");
     assert_clean_failure(&o, 1);
     assert!(stderr(&o).contains("line 3"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_passes_on_the_seed_and_reports_json() {
+    let o = run(&[
+        "check",
+        "examples/seed.adj",
+        "--arg",
+        "x1=2",
+        "--arg",
+        "x2=7",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("PASS"), "{}", stdout(&o));
+    let o = run(&[
+        "check",
+        "examples/seed.adj",
+        "--arg",
+        "x1=2",
+        "--arg",
+        "x2=7",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("{\"pass\":true,\"inputs\":[{\"name\":\"x1\""),
+        "{out}"
+    );
+    assert!(out.contains("\"name\":\"x2\""), "{out}");
+}
+
+#[test]
+fn opt_prints_banners_and_errors_list_valid_passes() {
+    let o = run(&[
+        "opt",
+        "examples/seed.adj",
+        "--passes",
+        "grad,simplify,cse,dce",
+        "--print-after=all",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for p in ["grad", "simplify", "cse", "dce"] {
+        assert!(err.contains(&format!("IR after {p}")), "{err}");
+    }
+    assert!(stdout(&o).contains("return %y, %x1_grad"), "{}", stdout(&o));
+    let o = run(&["opt", "examples/seed.adj", "--passes", "gard"]);
+    assert_clean_failure(&o, 1);
+    assert!(stderr(&o).contains("valid passes: grad"), "{}", stderr(&o));
 }

@@ -219,9 +219,15 @@ func @c() -> (f64[2,3], f32, f64[3], f64, f32[2], bool) {
     assert_eq!(e[1].to_bits(), (-1e-40f32).to_bits());
     assert_eq!(consts[5].as_bool().unwrap(), &[false]);
     let (_, text) = roundtrip(src);
-    assert!(text.contains("%a = const [[1,-2.5,0.001],[400,-0,3]] : f64[2,3]"), "{text}");
+    assert!(
+        text.contains("%a = const [[1,-2.5,0.001],[400,-0,3]] : f64[2,3]"),
+        "{text}"
+    );
     assert!(text.contains("%e = const [nan,-1e-40] : f32[2]"), "{text}");
-    assert!(text.contains("%d = const 1.2345678901234567e19 : f64"), "{text}");
+    assert!(
+        text.contains("%d = const 1.2345678901234567e19 : f64"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -475,7 +481,10 @@ func @main(%x: f64) -> (f64, f64) {
 ",
     );
     assert_eq!(m.customs().count(), 2);
-    assert!(text.contains("custom @e1 = @b\n\ncustom @e2 = @b\n"), "{text}");
+    assert!(
+        text.contains("custom @e1 = @b\n\ncustom @e2 = @b\n"),
+        "{text}"
+    );
     assert_eq!(
         print_graph(m.func("main").unwrap()),
         text,
@@ -578,4 +587,127 @@ func @relu_mask(%x: f64[2,3], %zero: f64, %m: bool[3]) -> f64[2,3] {
 "
     );
     assert_eq!(m.func("relu_mask").unwrap().len(), 9);
+}
+
+#[test]
+fn parameters_declared_after_other_nodes_print_in_the_header() {
+    let mut g = Graph::new("late");
+    let c = g.constant(Tensor::scalar_f64(1.0)); // node 0
+    let x = g.add_param("x", TensorType::f64([])).unwrap(); // node 1
+    let y = g.add(Op::Binary(BinaryOp::Add), &[x, c]).unwrap(); // node 2
+    g.set_outputs(vec![y, x]);
+    verify(&g).unwrap();
+    let text = print_graph(&g);
+    assert_eq!(
+        text,
+        "\
+func @late(%x: f64) -> (f64, f64) {
+  %0 = const 1 : f64
+  %2 = add %x, %0 : f64
+  return %2, %x
+}
+"
+    );
+    let (_, again) = roundtrip(&text);
+    assert_eq!(again, text);
+}
+
+#[test]
+fn windows_line_endings_and_a_byte_order_mark_parse() {
+    let src = "\u{feff}func @f(%x: f64) -> f64 {\r\n  %y = exp %x\r\n  return %y\r\n}\r\n";
+    let (_, text) = roundtrip(src);
+    assert_eq!(
+        text,
+        "func @f(%x: f64) -> f64 {\n  %y = exp %x : f64\n  return %y\n}\n"
+    );
+}
+
+fn unary_custom(
+    name: &str,
+    body_name: &str,
+    f: impl Fn(adjoint_ir::Value) -> adjoint_ir::Value,
+) -> Arc<CustomOp> {
+    let b = GraphBuilder::new(body_name);
+    let x = b.param("x", TensorType::f64([]));
+    let body = b.build(&[f(x)]).unwrap();
+    CustomOp::new(name, body, None, None).unwrap()
+}
+
+#[test]
+fn nested_custom_ops_print_callees_first() {
+    let sq = unary_custom("sq", "sq_body", |x| x * x);
+    let quad = {
+        let b = GraphBuilder::new("quad_body");
+        let x = b.param("x", TensorType::f64([]));
+        let y = b.call(&sq, &[b.call(&sq, &[x])]);
+        CustomOp::new("quad", b.build(&[y]).unwrap(), None, None).unwrap()
+    };
+    let b = GraphBuilder::new("main");
+    let x = b.param("x", TensorType::f64([]));
+    let g = b.build(&[b.call(&quad, &[x])]).unwrap();
+    let text = print_graph(&g);
+    assert_eq!(
+        text,
+        "\
+func @sq_body(%x: f64) -> f64 {
+  %1 = mul %x, %x : f64
+  return %1
+}
+
+custom @sq = @sq_body
+
+func @quad_body(%x: f64) -> f64 {
+  %1 = call @sq %x : f64
+  %2 = call @sq %1 : f64
+  return %2
+}
+
+custom @quad = @quad_body
+
+func @main(%x: f64) -> f64 {
+  %1 = call @quad %x : f64
+  return %1
+}
+"
+    );
+    let (_, again) = roundtrip(&text);
+    assert_eq!(again, text);
+}
+
+#[test]
+fn clashing_custom_op_and_function_names_are_renamed() {
+    // Two different custom ops, both called `c`, with bodies both called
+    // `b`: the printed text must still be unambiguous.
+    let c1 = unary_custom("c", "b", |x| x.exp());
+    let c2 = unary_custom("c", "b", |x| x.sin());
+    let b = GraphBuilder::new("main");
+    let x = b.param("x", TensorType::f64([]));
+    let g = b.build(&[b.call(&c1, &[x]), b.call(&c2, &[x])]).unwrap();
+    let text = print_graph(&g);
+    assert_eq!(
+        text,
+        "\
+func @b(%x: f64) -> f64 {
+  %1 = exp %x : f64
+  return %1
+}
+
+custom @c = @b
+
+func @b_2(%x: f64) -> f64 {
+  %1 = sin %x : f64
+  return %1
+}
+
+custom @c_2 = @b_2
+
+func @main(%x: f64) -> (f64, f64) {
+  %1 = call @c %x : f64
+  %2 = call @c_2 %x : f64
+  return %1, %2
+}
+"
+    );
+    let (_, again) = roundtrip(&text);
+    assert_eq!(again, text);
 }

@@ -131,7 +131,9 @@ impl<'a> Cursor<'a> {
 }
 
 /// Splits `src` into tokens, ending with [`Tok::Eof`].
+/// A leading byte-order mark is skipped.
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut cur = Cursor {
         chars: src.char_indices().peekable(),
         src,
@@ -325,6 +327,14 @@ mod tests {
         assert!(e.message.contains("exponent"), "{e}");
         let e = lex("12abc").unwrap_err();
         assert!(e.message.contains("expected a number"), "{e}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_are_accepted() {
+        let ts = lex("\u{feff}%a\r\n  @b").unwrap();
+        assert_eq!(ts[0].tok, Tok::Value("a".into()));
+        assert_eq!((ts[0].loc.line, ts[0].loc.col), (1, 1));
+        assert_eq!((ts[1].loc.line, ts[1].loc.col), (2, 3));
     }
 
     #[test]

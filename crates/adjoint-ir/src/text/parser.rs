@@ -338,7 +338,7 @@ impl Parser {
         if matches!(self.peek(), Tok::Value(_)) {
             loop {
                 let (v, vloc) = self.expect_value("a value `%name` to return")?;
-                let id = lookup(g, scope, &v, vloc)?;
+                let id = self.lookup(g, scope, &v, vloc)?;
                 outs.push((id, v, vloc));
                 if !self.eat(&Tok::Comma) {
                     break;
@@ -370,6 +370,35 @@ impl Parser {
         }
         g.set_outputs(outs.into_iter().map(|(id, _, _)| id).collect());
         Ok(())
+    }
+
+    /// The node a value name refers to. For an unknown name, the error
+    /// says whether it is defined later in the function.
+    fn lookup(&self, g: &Graph, scope: &Scope, v: &str, loc: Loc) -> Result<NodeId> {
+        if let Some(&(id, _)) = scope.get(v) {
+            return Ok(id);
+        }
+        let rest = self.toks.get(self.pos..).unwrap_or(&[]);
+        let later = rest
+            .iter()
+            .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if w == "func" || w == "custom"))
+            .zip(rest.iter().skip(1))
+            .find(|(t, next)| matches!(&t.tok, Tok::Value(n) if n == v) && next.tok == Tok::Eq)
+            .map(|(t, _)| t.loc);
+        let f = g.name();
+        Err(match later {
+            Some(def) => Error::parse(
+                loc,
+                format!("use of %{v} before its definition at {def} in @{f} (values must be defined before they are used)"),
+            ),
+            None => Error::parse(
+                loc,
+                format!(
+                    "use of undefined value %{v} in @{f}{}",
+                    did_you_mean(v, scope.keys().map(String::as_str), "%")
+                ),
+            ),
+        })
     }
 
     // ----- statements -----------------------------------------------------
@@ -521,7 +550,8 @@ impl Parser {
                 return Err(Error::parse(
                     loc,
                     format!(
-                        "unknown op `{name}`; expected one of: {}",
+                        "unknown op `{name}`{}; expected one of: {}",
+                        did_you_mean(name, Op::all_names(), ""),
                         Op::all_names().join(", ")
                     ),
                 ))
@@ -538,7 +568,7 @@ impl Parser {
         }
         loop {
             let (v, loc) = self.expect_value("an operand `%name`")?;
-            out.push(lookup(g, scope, &v, loc)?);
+            out.push(self.lookup(g, scope, &v, loc)?);
             if !self.eat(&Tok::Comma) {
                 return Ok(out);
             }
@@ -712,11 +742,45 @@ impl Parser {
     }
 }
 
-fn lookup(g: &Graph, scope: &Scope, v: &str, loc: Loc) -> Result<NodeId> {
-    scope
-        .get(v)
-        .map(|&(id, _)| id)
-        .ok_or_else(|| Error::parse(loc, format!("use of undefined value %{v} in @{}", g.name())))
+/// The edit distance between `a` and `b` (for "did you mean" hints).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// ` (did you mean `x`?)` for the closest candidate within a small edit
+/// distance, else nothing.
+fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    sigil: &str,
+) -> String {
+    let n = name.chars().count();
+    if n > 64 {
+        return String::new();
+    }
+    let limit = match n {
+        0..=2 => return String::new(),
+        3..=4 => 1,
+        _ => 2,
+    };
+    candidates
+        .into_iter()
+        .filter(|c| c.chars().count() <= 64)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min()
+        .map(|(_, c)| format!(" (did you mean `{sigil}{c}`?)"))
+        .unwrap_or_default()
 }
 
 /// The op's name for messages: `call @name` for custom ops.
@@ -816,10 +880,11 @@ fn take_attrs(
         } else if allowed.iter().any(|(n, _)| *n == name) {
             out.vals.insert(name, (val, loc));
         } else {
+            let hint = did_you_mean(&name, allowed.iter().map(|(n, _)| *n).chain(["region"]), "");
             return Err(Error::parse(
                 loc,
                 format!(
-                    "{op} has no attribute `{name}`; expected one of: {}",
+                    "{op} has no attribute `{name}`{hint}; expected one of: {}",
                     expected()
                 ),
             ));
@@ -880,12 +945,14 @@ fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
                 None => return Err(missing("to", "f32")),
                 Some((AttrVal::Name(n), l)) => match DType::from_name(n) {
                     Some(d) => d,
-                    None => return Err(Error::parse(
-                        *l,
-                        format!(
+                    None => {
+                        return Err(Error::parse(
+                            *l,
+                            format!(
                             "cast: expected a dtype (`f32`, `f64` or `bool`) for `to`, found `{n}`"
                         ),
-                    )),
+                        ))
+                    }
                 },
                 Some((other, l)) => {
                     return Err(Error::parse(

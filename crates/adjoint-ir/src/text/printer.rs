@@ -225,7 +225,7 @@ impl ModulePrinter {
 /// Unique valid names for every node: kept names first (params, then the
 /// printing order), then fresh ones (`N` from the node index) for unnamed
 /// nodes and for names that were invalid or duplicated.
-fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String> {
+pub(crate) fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String> {
     let mut seq: Vec<NodeId> = g.params().to_vec();
     seq.extend(
         order
@@ -263,7 +263,7 @@ fn list(v: &[usize]) -> String {
 }
 
 /// Appends ` attr=value` for each attribute of `op` (not `region`).
-fn attrs_text(op: &Op, s: &mut String) {
+pub(crate) fn attrs_text(op: &Op, s: &mut String) {
     match op {
         Op::Broadcast { shape } | Op::Reshape { shape } => {
             let _ = write!(s, " shape={}", list(shape.dims()));

@@ -1,0 +1,72 @@
+//! The elementwise ops: unary and binary arithmetic, comparisons, `select`
+//! and `cast`. Operands have the result's shape (the IR makes broadcasting
+//! explicit), so element `i` of the result depends on element `i` of each
+//! operand only. The per-element rules live in [`crate::scalar`].
+
+use crate::elems;
+use crate::scalar::{self, Elem, Float};
+use adjoint_ir::{BinaryOp, CompareOp, DType, Result, Tensor, TensorData, TensorType, UnaryOp};
+
+/// `op` applied to every element of `x`.
+pub(crate) fn unary(op: UnaryOp, x: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let data = with_float!(ty.dtype, "unary op", T => {
+        T::wrap(elems::<T>(x)?.iter().map(|&v| scalar::unary(op, v)).collect())
+    });
+    Tensor::new(ty.shape.clone(), data)
+}
+
+/// `op` applied to corresponding elements of `a` and `b`.
+pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let data = with_float!(ty.dtype, "binary op", T => {
+        let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
+        T::wrap(a.iter().zip(b).map(|(&x, &y)| scalar::binary(op, x, y)).collect())
+    });
+    Tensor::new(ty.shape.clone(), data)
+}
+
+/// `op` applied to corresponding elements of `a` and `b`, giving `bool`.
+pub(crate) fn compare(op: CompareOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let data = with_float!(a.dtype(), "comparison", T => {
+        let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
+        TensorData::Bool(a.iter().zip(b).map(|(&x, &y)| scalar::compare(op, x, y)).collect())
+    });
+    Tensor::new(ty.shape.clone(), data)
+}
+
+/// `cond ? a : b`, elementwise; the branches may have any dtype.
+pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let c = elems::<bool>(cond)?;
+    let data = with_elem!(ty.dtype, T => {
+        let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
+        T::wrap(c.iter().zip(a.iter().zip(b)).map(|(&c, (&x, &y))| if c { x } else { y }).collect())
+    });
+    Tensor::new(ty.shape.clone(), data)
+}
+
+/// Converts every element to `ty.dtype`: `f64 -> f32` rounds to nearest
+/// (ties to even, `as`), `f32 -> f64` is exact, `bool -> float` gives 0 or
+/// 1, and a cast to the operand's own dtype is the identity.
+pub(crate) fn cast(x: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let data = match (x.data(), ty.dtype) {
+        (TensorData::F32(v), DType::F32) => TensorData::F32(v.clone()),
+        (TensorData::F64(v), DType::F64) => TensorData::F64(v.clone()),
+        (TensorData::F64(v), DType::F32) => TensorData::F32(v.iter().map(|&e| e as f32).collect()),
+        (TensorData::F32(v), DType::F64) => {
+            TensorData::F64(v.iter().map(|&e| f64::from(e)).collect())
+        }
+        (TensorData::Bool(v), DType::F32) => {
+            TensorData::F32(v.iter().map(|&e| f32::from_bool(e)).collect())
+        }
+        (TensorData::Bool(v), DType::F64) => {
+            TensorData::F64(v.iter().map(|&e| f64::from_bool(e)).collect())
+        }
+        (TensorData::Bool(v), DType::Bool) => TensorData::Bool(v.clone()),
+        (TensorData::F32(_) | TensorData::F64(_), DType::Bool) => {
+            return Err(adjoint_ir::Error::eval(format!(
+                "cast: cannot cast {} to bool",
+                x.ty()
+            )))
+        }
+    };
+    Tensor::new(ty.shape.clone(), data)
+}

@@ -1,0 +1,1256 @@
+//! Lowering of a [`Plan`] to Cranelift IR.
+//!
+//! The plan's steps become one entry function
+//! `main(ins: *const *const u8, outs: *const *mut u8, arena: *mut u8)`.
+//! Loop kernels are emitted inline in it, except large kernels that are
+//! split across threads: those become functions
+//! `kernel(ins, outs, arena, lo, hi)` over a range of their outermost loop,
+//! run through the host's parallel-for.
+//!
+//! Inner loops run in one of two modes:
+//! - *vector*: four elements a step (`f64x2` twice or `f32x4` once), when
+//!   every load has inner stride 0 or 1, every store stride 1, and the
+//!   kernel has no bool memory traffic and no casts; a scalar tail follows;
+//! - *scalar*: one element a step (four for reductions, unrolled so that
+//!   element `k` of a reduction goes into partial sum `k mod 4`).
+
+use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
+use crate::runtime::{HostFn, HostSig};
+use crate::{vmath, JitOptions};
+use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
+use cranelift_codegen::ir::{
+    AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type,
+    UserFuncName, Value,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+use std::collections::HashMap;
+
+fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::jit(format!("{what}: {e}"))
+}
+
+fn scalar_ty(d: DType) -> Type {
+    match d {
+        DType::F32 => F32,
+        DType::F64 => F64,
+        DType::Bool => I8,
+    }
+}
+
+fn vec_ty(d: DType) -> Type {
+    match d {
+        DType::F32 => F32X4,
+        _ => F64X2,
+    }
+}
+
+fn mask_ty(d: DType) -> Type {
+    match d {
+        DType::F32 => I32X4,
+        _ => I64X2,
+    }
+}
+
+/// Vectors per 4-element step.
+fn vecs_per_step(d: DType) -> usize {
+    match d {
+        DType::F32 => 1,
+        _ => 2,
+    }
+}
+
+fn flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// The result of lowering: the module, the entry function and the CLIF
+/// text if requested.
+pub(crate) struct Lowered {
+    pub module: JITModule,
+    pub entry: *const u8,
+    pub clif: Option<String>,
+    pub parallel_kernels: usize,
+}
+
+/// Host-side addresses the code refers to.
+pub(crate) struct Addresses {
+    pub consts: Vec<usize>,
+    pub descs: Vec<usize>,
+}
+
+struct Ctx<'a> {
+    module: JITModule,
+    plan: &'a Plan,
+    addrs: &'a Addresses,
+    host: HashMap<&'static str, (FuncId, HostSig)>,
+    opts: &'a JitOptions,
+    clif: Option<String>,
+    threads: usize,
+    kernel_sig: Signature,
+    next_fn: u32,
+    parallel_kernels: usize,
+}
+
+/// Per-function state: the entry values and imported function refs.
+struct Env {
+    ins: Value,
+    outs: Value,
+    arena: Value,
+    refs: HashMap<&'static str, FuncRef>,
+}
+
+pub(crate) fn lower(
+    plan: &Plan,
+    addrs: &Addresses,
+    host_fns: &[HostFn],
+    opts: &JitOptions,
+    threads: usize,
+) -> Result<Lowered> {
+    let mut flag_builder = cranelift_codegen::settings::builder();
+    use cranelift_codegen::settings::Configurable;
+    let set = |fb: &mut cranelift_codegen::settings::Builder, k: &str, v: &str| {
+        fb.set(k, v).map_err(|e| cl_err("cranelift settings", e))
+    };
+    set(
+        &mut flag_builder,
+        "opt_level",
+        opts.opt_level.cranelift_name(),
+    )?;
+    set(&mut flag_builder, "use_colocated_libcalls", "false")?;
+    set(&mut flag_builder, "is_pic", "false")?;
+    let isa_builder = cranelift_native::builder().map_err(|e| cl_err("host ISA", e))?;
+    let isa = isa_builder
+        .finish(cranelift_codegen::settings::Flags::new(flag_builder))
+        .map_err(|e| cl_err("host ISA", e))?;
+    let mut jb =
+        cranelift_jit::JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    for h in host_fns {
+        jb.symbol(h.name, h.ptr);
+    }
+    let mut module = JITModule::new(jb);
+    let ptr = module.target_config().pointer_type();
+    let mut host = HashMap::new();
+    for h in host_fns {
+        let mut sig = module.make_signature();
+        match h.sig {
+            HostSig::Unary(d) => {
+                sig.params.push(AbiParam::new(scalar_ty(d)));
+                sig.returns.push(AbiParam::new(scalar_ty(d)));
+            }
+            HostSig::Binary(d) => {
+                sig.params.push(AbiParam::new(scalar_ty(d)));
+                sig.params.push(AbiParam::new(scalar_ty(d)));
+                sig.returns.push(AbiParam::new(scalar_ty(d)));
+            }
+            HostSig::MatMul => {
+                for _ in 0..4 {
+                    sig.params.push(AbiParam::new(ptr));
+                }
+            }
+            HostSig::ParallelFor => {
+                for _ in 0..7 {
+                    sig.params.push(AbiParam::new(ptr));
+                }
+            }
+        }
+        let id = module
+            .declare_function(h.name, Linkage::Import, &sig)
+            .map_err(|e| cl_err("declare host function", e))?;
+        host.insert(h.name, (id, h.sig));
+    }
+    let mut kernel_sig = module.make_signature();
+    for _ in 0..5 {
+        kernel_sig.params.push(AbiParam::new(I64));
+    }
+    let mut cx = Ctx {
+        module,
+        plan,
+        addrs,
+        host,
+        opts,
+        clif: opts.keep_clif.then(String::new),
+        threads,
+        kernel_sig,
+        next_fn: 0,
+        parallel_kernels: 0,
+    };
+    let main = cx.define_main()?;
+    cx.module
+        .finalize_definitions()
+        .map_err(|e| cl_err("finalize", e))?;
+    let entry = cx.module.get_finalized_function(main);
+    Ok(Lowered {
+        module: cx.module,
+        entry,
+        clif: cx.clif,
+        parallel_kernels: cx.parallel_kernels,
+    })
+}
+
+impl Ctx<'_> {
+    fn define_fn(
+        &mut self,
+        name: &str,
+        sig: Signature,
+        body: impl FnOnce(&mut Self, &mut FunctionBuilder, &[Value]) -> Result<()>,
+    ) -> Result<FuncId> {
+        let id = self
+            .module
+            .declare_function(name, Linkage::Local, &sig)
+            .map_err(|e| cl_err("declare function", e))?;
+        let mut ctx = self.module.make_context();
+        ctx.func.signature = sig;
+        ctx.func.name = UserFuncName::user(0, self.next_fn);
+        self.next_fn += 1;
+        let mut fbc = FunctionBuilderContext::new();
+        let frontend_config = self.module.target_config();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let params = b.block_params(entry).to_vec();
+            body(self, &mut b, &params)?;
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(frontend_config);
+        }
+        if let Some(text) = &mut self.clif {
+            text.push_str(&format!("; function {name}\n{}\n", ctx.func.display()));
+        }
+        self.module
+            .define_function(id, &mut ctx)
+            .map_err(|e| cl_err(&format!("compile {name}"), format!("{e:?}")))?;
+        self.module.clear_context(&mut ctx);
+        Ok(id)
+    }
+
+    fn define_main(&mut self) -> Result<FuncId> {
+        let mut sig = self.module.make_signature();
+        for _ in 0..3 {
+            sig.params.push(AbiParam::new(I64));
+        }
+        // Kernels that run in parallel become functions first.
+        let mut par_fns: HashMap<usize, FuncId> = HashMap::new();
+        for (i, s) in self.plan.steps.iter().enumerate() {
+            if let Step::Kernel(k) = s {
+                if self.parallel(k) {
+                    let sig = self.kernel_sig.clone();
+                    let f = self.define_fn(&format!("kernel{i}"), sig, |cx, b, p| {
+                        let mut env = Env {
+                            ins: p[0],
+                            outs: p[1],
+                            arena: p[2],
+                            refs: HashMap::new(),
+                        };
+                        cx.emit_kernel(b, &mut env, k, Some((p[3], p[4])))
+                    })?;
+                    par_fns.insert(i, f);
+                    self.parallel_kernels += 1;
+                }
+            }
+        }
+        let arena_bytes = self.plan.arena_bytes;
+        let on_stack = arena_bytes > 0 && arena_bytes <= self.opts.stack_arena_max;
+        self.define_fn("main", sig, |cx, b, p| {
+            let arena = if on_stack {
+                let slot = b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    arena_bytes as u32,
+                    6,
+                ));
+                b.ins().stack_addr(I64, slot, 0)
+            } else {
+                p[2]
+            };
+            let mut env = Env {
+                ins: p[0],
+                outs: p[1],
+                arena,
+                refs: HashMap::new(),
+            };
+            for (i, s) in cx.plan.steps.iter().enumerate() {
+                match s {
+                    Step::Kernel(k) => {
+                        if let Some(&f) = par_fns.get(&i) {
+                            cx.emit_parallel_call(b, &mut env, k, f)?;
+                        } else {
+                            cx.emit_kernel(b, &mut env, k, None)?;
+                        }
+                    }
+                    Step::MatMul { desc, a, b: bb, c } => {
+                        let d = b.ins().iconst(I64, cx.addrs.descs[*desc] as i64);
+                        let pa = cx.buf_base(b, &env, *a);
+                        let pb = cx.buf_base(b, &env, *bb);
+                        let pc = cx.buf_base(b, &env, *c);
+                        let f = cx.host_ref(b, &mut env, "adj_matmul");
+                        b.ins().call(f, &[d, pa, pb, pc]);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether a kernel is split across threads.
+    fn parallel(&self, k: &Kernel) -> bool {
+        if self.threads < 2 || k.numel() < self.opts.parallel_min_elems {
+            return false;
+        }
+        // Reductions keep their inner order: only an outer loop may split.
+        if !k.reductions.is_empty() {
+            return !k.outer.is_empty() && k.outer[0] >= 2;
+        }
+        true
+    }
+
+    /// The length of the loop a parallel kernel's range refers to.
+    fn split_len(k: &Kernel) -> usize {
+        if k.outer.is_empty() {
+            k.inner_len()
+        } else {
+            k.outer[0]
+        }
+    }
+
+    fn emit_parallel_call(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        f: FuncId,
+    ) -> Result<()> {
+        let fref = self.module.declare_func_in_func(f, b.func);
+        let fptr = b.ins().func_addr(I64, fref);
+        let n = b.ins().iconst(I64, Self::split_len(k) as i64);
+        // Split points of an inner loop stay multiples of 4 (whole vector
+        // steps); outer loops split anywhere.
+        let grain = if k.outer.is_empty() { 4 } else { 1 };
+        let grain = b.ins().iconst(I64, grain);
+        let threads = b.ins().iconst(I64, self.threads as i64);
+        let pf = self.host_ref(b, env, "adj_parallel_for");
+        b.ins()
+            .call(pf, &[fptr, env.ins, env.outs, env.arena, n, grain, threads]);
+        Ok(())
+    }
+
+    fn host_ref(&mut self, b: &mut FunctionBuilder, env: &mut Env, name: &'static str) -> FuncRef {
+        if let Some(&r) = env.refs.get(name) {
+            return r;
+        }
+        let (id, _) = self.host[name];
+        let r = self.module.declare_func_in_func(id, b.func);
+        env.refs.insert(name, r);
+        r
+    }
+
+    fn buf_base(&self, b: &mut FunctionBuilder, env: &Env, buf: usize) -> Value {
+        match self.plan.bufs[buf].kind {
+            BufKind::Input(i) => {
+                b.ins()
+                    .load(I64, flags().with_readonly(), env.ins, (8 * i) as i32)
+            }
+            BufKind::Output(i) => {
+                b.ins()
+                    .load(I64, flags().with_readonly(), env.outs, (8 * i) as i32)
+            }
+            BufKind::Const(i) => b.ins().iconst(I64, self.addrs.consts[i] as i64),
+            BufKind::Arena { offset } => b.ins().iadd_imm_s(env.arena, offset as i64),
+        }
+    }
+
+    /// Whether a unary op is lowered to a call of a host function.
+    fn is_host_call(&self, u: UnaryOp) -> bool {
+        match u {
+            UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => true,
+            UnaryOp::Exp | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.opts.poly_math,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
+        }
+    }
+
+    /// Whether the kernel's inner loop can run four elements a step in SIMD.
+    fn vector_mode(&self, k: &Kernel) -> Option<DType> {
+        if !self.opts.simd || k.inner.len() != 1 {
+            return None;
+        }
+        // Host calls run lane by lane: a loop dominated by them gains
+        // nothing from vectors and only grows its code.
+        let host_calls = k
+            .exprs
+            .iter()
+            .filter(|e| match e {
+                KExpr::Unary(u, _) => self.is_host_call(*u),
+                KExpr::Binary(BinaryOp::Pow, ..) => true,
+                _ => false,
+            })
+            .count();
+        if host_calls * 4 > k.exprs.len() {
+            return None;
+        }
+        let mut dt: Option<DType> = None;
+        let mut same = |d: DType| match dt {
+            None => {
+                dt = Some(d);
+                true
+            }
+            Some(x) => x == d,
+        };
+        for a in &k.accesses {
+            if a.dtype == DType::Bool || !same(a.dtype) {
+                return None;
+            }
+        }
+        for (i, e) in k.exprs.iter().enumerate() {
+            match e {
+                KExpr::Cast(..) => return None,
+                KExpr::Compare(_, a, _) => {
+                    if !same(k.tys[*a]) {
+                        return None;
+                    }
+                }
+                KExpr::Const(_) | KExpr::Select(..) if k.tys[i] == DType::Bool => return None,
+                _ => {
+                    if k.tys[i] != DType::Bool && !same(k.tys[i]) {
+                        return None;
+                    }
+                }
+            }
+        }
+        for &(_, a) in &k.stores {
+            if k.accesses[a].inner[0] != 1 {
+                return None;
+            }
+        }
+        // Reductions keep their partial-sum order: padded operands along the
+        // reduced loop are read with per-element tests instead.
+        if !k.reductions.is_empty() && k.accesses.iter().any(Access::inner_restricted) {
+            return None;
+        }
+        for e in &k.exprs {
+            if let KExpr::Load(a) = e {
+                if !matches!(k.accesses[*a].inner[0], 0 | 1) {
+                    return None;
+                }
+            }
+        }
+        Some(dt.unwrap_or(DType::F64))
+    }
+
+    fn emit_kernel(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        split: Option<(Value, Value)>,
+    ) -> Result<()> {
+        let outer_n: usize = k.outer.iter().product();
+        if outer_n == 0 || (k.inner_len() == 0 && k.reductions.is_empty()) {
+            return Ok(());
+        }
+        let mut bases: HashMap<usize, Value> = HashMap::new();
+        for a in &k.accesses {
+            if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(a.buf) {
+                e.insert(self.buf_base(b, env, a.buf));
+            }
+        }
+        let mode = self.vector_mode(k);
+        // Outer loops.
+        let mut loops = Vec::new();
+        let mut ivs = Vec::new();
+        for (d, &n) in k.outer.iter().enumerate() {
+            let (start, end) = match (d, split) {
+                (0, Some((lo, hi))) => (lo, hi),
+                _ => (b.ins().iconst(I64, 0), b.ins().iconst(I64, n as i64)),
+            };
+            let (l, iv) = begin_loop(b, start, end, 1);
+            loops.push(l);
+            ivs.push(iv);
+        }
+        // Row pointers (and, for padded operands, whether the row is inside
+        // the operand: the pointer then uses the clamped index).
+        let mut rows = Rows {
+            ptrs: Vec::with_capacity(k.accesses.len()),
+            flags: Vec::with_capacity(k.accesses.len()),
+        };
+        for a in &k.accesses {
+            let es = a.dtype.size_bytes() as i64;
+            let mut p = b.ins().iadd_imm_s(bases[&a.buf], a.offset * es);
+            let mut flag: Option<Value> = None;
+            for ((iv, &st), valid) in ivs.iter().zip(&a.outer).zip(&a.outer_valid) {
+                let mut idx = *iv;
+                if let Some((lo, n)) = *valid {
+                    let (c, f) = clamp_index(b, idx, lo, n);
+                    idx = c;
+                    flag = Some(match flag {
+                        Some(g) => b.ins().band(g, f),
+                        None => f,
+                    });
+                }
+                if st != 0 {
+                    let t = b.ins().imul_imm_s(idx, st * es);
+                    p = b.ins().iadd(p, t);
+                }
+            }
+            rows.ptrs.push(p);
+            rows.flags.push(flag);
+        }
+        let inner_split = if k.outer.is_empty() { split } else { None };
+        self.emit_inner(b, env, k, &rows, mode, inner_split)?;
+        for l in loops.into_iter().rev() {
+            end_loop(b, l);
+        }
+        Ok(())
+    }
+
+    fn emit_inner(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        mode: Option<DType>,
+        split: Option<(Value, Value)>,
+    ) -> Result<()> {
+        let n = k.inner_len() as i64;
+        // Loads that do not move along the inner loop are read once a row.
+        let mut inv: HashMap<usize, Value> = HashMap::new();
+        for (i, e) in k.exprs.iter().enumerate() {
+            if let KExpr::Load(a) = e {
+                let acc = &k.accesses[*a];
+                if acc.inner.iter().all(|&s| s == 0) && !acc.inner_restricted() {
+                    let mut v = b
+                        .ins()
+                        .load(scalar_ty(acc.dtype), flags(), rows.ptrs[*a], 0);
+                    if let Some(f) = rows.flags[*a] {
+                        let z = fconst(b, acc.dtype, 0.0);
+                        v = b.ins().select(f, v, z);
+                    }
+                    inv.insert(i, v);
+                }
+            }
+        }
+        let (start, end) = match split {
+            Some((lo, hi)) => (lo, hi),
+            None => (b.ins().iconst(I64, 0), b.ins().iconst(I64, n)),
+        };
+        if k.reductions.is_empty() {
+            let restricted = k.accesses.iter().any(Access::inner_restricted);
+            if mode.is_none() || !restricted {
+                let known = split.is_none().then_some((0, n));
+                self.emit_segment(b, env, k, rows, &inv, mode, start, end, None, known)?;
+                return Ok(());
+            }
+            // Split the inner range where a padded operand starts or stops
+            // being valid; inside each piece every access is either always
+            // or never valid, so the vector loop needs no tests.
+            let mut cuts = vec![0i64, n];
+            for a in &k.accesses {
+                if let Some((lo, len)) = a.inner_valid[0] {
+                    cuts.push(lo.clamp(0, n));
+                    cuts.push((lo + len).clamp(0, n));
+                }
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            for w in cuts.windows(2) {
+                let (s0, e0) = (w[0], w[1]);
+                let seg: Vec<bool> = k
+                    .accesses
+                    .iter()
+                    .map(|a| match a.inner_valid[0] {
+                        Some((lo, len)) => lo <= s0 && e0 <= lo + len,
+                        None => true,
+                    })
+                    .collect();
+                let s_v = b.ins().iconst(I64, s0);
+                let e_v = b.ins().iconst(I64, e0);
+                let (s_v, e_v) = match split {
+                    Some(_) => (b.ins().smax(s_v, start), b.ins().smin(e_v, end)),
+                    None => (s_v, e_v),
+                };
+                let known = split.is_none().then_some((s0, e0));
+                self.emit_segment(b, env, k, rows, &inv, mode, s_v, e_v, Some(&seg), known)?;
+            }
+            return Ok(());
+        }
+        // Reductions: partial p_j takes the elements k with k mod 4 == j.
+        let nr = k.reductions.len();
+        let mut parts: Vec<[Variable; 4]> = Vec::with_capacity(nr);
+        let main_end = b.ins().iconst(I64, n - n % 4);
+        if let Some(dt) = mode {
+            let vt = vec_ty(dt);
+            let vps = vecs_per_step(dt);
+            let mut accs: Vec<Vec<Variable>> = Vec::new();
+            for r in &k.reductions {
+                let init = self.init_scalar(b, r.kind, k.tys[r.value]);
+                let sp = b.ins().splat(vt, init);
+                let vars = (0..vps)
+                    .map(|_| {
+                        let v = b.declare_var(vt);
+                        b.def_var(v, sp);
+                        v
+                    })
+                    .collect();
+                accs.push(vars);
+            }
+            if n >= 4 {
+                let vinv = self.splat_invariants(b, &inv, k, dt);
+                let (l, iv) = begin_loop(b, start, main_end, 4);
+                let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None)?;
+                for (r, vars) in k.reductions.iter().zip(&accs) {
+                    for (j, &var) in vars.iter().enumerate() {
+                        let acc = b.use_var(var);
+                        let x = vals[r.value][j];
+                        let y = reduce_op(b, r.kind, acc, x);
+                        b.def_var(var, y);
+                    }
+                }
+                end_loop(b, l);
+            }
+            for vars in &accs {
+                let lanes = 4 / vps;
+                let mut ps = Vec::new();
+                for &var in vars {
+                    let acc = b.use_var(var);
+                    for lane in 0..lanes {
+                        ps.push(b.ins().extractlane(acc, lane as u8));
+                    }
+                }
+                let st = scalar_ty(dt);
+                let pv: [Variable; 4] = std::array::from_fn(|j| {
+                    let v = b.declare_var(st);
+                    b.def_var(v, ps[j]);
+                    v
+                });
+                parts.push(pv);
+            }
+        } else {
+            for r in &k.reductions {
+                let dt = k.tys[r.value];
+                let pv: [Variable; 4] = std::array::from_fn(|_| {
+                    let init = self.init_scalar(b, r.kind, dt);
+                    let v = b.declare_var(scalar_ty(dt));
+                    b.def_var(v, init);
+                    v
+                });
+                parts.push(pv);
+            }
+            if n >= 4 {
+                let (l, iv) = begin_loop(b, start, main_end, 4);
+                for j in 0..4 {
+                    let kj = b.ins().iadd_imm_s(iv, j);
+                    let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+                    for (r, pv) in k.reductions.iter().zip(&parts) {
+                        let acc = b.use_var(pv[j as usize]);
+                        let y = reduce_op(b, r.kind, acc, vals[r.value]);
+                        b.def_var(pv[j as usize], y);
+                    }
+                }
+                end_loop(b, l);
+            }
+        }
+        // Static tail: element n - n%4 + j goes into partial j.
+        for j in 0..(n % 4) {
+            let kj = b.ins().iconst(I64, n - n % 4 + j);
+            let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+            for (r, pv) in k.reductions.iter().zip(&parts) {
+                let acc = b.use_var(pv[j as usize]);
+                let y = reduce_op(b, r.kind, acc, vals[r.value]);
+                b.def_var(pv[j as usize], y);
+            }
+        }
+        for (r, pv) in k.reductions.iter().zip(&parts) {
+            let p: Vec<Value> = pv.iter().map(|&v| b.use_var(v)).collect();
+            let a = reduce_op(b, r.kind, p[0], p[1]);
+            let c = reduce_op(b, r.kind, p[2], p[3]);
+            let res = reduce_op(b, r.kind, a, c);
+            b.ins().store(flags(), res, rows.ptrs[r.dest], 0);
+        }
+        Ok(())
+    }
+
+    /// An elementwise inner loop over `[start, end)`: four elements a step
+    /// in vector mode, then a scalar tail. `seg` fixes which accesses are
+    /// valid throughout the range (padded operands).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_segment(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        mode: Option<DType>,
+        start: Value,
+        end: Value,
+        seg: Option<&[bool]>,
+        known: Option<(i64, i64)>,
+    ) -> Result<()> {
+        // With a static range, loops that cannot run are not emitted, and a
+        // single element is straight-line code.
+        let len = known.map(|(s, e)| e - s);
+        if let (Some(1), Some((s, _))) = (len, known) {
+            let kk = b.ins().iconst(I64, s);
+            self.eval_scalar(b, env, k, rows, inv, kk, seg)?;
+            return Ok(());
+        }
+        let kv = b.declare_var(I64);
+        b.def_var(kv, start);
+        if let Some(dt) = mode.filter(|_| len.is_none_or(|l| l >= 4)) {
+            let kk = b.use_var(kv);
+            let vinv = self.splat_invariants(b, inv, k, dt);
+            let (l, iv) = begin_loop(b, kk, end, 4);
+            self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg)?;
+            let lv = l.var;
+            end_loop(b, l);
+            let after = b.use_var(lv);
+            b.def_var(kv, after);
+            if len.is_some_and(|l| l % 4 == 0) {
+                return Ok(());
+            }
+        }
+        let kk = b.use_var(kv);
+        let (l, iv) = begin_loop(b, kk, end, 1);
+        self.eval_scalar(b, env, k, rows, inv, iv, seg)?;
+        end_loop(b, l);
+        Ok(())
+    }
+
+    fn init_scalar(&self, b: &mut FunctionBuilder, kind: ReduceKind, dt: DType) -> Value {
+        let x = match kind {
+            ReduceKind::Sum => 0.0,
+            ReduceKind::Max => f64::NEG_INFINITY,
+        };
+        fconst(b, dt, x)
+    }
+
+    fn splat_invariants(
+        &self,
+        b: &mut FunctionBuilder,
+        inv: &HashMap<usize, Value>,
+        k: &Kernel,
+        dt: DType,
+    ) -> HashMap<usize, Value> {
+        let _ = k;
+        inv.iter()
+            .map(|(&i, &v)| (i, b.ins().splat(vec_ty(dt), v)))
+            .collect()
+    }
+
+    /// Address of element `kidx` of the inner loop for access `a`. With
+    /// `check`, indices of padded dims are clamped into the operand and the
+    /// second result tells whether the element is inside it.
+    fn elem_addr(
+        &self,
+        b: &mut FunctionBuilder,
+        k: &Kernel,
+        row: Value,
+        a: &Access,
+        kidx: Value,
+        check: bool,
+    ) -> (Value, Option<Value>) {
+        let es = a.dtype.size_bytes() as i64;
+        let mut flag: Option<Value> = None;
+        let mut and = |b: &mut FunctionBuilder, f: Value| {
+            flag = Some(match flag {
+                Some(g) => b.ins().band(g, f),
+                None => f,
+            });
+        };
+        if k.inner.len() == 1 {
+            let st = a.inner[0];
+            let mut idx = kidx;
+            if let (true, Some((lo, n))) = (check, a.inner_valid[0]) {
+                let (c, f) = clamp_index(b, idx, lo, n);
+                idx = c;
+                and(b, f);
+            }
+            if st == 0 {
+                return (row, flag);
+            }
+            let off = b.ins().imul_imm_s(idx, st * es);
+            return (b.ins().iadd(row, off), flag);
+        }
+        // Several inner dims walked by a flat counter.
+        let mut p = row;
+        let mut inner_prod = 1i64;
+        for d in (0..k.inner.len()).rev() {
+            let dim = k.inner[d] as i64;
+            let st = a.inner[d];
+            let valid = if check { a.inner_valid[d] } else { None };
+            if (st != 0 && dim > 1) || valid.is_some() {
+                let q = if inner_prod == 1 {
+                    kidx
+                } else {
+                    b.ins().udiv_imm_s(kidx, inner_prod)
+                };
+                let mut idx = if d == 0 {
+                    q
+                } else {
+                    b.ins().urem_imm_s(q, dim)
+                };
+                if let Some((lo, n)) = valid {
+                    let (c, f) = clamp_index(b, idx, lo, n);
+                    idx = c;
+                    and(b, f);
+                }
+                if st != 0 {
+                    let off = b.ins().imul_imm_s(idx, st * es);
+                    p = b.ins().iadd(p, off);
+                }
+            }
+            inner_prod *= dim;
+        }
+        (p, flag)
+    }
+
+    /// Evaluates every expression at inner index `kidx`, emitting the
+    /// stores; returns the scalar value of each expression.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_scalar(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        kidx: Value,
+        seg: Option<&[bool]>,
+    ) -> Result<Vec<Value>> {
+        let mut v: Vec<Value> = Vec::with_capacity(k.exprs.len());
+        for (i, e) in k.exprs.iter().enumerate() {
+            let dt = k.tys[i];
+            let x = match e {
+                KExpr::Load(a) => match inv.get(&i) {
+                    Some(&x) => x,
+                    None if seg.is_some_and(|s| !s[*a]) => fconst(b, dt, 0.0),
+                    None => {
+                        let acc = &k.accesses[*a];
+                        let (p, f) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, seg.is_none());
+                        let mut x = b.ins().load(scalar_ty(acc.dtype), flags(), p, 0);
+                        for f in [f, rows.flags[*a]].into_iter().flatten() {
+                            let z = fconst(b, dt, 0.0);
+                            x = b.ins().select(f, x, z);
+                        }
+                        x
+                    }
+                },
+                KExpr::Const(c) => fconst(b, dt, *c),
+                KExpr::Unary(u, x) => self.unary(b, env, *u, dt, v[*x])?,
+                KExpr::Binary(op, x, y) => self.binary(b, env, *op, dt, v[*x], v[*y]),
+                KExpr::Compare(c, x, y) => b.ins().fcmp(float_cc(*c), v[*x], v[*y]),
+                KExpr::Select(c, x, y) => b.ins().select(v[*c], v[*x], v[*y]),
+                KExpr::Cast(from, x) => cast(b, *from, dt, v[*x]),
+                KExpr::Masked(x, a) => match seg {
+                    Some(s) if !s[*a] => fconst(b, dt, 0.0),
+                    _ => {
+                        let acc = &k.accesses[*a];
+                        let (_, f) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, seg.is_none());
+                        let mut x = v[*x];
+                        for f in [f, rows.flags[*a]].into_iter().flatten() {
+                            let z = fconst(b, dt, 0.0);
+                            x = b.ins().select(f, x, z);
+                        }
+                        x
+                    }
+                },
+            };
+            v.push(x);
+        }
+        for &(val, a) in &k.stores {
+            let acc = &k.accesses[a];
+            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
+            b.ins().store(flags(), v[val], p, 0);
+        }
+        Ok(v)
+    }
+
+    /// Evaluates every expression on the four elements starting at `kidx`,
+    /// emitting the stores; returns the vectors of each expression.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_vector(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        kidx: Value,
+        dt: DType,
+        seg: Option<&[bool]>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let vt = vec_ty(dt);
+        let vps = vecs_per_step(dt);
+        let mut v: Vec<Vec<Value>> = Vec::with_capacity(k.exprs.len());
+        for (i, e) in k.exprs.iter().enumerate() {
+            let x: Vec<Value> = match e {
+                KExpr::Load(a) => match inv.get(&i) {
+                    Some(&x) => vec![x; vps],
+                    None if seg.is_some_and(|s| !s[*a]) => {
+                        let z = fconst(b, dt, 0.0);
+                        vec![b.ins().splat(vt, z); vps]
+                    }
+                    None => {
+                        let acc = &k.accesses[*a];
+                        let (p, _) = self.elem_addr(b, k, rows.ptrs[*a], acc, kidx, false);
+                        let mut xs: Vec<Value> = if acc.inner[0] == 0 {
+                            let x = b.ins().load(scalar_ty(acc.dtype), flags(), p, 0);
+                            vec![b.ins().splat(vt, x); vps]
+                        } else {
+                            (0..vps)
+                                .map(|j| b.ins().load(vt, flags(), p, (16 * j) as i32))
+                                .collect()
+                        };
+                        if let Some(f) = rows.flags[*a] {
+                            let z = fconst(b, dt, 0.0);
+                            let z = b.ins().splat(vt, z);
+                            for x in &mut xs {
+                                *x = b.ins().select(f, *x, z);
+                            }
+                        }
+                        xs
+                    }
+                },
+                KExpr::Const(c) => {
+                    let s = fconst(b, dt, *c);
+                    let sp = b.ins().splat(vt, s);
+                    vec![sp; vps]
+                }
+                KExpr::Unary(u, x) => {
+                    let xs = v[*x].clone();
+                    let mut out = Vec::with_capacity(vps);
+                    for xj in xs {
+                        out.push(self.unary_vec(b, env, *u, dt, xj)?);
+                    }
+                    out
+                }
+                KExpr::Binary(op, x, y) => (0..vps)
+                    .map(|j| self.binary_vec(b, env, *op, dt, v[*x][j], v[*y][j]))
+                    .collect(),
+                KExpr::Compare(c, x, y) => (0..vps)
+                    .map(|j| b.ins().fcmp(float_cc(*c), v[*x][j], v[*y][j]))
+                    .collect(),
+                KExpr::Select(c, x, y) => (0..vps)
+                    .map(|j| {
+                        let m = b.ins().bitcast(vt, MemFlagsData::new(), v[*c][j]);
+                        b.ins().bitselect(m, v[*x][j], v[*y][j])
+                    })
+                    .collect(),
+                KExpr::Cast(..) => {
+                    return Err(Error::jit("internal: cast in a vector loop"));
+                }
+                KExpr::Masked(x, a) => {
+                    if seg.is_some_and(|s| !s[*a]) {
+                        let z = fconst(b, dt, 0.0);
+                        vec![b.ins().splat(vt, z); vps]
+                    } else {
+                        let mut xs = v[*x].clone();
+                        if let Some(f) = rows.flags[*a] {
+                            let z = fconst(b, dt, 0.0);
+                            let z = b.ins().splat(vt, z);
+                            for x in &mut xs {
+                                *x = b.ins().select(f, *x, z);
+                            }
+                        }
+                        xs
+                    }
+                }
+            };
+            v.push(x);
+        }
+        let _ = mask_ty(dt);
+        for &(val, a) in &k.stores {
+            let acc = &k.accesses[a];
+            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
+            for (j, &x) in v[val].iter().enumerate() {
+                b.ins().store(flags(), x, p, (16 * j) as i32);
+            }
+        }
+        Ok(v)
+    }
+
+    fn call1(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        name: &'static str,
+        x: Value,
+    ) -> Value {
+        let f = self.host_ref(b, env, name);
+        let c = b.ins().call(f, &[x]);
+        b.inst_results(c)[0]
+    }
+
+    fn call2(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        name: &'static str,
+        x: Value,
+        y: Value,
+    ) -> Value {
+        let f = self.host_ref(b, env, name);
+        let c = b.ins().call(f, &[x, y]);
+        b.inst_results(c)[0]
+    }
+
+    fn unary(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        u: UnaryOp,
+        dt: DType,
+        x: Value,
+    ) -> Result<Value> {
+        let f64 = dt == DType::F64;
+        let name = |a: &'static str, c: &'static str| if f64 { a } else { c };
+        if self.opts.poly_math {
+            let fl = vmath::Flavor {
+                dtype: dt,
+                vector: false,
+            };
+            match u {
+                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
+                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                _ => {}
+            }
+        }
+        Ok(match u {
+            UnaryOp::Neg => b.ins().fneg(x),
+            UnaryOp::Abs => b.ins().fabs(x),
+            UnaryOp::Sqrt => b.ins().sqrt(x),
+            UnaryOp::Relu => {
+                let z = fconst(b, dt, 0.0);
+                b.ins().fmax(x, z)
+            }
+            UnaryOp::Exp => self.call1(b, env, name("adj_exp_f64", "adj_exp_f32"), x),
+            UnaryOp::Log => self.call1(b, env, name("adj_log_f64", "adj_log_f32"), x),
+            UnaryOp::Sin => self.call1(b, env, name("adj_sin_f64", "adj_sin_f32"), x),
+            UnaryOp::Cos => self.call1(b, env, name("adj_cos_f64", "adj_cos_f32"), x),
+            UnaryOp::Tanh => self.call1(b, env, name("adj_tanh_f64", "adj_tanh_f32"), x),
+            UnaryOp::Sigmoid => {
+                let n = b.ins().fneg(x);
+                let e = self.call1(b, env, name("adj_exp_f64", "adj_exp_f32"), n);
+                let one = fconst(b, dt, 1.0);
+                let d = b.ins().fadd(one, e);
+                b.ins().fdiv(one, d)
+            }
+        })
+    }
+
+    fn binary(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        op: BinaryOp,
+        dt: DType,
+        x: Value,
+        y: Value,
+    ) -> Value {
+        match op {
+            BinaryOp::Add => b.ins().fadd(x, y),
+            BinaryOp::Sub => b.ins().fsub(x, y),
+            BinaryOp::Mul => b.ins().fmul(x, y),
+            BinaryOp::Div => b.ins().fdiv(x, y),
+            BinaryOp::Max => b.ins().fmax(x, y),
+            BinaryOp::Min => b.ins().fmin(x, y),
+            BinaryOp::Pow => {
+                let name = if dt == DType::F64 {
+                    "adj_pow_f64"
+                } else {
+                    "adj_pow_f32"
+                };
+                self.call2(b, env, name, x, y)
+            }
+        }
+    }
+
+    /// Applies a scalar host function lane by lane.
+    fn per_lane(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        dt: DType,
+        xs: &[Value],
+        mut f: impl FnMut(&mut Self, &mut FunctionBuilder, &mut Env, &[Value]) -> Value,
+    ) -> Value {
+        let lanes = 16 / dt.size_bytes();
+        let mut out = xs[0];
+        for lane in 0..lanes {
+            let args: Vec<Value> = xs
+                .iter()
+                .map(|&x| b.ins().extractlane(x, lane as u8))
+                .collect();
+            let r = f(self, b, env, &args);
+            out = b.ins().insertlane(out, r, lane as u8);
+        }
+        out
+    }
+
+    fn unary_vec(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        u: UnaryOp,
+        dt: DType,
+        x: Value,
+    ) -> Result<Value> {
+        let vt = vec_ty(dt);
+        if self.opts.poly_math {
+            let fl = vmath::Flavor {
+                dtype: dt,
+                vector: true,
+            };
+            match u {
+                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
+                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
+                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                _ => {}
+            }
+        }
+        Ok(match u {
+            UnaryOp::Neg => b.ins().fneg(x),
+            UnaryOp::Abs => b.ins().fabs(x),
+            UnaryOp::Sqrt => b.ins().sqrt(x),
+            UnaryOp::Relu => {
+                let z = fconst(b, dt, 0.0);
+                let z = b.ins().splat(vt, z);
+                b.ins().fmax(x, z)
+            }
+            UnaryOp::Sigmoid => {
+                let n = b.ins().fneg(x);
+                let e = self.per_lane(b, env, dt, &[n], |cx, b, env, a| {
+                    cx.unary(b, env, UnaryOp::Exp, dt, a[0])
+                        .expect("exp lowers")
+                });
+                let one = fconst(b, dt, 1.0);
+                let one = b.ins().splat(vt, one);
+                let d = b.ins().fadd(one, e);
+                b.ins().fdiv(one, d)
+            }
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh => self
+                .per_lane(b, env, dt, &[x], |cx, b, env, a| {
+                    cx.unary(b, env, u, dt, a[0]).expect("host call lowers")
+                }),
+        })
+    }
+
+    fn binary_vec(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        op: BinaryOp,
+        dt: DType,
+        x: Value,
+        y: Value,
+    ) -> Value {
+        match op {
+            BinaryOp::Pow => self.per_lane(b, env, dt, &[x, y], |cx, b, env, a| {
+                cx.binary(b, env, BinaryOp::Pow, dt, a[0], a[1])
+            }),
+            _ => self.binary(b, env, op, dt, x, y),
+        }
+    }
+}
+
+/// Row pointers of a kernel's accesses at the current outer indices, and
+/// for padded accesses whether the row lies inside the operand.
+struct Rows {
+    ptrs: Vec<Value>,
+    flags: Vec<Option<Value>>,
+}
+
+/// Clamps `idx` into `[lo, lo + n - 1]` (`n >= 1`) and tells whether it was
+/// inside.
+fn clamp_index(b: &mut FunctionBuilder, idx: Value, lo: i64, n: i64) -> (Value, Value) {
+    let lo_v = b.ins().iconst(I64, lo);
+    let hi_v = b.ins().iconst(I64, lo + n - 1);
+    let c = b.ins().smax(idx, lo_v);
+    let c = b.ins().smin(c, hi_v);
+    let inside = b.ins().icmp(IntCC::Equal, c, idx);
+    (c, inside)
+}
+
+fn fconst(b: &mut FunctionBuilder, dt: DType, x: f64) -> Value {
+    match dt {
+        DType::F32 => b.ins().f32const(x as f32),
+        DType::F64 => b.ins().f64const(x),
+        DType::Bool => b.ins().iconst(I8, i64::from(x != 0.0)),
+    }
+}
+
+fn float_cc(c: CompareOp) -> FloatCC {
+    match c {
+        CompareOp::Lt => FloatCC::LessThan,
+        CompareOp::Le => FloatCC::LessThanOrEqual,
+        CompareOp::Gt => FloatCC::GreaterThan,
+        CompareOp::Ge => FloatCC::GreaterThanOrEqual,
+        CompareOp::Eq => FloatCC::Equal,
+    }
+}
+
+fn cast(b: &mut FunctionBuilder, from: DType, to: DType, x: Value) -> Value {
+    match (from, to) {
+        (DType::F32, DType::F64) => b.ins().fpromote(F64, x),
+        (DType::F64, DType::F32) => b.ins().fdemote(F32, x),
+        (DType::Bool, DType::F32 | DType::F64) => {
+            let w = b.ins().uextend(cranelift_codegen::ir::types::I32, x);
+            b.ins().fcvt_from_uint(scalar_ty(to), w)
+        }
+        _ => x,
+    }
+}
+
+fn reduce_op(b: &mut FunctionBuilder, kind: ReduceKind, acc: Value, x: Value) -> Value {
+    match kind {
+        ReduceKind::Sum => b.ins().fadd(acc, x),
+        ReduceKind::Max => b.ins().fmax(acc, x),
+    }
+}
+
+struct Loop {
+    var: Variable,
+    header: cranelift_codegen::ir::Block,
+    exit: cranelift_codegen::ir::Block,
+    step: i64,
+}
+
+/// Starts `for iv = start; iv + step <= end; iv += step` and returns the
+/// loop and `iv` inside the body.
+fn begin_loop(b: &mut FunctionBuilder, start: Value, end: Value, step: i64) -> (Loop, Value) {
+    let var = b.declare_var(I64);
+    b.def_var(var, start);
+    let last = b.ins().iadd_imm_s(end, -step);
+    let header = b.create_block();
+    let body = b.create_block();
+    let exit = b.create_block();
+    b.ins().jump(header, &[]);
+    b.switch_to_block(header);
+    let iv = b.use_var(var);
+    let c = b.ins().icmp(IntCC::SignedLessThanOrEqual, iv, last);
+    b.ins().brif(c, body, &[], exit, &[]);
+    b.switch_to_block(body);
+    let iv = b.use_var(var);
+    (
+        Loop {
+            var,
+            header,
+            exit,
+            step,
+        },
+        iv,
+    )
+}
+
+fn end_loop(b: &mut FunctionBuilder, l: Loop) {
+    let iv = b.use_var(l.var);
+    let n = b.ins().iadd_imm_s(iv, l.step);
+    b.def_var(l.var, n);
+    b.ins().jump(l.header, &[]);
+    b.switch_to_block(l.exit);
+}

@@ -1,0 +1,315 @@
+//! The compiled function: native code, its constants, and the checked call
+//! paths.
+
+use crate::buffers::{BufMut, BufRef};
+use crate::plan::ConstData;
+use crate::runtime::MatMulDesc;
+use adjoint_ir::{DType, Error, Result, Tensor, TensorData, TensorType};
+use cranelift_jit::JITModule;
+use std::cell::Cell;
+use std::sync::Mutex;
+
+/// The generated entry point: `main(ins, outs, arena)`.
+pub(crate) type EntryFn = unsafe extern "C" fn(*const *const u8, *const *mut u8, *mut u8);
+
+/// Figures about one compilation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompileStats {
+    /// Nodes of the graph after inlining custom ops.
+    pub nodes: usize,
+    /// Fusion regions.
+    pub regions: usize,
+    /// Loop kernels emitted.
+    pub kernels: usize,
+    /// GEMM calls emitted.
+    pub matmuls: usize,
+    /// Kernels split across threads.
+    pub parallel_kernels: usize,
+    /// Wall time of the whole compilation, in seconds.
+    pub seconds: f64,
+    /// Of which: inlining, fusion and planning, in seconds.
+    pub plan_seconds: f64,
+    /// Of which: Cranelift (IR construction, optimisation, register
+    /// allocation, emission), in seconds.
+    pub codegen_seconds: f64,
+}
+
+/// A graph compiled to native code.
+///
+/// It is `Send + Sync`: the code and constants are immutable, and every call
+/// gets its own scratch memory (on the stack of the generated code for small
+/// arenas, in a per-thread buffer for large ones). Dropping it frees the
+/// code.
+pub struct CompiledFn {
+    pub(crate) entry: EntryFn,
+    pub(crate) name: String,
+    pub(crate) params: Vec<TensorType>,
+    pub(crate) outputs: Vec<TensorType>,
+    pub(crate) all_f64: bool,
+    pub(crate) arena_bytes: usize,
+    pub(crate) heap_arena: bool,
+    pub(crate) clif: Option<String>,
+    pub(crate) stats: CompileStats,
+    pub(crate) plan_text: String,
+    pub(crate) _consts: Vec<ConstData>,
+    pub(crate) _descs: Vec<MatMulDesc>,
+    pub(crate) module: Mutex<Option<JITModule>>,
+}
+
+impl std::fmt::Debug for CompiledFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledFn")
+            .field("name", &self.name)
+            .field("params", &self.params)
+            .field("outputs", &self.outputs)
+            .field("arena_bytes", &self.arena_bytes)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+// SAFETY: the entry point is immutable machine code that only reads the
+// owned constants and descriptors (never mutated after compilation) and
+// writes the caller's buffers and its per-call arena. The JIT module is only
+// touched in `drop`, behind a mutex.
+unsafe impl Sync for CompiledFn {}
+// SAFETY: as above; nothing is tied to the compiling thread.
+unsafe impl Send for CompiledFn {}
+
+impl Drop for CompiledFn {
+    fn drop(&mut self) {
+        let module = match self.module.get_mut() {
+            Ok(m) => m.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(m) = module {
+            // SAFETY: no call can be running (we have `&mut self`), and no
+            // pointer into the code escapes this struct.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: Cell<Vec<u128>> = const { Cell::new(Vec::new()) };
+}
+
+const MAX_STACK_ARGS: usize = 16;
+
+fn dtype_name(d: DType) -> &'static str {
+    d.name()
+}
+
+impl CompiledFn {
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The parameter types, in order.
+    pub fn param_types(&self) -> &[TensorType] {
+        &self.params
+    }
+
+    /// The output types, in order.
+    pub fn output_types(&self) -> &[TensorType] {
+        &self.outputs
+    }
+
+    /// The CLIF text of every generated function, if compiled with
+    /// `keep_clif`.
+    pub fn clif(&self) -> Option<&str> {
+        self.clif.as_deref()
+    }
+
+    /// Bytes of scratch memory each call uses for intermediates.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_bytes
+    }
+
+    /// Figures about the compilation.
+    pub fn stats(&self) -> &CompileStats {
+        &self.stats
+    }
+
+    /// A readable listing of the execution plan (kernels, their loops and
+    /// modes, GEMM calls), for dumps.
+    pub fn plan(&self) -> &str {
+        &self.plan_text
+    }
+
+    fn check_count(&self, what: &str, got: usize, want: usize) -> Result<()> {
+        if got != want {
+            return Err(Error::input(format!(
+                "@{}: expected {want} {what}, got {got}",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_buf(&self, what: &str, i: usize, ty: &TensorType, d: DType, len: usize) -> Result<()> {
+        if d != ty.dtype || len != ty.numel() {
+            return Err(Error::input(format!(
+                "@{}: {what} {i} must be {ty} ({} elements of {}), got {len} elements of {}",
+                self.name,
+                ty.numel(),
+                dtype_name(ty.dtype),
+                dtype_name(d)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Calls the function on caller-owned buffers, checking the count, dtype
+    /// and length of every buffer first.
+    pub fn call(&self, inputs: &[BufRef<'_>], outputs: &mut [BufMut<'_>]) -> Result<()> {
+        self.check_count("inputs", inputs.len(), self.params.len())?;
+        self.check_count("outputs", outputs.len(), self.outputs.len())?;
+        for (i, (b, t)) in inputs.iter().zip(&self.params).enumerate() {
+            self.check_buf("input", i, t, b.dtype(), b.len())?;
+        }
+        for (i, (b, t)) in outputs.iter().zip(&self.outputs).enumerate() {
+            self.check_buf("output", i, t, b.dtype(), b.len())?;
+        }
+        self.with_ptrs(
+            inputs.len(),
+            |i| inputs[i].ptr(),
+            outputs.len(),
+            |o, out| {
+                for (slot, b) in out.iter_mut().zip(o.iter_mut()) {
+                    *slot = b.ptr();
+                }
+            },
+            outputs,
+        );
+        Ok(())
+    }
+
+    /// The fast path for functions whose inputs and outputs are all `f64`:
+    /// checks counts and lengths, then calls the code.
+    pub fn call_f64(&self, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<()> {
+        if !self.all_f64 {
+            return Err(Error::input(format!(
+                "@{}: call_f64 needs every input and output to be f64",
+                self.name
+            )));
+        }
+        self.check_count("inputs", inputs.len(), self.params.len())?;
+        self.check_count("outputs", outputs.len(), self.outputs.len())?;
+        for (i, (b, t)) in inputs.iter().zip(&self.params).enumerate() {
+            if b.len() != t.numel() {
+                self.check_buf("input", i, t, DType::F64, b.len())?;
+            }
+        }
+        for (i, (b, t)) in outputs.iter().zip(&self.outputs).enumerate() {
+            if b.len() != t.numel() {
+                self.check_buf("output", i, t, DType::F64, b.len())?;
+            }
+        }
+        self.with_ptrs(
+            inputs.len(),
+            |i| inputs[i].as_ptr().cast(),
+            outputs.len(),
+            |o, out| {
+                for (slot, b) in out.iter_mut().zip(o.iter_mut()) {
+                    *slot = b.as_mut_ptr().cast();
+                }
+            },
+            outputs,
+        );
+        Ok(())
+    }
+
+    /// Builds the pointer tables (on the stack for up to 16 buffers) and
+    /// runs the code. Buffers were checked by the caller.
+    fn with_ptrs<O>(
+        &self,
+        n_in: usize,
+        in_ptr: impl Fn(usize) -> *const u8,
+        n_out: usize,
+        fill_out: impl FnOnce(&mut [O], &mut [*mut u8]),
+        outputs: &mut [O],
+    ) {
+        let mut ins_stack = [std::ptr::null::<u8>(); MAX_STACK_ARGS];
+        let mut outs_stack = [std::ptr::null_mut::<u8>(); MAX_STACK_ARGS];
+        let mut ins_heap;
+        let mut outs_heap;
+        let ins: &mut [*const u8] = if n_in <= MAX_STACK_ARGS {
+            &mut ins_stack[..n_in]
+        } else {
+            ins_heap = vec![std::ptr::null::<u8>(); n_in];
+            &mut ins_heap
+        };
+        for (i, p) in ins.iter_mut().enumerate() {
+            *p = in_ptr(i);
+        }
+        let outs: &mut [*mut u8] = if n_out <= MAX_STACK_ARGS {
+            &mut outs_stack[..n_out]
+        } else {
+            outs_heap = vec![std::ptr::null_mut::<u8>(); n_out];
+            &mut outs_heap
+        };
+        fill_out(outputs, outs);
+        if self.heap_arena {
+            SCRATCH.with(|cell| {
+                let mut buf = cell.take();
+                let words = self.arena_bytes.div_ceil(16) + 4;
+                if buf.len() < words {
+                    buf.resize(words, 0);
+                }
+                // Align the arena to 64 bytes inside the 16-byte-aligned
+                // buffer.
+                let base = buf.as_mut_ptr().cast::<u8>();
+                let pad = base.align_offset(64);
+                // SAFETY: `pad < 64` and the buffer has 64 spare bytes.
+                let arena = unsafe { base.add(pad) };
+                // SAFETY: pointer tables hold the checked buffers in
+                // parameter/output order, the arena has `arena_bytes`
+                // writable bytes, and the code was generated for exactly
+                // these types.
+                unsafe { (self.entry)(ins.as_ptr(), outs.as_ptr(), arena) };
+                cell.set(buf);
+            });
+        } else {
+            // SAFETY: as above; the code keeps its arena on its own stack.
+            unsafe { (self.entry)(ins.as_ptr(), outs.as_ptr(), std::ptr::null_mut()) };
+        }
+    }
+
+    /// Allocates the outputs, calls the function and returns them: the same
+    /// signature as `adjoint_interp::eval`.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.check_count("inputs", inputs.len(), self.params.len())?;
+        for (i, (t, ty)) in inputs.iter().zip(&self.params).enumerate() {
+            if &t.ty() != ty {
+                return Err(Error::input(format!(
+                    "@{}: input {i} must be {ty}, got {}",
+                    self.name,
+                    t.ty()
+                )));
+            }
+        }
+        let mut outs: Vec<Tensor> = self.outputs.iter().map(Tensor::zeros).collect();
+        let ins: Vec<BufRef<'_>> = inputs
+            .iter()
+            .map(|t| match t.data() {
+                TensorData::F32(v) => BufRef::F32(v),
+                TensorData::F64(v) => BufRef::F64(v),
+                TensorData::Bool(v) => BufRef::Bool(v),
+            })
+            .collect();
+        {
+            let mut bufs: Vec<BufMut<'_>> = outs
+                .iter_mut()
+                .map(|t| match t.data_mut() {
+                    TensorData::F32(v) => BufMut::F32(v),
+                    TensorData::F64(v) => BufMut::F64(v),
+                    TensorData::Bool(v) => BufMut::Bool(v),
+                })
+                .collect();
+            self.call(&ins, &mut bufs)?;
+        }
+        Ok(outs)
+    }
+}

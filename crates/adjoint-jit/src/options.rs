@@ -1,0 +1,63 @@
+//! Compilation options.
+
+/// How hard Cranelift optimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OptLevel {
+    /// No optimisation (fastest compile).
+    None,
+    /// Optimise for speed (the default).
+    #[default]
+    Speed,
+    /// Optimise for speed and code size.
+    SpeedAndSize,
+}
+
+impl OptLevel {
+    pub(crate) fn cranelift_name(self) -> &'static str {
+        match self {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        }
+    }
+}
+
+/// Options of [`compile`](crate::compile).
+#[derive(Clone, Debug)]
+pub struct JitOptions {
+    /// Threads used for large loops and GEMM: 0 picks the machine's core
+    /// count, 1 keeps everything on the calling thread.
+    pub threads: usize,
+    /// Cranelift's optimisation level.
+    pub opt_level: OptLevel,
+    /// Keep the CLIF text of every generated function, for
+    /// [`CompiledFn::clif`](crate::CompiledFn::clif).
+    pub keep_clif: bool,
+    /// Vectorise loops with 128-bit SIMD (`f64x2`, `f32x4`).
+    pub simd: bool,
+    /// A loop is split across threads only when it has at least this many
+    /// elements.
+    pub parallel_min_elems: usize,
+    /// Arenas up to this many bytes live on the stack of the generated code;
+    /// larger ones in a per-thread scratch buffer.
+    pub stack_arena_max: usize,
+    /// Compute `exp`, `tanh` and `sigmoid` with polynomials emitted in the
+    /// generated code (vectorised; within a few ulp of the interpreter, see
+    /// docs/performance.md) instead of calling the host's functions (bit
+    /// for bit equal to the interpreter, one call per element).
+    pub poly_math: bool,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions {
+            threads: 0,
+            opt_level: OptLevel::Speed,
+            keep_clif: false,
+            simd: true,
+            parallel_min_elems: 1 << 16,
+            stack_arena_max: 32 * 1024,
+            poly_math: true,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Host functions called from generated code: transcendental functions (the
+//! reference implementations of Rust's `std`, so JIT results equal the
+//! interpreter's bit for bit) and matrix multiplication through a GEMM
+//! crate.
+
+use adjoint_ir::DType;
+
+macro_rules! unary_shims {
+    ($($name:ident: $t:ty => $f:expr;)*) => {
+        $(
+            extern "C" fn $name(x: $t) -> $t {
+                let f: fn($t) -> $t = $f;
+                f(x)
+            }
+        )*
+    };
+}
+
+unary_shims! {
+    adj_exp_f64: f64 => f64::exp;
+    adj_log_f64: f64 => f64::ln;
+    adj_sin_f64: f64 => f64::sin;
+    adj_cos_f64: f64 => f64::cos;
+    adj_tanh_f64: f64 => f64::tanh;
+    adj_exp_f32: f32 => f32::exp;
+    adj_log_f32: f32 => f32::ln;
+    adj_sin_f32: f32 => f32::sin;
+    adj_cos_f32: f32 => f32::cos;
+    adj_tanh_f32: f32 => f32::tanh;
+}
+
+extern "C" fn adj_pow_f64(x: f64, y: f64) -> f64 {
+    x.powf(y)
+}
+
+extern "C" fn adj_pow_f32(x: f32, y: f32) -> f32 {
+    x.powf(y)
+}
+
+/// The shape of a host function's signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostSig {
+    /// `fn(t) -> t` of the dtype.
+    Unary(DType),
+    /// `fn(t, t) -> t` of the dtype.
+    Binary(DType),
+    /// `fn(desc, a, b, c)`, four pointers.
+    MatMul,
+    /// `fn(kernel, ins, outs, arena, n, grain)`: six pointer-sized words.
+    ParallelFor,
+}
+
+/// A host function the generated code may call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HostFn {
+    pub name: &'static str,
+    pub ptr: *const u8,
+    pub sig: HostSig,
+}
+
+/// Every host function, registered with each JIT module's symbol table.
+pub(crate) fn host_functions() -> Vec<HostFn> {
+    use DType::{F32, F64};
+    let f = |name, ptr: *const u8, sig| HostFn { name, ptr, sig };
+    vec![
+        f("adj_exp_f64", adj_exp_f64 as *const u8, HostSig::Unary(F64)),
+        f("adj_log_f64", adj_log_f64 as *const u8, HostSig::Unary(F64)),
+        f("adj_sin_f64", adj_sin_f64 as *const u8, HostSig::Unary(F64)),
+        f("adj_cos_f64", adj_cos_f64 as *const u8, HostSig::Unary(F64)),
+        f(
+            "adj_tanh_f64",
+            adj_tanh_f64 as *const u8,
+            HostSig::Unary(F64),
+        ),
+        f("adj_exp_f32", adj_exp_f32 as *const u8, HostSig::Unary(F32)),
+        f("adj_log_f32", adj_log_f32 as *const u8, HostSig::Unary(F32)),
+        f("adj_sin_f32", adj_sin_f32 as *const u8, HostSig::Unary(F32)),
+        f("adj_cos_f32", adj_cos_f32 as *const u8, HostSig::Unary(F32)),
+        f(
+            "adj_tanh_f32",
+            adj_tanh_f32 as *const u8,
+            HostSig::Unary(F32),
+        ),
+        f(
+            "adj_pow_f64",
+            adj_pow_f64 as *const u8,
+            HostSig::Binary(F64),
+        ),
+        f(
+            "adj_pow_f32",
+            adj_pow_f32 as *const u8,
+            HostSig::Binary(F32),
+        ),
+        f("adj_matmul", adj_matmul as *const u8, HostSig::MatMul),
+        f(
+            "adj_parallel_for",
+            crate::pool::adj_parallel_for as *const u8,
+            HostSig::ParallelFor,
+        ),
+    ]
+}
+
+/// One batch element of a matmul: element offsets into `a`, `b` and `c`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchOffsets {
+    pub a: isize,
+    pub b: isize,
+    pub c: isize,
+}
+
+/// Everything a matmul call needs besides the three base pointers. The
+/// generated code holds a pointer to it; the [`CompiledFn`](crate::CompiledFn)
+/// owns it.
+#[derive(Clone, Debug)]
+pub(crate) struct MatMulDesc {
+    pub dtype: DType,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub rsa: isize,
+    pub csa: isize,
+    pub rsb: isize,
+    pub csb: isize,
+    pub rsc: isize,
+    pub csc: isize,
+    pub batches: Vec<BatchOffsets>,
+    /// Whether the GEMM may use several threads (large products only).
+    pub parallel: bool,
+}
+
+/// `c = a @ b` for every batch element, through the GEMM crate.
+///
+/// # Safety
+/// `desc` points at a live [`MatMulDesc`] and `a`, `b`, `c` at buffers that
+/// hold every element the descriptor's offsets and strides address; the
+/// plan that built the descriptor guarantees both.
+unsafe extern "C" fn adj_matmul(desc: *const MatMulDesc, a: *const u8, b: *const u8, c: *mut u8) {
+    // SAFETY: see the function's contract.
+    let d = unsafe { &*desc };
+    for bo in &d.batches {
+        // SAFETY: offsets and strides stay inside the buffers (contract).
+        unsafe { gemm_one(d, a, b, c, bo) };
+    }
+}
+
+unsafe fn gemm_one(d: &MatMulDesc, a: *const u8, b: *const u8, c: *mut u8, o: &BatchOffsets) {
+    let (m, k, n) = (d.m, d.k, d.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    match d.dtype {
+        DType::F64 => {
+            // SAFETY: the caller guarantees the addressed elements exist.
+            let (a, b, c) = unsafe {
+                (
+                    a.cast::<f64>().offset(o.a),
+                    b.cast::<f64>().offset(o.b),
+                    c.cast::<f64>().offset(o.c),
+                )
+            };
+            if k == 0 {
+                for i in 0..m {
+                    for j in 0..n {
+                        // SAFETY: (i, j) is inside the m x n result.
+                        unsafe { *c.offset(i as isize * d.rsc + j as isize * d.csc) = 0.0 };
+                    }
+                }
+                return;
+            }
+            // SAFETY: strides and sizes describe the live buffers.
+            unsafe {
+                crate::gemm_backend::dgemm(d, m, k, n, a, b, c);
+            }
+        }
+        DType::F32 => {
+            // SAFETY: as above.
+            let (a, b, c) = unsafe {
+                (
+                    a.cast::<f32>().offset(o.a),
+                    b.cast::<f32>().offset(o.b),
+                    c.cast::<f32>().offset(o.c),
+                )
+            };
+            if k == 0 {
+                for i in 0..m {
+                    for j in 0..n {
+                        // SAFETY: (i, j) is inside the m x n result.
+                        unsafe { *c.offset(i as isize * d.rsc + j as isize * d.csc) = 0.0 };
+                    }
+                }
+                return;
+            }
+            // SAFETY: strides and sizes describe the live buffers.
+            unsafe {
+                crate::gemm_backend::sgemm(d, m, k, n, a, b, c);
+            }
+        }
+        DType::Bool => {}
+    }
+}

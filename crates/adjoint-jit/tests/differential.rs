@@ -1,0 +1,481 @@
+//! Differential tests: the JIT against the reference interpreter
+//! (`adjoint_interp::eval`), bit for bit for ops without transcendental
+//! functions, within the documented ulp bound for those, and within a GEMM
+//! tolerance for matmul. Random graphs come from proptest; gradient graphs
+//! from the AD passes.
+
+mod common;
+
+use adjoint_ir::{
+    BinaryOp, CompareOp, DType, Graph, GraphBuilder, Op, Tensor, TensorType, UnaryOp,
+};
+use adjoint_jit::JitOptions;
+use adjoint_passes::PassManager;
+use common::*;
+use proptest::prelude::*;
+
+/// How closely the JIT must match.
+#[derive(Clone, Copy, Debug)]
+enum Tol {
+    /// Bit for bit (NaN == NaN).
+    Exact,
+    /// Within this many ulps.
+    Ulps(u64),
+    /// |jit - interp| <= abs + rel * |interp|.
+    Close(f64, f64),
+}
+
+/// The documented maximum error of the JIT's transcendental functions
+/// against the interpreter's std functions (docs/performance.md).
+pub const TRANSCENDENTAL_ULPS: u64 = 6;
+
+fn check(g: &Graph, inputs: &[Tensor], tol: Tol) {
+    check_with(g, inputs, tol, &JitOptions::default());
+}
+
+/// Options with host calls for every transcendental function: the JIT then
+/// equals the interpreter bit for bit on any graph.
+fn host_math() -> JitOptions {
+    JitOptions {
+        poly_math: false,
+        ..JitOptions::default()
+    }
+}
+
+fn check_with(g: &Graph, inputs: &[Tensor], tol: Tol, opts: &JitOptions) {
+    let want = adjoint_interp::eval(g, inputs).unwrap_or_else(|e| panic!("interp: {e}"));
+    let got = jit_run_opts(g, inputs, opts);
+    assert_eq!(got.len(), want.len());
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        let what = format!("@{} output {i}", g.name());
+        match tol {
+            Tol::Exact => assert_same(&what, a, b),
+            Tol::Ulps(u) => {
+                assert_eq!(a.shape(), b.shape(), "{what}");
+                for (j, (x, y)) in a.to_f64_vec().iter().zip(b.to_f64_vec()).enumerate() {
+                    let d = ulps(a.dtype(), *x, y);
+                    assert!(d <= u, "{what}[{j}]: {x:e} vs {y:e} differ by {d} ulps");
+                }
+            }
+            Tol::Close(abs, rel) => {
+                assert_eq!(a.shape(), b.shape(), "{what}");
+                for (j, (x, y)) in a.to_f64_vec().iter().zip(b.to_f64_vec()).enumerate() {
+                    let ok = (x.is_nan() && y.is_nan())
+                        || x == &y
+                        || (x - y).abs() <= abs + rel * y.abs();
+                    assert!(ok, "{what}[{j}]: {x:e} vs {y:e}");
+                }
+            }
+        }
+    }
+}
+
+fn tol_for(u: UnaryOp) -> Tol {
+    if u.is_transcendental() {
+        Tol::Ulps(TRANSCENDENTAL_ULPS)
+    } else {
+        Tol::Exact
+    }
+}
+
+#[test]
+fn every_unary_op_against_the_interpreter() {
+    for u in UnaryOp::ALL {
+        for dt in FLOATS {
+            for n in LENS {
+                let ty = TensorType::new(dt, [n]);
+                let mut g = Graph::new(u.name());
+                let x = g.add_param("x", ty.clone()).unwrap();
+                let y = g.add(Op::Unary(u), &[x]).unwrap();
+                g.set_outputs(vec![y]);
+                check(&g, &[tensor(&ty, &data_special(n, 50))], tol_for(u));
+                // Wide range, to reach overflow and underflow.
+                check(&g, &[tensor(&ty, &data(n, 51, -800.0, 800.0))], tol_for(u));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_binary_and_compare_op_against_the_interpreter() {
+    let ops: Vec<Op> = BinaryOp::ALL
+        .iter()
+        .map(|&b| Op::Binary(b))
+        .chain(CompareOp::ALL.iter().map(|&c| Op::Compare(c)))
+        .collect();
+    for op in ops {
+        for dt in FLOATS {
+            for n in LENS {
+                let ty = TensorType::new(dt, [n]);
+                let mut g = Graph::new(op.name());
+                let a = g.add_param("a", ty.clone()).unwrap();
+                let b = g.add_param("b", ty.clone()).unwrap();
+                let y = g.add(op.clone(), &[a, b]).unwrap();
+                g.set_outputs(vec![y]);
+                let tol = if op == Op::Binary(BinaryOp::Pow) {
+                    Tol::Ulps(TRANSCENDENTAL_ULPS)
+                } else {
+                    Tol::Exact
+                };
+                let mut av = data_special(n, 52);
+                let bv = data_special(n, 53);
+                for i in (0..n).step_by(4) {
+                    av[i] = bv[i];
+                }
+                check(&g, &[tensor(&ty, &av), tensor(&ty, &bv)], tol);
+            }
+        }
+    }
+}
+
+#[test]
+fn reductions_and_shape_ops_against_the_interpreter() {
+    for dt in FLOATS {
+        for n in LENS {
+            let ty = TensorType::new(dt, [3, n]);
+            let b = GraphBuilder::new("mix");
+            let x = b.param("x", ty.clone());
+            let y = b.param("y", TensorType::new(dt, [n]));
+            let yb = y.broadcast_to([3, n]);
+            let s0 = (x * yb).sum_axes(&[0]);
+            let s1 = (x - yb).max_axes(&[1]);
+            let t = x.t().relu();
+            let all = x.sum();
+            let padded = x.pad(&[1, 0], &[0, 2]);
+            let sl = if n >= 2 { x.slice(&[0, 1], &[3, n]) } else { x };
+            let cat = b.concat(&[x, x.abs()], 1);
+            let g = b.build(&[s0, s1, t, all, padded, sl.neg_(), cat]).unwrap();
+            check(
+                &g,
+                &[
+                    tensor(&ty, &data_special(3 * n, 54)),
+                    tensor(&TensorType::new(dt, [n]), &data(n, 55, -1.0, 1.0)),
+                ],
+                Tol::Exact,
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_against_the_interpreter() {
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[3, 4], &[4, 5]),
+        (&[4], &[4, 3]),
+        (&[3, 4], &[4]),
+        (&[9], &[9]),
+        (&[2, 3, 4], &[4, 5]),
+        (&[2, 1, 3, 4], &[5, 4, 2]),
+        (&[0, 3], &[3, 2]),
+        (&[3, 0], &[0, 2]),
+        (&[128, 78], &[78, 26]),
+    ];
+    for dt in FLOATS {
+        for &(sa, sb) in cases {
+            let b = GraphBuilder::new("mm");
+            let x = b.param("a", TensorType::new(dt, sa.to_vec()));
+            let y = b.param("b", TensorType::new(dt, sb.to_vec()));
+            let g = b.build(&[x.matmul(y)]).unwrap();
+            let na = sa.iter().product();
+            let nb = sb.iter().product();
+            let k = sa[sa.len() - 1] as f64;
+            let eps = if dt == DType::F32 { 1.2e-7 } else { 2.3e-16 };
+            // GEMM sums in another order: |err| <= k * eps * sum |a_i b_i|
+            // <= k^2 eps for entries in [-1, 1].
+            check(
+                &g,
+                &[
+                    tensor(&TensorType::new(dt, sa.to_vec()), &data(na, 56, -1.0, 1.0)),
+                    tensor(&TensorType::new(dt, sb.to_vec()), &data(nb, 57, -1.0, 1.0)),
+                ],
+                Tol::Close(2.0 * k * k * eps, 0.0),
+            );
+        }
+    }
+}
+
+fn grad_of(g: &Graph) -> Graph {
+    let mut g = g.clone();
+    PassManager::parse("grad,simplify,cse,dce")
+        .unwrap()
+        .run(&mut g)
+        .unwrap();
+    g
+}
+
+#[test]
+fn gradient_graphs_w1_w2_w3() {
+    // W1
+    let b = GraphBuilder::new("w1");
+    let x1 = b.param("x1", TensorType::f64([]));
+    let x2 = b.param("x2", TensorType::f64([]));
+    let g = grad_of(&b.build(&[x1 * x2 + x1.sin()]).unwrap());
+    let ins = [Tensor::scalar_f64(2.0), Tensor::scalar_f64(7.0)];
+    check(&g, &ins, Tol::Exact);
+    let out = jit_run(&g, &ins);
+    assert_eq!(out[1].as_f64().unwrap(), &[6.583853163452858]);
+    assert_eq!(out[2].as_f64().unwrap(), &[2.0]);
+    // W2
+    let b = GraphBuilder::new("w2");
+    let x = b.param("x", TensorType::f64([]));
+    let g = grad_of(&b.build(&[x.sigmoid().sigmoid().sigmoid()]).unwrap());
+    check_with(&g, &[Tensor::scalar_f64(100.0)], Tol::Exact, &host_math());
+    check_with(&g, &[Tensor::scalar_f64(0.3)], Tol::Exact, &host_math());
+    check(
+        &g,
+        &[Tensor::scalar_f64(0.3)],
+        Tol::Ulps(4 * TRANSCENDENTAL_ULPS),
+    );
+    check(&g, &[Tensor::scalar_f64(100.0)], Tol::Close(1e-300, 1e-12));
+    // W3 (Rosenbrock)
+    for n in [2usize, 3, 5, 8, 1000] {
+        let b = GraphBuilder::new("w3");
+        let x = b.param("x", TensorType::f64([n]));
+        let a = x.slice(&[1], &[n]);
+        let c = x.slice(&[0], &[n - 1]);
+        let t1 = a - c * c;
+        let t2 = c.lit(1.0) - c;
+        let f = (t1.lit(100.0) * t1 * t1 + t2 * t2).sum();
+        let g = grad_of(&b.build(&[f]).unwrap());
+        let xs: Vec<f64> = (0..n)
+            .map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64)
+            .collect();
+        check(&g, &[Tensor::from_f64([n], xs).unwrap()], Tol::Exact);
+    }
+}
+
+#[test]
+fn gradient_of_a_small_mlp() {
+    for dt in FLOATS {
+        let (bsz, i, h, o) = (8, 12, 16, 5);
+        let b = GraphBuilder::new("mlp");
+        let x = b.param("x", TensorType::new(dt, [bsz, i]));
+        let w1 = b.param("w1", TensorType::new(dt, [i, h]));
+        let b1 = b.param("b1", TensorType::new(dt, [h]));
+        let w2 = b.param("w2", TensorType::new(dt, [h, o]));
+        let lab = b.param("labels", TensorType::new(dt, [bsz, o]));
+        let hdn = (x.matmul(w1) + b1).tanh();
+        let logits = hdn.matmul(w2);
+        let loss = logits.cross_entropy(lab);
+        let g = grad_of(&b.build(&[loss]).unwrap());
+        let mut labels = vec![0.0; bsz * o];
+        for r in 0..bsz {
+            labels[r * o + r % o] = 1.0;
+        }
+        let ins = [
+            tensor(
+                &TensorType::new(dt, [bsz, i]),
+                &data(bsz * i, 60, -1.0, 1.0),
+            ),
+            tensor(&TensorType::new(dt, [i, h]), &data(i * h, 61, -0.5, 0.5)),
+            tensor(&TensorType::new(dt, [h]), &data(h, 62, -0.1, 0.1)),
+            tensor(&TensorType::new(dt, [h, o]), &data(h * o, 63, -0.5, 0.5)),
+            tensor(&TensorType::new(dt, [bsz, o]), &labels),
+        ];
+        let eps = if dt == DType::F32 { 1e-5 } else { 1e-13 };
+        check(&g, &ins, Tol::Close(eps, eps));
+    }
+}
+
+/// A random elementwise/reduction/shape program over a few [R, C] inputs.
+#[derive(Clone, Debug)]
+enum Step {
+    Unary(usize, UnaryOp),
+    Binary(usize, usize, BinaryOp),
+    SelectGt(usize, usize),
+    RowSumBack(usize),
+    ColMaxBack(usize),
+    Transpose2(usize),
+    SliceShift(usize),
+    CastRound(usize),
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    let u = prop::sample::select(UnaryOp::ALL.to_vec());
+    let b = prop::sample::select(BinaryOp::ALL.to_vec());
+    prop_oneof![
+        (0..64usize, u).prop_map(|(i, u)| Step::Unary(i, u)),
+        (0..64usize, 0..64usize, b).prop_map(|(i, j, b)| Step::Binary(i, j, b)),
+        (0..64usize, 0..64usize).prop_map(|(i, j)| Step::SelectGt(i, j)),
+        (0..64usize).prop_map(Step::RowSumBack),
+        (0..64usize).prop_map(Step::ColMaxBack),
+        (0..64usize).prop_map(Step::Transpose2),
+        (0..64usize).prop_map(Step::SliceShift),
+        (0..64usize).prop_map(Step::CastRound),
+    ]
+}
+
+fn build_random(dt: DType, r: usize, c: usize, steps: &[Step], n_out: usize) -> Graph {
+    let b = GraphBuilder::new("rand");
+    let mut vals = vec![
+        b.param("a", TensorType::new(dt, [r, c])),
+        b.param("b", TensorType::new(dt, [r, c])),
+    ];
+    let other = if dt == DType::F64 {
+        DType::F32
+    } else {
+        DType::F64
+    };
+    for s in steps {
+        let pick = |i: usize| vals[i % vals.len()];
+        let v = match *s {
+            Step::Unary(i, u) => b.op(Op::Unary(u), &[pick(i)]),
+            Step::Binary(i, j, op) => b.op(Op::Binary(op), &[pick(i), pick(j)]),
+            Step::SelectGt(i, j) => pick(i).gt(pick(j)).select(pick(i), pick(j)),
+            Step::RowSumBack(i) => pick(i).sum_axes(&[1]).reshape([r, 1]).broadcast_to([r, c]),
+            Step::ColMaxBack(i) => pick(i).max_axes(&[0]).broadcast_to([r, c]),
+            Step::Transpose2(i) => {
+                if r == c {
+                    pick(i).t()
+                } else {
+                    pick(i).neg_()
+                }
+            }
+            Step::SliceShift(i) => {
+                if c >= 2 {
+                    pick(i).slice(&[0, 1], &[r, c]).pad(&[0, 0], &[0, 1])
+                } else {
+                    pick(i).abs()
+                }
+            }
+            Step::CastRound(i) => pick(i).cast(other).sqrt().cast(dt),
+        };
+        vals.push(v);
+    }
+    let outs: Vec<_> = vals.iter().rev().take(n_out).copied().collect();
+    b.build(&outs).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn random_graphs_match_the_interpreter(
+        f64dt in any::<bool>(),
+        r in 1usize..5,
+        c in prop::sample::select(vec![1usize, 2, 3, 4, 5, 7, 9, 17]),
+        steps in prop::collection::vec(step_strategy(), 1..12),
+        n_out in 1usize..4,
+        seed in 0u64..1000,
+    ) {
+        let dt = if f64dt { DType::F64 } else { DType::F32 };
+        let g = build_random(dt, r, c, &steps, n_out);
+        let ty = TensorType::new(dt, [r, c]);
+        let ins = [tensor(&ty, &data_special(r * c, seed)), tensor(&ty, &data(r * c, seed + 1, -2.0, 2.0))];
+        // With host calls for transcendental functions every random program
+        // matches bit for bit; with the polynomials, within a relative
+        // tolerance (errors of a few ulp compound along the chain).
+        check_with(&g, &ins, Tol::Exact, &host_math());
+        let rel = if f64dt { 1e-9 } else { 1e-3 };
+        check(&g, &ins, Tol::Close(0.0, rel));
+    }
+}
+
+#[test]
+fn pads_read_in_place_by_their_consumers() {
+    for dt in FLOATS {
+        for n in [1usize, 2, 3, 4, 5, 8, 9, 17] {
+            let b = GraphBuilder::new("pads");
+            let x = b.param("x", TensorType::new(dt, [3, n]));
+            let y = b.param("y", TensorType::new(dt, [5, n + 3]));
+            // Pads on the inner axis, the outer axis and both, pad of pad.
+            let p1 = x.pad(&[2, 1], &[0, 2]); // [5, n+3]
+            let p2 = x.exp().pad(&[1, 0], &[1, 3]); // [5, n+3]
+            let p3 = x
+                .slice(&[0, 0], &[3, n])
+                .pad(&[0, 2], &[2, 1])
+                .pad(&[0, 0], &[0, 0]);
+            let e = (p1 * y + p2 - p3).sqrt();
+            let rs = (p1 + y).sum_axes(&[1]);
+            let cs = (p2 * y).max_axes(&[0]);
+            let tot = (p3 * p3).sum();
+            let g = b.build(&[e, rs, cs, tot, p1]).unwrap();
+            let ins = [
+                tensor(&TensorType::new(dt, [3, n]), &data_special(3 * n, 70)),
+                tensor(
+                    &TensorType::new(dt, [5, n + 3]),
+                    &data(5 * (n + 3), 71, 0.0, 2.0),
+                ),
+            ];
+            check_with(&g, &ins, Tol::Exact, &host_math());
+            check(&g, &ins, Tol::Ulps(TRANSCENDENTAL_ULPS));
+        }
+    }
+}
+
+#[test]
+fn host_calls_inside_vector_loops() {
+    // One host call among many vector ops keeps the loop vectorised, with
+    // the call made lane by lane: still bit for bit with host math.
+    for dt in FLOATS {
+        for n in LENS {
+            let ty = TensorType::new(dt, [n]);
+            let b = GraphBuilder::new("lanes");
+            let x = b.param("x", ty.clone());
+            let y = b.param("y", ty.clone());
+            let a = (x * y + x - y * y.lit(2.0)) / (x.abs() + x.lit(1.0));
+            let c = (a * a + y).maximum(x.lit(0.5)) - a.sqrt().minimum(y);
+            let out = c.sin() + a.pow(y.abs()) * c;
+            let g = b.build(&[out]).unwrap();
+            let ins = [
+                tensor(&ty, &data(n, 90, -2.0, 2.0)),
+                tensor(&ty, &data(n, 91, -2.0, 2.0)),
+            ];
+            check_with(&g, &ins, Tol::Exact, &host_math());
+        }
+    }
+}
+
+#[test]
+fn padded_region_values_recomputed_by_consumers() {
+    for dt in FLOATS {
+        for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 17, 64] {
+            let b = GraphBuilder::new("repad");
+            let x = b.param("x", TensorType::new(dt, [3, n]));
+            let y = b.param("y", TensorType::new(dt, [4, n + 2]));
+            // 1 + x^2 is nonzero everywhere: the padding must be masked.
+            let v = x.lit(1.0) + x * x;
+            let w = (x.lit(2.0) - x).relu();
+            let pv = v.pad(&[1, 2], &[0, 0]); // [4, n+2]
+            let pw = w.pad(&[0, 0], &[1, 2]); // [4, n+2]
+            let e = pv * y + pw;
+            let r = (pv - y).sum_axes(&[1]);
+            let g = b.build(&[e, r]).unwrap();
+            let ins = [
+                tensor(&TensorType::new(dt, [3, n]), &data(3 * n, 92, -2.0, 2.0)),
+                tensor(
+                    &TensorType::new(dt, [4, n + 2]),
+                    &data(4 * (n + 2), 93, -1.0, 1.0),
+                ),
+            ];
+            check(&g, &ins, Tol::Exact);
+            // Split across threads as well.
+            let opts = JitOptions {
+                threads: 2,
+                parallel_min_elems: 1,
+                ..JitOptions::default()
+            };
+            check_with(&g, &ins, Tol::Exact, &opts);
+        }
+    }
+    // 1-D, the Rosenbrock shape, long enough to be split across threads.
+    let n = 100_003;
+    let b = GraphBuilder::new("rb");
+    let x = b.param("x", TensorType::f64([n]));
+    let a = x.slice(&[1], &[n]);
+    let c = x.slice(&[0], &[n - 1]);
+    let t = (a - c * c) * a.lit(3.0) + c.lit(1.0);
+    let gsum = t.pad(&[1], &[0]) + (t * c).pad(&[0], &[1]);
+    let g = b.build(&[gsum]).unwrap();
+    let opts = JitOptions {
+        threads: 2,
+        parallel_min_elems: 1000,
+        ..JitOptions::default()
+    };
+    check_with(
+        &g,
+        &[tensor(&TensorType::f64([n]), &data(n, 94, -1.0, 1.0))],
+        Tol::Exact,
+        &opts,
+    );
+}

@@ -1,0 +1,70 @@
+//! Common-subexpression elimination by structural hashing: two nodes are
+//! the same value when they have equal ops (`Op` derives `Hash`/`Eq`;
+//! constants compare bitwise) and the same operand nodes. Operands of
+//! commutative ops (`add`, `mul`, `max`, `min`) are sorted first, so `a*b`
+//! and `b*a` merge. One pass in topological order finds every redundancy,
+//! since operands are canonicalised before their users are hashed.
+
+use crate::registry::{OptionSpec, PassType};
+use crate::{Pass, PassOptions, PassStats};
+use adjoint_ir::{Graph, NodeId, Op, Result};
+use std::collections::HashMap;
+
+/// The structural key of a node: its op and its operands, commutative
+/// operands sorted.
+fn key(g: &Graph, id: NodeId) -> (Op, Vec<NodeId>) {
+    let op = g[id].op.clone();
+    let mut ops = g.operands(id);
+    if let Op::Binary(b) = &op {
+        if b.is_commutative() {
+            ops.sort_unstable();
+        }
+    }
+    (op, ops)
+}
+
+/// Merges structurally equal nodes; returns the ops of the removed nodes.
+pub fn eliminate_common(g: &mut Graph) -> Result<Vec<&'static str>> {
+    let mut seen: HashMap<(Op, Vec<NodeId>), NodeId> = HashMap::new();
+    let mut removed = Vec::new();
+    for id in g.topo_order()? {
+        if matches!(g[id].op, Op::Param { .. }) {
+            continue;
+        }
+        let k = key(g, id);
+        match seen.get(&k) {
+            Some(&keep) => {
+                g.replace_all_uses(id, keep);
+                removed.push(g.remove_node(id)?.op.name());
+            }
+            None => {
+                seen.insert(k, id);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The `cse` pass.
+#[derive(Clone, Debug, Default)]
+pub struct Cse;
+
+impl Pass for Cse {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn run(&self, g: &mut Graph) -> Result<PassStats> {
+        Ok(PassStats::removing(0, &eliminate_common(g)?))
+    }
+}
+
+impl PassType for Cse {
+    const NAME: &'static str = "cse";
+    const SUMMARY: &'static str =
+        "merge structurally equal nodes (hash of op and operands; commutative operands sorted)";
+    const OPTIONS: &'static [OptionSpec] = &[];
+    fn from_options(_: &PassOptions) -> Result<Self> {
+        Ok(Cse)
+    }
+}

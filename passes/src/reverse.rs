@@ -1,0 +1,271 @@
+//! Reverse mode: the `grad` and `vjp` passes, and [`backpropagate`], the
+//! library function they share with the Jacobian pass.
+//!
+//! The adjoint subgraph is appended to the same graph and reuses primal
+//! values. Only nodes on a path from a differentiated parameter to a
+//! differentiated output get adjoints. Cotangents are symbolic zeros until
+//! something nonzero flows in; fan-out cotangents are summed.
+//!
+//! Recognised composites ([`crate::composite`], the stable log-sum-exp)
+//! are differentiated as a whole.
+
+use crate::composite::LogSumExp;
+use crate::contract::{self, Rule};
+use crate::lin::Lin;
+use crate::registry::{OptionSpec, PassType};
+use crate::{emit, rules, Pass, PassOptions, PassStats};
+use adjoint_ir::{Error, Graph, NodeId, Result};
+use std::collections::{HashMap, HashSet};
+
+/// Pulls cotangents back from `seeds` (`(value, cotangent)` pairs; the
+/// cotangent has shape `batch ++ shape(value)`) to the parameters (or any
+/// nodes) `wrt`, appending the adjoint nodes to `g`. Returns one cotangent
+/// per `wrt` entry, [`Lin::Zero`] when none reaches it.
+///
+/// `wrt` may name any nodes, not only parameters. Each is treated as an
+/// independent input: cotangents stop there and do not flow on into its
+/// operands (so with `wrt = [x, h]`, `h = f(x)`, the cotangent of `x`
+/// counts only the paths that avoid `h`), which is what preaccumulating one
+/// factor of a chain between two cut points needs.
+///
+/// Calls of custom ops must have a `vjp` rule (see
+/// [`contract::prepare_calls`]), and with a nonempty `batch` there must be
+/// no calls at all.
+pub fn backpropagate(
+    g: &mut Graph,
+    seeds: &[(NodeId, NodeId)],
+    wrt: &[NodeId],
+    batch: &[usize],
+) -> Result<Vec<Lin>> {
+    let from: Vec<NodeId> = seeds.iter().map(|s| s.0).collect();
+    let down = g.descendants(wrt);
+    let up = g.ancestors(&from);
+    let relevant: HashSet<NodeId> = down.intersection(&up).copied().collect();
+    let order: Vec<NodeId> = g
+        .topo_order()?
+        .into_iter()
+        .filter(|n| relevant.contains(n))
+        .collect();
+    let wrt_set: HashSet<NodeId> = wrt.iter().copied().collect();
+    let mut cts: HashMap<NodeId, Lin> = HashMap::new();
+    for &(v, c) in seeds {
+        if !relevant.contains(&v) || !g.ty(v).dtype.is_float() {
+            continue;
+        }
+        let cur = cts.get(&v).copied().unwrap_or(Lin::Zero);
+        let s = cur.add(g, Lin::Val(c))?;
+        cts.insert(v, s);
+    }
+    for &n in order.iter().rev() {
+        if wrt_set.contains(&n) {
+            // Cotangents stop at the differentiated values.
+            continue;
+        }
+        let Some(Lin::Val(ct)) = cts.get(&n).copied() else {
+            continue;
+        };
+        if let Some(lse) =
+            LogSumExp::recognise(g, n).filter(|l| !l.inner.iter().any(|i| wrt_set.contains(i)))
+        {
+            if relevant.contains(&lse.x) {
+                let c = lse.vjp(g, ct, batch)?;
+                let cur = cts.get(&lse.x).copied().unwrap_or(Lin::Zero);
+                let s = cur.add(g, Lin::Val(c))?;
+                cts.insert(lse.x, s);
+                continue;
+            }
+        }
+        let ops = g.operands(n);
+        let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
+        let contribs = rules::vjp(g, n, ct, batch, &needs)
+            .map_err(|e| e.context(format!("vjp of {} = {}", g.display_name(n), g[n].op.name())))?;
+        for (o, c) in ops.into_iter().zip(contribs) {
+            if c.is_zero() {
+                continue;
+            }
+            let cur = cts.get(&o).copied().unwrap_or(Lin::Zero);
+            let s = cur.add(g, c)?;
+            cts.insert(o, s);
+        }
+    }
+    Ok(wrt
+        .iter()
+        .map(|w| cts.get(w).copied().unwrap_or(Lin::Zero))
+        .collect())
+}
+
+/// Appends, for each `wrt` parameter, its cotangent (explicit zeros if
+/// identically zero) as a new output named `<param><suffix>`.
+fn append_cotangents(g: &mut Graph, wrt: &[NodeId], cts: &[Lin], suffix: &str) -> Result<()> {
+    for (&p, &c) in wrt.iter().zip(cts) {
+        let ty = g.ty(p).clone();
+        let v = c.materialize(g, &ty)?;
+        if g.ty(v) != &ty {
+            return Err(Error::pass(format!(
+                "internal: cotangent of {} has type {}, expected {ty}",
+                g.display_name(p),
+                g.ty(v)
+            )));
+        }
+        let base = format!("{}{suffix}", g[p].name.clone().unwrap_or_default());
+        contract::name_output(g, v, &base);
+        g.push_output(v);
+    }
+    Ok(())
+}
+
+/// `grad{wrt=..., of=K}`: appends the gradient of scalar output `K` with
+/// respect to each `wrt` parameter.
+#[derive(Clone, Debug, Default)]
+pub struct Grad {
+    /// Parameter names; `None` means every float parameter.
+    pub wrt: Option<Vec<String>>,
+    /// The output to differentiate; needed when there are several.
+    pub of: Option<usize>,
+}
+
+impl Pass for Grad {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn run(&self, g: &mut Graph) -> Result<PassStats> {
+        let before = g.len();
+        contract::prepare_calls(g, Rule::Vjp)?;
+        let k = contract::select_output("grad", g, self.of)?;
+        let wrt = contract::resolve_wrt("grad", g, self.wrt.as_deref())?;
+        let y = g.outputs()[k];
+        let ty = g.ty(y).clone();
+        if !ty.dtype.is_float() || ty.numel() != 1 {
+            return Err(Error::pass(format!(
+                "grad: output {k} of @{} is {ty}; grad needs a scalar float output (use vjp for others)",
+                g.name()
+            )));
+        }
+        let seed = emit::full(g, &ty, 1.0)?;
+        let cts = backpropagate(g, &[(y, seed)], &wrt, &[])?;
+        if g.use_count(seed) == 0 && !cts.contains(&Lin::Val(seed)) {
+            // Nothing reached: drop the unused seed (and its broadcast).
+            remove_dead_chain(g, seed)?;
+        }
+        append_cotangents(g, &wrt, &cts, "_grad")?;
+        Ok(PassStats {
+            added: g.len().saturating_sub(before),
+            removed: before.saturating_sub(g.len()),
+            changed: true,
+            notes: vec![format!(
+                "grad: d(output {k})/d({})",
+                wrt.iter()
+                    .map(|&p| g.display_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+        })
+    }
+}
+
+fn remove_dead_chain(g: &mut Graph, mut n: NodeId) -> Result<()> {
+    loop {
+        if g.use_count(n) != 0 || g.params().contains(&n) {
+            return Ok(());
+        }
+        let ops = g.operands(n);
+        g.remove_node(n)?;
+        match ops.as_slice() {
+            [o] => n = *o,
+            _ => return Ok(()),
+        }
+    }
+}
+
+impl PassType for Grad {
+    const NAME: &'static str = "grad";
+    const SUMMARY: &'static str =
+        "reverse mode: append the gradient of a scalar output w.r.t. each wrt parameter";
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec {
+            name: "wrt",
+            help: "parameters to differentiate, in output order (default: all float parameters)",
+        },
+        OptionSpec {
+            name: "of",
+            help: "0-based index of the output to differentiate (required with several outputs)",
+        },
+    ];
+    fn from_options(o: &PassOptions) -> Result<Self> {
+        Ok(Grad {
+            wrt: contract::wrt_option("grad", o)?,
+            of: o.get_usize("grad", "of")?,
+        })
+    }
+}
+
+/// `vjp{wrt=...}`: adds one cotangent parameter per output (`cot0`, `cot1`,
+/// …, after the existing parameters) and appends, for each `wrt`
+/// parameter, the vector-Jacobian product.
+#[derive(Clone, Debug, Default)]
+pub struct Vjp {
+    /// Parameter names; `None` means every float parameter.
+    pub wrt: Option<Vec<String>>,
+}
+
+fn fresh_cot(g: &Graph, i: usize) -> String {
+    let base = format!("cot{i}");
+    if g.value_by_name(&base).is_none() {
+        return base;
+    }
+    (2..)
+        .map(|j| format!("cot{i}_{j}"))
+        .find(|n| g.value_by_name(n).is_none())
+        .expect("some suffix is free")
+}
+
+impl Pass for Vjp {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn run(&self, g: &mut Graph) -> Result<PassStats> {
+        let before = g.len();
+        contract::prepare_calls(g, Rule::Vjp)?;
+        let wrt = contract::resolve_wrt("vjp", g, self.wrt.as_deref())?;
+        let outs = g.outputs().to_vec();
+        let mut seeds = Vec::with_capacity(outs.len());
+        for (i, &o) in outs.iter().enumerate() {
+            let ty = g.ty(o).clone();
+            let name = fresh_cot(g, i);
+            let c = g.add_param(name, ty)?;
+            seeds.push((o, c));
+        }
+        let cts = backpropagate(g, &seeds, &wrt, &[])?;
+        append_cotangents(g, &wrt, &cts, "_cot")?;
+        Ok(PassStats {
+            added: g.len().saturating_sub(before),
+            removed: 0,
+            changed: true,
+            notes: vec![format!(
+                "vjp: {} cotangent parameter(s), w.r.t. {}",
+                outs.len(),
+                wrt.iter()
+                    .map(|&p| g.display_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+        })
+    }
+}
+
+impl PassType for Vjp {
+    const NAME: &'static str = "vjp";
+    const SUMMARY: &'static str =
+        "reverse mode: add a cotangent parameter per output, append the vector-Jacobian product per wrt parameter";
+    const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
+        name: "wrt",
+        help: "parameters to differentiate, in output order (default: all float parameters)",
+    }];
+    fn from_options(o: &PassOptions) -> Result<Self> {
+        Ok(Vjp {
+            wrt: contract::wrt_option("vjp", o)?,
+        })
+    }
+}
