@@ -63,7 +63,7 @@ done
 
 say() { printf '\n== %s\n' "$*"; }
 
-if [ -n "$ONLY" ] && ! python3 "$HERE/table.py" --select "$ONLY" >/dev/null; then
+if [ -n "$ONLY" ] && command -v python3 >/dev/null 2>&1 && ! python3 "$HERE/table.py" --select "$ONLY" >/dev/null; then
     echo "--only $ONLY selects no workload; ids:" >&2
     python3 "$HERE/table.py" --select "" >&2
     exit 2
@@ -89,7 +89,9 @@ else
         fi
         say "creating the virtual environment $VENV"
         if ! python3 -m venv "$VENV"; then
-            echo "python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2
+            why="python3 -m venv $VENV failed (on Debian or Ubuntu: apt-get install python3-venv)"
+            echo "$why" >&2
+            for p in jax torch; do echo "not installed: $why" > "$RESULTS/$p.status"; done
         fi
         SKIP_INSTALL=0
     fi
