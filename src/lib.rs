@@ -8,8 +8,34 @@
 //! against.
 //!
 //! This crate is the facade: it re-exports the workspace crates, and holds
-//! the small pieces the CLI and the filetests share ([`Engine`],
-//! [`values`]).
+//! the small pieces the CLI, the examples and the benchmarks share
+//! ([`Engine`], [`values`], [`workloads`]). The [`tutorial`] walks through
+//! the seed notes with runnable snippets.
+//!
+//! ```
+//! use adjoint::ir::{parse_module, Tensor};
+//! use adjoint::Engine;
+//!
+//! // Text IR in, gradient out, on both engines.
+//! let m = parse_module(
+//!     "func @f(%x: f64[3]) -> f64 {
+//!        %e = exp %x
+//!        %s = reduce_sum %e axes=[0]
+//!        return %s
+//!      }",
+//! )?;
+//! let mut g = m.func("f").unwrap().clone();
+//! adjoint::run_pipeline(&mut g, "grad,simplify,cse,dce")?;
+//! let x = Tensor::from_f64([3], vec![0.0, 1.0, 2.0])?;
+//! for engine in Engine::ALL {
+//!     let out = engine.run(&g, &[x.clone()])?;
+//!     let grad = out[1].to_f64_vec(); // d/dx sum(exp x) = exp x
+//!     for (gi, xi) in grad.iter().zip([0.0f64, 1.0, 2.0]) {
+//!         assert!((gi - xi.exp()).abs() <= 4.0 * f64::EPSILON * xi.exp());
+//!     }
+//! }
+//! # Ok::<(), adjoint::ir::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 pub use adjoint_interp as interp;
