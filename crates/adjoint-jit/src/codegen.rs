@@ -578,7 +578,7 @@ impl Ctx<'_> {
     /// Whether a unary op is lowered to a call of a host function.
     fn is_host_call(&self, u: UnaryOp) -> bool {
         match u {
-            UnaryOp::Sin | UnaryOp::Cos => true,
+            UnaryOp::Sin | UnaryOp::Cos => !(self.kernel_poly && self.fma),
             UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.kernel_poly,
             UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
         }
@@ -673,7 +673,12 @@ impl Ctx<'_> {
                 matches!(
                     e,
                     KExpr::Unary(
-                        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid,
+                        UnaryOp::Exp
+                            | UnaryOp::Log
+                            | UnaryOp::Tanh
+                            | UnaryOp::Sigmoid
+                            | UnaryOp::Sin
+                            | UnaryOp::Cos,
                         _
                     )
                 )
@@ -1233,6 +1238,17 @@ impl Ctx<'_> {
                 UnaryOp::Log => return Ok(vmath::log(b, fl, x)),
                 UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
                 UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                UnaryOp::Sin | UnaryOp::Cos if self.fma => {
+                    let cos = u == UnaryOp::Cos;
+                    let host = if cos {
+                        name("adj_cos_f64", "adj_cos_f32")
+                    } else {
+                        name("adj_sin_f64", "adj_sin_f32")
+                    };
+                    return Ok(vmath::sincos(b, fl, x, cos, |b, v| {
+                        self.call1(b, env, host, v)
+                    }));
+                }
                 _ => {}
             }
         }
@@ -1328,6 +1344,21 @@ impl Ctx<'_> {
                 UnaryOp::Log => return Ok(vmath::log(b, fl, x)),
                 UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
                 UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
+                UnaryOp::Sin | UnaryOp::Cos if self.fma => {
+                    let cos = u == UnaryOp::Cos;
+                    return Ok(vmath::sincos(b, fl, x, cos, |b, v| {
+                        self.per_lane(b, env, dt, &[v], |cx, b, env, a| {
+                            let f64 = dt == DType::F64;
+                            let host = match (cos, f64) {
+                                (true, true) => "adj_cos_f64",
+                                (true, false) => "adj_cos_f32",
+                                (false, true) => "adj_sin_f64",
+                                (false, false) => "adj_sin_f32",
+                            };
+                            cx.call1(b, env, host, a[0])
+                        })
+                    }));
+                }
                 _ => {}
             }
         }

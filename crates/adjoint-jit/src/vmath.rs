@@ -1,4 +1,4 @@
-//! Polynomial `exp`, `log` and `tanh` emitted as Cranelift IR, for scalars and for
+//! Polynomial `exp`, `log`, `sin`, `cos` and `tanh` emitted as Cranelift IR, for scalars and for
 //! `f64x2`/`f32x4` vectors, so that loops with these functions stay
 //! vectorised instead of calling the host function lane by lane. `sigmoid`
 //! is `1 / (1 + exp(-x))` on top of this `exp`.
@@ -427,4 +427,140 @@ pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let nan = fl.c(b, f64::NAN);
     let bad = fl.select(b, is_zero, ninf, nan);
     fl.select(b, pos, res, bad)
+}
+
+/// The largest `|x|` whose `sin`/`cos` use the polynomial; beyond it (and
+/// for infinities) the host function is called, lane by lane.
+pub(crate) fn trig_limit(dtype: DType) -> f64 {
+    if dtype == DType::F32 {
+        1.0e3
+    } else {
+        1.0e5
+    }
+}
+
+/// `sin(x)` (`cos` with `cos = true`). Needs FMA: `x = k pi/2 + r` with
+/// `pi/2` split in three parts and each step fused (exact products), then
+/// the Taylor polynomials of `sin` and `cos` on `|r| <= pi/4` and the
+/// quadrant `k mod 4`. Arguments with `|x| > trig_limit` (and infinities)
+/// take `host`, which computes the whole value with the host's function;
+/// NaN propagates through the polynomial path.
+pub(crate) fn sincos(
+    b: &mut FunctionBuilder,
+    fl: Flavor,
+    x: Value,
+    cos: bool,
+    host: impl FnOnce(&mut FunctionBuilder, Value) -> Value,
+) -> Value {
+    let f32 = fl.is_f32();
+    // pi/2 = p1 + p2 + p3 in the flavor's precision.
+    // pi/2 = p1 + p2 + p3 in the flavor's precision, each part the rounded
+    // remainder of the exact value (computed to 110 digits).
+    let (p1, p2, p3) = if f32 {
+        (
+            f64::from(f32::from_bits(0x3FC9_0FDB)),
+            f64::from(f32::from_bits(0xB33B_BD2E)),
+            f64::from(f32::from_bits(0xA6F7_2CED)),
+        )
+    } else {
+        (
+            std::f64::consts::FRAC_PI_2,
+            f64::from_bits(0x3C91_A626_3314_5C07),
+            f64::from_bits(0xB91F_1976_B7ED_8FBC),
+        )
+    };
+    let (sdeg, cdeg) = if f32 { (11, 12) } else { (19, 20) };
+    let two_over_pi = fl.c(b, std::f64::consts::FRAC_2_PI);
+    let t = b.ins().fmul(x, two_over_pi);
+    let k = b.ins().nearest(t);
+    let nk = b.ins().fneg(k);
+    let c1 = fl.c(b, p1);
+    let c2 = fl.c(b, p2);
+    let c3 = fl.c(b, p3);
+    let r = fl.mul_add(b, nk, c1, x);
+    let r = fl.mul_add(b, nk, c2, r);
+    let r = fl.mul_add(b, nk, c3, r);
+    let z = b.ins().fmul(r, r);
+    // sin r = r + r z S(z), S the Taylor coefficients of x^3, x^5, ...
+    let scoef: Vec<f64> = (1..=sdeg / 2)
+        .map(|i| {
+            let n = 2 * i + 1;
+            let f: f64 = (1..=n).map(f64::from).product();
+            if i % 2 == 1 {
+                -1.0 / f
+            } else {
+                1.0 / f
+            }
+        })
+        .collect();
+    let sp = poly(b, fl, z, &scoef);
+    let rz = b.ins().fmul(r, z);
+    let s = fl.mul_add(b, rz, sp, r);
+    // cos r = 1 + z C(z), C the Taylor coefficients of x^2, x^4, ...
+    let ccoef: Vec<f64> = (1..=cdeg / 2)
+        .map(|i| {
+            let n = 2 * i;
+            let f: f64 = (1..=n).map(f64::from).product();
+            if i % 2 == 1 {
+                -1.0 / f
+            } else {
+                1.0 / f
+            }
+        })
+        .collect();
+    let cp = poly(b, fl, z, &ccoef);
+    let one = fl.c(b, 1.0);
+    let c = fl.mul_add(b, z, cp, one);
+    // Quadrant q = k mod 4.
+    let quarter = fl.c(b, 0.25);
+    let kq = b.ins().fmul(k, quarter);
+    let kq = b.ins().floor(kq);
+    let four = fl.c(b, 4.0);
+    let nkq = b.ins().fneg(kq);
+    let q = fl.mul_add(b, nkq, four, k);
+    let onef = fl.c(b, 1.0);
+    let twof = fl.c(b, 2.0);
+    let threef = fl.c(b, 3.0);
+    let q1 = b.ins().fcmp(FloatCC::Equal, q, onef);
+    let q2 = b.ins().fcmp(FloatCC::Equal, q, twof);
+    let q3 = b.ins().fcmp(FloatCC::Equal, q, threef);
+    let odd = b.ins().bor(q1, q3);
+    let (base, neg) = if cos {
+        (fl.select(b, odd, s, c), b.ins().bor(q1, q2))
+    } else {
+        (fl.select(b, odd, c, s), b.ins().bor(q2, q3))
+    };
+    let nb = b.ins().fneg(base);
+    let mut fast = fl.select(b, neg, nb, base);
+    if !cos {
+        // sin(±0) = ±0 (the polynomial's sum would give +0 for -0).
+        let zero = fl.c(b, 0.0);
+        let is0 = b.ins().fcmp(FloatCC::Equal, x, zero);
+        fast = fl.select(b, is0, x, fast);
+    }
+    // Large arguments: the host's function.
+    let ax = b.ins().fabs(x);
+    let lim = fl.c(b, trig_limit(fl.dtype));
+    let big = b.ins().fcmp(FloatCC::GreaterThan, ax, lim);
+    let any = if fl.vector {
+        b.ins().vany_true(big)
+    } else {
+        big
+    };
+    let slow_block = b.create_block();
+    let merge = b.create_block();
+    let out = b.append_block_param(merge, fl.fty());
+    b.ins().brif(
+        any,
+        slow_block,
+        &[],
+        merge,
+        &[cranelift_codegen::ir::BlockArg::Value(fast)],
+    );
+    b.switch_to_block(slow_block);
+    let slow = host(b, x);
+    b.ins()
+        .jump(merge, &[cranelift_codegen::ir::BlockArg::Value(slow)]);
+    b.switch_to_block(merge);
+    out
 }

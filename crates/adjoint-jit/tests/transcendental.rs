@@ -13,6 +13,7 @@ use common::*;
 fn bound(u: UnaryOp) -> u64 {
     match u {
         UnaryOp::Exp | UnaryOp::Log => 2,
+        UnaryOp::Sin | UnaryOp::Cos => 2,
         UnaryOp::Tanh => 5,
         _ => 6,
     }
@@ -31,6 +32,10 @@ fn reference(u: UnaryOp, dt: DType, x: f64) -> f64 {
         (UnaryOp::Exp, DType::F32) => (x as f32).exp() as f64,
         (UnaryOp::Log, DType::F32) => (x as f32).ln() as f64,
         (UnaryOp::Log, _) => x.ln(),
+        (UnaryOp::Sin, DType::F32) => (x as f32).sin() as f64,
+        (UnaryOp::Cos, DType::F32) => (x as f32).cos() as f64,
+        (UnaryOp::Sin, _) => x.sin(),
+        (UnaryOp::Cos, _) => x.cos(),
         (UnaryOp::Tanh, DType::F32) => (x as f32).tanh() as f64,
         (UnaryOp::Sigmoid, DType::F32) => (1.0 / (1.0 + (-(x as f32)).exp())) as f64,
         (UnaryOp::Exp, _) => x.exp(),
@@ -43,6 +48,25 @@ fn reference(u: UnaryOp, dt: DType, x: f64) -> f64 {
 /// Inputs covering the interesting ranges: tiny, around 0, the polynomial
 /// switch points, up to overflow and underflow.
 fn inputs(u: UnaryOp, dt: DType) -> Vec<f64> {
+    if matches!(u, UnaryOp::Sin | UnaryOp::Cos) {
+        // Within the polynomial range, around multiples of pi/2, small, and
+        // beyond the range (host path).
+        let lim = if dt == DType::F32 { 1.0e3 } else { 1.0e5 };
+        let mut v = data(200_000, 86, -lim, lim);
+        v.extend(data(50_000, 87, -10.0, 10.0));
+        v.extend((1..2000).flat_map(|k| {
+            let c = k as f64 * std::f64::consts::FRAC_PI_2;
+            [c, -c, c + 1e-9, c - 1e-9]
+        }));
+        v.extend(data(10_000, 88, -1e-6, 1e-6));
+        v.extend(data(10_000, 89, -1e8, 1e8));
+        if dt == DType::F32 {
+            // Multiples of pi/2 near the f32 grid are checked by the
+            // interpreter's own f32 functions: keep them in range.
+            v.retain(|x| x.abs() < 1e8);
+        }
+        return v;
+    }
     if u == UnaryOp::Log {
         // Log-uniform over every binade (subnormals included), and around 1.
         let (lo, hi) = if dt == DType::F32 {
@@ -78,7 +102,14 @@ fn inputs(u: UnaryOp, dt: DType) -> Vec<f64> {
 #[test]
 fn transcendental_ulp_bounds() {
     let mut report = Vec::new();
-    for u in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Sigmoid] {
+    for u in [
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+    ] {
         for (dt, fma) in FLOATS.iter().flat_map(|&d| [(d, true), (d, false)]) {
             let xs = inputs(u, dt);
             let ty = TensorType::new(dt, [xs.len()]);
@@ -136,7 +167,14 @@ fn ieee_special_values() {
         f64::MIN_POSITIVE,
         -5e-324,
     ];
-    for u in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Sigmoid] {
+    for u in [
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+    ] {
         for dt in FLOATS {
             // Lengths 3 (scalar tail only) and 17 (vector steps and a tail).
             for reps in [1usize, 5] {
@@ -196,5 +234,11 @@ fn ieee_special_values() {
     assert!(one(UnaryOp::Log, f64::NAN).is_nan());
     assert_eq!(one(UnaryOp::Log, f64::INFINITY), f64::INFINITY);
     assert_eq!(one(UnaryOp::Log, 1.0), 0.0);
+    assert!(one(UnaryOp::Sin, f64::INFINITY).is_nan());
+    assert!(one(UnaryOp::Cos, f64::NEG_INFINITY).is_nan());
+    assert!(one(UnaryOp::Sin, f64::NAN).is_nan());
+    assert!(one(UnaryOp::Sin, -0.0).is_sign_negative());
+    assert_eq!(one(UnaryOp::Cos, 0.0), 1.0);
+    assert_eq!(one(UnaryOp::Sin, 1e300), 1e300f64.sin());
     assert_eq!(one(UnaryOp::Log, 5e-324), (5e-324f64).ln());
 }
