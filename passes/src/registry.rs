@@ -98,6 +98,7 @@ impl Registry {
         r.register(PassEntry::of::<crate::fold::Fold>());
         r.register(PassEntry::of::<crate::inline::Inline>());
         r.register(PassEntry::of::<crate::jacobian::Jacobian>());
+        r.register(PassEntry::of::<crate::fuse::Fuse>());
         r
     }
 

@@ -63,6 +63,10 @@ enum Cmd {
         /// Print the Cranelift IR of each generated function on stderr (JIT).
         #[arg(long)]
         dump_clif: bool,
+        /// Print the native disassembly of each generated function on
+        /// stderr (JIT).
+        #[arg(long)]
+        disasm: bool,
         /// Report the JIT's memory plan and arena size in bytes on stderr.
         #[arg(long)]
         arena: bool,
@@ -291,6 +295,7 @@ fn run(cli: Cli) -> Result<()> {
             args,
             engine,
             dump_clif,
+            disasm,
             arena,
             pipeline,
         } => {
@@ -298,17 +303,23 @@ fn run(cli: Cli) -> Result<()> {
             let g = apply_pipeline(pick(&m, &func)?, &pipeline)?;
             let inputs = parse_inputs(&g, &args)?;
             let engine: Engine = engine.parse()?;
-            if (dump_clif || arena) && engine != Engine::Jit {
-                return Err(Error::input("--dump-clif and --arena need --engine jit"));
+            if (dump_clif || disasm || arena) && engine != Engine::Jit {
+                return Err(Error::input(
+                    "--dump-clif, --disasm and --arena need --engine jit",
+                ));
             }
             let opts = JitOptions {
                 keep_clif: dump_clif,
+                keep_disasm: disasm,
                 ..JitOptions::default()
             };
             let prepared = engine.prepare_with(&g, &opts)?;
             if let Some(f) = prepared.compiled() {
                 if dump_clif {
                     eprint!("{}", f.clif().unwrap_or_default());
+                }
+                if disasm {
+                    eprint!("{}", f.disasm().unwrap_or_default());
                 }
                 if arena {
                     eprint!("{}", f.plan());

@@ -259,3 +259,36 @@ fn opt_prints_banners_and_errors_list_valid_passes() {
     assert_clean_failure(&o, 1);
     assert!(stderr(&o).contains("valid passes: grad"), "{}", stderr(&o));
 }
+
+#[test]
+fn run_reports_clif_disasm_and_arena() {
+    let o = run(&[
+        "run",
+        "examples/seed.adj",
+        "--arg",
+        "x1=2",
+        "--arg",
+        "x2=7",
+        "--dump-clif",
+        "--disasm",
+        "--arena",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("function u0:0"), "no CLIF: {err}");
+    assert!(err.contains("arena: "), "no arena report: {err}");
+    assert!(err.to_lowercase().contains("ret"), "no disassembly: {err}");
+    assert!(stdout(&o).contains("14.909297426825681"));
+    let o = run(&[
+        "run",
+        "examples/seed.adj",
+        "--arg",
+        "x1=2",
+        "--arg",
+        "x2=7",
+        "--engine",
+        "interp",
+        "--arena",
+    ]);
+    assert_clean_failure(&o, 1);
+}
