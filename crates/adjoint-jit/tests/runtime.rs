@@ -269,36 +269,6 @@ fn clif_text_is_kept_on_request() {
     assert!(f.clif().is_none());
 }
 
-fn rss_kb() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4)
-}
-
-#[test]
-fn compile_and_drop_in_a_loop_does_not_leak() {
-    let g = big_fn(64);
-    let xs = data(64, 46, -1.0, 1.0);
-    let run = |k: usize| {
-        for _ in 0..k {
-            let f = compile(&g, &JitOptions::default()).unwrap();
-            let mut z = vec![0.0; 64];
-            let mut s = [0.0];
-            f.call_f64(&[&xs, &xs], &mut [&mut z, &mut s]).unwrap();
-        }
-    };
-    run(20);
-    let Some(before) = rss_kb() else { return };
-    run(150);
-    let after = rss_kb().unwrap();
-    // Each compiled function maps at least a page of code; 400 leaked ones
-    // would add well over 1.6 MB.
-    assert!(
-        after < before + 1600,
-        "RSS grew from {before} kB to {after} kB"
-    );
-}
-
 #[test]
 fn eval_has_the_interpreters_signature() {
     let g = scalar_fn();
