@@ -27,7 +27,6 @@ mod buffers;
 mod codegen;
 mod compiled;
 mod gemm_backend;
-mod inline;
 mod options;
 mod plan;
 mod pool;
@@ -36,7 +35,6 @@ mod vmath;
 
 pub use buffers::{BufMut, BufRef};
 pub use compiled::{CompileStats, CompiledFn};
-pub use inline::inline_calls;
 pub use options::{JitOptions, OptLevel};
 
 use adjoint_ir::{verify, DType, Graph, Result};
@@ -56,7 +54,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
     let t0 = Instant::now();
     verify(g)?;
     let mut g = g.clone();
-    if inline::inline_calls(&mut g)? > 0 {
+    if adjoint_passes::inline::inline_calls_where(&mut g, |_| true)?.1 > 0 {
         verify(&g)?;
     }
     let fuse = adjoint_passes::fuse::assign_regions(&mut g)?;
