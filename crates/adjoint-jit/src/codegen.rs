@@ -36,6 +36,32 @@ const SMALL_KERNEL_ELEMS: usize = 1024;
 /// The most polynomial functions a small kernel inlines.
 const MAX_POLYS_SMALL_KERNEL: usize = 16;
 
+/// How many elementwise operations one transcendental function costs, for
+/// the decision to split a loop across threads (a polynomial `tanh` takes
+/// about as long per element as a dozen additions).
+const TRANSCENDENTAL_WEIGHT: usize = 4;
+
+/// The transcendental functions a kernel evaluates per element.
+fn transcendentals(k: &Kernel) -> usize {
+    k.exprs
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                KExpr::Unary(
+                    UnaryOp::Exp
+                        | UnaryOp::Log
+                        | UnaryOp::Tanh
+                        | UnaryOp::Sigmoid
+                        | UnaryOp::Sin
+                        | UnaryOp::Cos,
+                    _
+                ) | KExpr::Binary(BinaryOp::Pow, ..)
+            )
+        })
+        .count()
+}
+
 fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::jit(format!("{what}: {e}"))
 }
@@ -332,8 +358,12 @@ impl Ctx<'_> {
     }
 
     /// Whether a kernel is split across threads.
+    /// The element count is weighted by the transcendental functions per
+    /// element, so a `tanh` layer of 32k elements splits while a plain sum of
+    /// as many does not (it would not repay the threads' start-up).
     fn parallel(&self, k: &Kernel) -> bool {
-        if self.threads < 2 || k.numel() < self.opts.parallel_min_elems {
+        let work = k.numel() * (1 + TRANSCENDENTAL_WEIGHT * transcendentals(k));
+        if self.threads < 2 || work < self.opts.parallel_min_elems {
             return false;
         }
         // Reductions keep their inner order: only an outer loop may split.
@@ -406,7 +436,6 @@ impl Ctx<'_> {
     fn transposed_mode(&self, k: &Kernel) -> Option<DType> {
         if !self.opts.simd
             || k.reductions.is_empty()
-            || !k.stores.is_empty()
             || k.outer.is_empty()
             || k.inner.len() != 1
             || *k.outer.last()? < 4
@@ -422,6 +451,14 @@ impl Ctx<'_> {
         }
         for r in &k.reductions {
             if k.accesses[r.dest].outer.last() != Some(&1) {
+                return None;
+            }
+        }
+        // Stored elementwise values (a gradient kept beside its column sum)
+        // are written a vector at a time along the same lanes.
+        for &(_, a) in &k.stores {
+            let acc = &k.accesses[a];
+            if acc.dtype == DType::Bool || acc.outer.last() != Some(&1) {
                 return None;
             }
         }
@@ -456,7 +493,7 @@ impl Ctx<'_> {
         dt
     }
 
-    /// A reduction kernel with vector lanes along the last outer loop: four
+    /// A reduction kernel (with any elementwise stores) with vector lanes along the last outer loop: four
     /// (or with f64, two pairs of) output elements a step, each with its own
     /// four partial sums; the remaining outputs run the scalar path.
     // The accumulators are indexed [reduction][partial][vector]; combining
@@ -666,24 +703,7 @@ impl Ctx<'_> {
         // Polynomials are inlined code: a small loop with very many of them
         // (long chains on tiny tensors) compiles much faster with host calls,
         // and its run time is small either way.
-        let polys = k
-            .exprs
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    KExpr::Unary(
-                        UnaryOp::Exp
-                            | UnaryOp::Log
-                            | UnaryOp::Tanh
-                            | UnaryOp::Sigmoid
-                            | UnaryOp::Sin
-                            | UnaryOp::Cos,
-                        _
-                    )
-                )
-            })
-            .count();
+        let polys = transcendentals(k);
         self.kernel_poly = self.opts.poly_math
             && (polys <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS);
         let mut bases: HashMap<usize, Value> = HashMap::new();

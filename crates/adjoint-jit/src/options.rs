@@ -38,8 +38,10 @@ pub struct JitOptions {
     pub keep_disasm: bool,
     /// Vectorise loops with 128-bit SIMD (`f64x2`, `f32x4`).
     pub simd: bool,
-    /// A loop is split across threads only when it has at least this many
-    /// elements.
+
+    /// A loop is split across threads only when its elements, weighted by
+    /// the transcendental functions evaluated per element (each counts as
+    /// four more elements), reach this many.
     pub parallel_min_elems: usize,
     /// Arenas up to this many bytes live on the stack of the generated code;
     /// larger ones in a per-thread scratch buffer.

@@ -9,7 +9,7 @@ mod common;
 use adjoint_ir::{
     BinaryOp, CompareOp, DType, Graph, GraphBuilder, Op, Tensor, TensorType, UnaryOp,
 };
-use adjoint_jit::JitOptions;
+use adjoint_jit::{compile, JitOptions};
 use adjoint_passes::PassManager;
 use common::*;
 use proptest::prelude::*;
@@ -591,7 +591,11 @@ fn column_reductions_vectorised_across_outputs() {
                 let t = z.exp().sum_axes(&[1]);
                 // A per-row value broadcast along the lanes (stride 0).
                 let w = (x * v.broadcast_to([r, c])).sum_axes(&[0]);
-                let g = b.build(&[s, m, t, w]).unwrap();
+                // An elementwise value stored beside its column sum (a
+                // bias gradient next to the pre-activation gradient).
+                let d = x * (y.lit(1.0) - y * y);
+                let ds = d.sum_axes(&[0]);
+                let g = b.build(&[s, m, t, w, d, ds]).unwrap();
                 let ins = [
                     tensor(&TensorType::new(dt, [r, c]), &data_special(r * c, 100)),
                     tensor(&TensorType::new(dt, [r, c]), &data(r * c, 101, -1.0, 1.0)),
@@ -611,6 +615,37 @@ fn column_reductions_vectorised_across_outputs() {
                 check_with(&g, &ins, Tol::Exact, &opts);
             }
         }
+    }
+}
+
+#[test]
+fn column_sum_with_stored_values_is_vectorised() {
+    // W4's bias-gradient kernels: the vector path along the outputs must
+    // take them (it used to refuse kernels that also store), and agree
+    // with the interpreter bit for bit.
+    for dt in FLOATS {
+        let (r, c) = (128usize, 256usize);
+        let b = GraphBuilder::new("bias_grad");
+        let g_in = b.param("g", TensorType::new(dt, [r, c]));
+        let h = b.param("h", TensorType::new(dt, [r, c]));
+        let d = g_in * (h.lit(1.0) - h * h);
+        let g = b.build(&[d, d.sum_axes(&[0])]).unwrap();
+        let opts = JitOptions {
+            keep_clif: true,
+            ..JitOptions::default()
+        };
+        let f = compile(&g, &opts).unwrap();
+        let vload = if dt == DType::F32 {
+            "load.f32x4"
+        } else {
+            "load.f64x2"
+        };
+        assert!(f.clif().unwrap().contains(vload), "{dt:?}: not vectorised");
+        let ins = [
+            tensor(&TensorType::new(dt, [r, c]), &data(r * c, 7, -1.0, 1.0)),
+            tensor(&TensorType::new(dt, [r, c]), &data(r * c, 8, -1.0, 1.0)),
+        ];
+        check_with(&g, &ins, Tol::Exact, &opts);
     }
 }
 
