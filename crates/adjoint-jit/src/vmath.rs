@@ -1,7 +1,8 @@
-//! Polynomial `exp`, `log`, `sin`, `cos` and `tanh` emitted as Cranelift IR, for scalars and for
-//! `f64x2`/`f32x4` vectors, so that loops with these functions stay
-//! vectorised instead of calling the host function lane by lane. `sigmoid`
-//! is `1 / (1 + exp(-x))` on top of this `exp`.
+//! Polynomial `exp`, `log`, `sin`, `cos` and `tanh` emitted as Cranelift
+//! IR, for scalars and for `f64x2`/`f32x4` vectors, so that loops with
+//! these functions stay vectorised instead of calling the host function
+//! lane by lane. `sigmoid` is `1 / (1 + exp(-x))` on top of this `exp`;
+//! `pow` (vpow.rs) is built from this file's pieces too.
 //!
 //! `exp(x)`: Cody–Waite reduction `x = n ln2 + r`, `|r| <= ln2/2`, with
 //! `n = nearest(x / ln2)` and `ln2` split in a high part with trailing zero
@@ -13,14 +14,19 @@
 //! which keeps the exponent arithmetic in range: clamped arguments still
 //! overflow to `inf` and underflow to `0`. NaN propagates.
 //!
+//! `exp_dd(hi, lo)` is the same for a double-word argument, carrying the
+//! reduced argument's rounding error and `lo` as `e^(r + rl) = e^r (1 +
+//! rl)`; `pow` (vpow.rs) is built on it and on `log_reduce`, the exponent
+//! and mantissa split of `log`.
+//!
 //! `tanh(x) = sign(x) * e / (e + 2)` with `e = expm1(2|x|)`: a Taylor
 //! polynomial of `expm1` for `2|x| < 1.1` (no cancellation near 0), and
 //! `exp(2|x|) - 1` above. `|x|` is clamped (20 in f64, 10 in f32) where
 //! `tanh` already rounds to 1. `tanh(-0) = -0`, NaN propagates.
 //!
-//! The maximum errors against the interpreter's std functions are measured
-//! by the `transcendental_ulp_bounds` test and documented in
-//! docs/performance.md.
+//! `log` and `sin`/`cos` are described at their functions. The maximum
+//! errors against the interpreter's std functions are measured by the
+//! `transcendental_ulp_bounds` test and documented in docs/performance.md.
 
 use adjoint_ir::DType;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -122,6 +128,26 @@ impl Flavor {
             b.ins().bitselect(m, x, y)
         } else {
             b.ins().select(c, x, y)
+        }
+    }
+
+    /// `c ? v : base` for a comparison result `c`, with `base` first among
+    /// the operands (so that Cranelift computes it before `c` and `v`:
+    /// cheaper where `c` and `v` are quick to compute and `base` is not).
+    pub(crate) fn replace_where(
+        self,
+        b: &mut FunctionBuilder,
+        base: Value,
+        c: Value,
+        v: Value,
+    ) -> Value {
+        if self.vector {
+            let m = b.ins().bitcast(self.fty(), MemFlagsData::new(), c);
+            let keep = b.ins().band_not(base, m);
+            let put = b.ins().band(v, m);
+            b.ins().bor(keep, put)
+        } else {
+            b.ins().select(c, v, base)
         }
     }
 

@@ -2,24 +2,20 @@
 //! vectors, straight-line (every special case is a compare and a select),
 //! so that loops with `pow` stay vectorised.
 //!
-//! f64: `|x|^y = e^(y ln|x|)` with `ln|x|` in double-word precision. `|x| =
-//! 2^k m` with `m` in `[sqrt(1/2), sqrt(2)]` (vmath's `log_reduce`, which
-//! scales subnormals), `s = (m - 1)/(m + 1)` as `s_hi + s_lo` (the division
-//! residual is exact with a fused multiply-add or Dekker's product), and
-//! `ln m = 2 atanh(s) = 2s + s^3 (2/3 + z P(z))` with `z = s^2`: the
-//! polynomial `P` (Taylor coefficients `2/5 ... 2/25`, truncation below
-//! 2^-70 relative) in plain arithmetic, everything above it in double-word
-//! arithmetic, together with `k ln2` in two parts. Relative error of
-//! `ln|x| = lh + ll` about 2^-65. Then `y ln|x| = ph + pl` (exact product
-//! of `y` and `lh` plus `y ll`) and `e^(ph + pl)` by vmath's `exp_dd`, whose
-//! scaling overflows to `inf` and underflows through the subnormals to `0`.
-//! Naive `exp(y * log(x))` would lose `|y ln x| 2^-53` relative, up to 700
-//! ulp near overflow; this stays within 1 ulp.
-//!
-//! f32: computed in f64 lanes (an `f32x4` as two `f64x2` halves through
-//! `fvpromote_low`/`fvdemote`): `e^(y ln|x|)` with vmath's f64 `log` and
-//! `exp` is accurate to about 2^-45 relative for every finite f32 result,
-//! and the one rounding to f32 at the end gives at most 1 ulp.
+//! `|x|^y = e^(y ln|x|)` with `ln|x|` in double-word precision (pairs of
+//! f64, or of f32 for f32: the same code in the flavor's type). `|x| = 2^k
+//! m` with `m` in `[sqrt(1/2), sqrt(2)]` (vmath's `log_reduce`, which
+//! scales subnormals), `s = (m - 1)/(m + 1)` as `s_hi + s_lo` (one
+//! division; the residual is exact with a fused multiply-add or Dekker's
+//! product), and `ln m = 2 atanh(s) = 2s + s^3 (2/3 + z P(z))` with `z =
+//! s^2`: the polynomial `P` (Taylor coefficients `2/5 ... 2/25` in f64,
+//! `... 2/15` in f32) in plain arithmetic, everything above it in
+//! double-word arithmetic, together with `k ln2` in two parts. Relative
+//! error of `ln|x| = lh + ll` about 2^-65 in f64 (2^-40 in f32). Then `y
+//! ln|x| = ph + pl` (exact product of `y` and `lh` plus `y ll`) and `e^(ph +
+//! pl)` by vmath's `exp_dd`, whose scaling overflows to `inf` and
+//! underflows through the subnormals to `0`. Naive `exp(y * log(x))` would
+//! lose `|y ln x|` ulp (up to 700 near overflow); this stays within 1 ulp.
 //!
 //! Special values follow C99 Annex F (std's `powf`): `pow(x, ±0) = 1` and
 //! `pow(1, y) = 1` even for NaN, `pow(-1, ±inf) = 1`, NaN otherwise
@@ -33,64 +29,11 @@
 use crate::vmath::{self, Flavor};
 use adjoint_ir::DType;
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::types::{F32, F32X4, F64, I8X16};
-use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 
 /// `pow(x, y)` for values of flavor `fl`.
 pub(crate) fn pow(b: &mut FunctionBuilder, fl: Flavor, x: Value, y: Value) -> Value {
-    if fl.dtype != DType::F32 {
-        return pow_f64(b, fl, x, y);
-    }
-    let wide = Flavor {
-        dtype: DType::F64,
-        ..fl
-    };
-    if !fl.vector {
-        let xd = b.ins().fpromote(F64, x);
-        let yd = b.ins().fpromote(F64, y);
-        let r = pow_f64(b, wide, xd, yd);
-        return b.ins().fdemote(F32, r);
-    }
-    // Lanes 0 and 1, then lanes 2 and 3 moved down.
-    let lo = pow_f32_half(b, wide, x, y);
-    let xh = high_half_down(b, x);
-    let yh = high_half_down(b, y);
-    let hi = pow_f32_half(b, wide, xh, yh);
-    // The low 64 bits of each: lanes r0 r1 from `lo`, r2 r3 from `hi`.
-    let mask: Vec<u8> = (0..8).chain(16..24).collect();
-    shuffle_f32x4(b, lo, hi, &mask)
-}
-
-/// `pow` of the two low lanes of `f32x4` vectors, in `f64x2`; the result's
-/// low two lanes hold the `f32` values.
-fn pow_f32_half(b: &mut FunctionBuilder, wide: Flavor, x: Value, y: Value) -> Value {
-    let xd = b.ins().fvpromote_low(x);
-    let yd = b.ins().fvpromote_low(y);
-    let r = pow_f64(b, wide, xd, yd);
-    b.ins().fvdemote(r)
-}
-
-/// An `f32x4` with lanes 2 and 3 of `v` in lanes 0 and 1.
-fn high_half_down(b: &mut FunctionBuilder, v: Value) -> Value {
-    let mask: Vec<u8> = (8..16).chain(0..8).collect();
-    shuffle_f32x4(b, v, v, &mask)
-}
-
-/// Cranelift's byte shuffle of two `f32x4` values.
-fn shuffle_f32x4(b: &mut FunctionBuilder, x: Value, y: Value, mask: &[u8]) -> Value {
-    let le = MemFlagsData::new().with_endianness(Endianness::Little);
-    let xb = b.ins().bitcast(I8X16, le, x);
-    let yb = b.ins().bitcast(I8X16, le, y);
-    let imm = b.func.dfg.immediates.push(mask.to_vec().into());
-    let r = b.ins().shuffle(xb, yb, imm);
-    b.ins().bitcast(F32X4, le, r)
-}
-
-/// `pow` in f64 with the double-word logarithm (f32 values too: then the
-/// f64 result is nearly always the exact result correctly rounded, and the
-/// rounding to f32 is the only one, ties included, as in `pow(2, -150)`).
-fn pow_f64(b: &mut FunctionBuilder, fl: Flavor, x: Value, y: Value) -> Value {
     let ax = b.ins().fabs(x);
     let (lh, ll) = log_dd(b, fl, ax);
     let (ph, e) = fl.two_prod(b, y, lh);
@@ -114,23 +57,27 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     // s = f / (1 + m) = s_hi + s_lo, f = m - 1 exact (Sterbenz).
     let f = b.ins().fsub(m, one);
     let (dh, dl) = fl.fast_two_sum(b, one, m);
-    let sh = b.ins().fdiv(f, dh);
-    // The residual f - sh dh is exact (that of a rounded quotient).
+    // One division: sh = f (1/dh) is within an ulp or two of f/dh, so the
+    // residual f - sh dh is exact (it fits in the format), and the small
+    // correction sl = residual / dh needs no correct rounding.
+    let rd = b.ins().fdiv(one, dh);
+    let sh = b.ins().fmul(f, rd);
     let (p, pe) = fl.two_prod(b, sh, dh);
     let rem = b.ins().fsub(f, p);
     let rem = b.ins().fsub(rem, pe);
     let nsh = b.ins().fneg(sh);
     let rem = fl.mul_add(b, nsh, dl, rem);
-    let sl = b.ins().fdiv(rem, dh);
+    let sl = b.ins().fmul(rem, rd);
     // z = s^2 = zh + zl.
     let (zh, zl) = fl.two_prod(b, sh, sh);
     let sh2 = b.ins().fadd(sh, sh);
     let zl = fl.mul_add(b, sh2, sl, zl);
     // u = 2/3 + z P(z) = uh + ul.
-    let coeffs: Vec<f64> = (2..=12).map(|i| 2.0 / f64::from(2 * i + 1)).collect();
+    let last = if fl.dtype == DType::F32 { 7 } else { 12 };
+    let coeffs: Vec<f64> = (2..=last).map(|i| 2.0 / f64::from(2 * i + 1)).collect();
     let pz = vmath::poly(b, fl, zh, &coeffs);
     let q = b.ins().fmul(zh, pz);
-    let (c3h, c3l) = two_thirds();
+    let (c3h, c3l) = two_thirds(fl.dtype);
     let c3hv = fl.c(b, c3h);
     let (uh, ul) = fl.fast_two_sum(b, c3hv, q);
     let c3lv = fl.c(b, c3l);
@@ -144,8 +91,20 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     let vl = fl.mul_add(b, wh, ul, vl);
     let vl = fl.mul_add(b, wl, uh, vl);
     // ln x = k ln2 + 2 s + v.
-    let ln2_hi = fl.c(b, f64::from_bits(0x3FE6_2E42_FEE0_0000));
-    let ln2_lo = fl.c(b, f64::from_bits(0x3DEA_39EF_3579_3C76));
+    // ln2_hi has trailing zeros: k ln2_hi is exact.
+    let (ln2_hi, ln2_lo) = if fl.dtype == DType::F32 {
+        (
+            f64::from(f32::from_bits(0x3F31_7200)),
+            f64::from(f32::from_bits(0x35BF_BE8E)),
+        )
+    } else {
+        (
+            f64::from_bits(0x3FE6_2E42_FEE0_0000),
+            f64::from_bits(0x3DEA_39EF_3579_3C76),
+        )
+    };
+    let ln2_hi = fl.c(b, ln2_hi);
+    let ln2_lo = fl.c(b, ln2_lo);
     let kh = b.ins().fmul(k, ln2_hi);
     let kl = b.ins().fmul(k, ln2_lo);
     let (a1, e1) = fl.fast_two_sum(b, kh, sh2);
@@ -167,45 +126,61 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     (lh, ll)
 }
 
-/// `2/3` as a double-word `hi + lo`.
-fn two_thirds() -> (f64, f64) {
-    let hi = 2.0f64 / 3.0;
-    // 2/3 - hi = (2 - 3 hi) / 3, and 2 - 3 hi is exact in f64.
-    let lo = (-3.0f64).mul_add(hi, 2.0) / 3.0;
-    (hi, lo)
+/// `2/3` as a double-word `hi + lo` in `dt`.
+fn two_thirds(dt: DType) -> (f64, f64) {
+    if dt == DType::F32 {
+        let hi = 2.0f32 / 3.0;
+        // 2/3 - hi to f64 precision: 2 - 3 hi is exact in f64.
+        let lo = (2.0 - 3.0 * f64::from(hi)) / 3.0;
+        (f64::from(hi), f64::from(lo as f32))
+    } else {
+        let hi = 2.0f64 / 3.0;
+        // 2/3 - hi = (2 - 3 hi) / 3, and 2 - 3 hi is exact in f64.
+        let lo = (-3.0f64).mul_add(hi, 2.0) / 3.0;
+        (hi, lo)
+    }
 }
 
 /// `pow(x, y)` from the magnitude `mag = e^(y ln|x|)` (with `ln 0 = -inf`
 /// and `ln inf = inf`): the sign from `x` and the parity of `y`, and the
-/// cases the magnitude gets wrong.
+/// cases the magnitude gets wrong (a result of 1 or NaN).
+///
+/// Ordered for register pressure: the masks are combined into few values,
+/// and `mag` comes first among the operands, so Cranelift computes it
+/// before the masks instead of keeping them all alive across it.
 fn special_cases(b: &mut FunctionBuilder, fl: Flavor, x: Value, y: Value, mag: Value) -> Value {
-    let half = fl.c(b, 0.5);
     // Integral y (±inf included, NaN not); odd when y/2 is not integral
     // (every f64 of magnitude 2^53 and above is even).
+    let half = fl.c(b, 0.5);
     let yf = b.ins().floor(y);
     let is_int = b.ins().fcmp(FloatCC::Equal, yf, y);
-    let not_int = b.ins().fcmp(FloatCC::NotEqual, yf, y);
     let h = b.ins().fmul(y, half);
     let hf = b.ins().floor(h);
     let half_frac = b.ins().fcmp(FloatCC::NotEqual, hf, h);
     let odd = b.ins().band(is_int, half_frac);
-    // Negative x (-0 and -inf included) and odd y: the sign of x.
-    let signed = fl.copysign(b, mag, x);
-    let r = fl.select(b, odd, signed, mag);
-    // Finite negative x and non-integral y: NaN.
+    // Negative x (-0 and -inf included) and odd y: the sign of x (`mag`
+    // has none).
+    let r = if fl.vector {
+        let sign = fl.c(b, -0.0);
+        let m = b.ins().bitcast(fl.fty(), MemFlagsData::new(), odd);
+        let m = b.ins().band(m, sign);
+        let xs = b.ins().band(x, m);
+        b.ins().bor(mag, xs)
+    } else {
+        let signed = b.ins().fcopysign(mag, x);
+        b.ins().select(odd, signed, mag)
+    };
+    // NaN: finite negative x and non-integral y, or a NaN operand, except
+    // pow(x, ±0) = pow(1, y) = pow(-1, ±inf) = 1.
     let zero = fl.c(b, 0.0);
     let ninf = fl.c(b, f64::NEG_INFINITY);
     let neg = b.ins().fcmp(FloatCC::LessThan, x, zero);
     let fin = b.ins().fcmp(FloatCC::GreaterThan, x, ninf);
+    let not_int = b.ins().fcmp(FloatCC::NotEqual, yf, y);
     let neg_fin = b.ins().band(neg, fin);
     let bad = b.ins().band(neg_fin, not_int);
-    let nan = fl.c(b, f64::NAN);
-    let r = fl.select(b, bad, nan, r);
-    // A NaN operand gives NaN ...
     let uno = b.ins().fcmp(FloatCC::Unordered, x, y);
-    let sum = b.ins().fadd(x, y);
-    let r = fl.select(b, uno, sum, r);
-    // ... except pow(x, ±0) = pow(1, y) = pow(-1, ±inf) = 1.
+    let nan_case = b.ins().bor(bad, uno);
     let one = fl.c(b, 1.0);
     let y0 = b.ins().fcmp(FloatCC::Equal, y, zero);
     let x1 = b.ins().fcmp(FloatCC::Equal, x, one);
@@ -217,5 +192,8 @@ fn special_cases(b: &mut FunctionBuilder, fl: Flavor, x: Value, y: Value, mag: V
     let m1_inf = b.ins().band(xm1, y_inf);
     let is_one = b.ins().bor(y0, x1);
     let is_one = b.ins().bor(is_one, m1_inf);
-    fl.select(b, is_one, one, r)
+    let nan = fl.c(b, f64::NAN);
+    let special = fl.select(b, is_one, one, nan);
+    let any = b.ins().bor(nan_case, is_one);
+    fl.replace_where(b, r, any, special)
 }

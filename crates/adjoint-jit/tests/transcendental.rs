@@ -1,6 +1,7 @@
-//! The polynomial `exp`, `tanh` and `sigmoid` against the interpreter's std
-//! functions: measured maximum error in ulp (the bound documented in
-//! docs/performance.md), and IEEE special values exactly.
+//! The inline `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow`
+//! against the interpreter's std functions: measured maximum error in ulp
+//! (the bound documented in docs/performance.md), and IEEE special values
+//! exactly.
 
 mod common;
 
@@ -243,7 +244,8 @@ fn ieee_special_values() {
     assert_eq!(one(UnaryOp::Log, 5e-324), (5e-324f64).ln());
 }
 
-/// The documented bound of `pow`, in ulp, in f32 and f64.
+/// The documented bound of `pow`, in ulp, in f32 and f64 (measured maximum:
+/// 1, with and without FMA).
 const POW_BOUND: u64 = 2;
 
 fn pow_graph(dt: DType, n: usize) -> Graph {
