@@ -266,6 +266,16 @@ fn pow_reference(dt: DType, x: f64, y: f64) -> f64 {
     }
 }
 
+/// Whether `got` is `want` bit for bit (NaN as any NaN) where `want` is
+/// NaN, infinite, zero or ±1, and within the bound elsewhere.
+fn pow_agrees(dt: DType, got: f64, want: f64) -> bool {
+    if want.is_nan() || want.is_infinite() || want == 0.0 || want.abs() == 1.0 {
+        (got.is_nan() && want.is_nan()) || got.to_bits() == want.to_bits()
+    } else {
+        ulps(dt, got, want) <= POW_BOUND
+    }
+}
+
 /// Runs `pow` on `(x, y)` pairs, returning the inputs as the JIT saw them
 /// (rounded to `dt`) and the results.
 fn pow_run(dt: DType, pairs: &[(f64, f64)], opts: &JitOptions) -> Vec<(f64, f64, f64)> {
@@ -595,13 +605,10 @@ fn pow_special_cases_exact() {
         let pairs: Vec<(f64, f64)> = table.iter().map(|&(x, y, _)| (x, y)).collect();
         for (x, y, got) in pow_run(dt, &pairs, &JitOptions::default()) {
             let want = pow_reference(dt, x, y);
-            let exact = want.is_nan() || want.is_infinite() || want == 0.0 || want.abs() == 1.0;
-            let ok = if exact {
-                (got.is_nan() && want.is_nan()) || got.to_bits() == want.to_bits()
-            } else {
-                ulps(dt, got, want) <= POW_BOUND
-            };
-            assert!(ok, "pow {dt}: pow({x:e}, {y:e}) = {got:e}, want {want:e}");
+            assert!(
+                pow_agrees(dt, got, want),
+                "pow {dt}: pow({x:e}, {y:e}) = {got:e}, want {want:e}"
+            );
         }
     }
 }
@@ -672,14 +679,8 @@ fn pow_random_bit_patterns() {
             };
             for (x, y, got) in pow_run(dt, &pairs, &opts) {
                 let want = pow_reference(dt, x, y);
-                let exact = want.is_nan() || want.is_infinite() || want == 0.0 || want.abs() == 1.0;
-                let ok = if exact {
-                    (got.is_nan() && want.is_nan()) || got.to_bits() == want.to_bits()
-                } else {
-                    ulps(dt, got, want) <= POW_BOUND
-                };
                 assert!(
-                    ok,
+                    pow_agrees(dt, got, want),
                     "pow {dt} (fma {fma}, simd {simd}): pow({x:e}, {y:e}) = {got:e}, want {want:e}"
                 );
             }
