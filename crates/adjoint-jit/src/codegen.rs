@@ -33,7 +33,8 @@ use std::collections::HashMap;
 /// budget of polynomial functions.
 const SMALL_KERNEL_ELEMS: usize = 1024;
 
-/// The most polynomial functions a small kernel inlines.
+/// The most polynomial functions a small kernel inlines (`pow` counts as
+/// four).
 const MAX_POLYS_SMALL_KERNEL: usize = 16;
 
 fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -657,24 +658,24 @@ impl Ctx<'_> {
         // Polynomials are inlined code: a small loop with very many of them
         // (long chains on tiny tensors) compiles much faster with host calls,
         // and its run time is small either way.
-        let polys = k
+        let polys: usize = k
             .exprs
             .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    KExpr::Unary(
-                        UnaryOp::Exp
-                            | UnaryOp::Log
-                            | UnaryOp::Tanh
-                            | UnaryOp::Sigmoid
-                            | UnaryOp::Sin
-                            | UnaryOp::Cos,
-                        _
-                    ) | KExpr::Binary(BinaryOp::Pow, ..)
-                )
+            .map(|e| match e {
+                KExpr::Unary(
+                    UnaryOp::Exp
+                    | UnaryOp::Log
+                    | UnaryOp::Tanh
+                    | UnaryOp::Sigmoid
+                    | UnaryOp::Sin
+                    | UnaryOp::Cos,
+                    _,
+                ) => 1,
+                // About four `exp`s of code.
+                KExpr::Binary(BinaryOp::Pow, ..) => 4,
+                _ => 0,
             })
-            .count();
+            .sum();
         self.kernel_poly = self.opts.poly_math
             && (polys <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS);
         let mut bases: HashMap<usize, Value> = HashMap::new();
