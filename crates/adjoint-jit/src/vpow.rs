@@ -6,12 +6,12 @@
 //! f64, or of f32 for f32: the same code in the flavor's type). `|x| = 2^k
 //! m` with `m` in `[sqrt(1/2), sqrt(2)]` (vmath's `log_reduce`, which
 //! scales subnormals), `s = (m - 1)/(m + 1)` as `s_hi + s_lo` (one
-//! division; the residual is exact with a fused multiply-add or Dekker's
-//! product), and `ln m = 2 atanh(s) = 2s + s^3 (2/3 + z P(z))` with `z =
+//! division, and the residual from an exact product: a fused multiply-add
+//! or Dekker's), and `ln m = 2 atanh(s) = 2s + s^3 (2/3 + z P(z))` with `z =
 //! s^2`: the polynomial `P` (Taylor coefficients `2/5 ... 2/25` in f64,
 //! `... 2/15` in f32) in plain arithmetic, everything above it in
 //! double-word arithmetic, together with `k ln2` in two parts. Relative
-//! error of `ln|x| = lh + ll` about 2^-65 in f64 (2^-40 in f32). Then `y
+//! error of `ln|x| = lh + ll` about 2^-65 in f64 (2^-36 in f32). Then `y
 //! ln|x| = ph + pl` (exact product of `y` and `lh` plus `y ll`) and `e^(ph +
 //! pl)` by vmath's `exp_dd`, whose scaling overflows to `inf` and
 //! underflows through the subnormals to `0`. Naive `exp(y * log(x))` would
@@ -57,9 +57,10 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     // s = f / (1 + m) = s_hi + s_lo, f = m - 1 exact (Sterbenz).
     let f = b.ins().fsub(m, one);
     let (dh, dl) = fl.fast_two_sum(b, one, m);
-    // One division: sh = f (1/dh) is within an ulp or two of f/dh, so the
-    // residual f - sh dh is exact (it fits in the format), and the small
-    // correction sl = residual / dh needs no correct rounding.
+    // One division: sh = f (1/dh) is within an ulp or two of f/dh; the
+    // residual f - sh dh (an exact product, one rounding at most) and the
+    // correction sl = residual / dh are tiny, so sh + sl is s to about
+    // 2^-100 relative without a correctly rounded quotient.
     let rd = b.ins().fdiv(one, dh);
     let sh = b.ins().fmul(f, rd);
     let (p, pe) = fl.two_prod(b, sh, dh);
