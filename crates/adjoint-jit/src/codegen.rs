@@ -16,7 +16,7 @@
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::runtime::{HostFn, HostSig};
-use crate::{vmath, JitOptions};
+use crate::{vmath, vpow, JitOptions};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
@@ -33,7 +33,8 @@ use std::collections::HashMap;
 /// budget of polynomial functions.
 const SMALL_KERNEL_ELEMS: usize = 1024;
 
-/// The most polynomial functions a small kernel inlines.
+/// The most polynomial functions a small kernel inlines (`pow` counts as
+/// four).
 const MAX_POLYS_SMALL_KERNEL: usize = 16;
 
 /// How many elementwise operations one transcendental function costs, for
@@ -41,25 +42,25 @@ const MAX_POLYS_SMALL_KERNEL: usize = 16;
 /// about as long per element as a dozen additions).
 const TRANSCENDENTAL_WEIGHT: usize = 4;
 
-/// The transcendental functions a kernel evaluates per element.
+/// The transcendental functions a kernel evaluates per element, counted in
+/// `exp`s of code (a `pow` is about four).
 fn transcendentals(k: &Kernel) -> usize {
     k.exprs
         .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                KExpr::Unary(
-                    UnaryOp::Exp
-                        | UnaryOp::Log
-                        | UnaryOp::Tanh
-                        | UnaryOp::Sigmoid
-                        | UnaryOp::Sin
-                        | UnaryOp::Cos,
-                    _
-                ) | KExpr::Binary(BinaryOp::Pow, ..)
-            )
+        .map(|e| match e {
+            KExpr::Unary(
+                UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Tanh
+                | UnaryOp::Sigmoid
+                | UnaryOp::Sin
+                | UnaryOp::Cos,
+                _,
+            ) => 1,
+            KExpr::Binary(BinaryOp::Pow, ..) => 4,
+            _ => 0,
         })
-        .count()
+        .sum()
 }
 
 fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -477,12 +478,7 @@ impl Ctx<'_> {
                     return None
                 }
             }
-            if let KExpr::Unary(u, _) = e {
-                if self.is_host_call(*u) {
-                    return None;
-                }
-            }
-            if let KExpr::Binary(BinaryOp::Pow, ..) = e {
+            if self.is_host_call(e) {
                 return None;
             }
             if t == DType::Bool || dt.is_some_and(|d| d != t) {
@@ -612,12 +608,16 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Whether a unary op is lowered to a call of a host function.
-    fn is_host_call(&self, u: UnaryOp) -> bool {
-        match u {
-            UnaryOp::Sin | UnaryOp::Cos => !(self.kernel_poly && self.fma),
-            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.kernel_poly,
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
+    /// Whether an expression is lowered to a call of a host function.
+    fn is_host_call(&self, e: &KExpr) -> bool {
+        match e {
+            KExpr::Unary(u, _) => match u {
+                UnaryOp::Sin | UnaryOp::Cos => !(self.kernel_poly && self.fma),
+                UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sigmoid => !self.kernel_poly,
+                UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu => false,
+            },
+            KExpr::Binary(op, ..) => *op == BinaryOp::Pow && !self.kernel_poly,
+            _ => false,
         }
     }
 
@@ -628,15 +628,7 @@ impl Ctx<'_> {
         }
         // Host calls run lane by lane: a loop dominated by them gains
         // nothing from vectors and only grows its code.
-        let host_calls = k
-            .exprs
-            .iter()
-            .filter(|e| match e {
-                KExpr::Unary(u, _) => self.is_host_call(*u),
-                KExpr::Binary(BinaryOp::Pow, ..) => true,
-                _ => false,
-            })
-            .count();
+        let host_calls = k.exprs.iter().filter(|e| self.is_host_call(e)).count();
         if host_calls * 4 > k.exprs.len() {
             return None;
         }
@@ -1074,8 +1066,8 @@ impl Ctx<'_> {
                     }
                 },
                 KExpr::Const(c) => fconst(b, dt, *c),
-                KExpr::Unary(u, x) => self.unary(b, env, *u, dt, v[*x])?,
-                KExpr::Binary(op, x, y) => self.binary(b, env, *op, dt, v[*x], v[*y]),
+                KExpr::Unary(u, x) => self.unary(b, env, *u, dt, false, v[*x]),
+                KExpr::Binary(op, x, y) => self.binary(b, env, *op, dt, false, v[*x], v[*y]),
                 KExpr::Compare(c, x, y) => b.ins().fcmp(float_cc(*c), v[*x], v[*y]),
                 KExpr::Select(c, x, y) => b.ins().select(v[*c], v[*x], v[*y]),
                 KExpr::Cast(from, x) => cast(b, *from, dt, v[*x]),
@@ -1163,12 +1155,12 @@ impl Ctx<'_> {
                     let xs = v[*x].clone();
                     let mut out = Vec::with_capacity(vps);
                     for xj in xs {
-                        out.push(self.unary_vec(b, env, *u, dt, xj)?);
+                        out.push(self.unary(b, env, *u, dt, true, xj));
                     }
                     out
                 }
                 KExpr::Binary(op, x, y) => (0..vps)
-                    .map(|j| self.binary_vec(b, env, *op, dt, v[*x][j], v[*y][j]))
+                    .map(|j| self.binary(b, env, *op, dt, true, v[*x][j], v[*y][j]))
                     .collect(),
                 KExpr::Compare(c, x, y) => (0..vps)
                     .map(|j| b.ins().fcmp(float_cc(*c), v[*x][j], v[*y][j]))
@@ -1237,70 +1229,130 @@ impl Ctx<'_> {
         b.inst_results(c)[0]
     }
 
+    /// The flavor of inline math for `dt`, scalar or vector.
+    fn flavor(&self, dt: DType, vector: bool) -> vmath::Flavor {
+        vmath::Flavor {
+            dtype: dt,
+            vector,
+            fma: self.fma,
+        }
+    }
+
+    /// A transcendental function as inline polynomial code (scalar or
+    /// vector), when this kernel uses them and the function has one;
+    /// `None` otherwise. `sin`/`cos` call the host's function (lane by
+    /// lane in vectors) for arguments beyond their polynomial's range.
+    fn inline_math(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        u: UnaryOp,
+        dt: DType,
+        vector: bool,
+        x: Value,
+    ) -> Option<Value> {
+        if !self.kernel_poly {
+            return None;
+        }
+        let fl = self.flavor(dt, vector);
+        match u {
+            UnaryOp::Exp => Some(vmath::exp(b, fl, x)),
+            UnaryOp::Log => Some(vmath::log(b, fl, x)),
+            UnaryOp::Tanh => Some(vmath::tanh(b, fl, x)),
+            UnaryOp::Sigmoid => Some(vmath::sigmoid(b, fl, x)),
+            UnaryOp::Sin | UnaryOp::Cos if self.fma => {
+                let cos = u == UnaryOp::Cos;
+                Some(vmath::sincos(b, fl, x, cos, |b, v| {
+                    self.host_unary(b, env, u, dt, vector, v)
+                }))
+            }
+            UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Neg
+            | UnaryOp::Abs
+            | UnaryOp::Sqrt
+            | UnaryOp::Relu => None,
+        }
+    }
+
+    /// A unary op on a scalar or (with `vector`) a vector of `dt`.
     fn unary(
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
         u: UnaryOp,
         dt: DType,
+        vector: bool,
         x: Value,
-    ) -> Result<Value> {
-        let f64 = dt == DType::F64;
-        let name = |a: &'static str, c: &'static str| if f64 { a } else { c };
-        if self.kernel_poly {
-            let fl = vmath::Flavor {
-                dtype: dt,
-                vector: false,
-                fma: self.fma,
-            };
-            match u {
-                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
-                UnaryOp::Log => return Ok(vmath::log(b, fl, x)),
-                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
-                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
-                UnaryOp::Sin | UnaryOp::Cos if self.fma => {
-                    let cos = u == UnaryOp::Cos;
-                    let host = if cos {
-                        name("adj_cos_f64", "adj_cos_f32")
-                    } else {
-                        name("adj_sin_f64", "adj_sin_f32")
-                    };
-                    return Ok(vmath::sincos(b, fl, x, cos, |b, v| {
-                        self.call1(b, env, host, v)
-                    }));
-                }
-                _ => {}
-            }
+    ) -> Value {
+        if let Some(v) = self.inline_math(b, env, u, dt, vector, x) {
+            return v;
         }
-        Ok(match u {
+        match u {
             UnaryOp::Neg => b.ins().fneg(x),
             UnaryOp::Abs => b.ins().fabs(x),
             UnaryOp::Sqrt => b.ins().sqrt(x),
             UnaryOp::Relu => {
-                let z = fconst(b, dt, 0.0);
+                let z = splat_const(b, dt, vector, 0.0);
                 b.ins().fmax(x, z)
             }
-            UnaryOp::Exp => self.call1(b, env, name("adj_exp_f64", "adj_exp_f32"), x),
-            UnaryOp::Log => self.call1(b, env, name("adj_log_f64", "adj_log_f32"), x),
-            UnaryOp::Sin => self.call1(b, env, name("adj_sin_f64", "adj_sin_f32"), x),
-            UnaryOp::Cos => self.call1(b, env, name("adj_cos_f64", "adj_cos_f32"), x),
-            UnaryOp::Tanh => self.call1(b, env, name("adj_tanh_f64", "adj_tanh_f32"), x),
             UnaryOp::Sigmoid => {
                 let n = b.ins().fneg(x);
-                let e = self.call1(b, env, name("adj_exp_f64", "adj_exp_f32"), n);
-                let one = fconst(b, dt, 1.0);
+                let e = self.host_unary(b, env, UnaryOp::Exp, dt, vector, n);
+                let one = splat_const(b, dt, vector, 1.0);
                 let d = b.ins().fadd(one, e);
                 b.ins().fdiv(one, d)
             }
-        })
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh => {
+                self.host_unary(b, env, u, dt, vector, x)
+            }
+        }
     }
 
+    /// A transcendental function by the host's function (lane by lane in
+    /// vectors).
+    fn host_unary(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        u: UnaryOp,
+        dt: DType,
+        vector: bool,
+        x: Value,
+    ) -> Value {
+        let name = match (u, dt == DType::F64) {
+            (UnaryOp::Exp, true) => "adj_exp_f64",
+            (UnaryOp::Exp, false) => "adj_exp_f32",
+            (UnaryOp::Log, true) => "adj_log_f64",
+            (UnaryOp::Log, false) => "adj_log_f32",
+            (UnaryOp::Sin, true) => "adj_sin_f64",
+            (UnaryOp::Sin, false) => "adj_sin_f32",
+            (UnaryOp::Cos, true) => "adj_cos_f64",
+            (UnaryOp::Cos, false) => "adj_cos_f32",
+            (UnaryOp::Tanh, true) => "adj_tanh_f64",
+            (UnaryOp::Tanh, false) => "adj_tanh_f32",
+            (UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Sigmoid, _) => {
+                unreachable!("{} has no host function", u.name())
+            }
+        };
+        if vector {
+            self.per_lane(b, env, dt, &[x], |cx, b, env, a| {
+                cx.call1(b, env, name, a[0])
+            })
+        } else {
+            self.call1(b, env, name, x)
+        }
+    }
+
+    /// A binary op on scalars or (with `vector`) vectors of `dt`.
+    #[allow(clippy::too_many_arguments)]
     fn binary(
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
         op: BinaryOp,
         dt: DType,
+        vector: bool,
         x: Value,
         y: Value,
     ) -> Value {
@@ -1311,13 +1363,20 @@ impl Ctx<'_> {
             BinaryOp::Div => b.ins().fdiv(x, y),
             BinaryOp::Max => b.ins().fmax(x, y),
             BinaryOp::Min => b.ins().fmin(x, y),
+            BinaryOp::Pow if self.kernel_poly => vpow::pow(b, self.flavor(dt, vector), x, y),
             BinaryOp::Pow => {
                 let name = if dt == DType::F64 {
                     "adj_pow_f64"
                 } else {
                     "adj_pow_f32"
                 };
-                self.call2(b, env, name, x, y)
+                if vector {
+                    self.per_lane(b, env, dt, &[x, y], |cx, b, env, a| {
+                        cx.call2(b, env, name, a[0], a[1])
+                    })
+                } else {
+                    self.call2(b, env, name, x, y)
+                }
             }
         }
     }
@@ -1342,88 +1401,6 @@ impl Ctx<'_> {
             out = b.ins().insertlane(out, r, lane as u8);
         }
         out
-    }
-
-    fn unary_vec(
-        &mut self,
-        b: &mut FunctionBuilder,
-        env: &mut Env,
-        u: UnaryOp,
-        dt: DType,
-        x: Value,
-    ) -> Result<Value> {
-        let vt = vec_ty(dt);
-        if self.kernel_poly {
-            let fl = vmath::Flavor {
-                dtype: dt,
-                vector: true,
-                fma: self.fma,
-            };
-            match u {
-                UnaryOp::Exp => return Ok(vmath::exp(b, fl, x)),
-                UnaryOp::Log => return Ok(vmath::log(b, fl, x)),
-                UnaryOp::Tanh => return Ok(vmath::tanh(b, fl, x)),
-                UnaryOp::Sigmoid => return Ok(vmath::sigmoid(b, fl, x)),
-                UnaryOp::Sin | UnaryOp::Cos if self.fma => {
-                    let cos = u == UnaryOp::Cos;
-                    return Ok(vmath::sincos(b, fl, x, cos, |b, v| {
-                        self.per_lane(b, env, dt, &[v], |cx, b, env, a| {
-                            let f64 = dt == DType::F64;
-                            let host = match (cos, f64) {
-                                (true, true) => "adj_cos_f64",
-                                (true, false) => "adj_cos_f32",
-                                (false, true) => "adj_sin_f64",
-                                (false, false) => "adj_sin_f32",
-                            };
-                            cx.call1(b, env, host, a[0])
-                        })
-                    }));
-                }
-                _ => {}
-            }
-        }
-        Ok(match u {
-            UnaryOp::Neg => b.ins().fneg(x),
-            UnaryOp::Abs => b.ins().fabs(x),
-            UnaryOp::Sqrt => b.ins().sqrt(x),
-            UnaryOp::Relu => {
-                let z = fconst(b, dt, 0.0);
-                let z = b.ins().splat(vt, z);
-                b.ins().fmax(x, z)
-            }
-            UnaryOp::Sigmoid => {
-                let n = b.ins().fneg(x);
-                let e = self.per_lane(b, env, dt, &[n], |cx, b, env, a| {
-                    cx.unary(b, env, UnaryOp::Exp, dt, a[0])
-                        .expect("exp lowers")
-                });
-                let one = fconst(b, dt, 1.0);
-                let one = b.ins().splat(vt, one);
-                let d = b.ins().fadd(one, e);
-                b.ins().fdiv(one, d)
-            }
-            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh => self
-                .per_lane(b, env, dt, &[x], |cx, b, env, a| {
-                    cx.unary(b, env, u, dt, a[0]).expect("host call lowers")
-                }),
-        })
-    }
-
-    fn binary_vec(
-        &mut self,
-        b: &mut FunctionBuilder,
-        env: &mut Env,
-        op: BinaryOp,
-        dt: DType,
-        x: Value,
-        y: Value,
-    ) -> Value {
-        match op {
-            BinaryOp::Pow => self.per_lane(b, env, dt, &[x, y], |cx, b, env, a| {
-                cx.binary(b, env, BinaryOp::Pow, dt, a[0], a[1])
-            }),
-            _ => self.binary(b, env, op, dt, x, y),
-        }
     }
 }
 
@@ -1487,6 +1464,16 @@ fn fconst(b: &mut FunctionBuilder, dt: DType, x: f64) -> Value {
         DType::F32 => b.ins().f32const(x as f32),
         DType::F64 => b.ins().f64const(x),
         DType::Bool => b.ins().iconst(I8, i64::from(x != 0.0)),
+    }
+}
+
+/// A float constant of `dt`, splat to a vector with `vector`.
+fn splat_const(b: &mut FunctionBuilder, dt: DType, vector: bool, x: f64) -> Value {
+    let c = fconst(b, dt, x);
+    if vector {
+        b.ins().splat(vec_ty(dt), c)
+    } else {
+        c
     }
 }
 

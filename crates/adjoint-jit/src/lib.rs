@@ -32,6 +32,7 @@ mod plan;
 mod pool;
 mod runtime;
 mod vmath;
+mod vpow;
 
 pub use buffers::{BufMut, BufRef};
 pub use compiled::{CompileStats, CompiledFn};

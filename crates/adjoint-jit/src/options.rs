@@ -46,7 +46,7 @@ pub struct JitOptions {
     /// Arenas up to this many bytes live on the stack of the generated code;
     /// larger ones in a per-thread scratch buffer.
     pub stack_arena_max: usize,
-    /// Compute `exp`, `log`, `sin`, `cos`, `tanh` and `sigmoid` with polynomials emitted in the
+    /// Compute `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow` with polynomials emitted in the
     /// generated code (vectorised; within a few ulp of the interpreter, see
     /// docs/performance.md) instead of calling the host's functions (bit
     /// for bit equal to the interpreter, one call per element).

@@ -1,7 +1,8 @@
-//! Polynomial `exp`, `log`, `sin`, `cos` and `tanh` emitted as Cranelift IR, for scalars and for
-//! `f64x2`/`f32x4` vectors, so that loops with these functions stay
-//! vectorised instead of calling the host function lane by lane. `sigmoid`
-//! is `1 / (1 + exp(-x))` on top of this `exp`.
+//! Polynomial `exp`, `log`, `sin`, `cos` and `tanh` emitted as Cranelift
+//! IR, for scalars and for `f64x2`/`f32x4` vectors, so that loops with
+//! these functions stay vectorised instead of calling the host function
+//! lane by lane. `sigmoid` is `1 / (1 + exp(-x))` on top of this `exp`;
+//! `pow` (vpow.rs) is built from this file's pieces too.
 //!
 //! `exp(x)`: Cody–Waite reduction `x = n ln2 + r`, `|r| <= ln2/2`, with
 //! `n = nearest(x / ln2)` and `ln2` split in a high part with trailing zero
@@ -13,14 +14,19 @@
 //! which keeps the exponent arithmetic in range: clamped arguments still
 //! overflow to `inf` and underflow to `0`. NaN propagates.
 //!
+//! `exp_dd(hi, lo)` is the same for a double-word argument, carrying the
+//! reduced argument's rounding error and `lo` as `e^(r + rl) = e^r (1 +
+//! rl)`; `pow` (vpow.rs) is built on it and on `log_reduce`, the exponent
+//! and mantissa split of `log`.
+//!
 //! `tanh(x) = sign(x) * e / (e + 2)` with `e = expm1(2|x|)`: a Taylor
 //! polynomial of `expm1` for `2|x| < 1.1` (no cancellation near 0), and
 //! `exp(2|x|) - 1` above. `|x|` is clamped (20 in f64, 10 in f32) where
 //! `tanh` already rounds to 1. `tanh(-0) = -0`, NaN propagates.
 //!
-//! The maximum errors against the interpreter's std functions are measured
-//! by the `transcendental_ulp_bounds` test and documented in
-//! docs/performance.md.
+//! `log` and `sin`/`cos` are described at their functions. The maximum
+//! errors against the interpreter's std functions are measured by the
+//! `transcendental_ulp_bounds` test and documented in docs/performance.md.
 
 use adjoint_ir::DType;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -55,7 +61,7 @@ pub(crate) fn host_has_fma() -> bool {
 }
 
 impl Flavor {
-    fn fty(self) -> Type {
+    pub(crate) fn fty(self) -> Type {
         match (self.dtype, self.vector) {
             (DType::F32, false) => F32,
             (DType::F32, true) => F32X4,
@@ -64,7 +70,7 @@ impl Flavor {
         }
     }
 
-    fn ity(self) -> Type {
+    pub(crate) fn ity(self) -> Type {
         match (self.dtype, self.vector) {
             (DType::F32, false) => I32,
             (DType::F32, true) => I32X4,
@@ -73,12 +79,12 @@ impl Flavor {
         }
     }
 
-    fn is_f32(self) -> bool {
+    pub(crate) fn is_f32(self) -> bool {
         self.dtype == DType::F32
     }
 
     /// A constant of the flavor's float type.
-    fn c(self, b: &mut FunctionBuilder, x: f64) -> Value {
+    pub(crate) fn c(self, b: &mut FunctionBuilder, x: f64) -> Value {
         let s = if self.is_f32() {
             b.ins().f32const(x as f32)
         } else {
@@ -92,7 +98,7 @@ impl Flavor {
     }
 
     /// An integer constant of the flavor's integer type.
-    fn ci(self, b: &mut FunctionBuilder, x: i64) -> Value {
+    pub(crate) fn ci(self, b: &mut FunctionBuilder, x: i64) -> Value {
         let s = if self.is_f32() {
             b.ins().iconst(I32, x)
         } else {
@@ -106,7 +112,7 @@ impl Flavor {
     }
 
     /// `a * b + c`, fused when the host has FMA.
-    fn mul_add(self, b: &mut FunctionBuilder, x: Value, y: Value, c: Value) -> Value {
+    pub(crate) fn mul_add(self, b: &mut FunctionBuilder, x: Value, y: Value, c: Value) -> Value {
         if self.fma {
             b.ins().fma(x, y, c)
         } else {
@@ -116,7 +122,7 @@ impl Flavor {
     }
 
     /// `c ? x : y` for a comparison result `c` of this flavor.
-    fn select(self, b: &mut FunctionBuilder, c: Value, x: Value, y: Value) -> Value {
+    pub(crate) fn select(self, b: &mut FunctionBuilder, c: Value, x: Value, y: Value) -> Value {
         if self.vector {
             let m = b.ins().bitcast(self.fty(), MemFlagsData::new(), c);
             b.ins().bitselect(m, x, y)
@@ -124,13 +130,97 @@ impl Flavor {
             b.ins().select(c, x, y)
         }
     }
+
+    /// `c ? v : base` for a comparison result `c`, with `base` first among
+    /// the operands (so that Cranelift computes it before `c` and `v`:
+    /// cheaper where `c` and `v` are quick to compute and `base` is not).
+    pub(crate) fn replace_where(
+        self,
+        b: &mut FunctionBuilder,
+        base: Value,
+        c: Value,
+        v: Value,
+    ) -> Value {
+        if self.vector {
+            let m = b.ins().bitcast(self.fty(), MemFlagsData::new(), c);
+            let keep = b.ins().band_not(base, m);
+            let put = b.ins().band(v, m);
+            b.ins().bor(keep, put)
+        } else {
+            b.ins().select(c, v, base)
+        }
+    }
+
+    /// `|m|` with the sign of `s`.
+    pub(crate) fn copysign(self, b: &mut FunctionBuilder, m: Value, s: Value) -> Value {
+        if self.vector {
+            // The sign bit from s, the rest from m (x64 lowers `fcopysign`
+            // for scalars only).
+            let sign = self.c(b, -0.0);
+            b.ins().bitselect(sign, s, m)
+        } else {
+            b.ins().fcopysign(m, s)
+        }
+    }
+
+    /// `(s, e)` with `s = a + c` rounded and `e` its rounding error, exactly
+    /// (Knuth's branch-free two-sum).
+    pub(crate) fn two_sum(self, b: &mut FunctionBuilder, a: Value, c: Value) -> (Value, Value) {
+        let s = b.ins().fadd(a, c);
+        let cc = b.ins().fsub(s, a);
+        let aa = b.ins().fsub(s, cc);
+        let ec = b.ins().fsub(c, cc);
+        let ea = b.ins().fsub(a, aa);
+        (s, b.ins().fadd(ea, ec))
+    }
+
+    /// [`two_sum`](Self::two_sum) for `a = 0` or an exponent of `a` at least
+    /// that of `c` (Dekker's fast two-sum).
+    pub(crate) fn fast_two_sum(
+        self,
+        b: &mut FunctionBuilder,
+        a: Value,
+        c: Value,
+    ) -> (Value, Value) {
+        let s = b.ins().fadd(a, c);
+        let z = b.ins().fsub(s, a);
+        (s, b.ins().fsub(c, z))
+    }
+
+    /// `(p, e)` with `p = a * c` rounded and `e` its rounding error, exactly
+    /// while nothing overflows: one fused multiply-add with FMA, Dekker's
+    /// splitting product without.
+    pub(crate) fn two_prod(self, b: &mut FunctionBuilder, a: Value, c: Value) -> (Value, Value) {
+        let p = b.ins().fmul(a, c);
+        if self.fma {
+            let np = b.ins().fneg(p);
+            return (p, b.ins().fma(a, c, np));
+        }
+        let split = |b: &mut FunctionBuilder, v: Value| {
+            let k = self.c(b, if self.is_f32() { 4097.0 } else { 134_217_729.0 });
+            let t = b.ins().fmul(v, k);
+            let d = b.ins().fsub(t, v);
+            let hi = b.ins().fsub(t, d);
+            (hi, b.ins().fsub(v, hi))
+        };
+        let (ah, al) = split(b, a);
+        let (ch, cl) = split(b, c);
+        let hh = b.ins().fmul(ah, ch);
+        let e = b.ins().fsub(hh, p);
+        let hl = b.ins().fmul(ah, cl);
+        let e = b.ins().fadd(e, hl);
+        let lh = b.ins().fmul(al, ch);
+        let e = b.ins().fadd(e, lh);
+        let ll = b.ins().fmul(al, cl);
+        (p, b.ins().fadd(e, ll))
+    }
 }
 
 /// Estrin evaluation of `sum coeffs[i] * x^i`: pairs `c_2i + c_2i+1 x`
 /// combined with `x^2`, `x^4`, ... so the dependency chain is logarithmic
 /// in the degree (Horner's is linear, and its latency dominated small
 /// scalar graphs like W2).
-fn poly(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value {
+pub(crate) fn poly(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Value {
     // The two lowest-order terms by Horner steps (they carry most of the
     // value, and Horner rounds them best), the rest by Estrin.
     if coeffs.len() > 4 {
@@ -223,7 +313,7 @@ fn clamp_above(b: &mut FunctionBuilder, fl: Flavor, x: Value, hi: f64) -> Value 
 }
 
 /// `2^n` for an integral float `n` whose biased exponent stays in range.
-fn pow2(b: &mut FunctionBuilder, fl: Flavor, n: Value) -> Value {
+pub(crate) fn pow2(b: &mut FunctionBuilder, fl: Flavor, n: Value) -> Value {
     let (magic, bias, shift) = if fl.is_f32() {
         (12_582_912.0, 127, 23)
     } else {
@@ -240,27 +330,55 @@ fn pow2(b: &mut FunctionBuilder, fl: Flavor, n: Value) -> Value {
 
 /// `e^x`.
 pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
-    let (lo, hi, ln2_hi, ln2_lo, deg) = if fl.is_f32() {
+    exp_parts(b, fl, x, None)
+}
+
+/// `e^(hi + lo)` for a double-word argument (`|lo|` at most about an ulp of
+/// `hi`), as `pow` needs: the reduced argument `r + rl` is carried as a
+/// two-sum and `e^(r + rl) = e^r (1 + rl)`. `lo` is ignored where `hi` is
+/// out of the clamping range (the result is `inf` or `0` there anyway).
+pub(crate) fn exp_dd(b: &mut FunctionBuilder, fl: Flavor, hi: Value, lo: Value) -> Value {
+    exp_parts(b, fl, hi, Some(lo))
+}
+
+/// The argument range of `exp` outside of which it is `inf` or `0`
+/// (arguments are clamped to it).
+fn exp_range(fl: Flavor) -> (f64, f64) {
+    if fl.is_f32() {
+        (-104.0, 89.0)
+    } else {
+        (-746.0, 710.0)
+    }
+}
+
+fn exp_parts(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: Option<Value>) -> Value {
+    let (ln2_hi, ln2_lo, deg) = if fl.is_f32() {
         (
-            -104.0,
-            89.0,
             f64::from(f32::from_bits(0x3F31_7200)),
             f64::from(f32::from_bits(0x35BF_BE8E)),
             7,
         )
     } else {
         (
-            -746.0,
-            710.0,
             f64::from_bits(0x3FE6_2E42_FEE0_0000),
             f64::from_bits(0x3DEA_39EF_3579_3C76),
             13,
         )
     };
+    let (lo_lim, hi_lim) = exp_range(fl);
+    let lo = lo.map(|lo| {
+        let l = fl.c(b, lo_lim);
+        let h = fl.c(b, hi_lim);
+        let above = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, l);
+        let below = b.ins().fcmp(FloatCC::LessThanOrEqual, x, h);
+        let inside = b.ins().band(above, below);
+        let zero = fl.c(b, 0.0);
+        fl.select(b, inside, lo, zero)
+    });
     // Clamp with compare-and-select (NaN compares false and stays NaN):
     // cheaper than the NaN-exact fmax/fmin sequences.
-    let x = clamp_below(b, fl, x, lo);
-    let x = clamp_above(b, fl, x, hi);
+    let x = clamp_below(b, fl, x, lo_lim);
+    let x = clamp_above(b, fl, x, hi_lim);
     let log2e = fl.c(b, std::f64::consts::LOG2_E);
     let t = b.ins().fmul(x, log2e);
     let n = b.ins().nearest(t);
@@ -268,7 +386,16 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let c_lo = fl.c(b, ln2_lo);
     let nn = b.ins().fneg(n);
     let r = fl.mul_add(b, nn, c_hi, x);
-    let r = fl.mul_add(b, nn, c_lo, r);
+    // x - n ln2 = r + rl: the product with ln2_hi and the subtraction are
+    // exact, the rest is rounded once (and its error kept for `exp_dd`).
+    let (r, rl) = match lo {
+        None => (fl.mul_add(b, nn, c_lo, r), None),
+        Some(lo) => {
+            let tail = fl.mul_add(b, nn, c_lo, lo);
+            let (r, rl) = fl.two_sum(b, r, tail);
+            (r, Some(rl))
+        }
+    };
     let half = fl.c(b, 0.5);
     let h = b.ins().fmul(n, half);
     let n1 = b.ins().floor(h);
@@ -276,6 +403,10 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let s1 = pow2(b, fl, n1);
     let s2 = pow2(b, fl, n2);
     let y = poly_scaled(b, fl, r, &inv_factorials(0, deg), s1);
+    let y = match rl {
+        Some(rl) => fl.mul_add(b, y, rl, y),
+        None => y,
+    };
     b.ins().fmul(y, s2)
 }
 
@@ -297,13 +428,7 @@ pub(crate) fn tanh(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let two = fl.c(b, 2.0);
     let d = b.ins().fadd(e, two);
     let t = b.ins().fdiv(e, d);
-    if fl.vector {
-        // The sign bit from x, the rest from t (t >= 0).
-        let sign = fl.c(b, -0.0);
-        b.ins().bitselect(sign, x, t)
-    } else {
-        b.ins().fcopysign(t, x)
-    }
+    fl.copysign(b, t, x)
 }
 
 /// `1 / (1 + e^-x)`.
@@ -323,7 +448,61 @@ pub(crate) fn sigmoid(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
 /// `ln(inf) = inf`, NaN propagates.
 pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let f32 = fl.is_f32();
-    let (min_normal, scale_exp, mant_bits, bias, one_bits, magic_bits, terms) = if f32 {
+    let terms = if f32 { 6 } else { 11 };
+    let (kf, m) = log_reduce(b, fl, x);
+    let half = fl.c(b, 0.5);
+    let one = fl.c(b, 1.0);
+    let zero = fl.c(b, 0.0);
+    let f = b.ins().fsub(m, one);
+    let two = fl.c(b, 2.0);
+    let d = b.ins().fadd(f, two);
+    let s = b.ins().fdiv(f, d);
+    let z = b.ins().fmul(s, s);
+    let coeffs: Vec<f64> = (1..=terms).map(|i| 2.0 / (2 * i + 1) as f64).collect();
+    let rz = poly(b, fl, z, &coeffs);
+    let r = b.ins().fmul(rz, z);
+    let ff = b.ins().fmul(f, f);
+    let hfsq = b.ins().fmul(ff, half);
+    // k ln2_hi - ((hfsq - (s (hfsq + R) + k ln2_lo)) - f)
+    let (ln2_hi, ln2_lo) = if f32 {
+        (
+            f64::from(f32::from_bits(0x3F31_7180)),
+            f64::from(f32::from_bits(0x3717_F7D1)),
+        )
+    } else {
+        (
+            f64::from_bits(0x3FE6_2E42_FEE0_0000),
+            f64::from_bits(0x3DEA_39EF_3579_3C76),
+        )
+    };
+    let hr = b.ins().fadd(hfsq, r);
+    let shr = b.ins().fmul(s, hr);
+    let lo = fl.c(b, ln2_lo);
+    let klo = b.ins().fmul(kf, lo);
+    let t = b.ins().fadd(shr, klo);
+    let t = b.ins().fsub(hfsq, t);
+    let t = b.ins().fsub(t, f);
+    let hi = fl.c(b, ln2_hi);
+    let khi = b.ins().fmul(kf, hi);
+    let res = b.ins().fsub(khi, t);
+    // Special values.
+    let inf = fl.c(b, f64::INFINITY);
+    let is_inf = b.ins().fcmp(FloatCC::Equal, x, inf);
+    let res = fl.select(b, is_inf, inf, res);
+    let pos = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+    let is_zero = b.ins().fcmp(FloatCC::Equal, x, zero);
+    let ninf = fl.c(b, f64::NEG_INFINITY);
+    let nan = fl.c(b, f64::NAN);
+    let bad = fl.select(b, is_zero, ninf, nan);
+    fl.select(b, pos, res, bad)
+}
+
+/// `x = 2^k m` for positive finite `x` (subnormals included), with `m` in
+/// `[sqrt(1/2), sqrt(2)]`, from the bits: `(k, m)`, `k` as a float. Other
+/// arguments give unspecified (non-trapping) values.
+pub(crate) fn log_reduce(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> (Value, Value) {
+    let f32 = fl.is_f32();
+    let (min_normal, scale_exp, mant_bits, bias, one_bits, magic_bits) = if f32 {
         (
             f64::from(f32::MIN_POSITIVE),
             25i64,
@@ -331,7 +510,6 @@ pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
             127.0,
             0x3F80_0000i64,
             0x4B00_0000i64,
-            6,
         )
     } else {
         (
@@ -341,7 +519,6 @@ pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
             1023.0,
             0x3FF0_0000_0000_0000,
             0x4330_0000_0000_0000,
-            11,
         )
     };
     // Subnormals: scale by 2^scale_exp into the normal range.
@@ -385,48 +562,7 @@ pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let one = fl.c(b, 1.0);
     let kf1 = b.ins().fadd(kf, one);
     let kf = fl.select(b, big, kf1, kf);
-    let f = b.ins().fsub(m, one);
-    let two = fl.c(b, 2.0);
-    let d = b.ins().fadd(f, two);
-    let s = b.ins().fdiv(f, d);
-    let z = b.ins().fmul(s, s);
-    let coeffs: Vec<f64> = (1..=terms).map(|i| 2.0 / (2 * i + 1) as f64).collect();
-    let rz = poly(b, fl, z, &coeffs);
-    let r = b.ins().fmul(rz, z);
-    let ff = b.ins().fmul(f, f);
-    let hfsq = b.ins().fmul(ff, half);
-    // k ln2_hi - ((hfsq - (s (hfsq + R) + k ln2_lo)) - f)
-    let (ln2_hi, ln2_lo) = if f32 {
-        (
-            f64::from(f32::from_bits(0x3F31_7180)),
-            f64::from(f32::from_bits(0x3717_F7D1)),
-        )
-    } else {
-        (
-            f64::from_bits(0x3FE6_2E42_FEE0_0000),
-            f64::from_bits(0x3DEA_39EF_3579_3C76),
-        )
-    };
-    let hr = b.ins().fadd(hfsq, r);
-    let shr = b.ins().fmul(s, hr);
-    let lo = fl.c(b, ln2_lo);
-    let klo = b.ins().fmul(kf, lo);
-    let t = b.ins().fadd(shr, klo);
-    let t = b.ins().fsub(hfsq, t);
-    let t = b.ins().fsub(t, f);
-    let hi = fl.c(b, ln2_hi);
-    let khi = b.ins().fmul(kf, hi);
-    let res = b.ins().fsub(khi, t);
-    // Special values.
-    let inf = fl.c(b, f64::INFINITY);
-    let is_inf = b.ins().fcmp(FloatCC::Equal, x, inf);
-    let res = fl.select(b, is_inf, inf, res);
-    let pos = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
-    let is_zero = b.ins().fcmp(FloatCC::Equal, x, zero);
-    let ninf = fl.c(b, f64::NEG_INFINITY);
-    let nan = fl.c(b, f64::NAN);
-    let bad = fl.select(b, is_zero, ninf, nan);
-    fl.select(b, pos, res, bad)
+    (kf, m)
 }
 
 /// The largest `|x|` whose `sin`/`cos` use the polynomial; beyond it (and
