@@ -161,7 +161,7 @@ pub(crate) fn lower(
     set(
         &mut flag_builder,
         "opt_level",
-        opts.opt_level.cranelift_name(),
+        opts.opt_level.resolve(plan.is_scalar()).cranelift_name(),
     )?;
     set(&mut flag_builder, "use_colocated_libcalls", "false")?;
     set(&mut flag_builder, "is_pic", "false")?;

@@ -25,6 +25,9 @@ pub struct CompileStats {
     pub matmuls: usize,
     /// Kernels split across threads.
     pub parallel_kernels: usize,
+    /// The Cranelift optimisation level used (`JitOptions::opt_level`
+    /// with `Auto` resolved).
+    pub opt_level: crate::OptLevel,
     /// Wall time of the whole compilation, in seconds.
     pub seconds: f64,
     /// Of which: inlining, fusion and planning, in seconds.

@@ -92,6 +92,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         kernels,
         matmuls: descs.len(),
         parallel_kernels: lowered.parallel_kernels,
+        opt_level: opts.opt_level.resolve(plan.is_scalar()),
         seconds: t0.elapsed().as_secs_f64(),
         plan_seconds: (t1 - t0).as_secs_f64(),
         codegen_seconds: (t2 - t1).as_secs_f64(),

@@ -5,18 +5,35 @@
 pub enum OptLevel {
     /// No optimisation (fastest compile).
     None,
-    /// Optimise for speed (the default).
+    /// `Speed` for functions with loops, `None` for straight-line scalar
+    /// code (every fused region one element, no matmul): there Cranelift's
+    /// e-graph pass shares the polynomial constants of several `exp`s and
+    /// keeps them live, and spilled, across the whole function, which made
+    /// W2 (three sigmoids) about 1.5x slower than unoptimised code
+    /// (docs/performance.md). The default.
     #[default]
+    Auto,
+    /// Optimise for speed.
     Speed,
     /// Optimise for speed and code size.
     SpeedAndSize,
 }
 
 impl OptLevel {
+    /// The level a function is compiled at: `Auto` resolved by whether the
+    /// function is straight-line scalar code.
+    pub fn resolve(self, scalar: bool) -> OptLevel {
+        match self {
+            OptLevel::Auto if scalar => OptLevel::None,
+            OptLevel::Auto => OptLevel::Speed,
+            l => l,
+        }
+    }
+
     pub(crate) fn cranelift_name(self) -> &'static str {
         match self {
             OptLevel::None => "none",
-            OptLevel::Speed => "speed",
+            OptLevel::Speed | OptLevel::Auto => "speed",
             OptLevel::SpeedAndSize => "speed_and_size",
         }
     }
@@ -59,7 +76,7 @@ impl Default for JitOptions {
     fn default() -> Self {
         JitOptions {
             threads: 0,
-            opt_level: OptLevel::Speed,
+            opt_level: OptLevel::Auto,
             keep_clif: false,
             keep_disasm: false,
             simd: true,

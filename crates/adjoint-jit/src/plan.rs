@@ -192,6 +192,16 @@ pub(crate) enum Step {
     },
 }
 
+impl Plan {
+    /// Whether the plan is straight-line scalar code: every step a kernel of
+    /// one element (no loops, no matmul).
+    pub(crate) fn is_scalar(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| matches!(s, Step::Kernel(k) if k.numel() <= 1))
+    }
+}
+
 /// A constant's bytes, 16-byte aligned (kept in `u128` words).
 #[derive(Clone, Debug)]
 pub(crate) struct ConstData {

@@ -9,10 +9,10 @@
 //! bits (so `n * ln2_hi` is exact) and a low part; the Taylor polynomial of
 //! `e^r` (degree 13 in f64, 7 in f32, truncation error below 0.1 ulp); and
 //! the scaling by `2^n` built from exponent bits in two halves, so that
-//! results in the subnormal range round once and overflow gives `inf`. The
-//! argument is clamped first (to `[-746, 710]` in f64, `[-104, 89]` in f32),
-//! which keeps the exponent arithmetic in range: clamped arguments still
-//! overflow to `inf` and underflow to `0`. NaN propagates.
+//! results in the subnormal range round once and overflow gives `inf`.
+//! Arguments outside `[-746, 710]` (f64) or `[-104, 89]` (f32), where the
+//! exponent arithmetic would leave its range, get `0` or `inf` by selects at
+//! the end, off the latency path. NaN propagates.
 //!
 //! `exp_dd(hi, lo)` is the same for a double-word argument, carrying the
 //! reduced argument's rounding error and `lo` as `e^(r + rl) = e^r (1 +
@@ -298,13 +298,6 @@ fn inv_factorials(from: u32, to: u32) -> Vec<f64> {
     out
 }
 
-/// `max(x, lo)`, keeping NaN.
-fn clamp_below(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: f64) -> Value {
-    let lov = fl.c(b, lo);
-    let c = b.ins().fcmp(FloatCC::LessThan, x, lov);
-    fl.select(b, c, lov, x)
-}
-
 /// `min(x, hi)`, keeping NaN.
 fn clamp_above(b: &mut FunctionBuilder, fl: Flavor, x: Value, hi: f64) -> Value {
     let hiv = fl.c(b, hi);
@@ -336,13 +329,13 @@ pub(crate) fn exp(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
 /// `e^(hi + lo)` for a double-word argument (`|lo|` at most about an ulp of
 /// `hi`), as `pow` needs: the reduced argument `r + rl` is carried as a
 /// two-sum and `e^(r + rl) = e^r (1 + rl)`. `lo` is ignored where `hi` is
-/// out of the clamping range (the result is `inf` or `0` there anyway).
+/// out of `exp`'s range (the result is `inf` or `0` there anyway).
 pub(crate) fn exp_dd(b: &mut FunctionBuilder, fl: Flavor, hi: Value, lo: Value) -> Value {
     exp_parts(b, fl, hi, Some(lo))
 }
 
 /// The argument range of `exp` outside of which it is `inf` or `0`
-/// (arguments are clamped to it).
+/// (selected at the end).
 fn exp_range(fl: Flavor) -> (f64, f64) {
     if fl.is_f32() {
         (-104.0, 89.0)
@@ -375,10 +368,17 @@ fn exp_parts(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: Option<Value>) -
         let zero = fl.c(b, 0.0);
         fl.select(b, inside, lo, zero)
     });
-    // Clamp with compare-and-select (NaN compares false and stays NaN):
-    // cheaper than the NaN-exact fmax/fmin sequences.
-    let x = clamp_below(b, fl, x, lo_lim);
-    let x = clamp_above(b, fl, x, hi_lim);
+    // Arguments outside the range get their `0` or `inf` by two selects at
+    // the end, whose compares run beside the polynomial: clamping first
+    // put two compare-and-selects on the latency path of every `exp`
+    // (what bounds scalar chains like W2). Inside the range the code is
+    // the same; outside it the reduction's garbage (even NaN, from
+    // infinite arguments) is selected away. A NaN argument compares false
+    // to both limits and stays NaN.
+    let lo_c = fl.c(b, lo_lim);
+    let hi_c = fl.c(b, hi_lim);
+    let under = b.ins().fcmp(FloatCC::LessThan, x, lo_c);
+    let over = b.ins().fcmp(FloatCC::GreaterThan, x, hi_c);
     let log2e = fl.c(b, std::f64::consts::LOG2_E);
     let t = b.ins().fmul(x, log2e);
     let n = b.ins().nearest(t);
@@ -407,7 +407,11 @@ fn exp_parts(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: Option<Value>) -
         Some(rl) => fl.mul_add(b, y, rl, y),
         None => y,
     };
-    b.ins().fmul(y, s2)
+    let y = b.ins().fmul(y, s2);
+    let zero = fl.c(b, 0.0);
+    let y = fl.select(b, under, zero, y);
+    let inf = fl.c(b, f64::INFINITY);
+    fl.select(b, over, inf, y)
 }
 
 /// `tanh(x)`.

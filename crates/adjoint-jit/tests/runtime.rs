@@ -282,3 +282,36 @@ fn eval_has_the_interpreters_signature() {
     let e = adjoint_jit::eval(&g, &ins[..1]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Input);
 }
+
+#[test]
+fn auto_opt_level_skips_the_optimiser_only_for_scalar_code() {
+    use adjoint_jit::OptLevel;
+    let (scalar, looped) = (scalar_fn(), big_fn(100));
+    let level = |g: &adjoint_ir::Graph, l: OptLevel| {
+        let opts = JitOptions {
+            opt_level: l,
+            ..JitOptions::default()
+        };
+        compile(g, &opts).unwrap().stats().opt_level
+    };
+    assert_eq!(JitOptions::default().opt_level, OptLevel::Auto);
+    assert_eq!(level(&scalar, OptLevel::Auto), OptLevel::None);
+    assert_eq!(level(&looped, OptLevel::Auto), OptLevel::Speed);
+    // Explicit levels are kept as given.
+    assert_eq!(level(&scalar, OptLevel::Speed), OptLevel::Speed);
+    assert_eq!(level(&looped, OptLevel::None), OptLevel::None);
+    // Both levels compute the same values.
+    let x = [0.75];
+    let y = [-2.5];
+    let mut a = [0.0];
+    let mut b = [0.0];
+    for (l, out) in [(OptLevel::None, &mut a), (OptLevel::Speed, &mut b)] {
+        let opts = JitOptions {
+            opt_level: l,
+            ..JitOptions::default()
+        };
+        let f = compile(&scalar, &opts).unwrap();
+        f.call_f64(&[&x, &y], &mut [out]).unwrap();
+    }
+    assert_eq!(a[0].to_bits(), b[0].to_bits());
+}

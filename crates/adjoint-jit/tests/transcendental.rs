@@ -159,6 +159,11 @@ fn ieee_special_values() {
         709.78,
         -745.2,
         -746.0,
+        // Just outside exp's range (selected to inf / 0 at the end).
+        710.5,
+        -746.5,
+        89.5,
+        -104.5,
         1e300,
         -1e300,
         89.0,
