@@ -13,7 +13,9 @@
 //! - `-(-x)` → `x`; `(-x) * c` and `-(x * c)` → `x * (-c)` for a splat
 //!   constant `c`; `c1 * (c2 * x)` → `(c1·c2) * x` when `c1` or `c2` is a
 //!   power of two (so the product is exact);
-//! - `pow(x, 1)` → `x`;
+//! - `pow(x, 1)` → `x`; `pow(x, 2)` → `x * x` (both the correctly rounded
+//!   square; IEEE `pow` has no special case at `y = 2` that `x * x` misses:
+//!   NaN, infinities and zeros square alike);
 //! - `broadcast`/`reshape`/`transpose`/`cast` to the operand's own type,
 //!   full `slice`, zero `pad`, one-operand `concat`, `reduce_*` over no axes
 //!   → the operand;
@@ -154,7 +156,15 @@ fn rewrite(g: &mut Graph, id: NodeId) -> Result<Option<NodeId>> {
                     }
                 }
                 BinaryOp::Div => splat_of(g, c, 1.0).then_some(a),
-                BinaryOp::Pow => splat_of(g, c, 1.0).then_some(a),
+                BinaryOp::Pow => {
+                    if splat_of(g, c, 1.0) {
+                        Some(a)
+                    } else if splat_of(g, c, 2.0) {
+                        Some(emit::mul(g, a, a)?)
+                    } else {
+                        None
+                    }
+                }
                 BinaryOp::Max | BinaryOp::Min => None,
             }
         }

@@ -141,6 +141,43 @@ fn simplify_identities() {
     }
 }
 
+#[test]
+fn simplify_pow_two_is_the_square() {
+    let g = one("pow2", &[3], |x| x.powf(2.0).sin());
+    let (h, s) = apply(&g, &adjoint_passes::simplify::Simplify);
+    assert!(s.changed);
+    assert_eq!(count(&h, "pow"), 0, "{}", adjoint_ir::print_graph(&h));
+    assert_eq!(count(&h, "mul"), 1);
+    same_values(&g, &h, 4);
+    // `x * x` is `powf(x, 2)` bit for bit, special values included.
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e200,
+        -1e-200,
+        f64::MIN_POSITIVE,
+        5e-324,
+        -3.0,
+        1.0 + f64::EPSILON,
+    ];
+    let b = GraphBuilder::new("sq");
+    let x = b.param("x", TensorType::f64([specials.len()]));
+    let g = b.build(&[x.powf(2.0)]).unwrap();
+    let (h, _) = apply(&g, &adjoint_passes::simplify::Simplify);
+    let xs = [Tensor::from_f64_as(&TensorType::f64([specials.len()]), &specials).unwrap()];
+    let got = eval(&h, &xs)[0].to_f64_vec();
+    for (v, y) in specials.iter().zip(got) {
+        let want = v.powf(2.0);
+        assert!(
+            y.to_bits() == want.to_bits() || (y.is_nan() && want.is_nan()),
+            "{v}: {y} vs {want}"
+        );
+    }
+}
+
 trait OpBroadcast<'b> {
     fn op_broadcast(self, shape: impl Into<Shape>) -> Value<'b>;
 }
