@@ -23,7 +23,11 @@ fn main() {
             .run(&mut g)
             .unwrap();
         let t2 = Instant::now();
-        for (name, lvl) in [("speed", OptLevel::Speed), ("none", OptLevel::None)] {
+        for (name, lvl) in [
+            ("auto", OptLevel::Auto),
+            ("speed", OptLevel::Speed),
+            ("none", OptLevel::None),
+        ] {
             let t3 = Instant::now();
             let f = compile(
                 &g,

@@ -16,7 +16,7 @@
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::runtime::{HostFn, HostSig};
-use crate::{vmath, vpow, JitOptions};
+use crate::{vmath, vpow, JitOptions, OptLevel};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
@@ -59,6 +59,34 @@ fn transcendentals(k: &Kernel) -> usize {
             ) => 1,
             KExpr::Binary(BinaryOp::Pow, ..) => 4,
             _ => 0,
+        })
+        .sum()
+}
+
+/// Whether a kernel's transcendental functions are inlined polynomials
+/// (else host calls): always, unless `poly_math` is off or a small loop has
+/// very many of them (their code would cost far more compile time than
+/// their run time saves).
+fn kernel_inlines_math(opts: &JitOptions, k: &Kernel) -> bool {
+    opts.poly_math
+        && (transcendentals(k) <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS)
+}
+
+/// From this many host calls of transcendental functions on, `OptLevel::Auto`
+/// uses Cranelift's single-pass register allocator: in such call-dense code
+/// every live value is spilled around each call whichever allocator runs,
+/// and the backtracking one took 2-3x the compile time (W7: 31 ms of
+/// codegen against 12 ms).
+const SINGLE_PASS_MIN_CALLS: usize = 256;
+
+/// The host calls of transcendental functions in the plan's code (call
+/// sites, not executions).
+fn host_calls(plan: &Plan, opts: &JitOptions) -> usize {
+    plan.steps
+        .iter()
+        .map(|s| match s {
+            Step::Kernel(k) if !kernel_inlines_math(opts, k) => transcendentals(k),
+            Step::Kernel(_) | Step::MatMul { .. } => 0,
         })
         .sum()
 }
@@ -109,6 +137,7 @@ pub(crate) struct Lowered {
     pub clif: Option<String>,
     pub disasm: Option<String>,
     pub parallel_kernels: usize,
+    pub single_pass_regalloc: bool,
 }
 
 /// Host-side addresses the code refers to.
@@ -163,6 +192,11 @@ pub(crate) fn lower(
         "opt_level",
         opts.opt_level.resolve(plan.is_scalar()).cranelift_name(),
     )?;
+    let single_pass =
+        opts.opt_level == OptLevel::Auto && host_calls(plan, opts) >= SINGLE_PASS_MIN_CALLS;
+    if single_pass {
+        set(&mut flag_builder, "regalloc_algorithm", "single_pass")?;
+    }
     set(&mut flag_builder, "use_colocated_libcalls", "false")?;
     set(&mut flag_builder, "is_pic", "false")?;
     // Cranelift's IR verifier runs in debug builds (the test suite); release
@@ -244,6 +278,7 @@ pub(crate) fn lower(
         clif: cx.clif,
         disasm: cx.disasm,
         parallel_kernels: cx.parallel_kernels,
+        single_pass_regalloc: single_pass,
     })
 }
 
@@ -695,9 +730,7 @@ impl Ctx<'_> {
         // Polynomials are inlined code: a small loop with very many of them
         // (long chains on tiny tensors) compiles much faster with host calls,
         // and its run time is small either way.
-        let polys = transcendentals(k);
-        self.kernel_poly = self.opts.poly_math
-            && (polys <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS);
+        self.kernel_poly = kernel_inlines_math(self.opts, k);
         let mut bases: HashMap<usize, Value> = HashMap::new();
         for a in &k.accesses {
             if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(a.buf) {

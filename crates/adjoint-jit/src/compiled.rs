@@ -28,6 +28,9 @@ pub struct CompileStats {
     /// The Cranelift optimisation level used (`JitOptions::opt_level`
     /// with `Auto` resolved).
     pub opt_level: crate::OptLevel,
+    /// Whether Cranelift's single-pass register allocator was used
+    /// (`OptLevel::Auto` on code with many host calls, such as W7).
+    pub single_pass_regalloc: bool,
     /// Wall time of the whole compilation, in seconds.
     pub seconds: f64,
     /// Of which: inlining, fusion and planning, in seconds.

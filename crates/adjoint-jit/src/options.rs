@@ -10,7 +10,10 @@ pub enum OptLevel {
     /// e-graph pass shares the polynomial constants of several `exp`s and
     /// keeps them live, and spilled, across the whole function, which made
     /// W2 (three sigmoids) about 1.5x slower than unoptimised code
-    /// (docs/performance.md). The default.
+    /// (docs/performance.md). Code with hundreds of host calls (long chains
+    /// of transcendentals on small tensors, like W7) also gets Cranelift's
+    /// single-pass register allocator, which compiles it 2-3x faster. The
+    /// default.
     #[default]
     Auto,
     /// Optimise for speed.

@@ -315,3 +315,34 @@ fn auto_opt_level_skips_the_optimiser_only_for_scalar_code() {
     }
     assert_eq!(a[0].to_bits(), b[0].to_bits());
 }
+
+#[test]
+fn auto_opt_level_uses_the_single_pass_allocator_for_call_dense_code() {
+    use adjoint_jit::OptLevel;
+    // W7's shape: a 16-element loop with 300 sin/cos, host calls (too many
+    // to inline in so small a loop).
+    let b = GraphBuilder::new("w7ish");
+    let mut x = b.param("x", TensorType::f64([16]));
+    for _ in 0..150 {
+        x = x.sin() * x.lit(1.01) + x.cos() * x.lit(0.5);
+    }
+    let g = b.build(&[x.sum()]).unwrap();
+    let run = |l: OptLevel| {
+        let opts = JitOptions {
+            opt_level: l,
+            ..JitOptions::default()
+        };
+        let f = compile(&g, &opts).unwrap();
+        let xs: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.7).collect();
+        let mut out = [0.0];
+        f.call_f64(&[&xs], &mut [&mut out]).unwrap();
+        (f.stats().single_pass_regalloc, out[0])
+    };
+    let (auto_sp, auto_v) = run(OptLevel::Auto);
+    let (speed_sp, speed_v) = run(OptLevel::Speed);
+    assert!(auto_sp && !speed_sp);
+    assert_eq!(auto_v.to_bits(), speed_v.to_bits());
+    // A loop with few functions keeps the backtracking allocator.
+    let f = compile(&big_fn(100), &JitOptions::default()).unwrap();
+    assert!(!f.stats().single_pass_regalloc);
+}
