@@ -15,7 +15,9 @@
 //!   element `k` of a reduction goes into partial sum `k mod 4`).
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
+use crate::ports;
 use crate::runtime::{HostFn, HostSig};
+use crate::stencil::{self, Reuse};
 use crate::{vmath, JitOptions};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -24,6 +26,7 @@ use cranelift_codegen::ir::{
     AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type,
     UserFuncName, Value,
 };
+use cranelift_codegen::packed_option::ReservedValue;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
@@ -524,7 +527,7 @@ impl Ctx<'_> {
                     kidx: Value,
                     p: usize|
          -> Result<()> {
-            let vals = cx.eval_vector(b, env, k, &rows, &none, kidx, dt, None)?;
+            let vals = cx.eval_vector(b, env, k, &rows, &none, kidx, dt, None, None)?;
             for (ri, r) in k.reductions.iter().enumerate() {
                 for (v, &var) in accs[ri][p].iter().enumerate() {
                     let acc = b.use_var(var);
@@ -814,7 +817,7 @@ impl Ctx<'_> {
             if n >= 4 {
                 let vinv = self.splat_invariants(b, &inv, k, dt);
                 let (l, iv) = begin_loop(b, start, main_end, 4);
-                let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None)?;
+                let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None, None)?;
                 for (r, vars) in k.reductions.iter().zip(&accs) {
                     for (j, &var) in vars.iter().enumerate() {
                         let acc = b.use_var(var);
@@ -917,12 +920,21 @@ impl Ctx<'_> {
         if let Some(dt) = mode.filter(|_| len.is_none_or(|l| l >= 4)) {
             let kk = b.use_var(kv);
             let vinv = self.splat_invariants(b, inv, k, dt);
-            let (l, iv) = begin_loop(b, kk, end, 4);
-            self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg)?;
-            let lv = l.var;
-            end_loop(b, l);
-            let after = b.use_var(lv);
-            b.def_var(kv, after);
+            match stencil::analyse(k, seg) {
+                None => {
+                    let (l, iv) = begin_loop(b, kk, end, 4);
+                    self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg, None)?;
+                    let lv = l.var;
+                    end_loop(b, l);
+                    let after = b.use_var(lv);
+                    b.def_var(kv, after);
+                }
+                Some(reuse) => {
+                    let after = self
+                        .emit_reuse_loop(b, env, k, rows, inv, &vinv, dt, kk, end, seg, &reuse)?;
+                    b.def_var(kv, after);
+                }
+            }
             if len.is_some_and(|l| l % 4 == 0) {
                 return Ok(());
             }
@@ -932,6 +944,85 @@ impl Ctx<'_> {
         self.eval_scalar(b, env, k, rows, inv, iv, seg)?;
         end_loop(b, l);
         Ok(())
+    }
+
+    /// The vector loop of an elementwise segment from `start` with shifted
+    /// expressions assembled from the previous step (see [`stencil`]):
+    /// when at least one step runs, the carried vectors are seeded by
+    /// evaluating their sharers at the first indices, then each step
+    /// carries its vectors to the next. Returns the index after the last
+    /// step (`start` when none ran).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_reuse_loop(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        vinv: &HashMap<usize, Value>,
+        dt: DType,
+        start: Value,
+        end: Value,
+        seg: Option<&[bool]>,
+        reuse: &Reuse,
+    ) -> Result<Value> {
+        let vt = vec_ty(dt);
+        let vps = vecs_per_step(dt);
+        let lanes = stencil::STEP / vps;
+        let iv_var = b.declare_var(I64);
+        b.def_var(iv_var, start);
+        let last = b.ins().iadd_imm_s(end, -(stencil::STEP as i64));
+        let runs = b.ins().icmp(IntCC::SignedLessThanOrEqual, start, last);
+        let seed = b.create_block();
+        let join = b.create_block();
+        b.ins().brif(runs, seed, &[], join, &[]);
+        b.switch_to_block(seed);
+        // Lane q of the previous step holds element start - STEP + q: the
+        // seed (shift s behind the carried value) at start + q - (STEP - s).
+        let mut carries: Vec<(usize, Vec<Variable>)> = Vec::new();
+        for c in &reuse.carried {
+            let want = stencil::cone(k, c.seed);
+            let mut lane_vals: Vec<Option<Value>> = vec![None; stencil::STEP];
+            for t in 0..c.shift {
+                let at = b.ins().iadd_imm_s(start, t as i64);
+                let vals = self.eval_scalar_exprs(b, env, k, rows, inv, at, seg, Some(&want))?;
+                lane_vals[stencil::STEP - c.shift + t] = Some(vals[c.seed]);
+            }
+            let fill = lane_vals[stencil::STEP - c.shift].expect("seeded lane");
+            let vars = (0..vps)
+                .map(|v| {
+                    let mut x = b.ins().splat(vt, fill);
+                    for lane in 0..lanes {
+                        if let Some(y) = lane_vals[v * lanes + lane] {
+                            x = b.ins().insertlane(x, y, lane as u8);
+                        }
+                    }
+                    let var = b.declare_var(vt);
+                    b.def_var(var, x);
+                    var
+                })
+                .collect();
+            carries.push((c.src, vars));
+        }
+        let (l, iv) = begin_loop(b, start, end, stencil::STEP as i64);
+        let prev: HashMap<usize, Vec<Value>> = carries
+            .iter()
+            .map(|(src, vars)| (*src, vars.iter().map(|&v| b.use_var(v)).collect()))
+            .collect();
+        let vals = self.eval_vector(b, env, k, rows, vinv, iv, dt, seg, Some((reuse, &prev)))?;
+        for (src, vars) in &carries {
+            for (&var, &x) in vars.iter().zip(&vals[*src]) {
+                b.def_var(var, x);
+            }
+        }
+        let lv = l.var;
+        end_loop(b, l);
+        let after = b.use_var(lv);
+        b.def_var(iv_var, after);
+        b.ins().jump(join, &[]);
+        b.switch_to_block(join);
+        Ok(b.use_var(iv_var))
     }
 
     fn init_scalar(&self, b: &mut FunctionBuilder, kind: ReduceKind, dt: DType) -> Value {
@@ -1035,9 +1126,37 @@ impl Ctx<'_> {
         kidx: Value,
         seg: Option<&[bool]>,
     ) -> Result<Vec<Value>> {
+        let v = self.eval_scalar_exprs(b, env, k, rows, inv, kidx, seg, None)?;
+        for &(val, a) in &k.stores {
+            let acc = &k.accesses[a];
+            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
+            b.ins().store(flags(), v[val], p, 0);
+        }
+        Ok(v)
+    }
+
+    /// Evaluates the expressions at inner index `kidx`, without stores;
+    /// with `want`, only the wanted ones (the others get a placeholder
+    /// that must not be used).
+    #[allow(clippy::too_many_arguments)]
+    fn eval_scalar_exprs(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        kidx: Value,
+        seg: Option<&[bool]>,
+        want: Option<&[bool]>,
+    ) -> Result<Vec<Value>> {
         let mut v: Vec<Value> = Vec::with_capacity(k.exprs.len());
         for (i, e) in k.exprs.iter().enumerate() {
             let dt = k.tys[i];
+            if want.is_some_and(|w| !w[i]) {
+                v.push(Value::reserved_value());
+                continue;
+            }
             let x = match e {
                 KExpr::Load(a) => match inv.get(&i) {
                     Some(&x) => x,
@@ -1075,11 +1194,6 @@ impl Ctx<'_> {
             };
             v.push(x);
         }
-        for &(val, a) in &k.stores {
-            let acc = &k.accesses[a];
-            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
-            b.ins().store(flags(), v[val], p, 0);
-        }
         Ok(v)
     }
 
@@ -1096,11 +1210,25 @@ impl Ctx<'_> {
         kidx: Value,
         dt: DType,
         seg: Option<&[bool]>,
+        reuse: Option<(&Reuse, &HashMap<usize, Vec<Value>>)>,
     ) -> Result<Vec<Vec<Value>>> {
         let vt = vec_ty(dt);
         let vps = vecs_per_step(dt);
         let mut v: Vec<Vec<Value>> = Vec::with_capacity(k.exprs.len());
+        let doubled = ports::doublings(k, reuse.map(|(r, _)| r.needed.as_slice()));
         for (i, e) in k.exprs.iter().enumerate() {
+            if let Some((r, prev)) = reuse {
+                if !r.needed[i] {
+                    v.push(Vec::new());
+                    continue;
+                }
+                if let Some(s) = r.shares[i] {
+                    let lanes = 16 / dt.size_bytes();
+                    let x = stencil::window(b, &prev[&s.src], &v[s.src], s.shift, lanes);
+                    v.push(x);
+                    continue;
+                }
+            }
             let x: Vec<Value> = match e {
                 KExpr::Load(a) => match inv.get(&i) {
                     Some(&x) => vec![x; vps],
@@ -1139,6 +1267,10 @@ impl Ctx<'_> {
                     let sp = b.ins().splat(vt, s);
                     vec![sp; vps]
                 }
+                KExpr::Unary(UnaryOp::Neg, x) if dt != DType::Bool => v[*x]
+                    .iter()
+                    .map(|&xj| ports::negate(b, vt, dt, xj))
+                    .collect(),
                 KExpr::Unary(u, x) => {
                     let xs = v[*x].clone();
                     let mut out = Vec::with_capacity(vps);
@@ -1147,6 +1279,10 @@ impl Ctx<'_> {
                     }
                     out
                 }
+                KExpr::Binary(_, x, _) if doubled[i] => v[*x]
+                    .iter()
+                    .map(|&xj| ports::double(b, vt, dt, xj))
+                    .collect(),
                 KExpr::Binary(op, x, y) => (0..vps)
                     .map(|j| self.binary_vec(b, env, *op, dt, v[*x][j], v[*y][j]))
                     .collect(),

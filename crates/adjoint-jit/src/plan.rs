@@ -797,8 +797,13 @@ impl KernelBuilder {
             .iter()
             .map(|a| perm.iter().map(|&d| a.valid[d]).collect())
             .collect();
-        // Drop unit dims.
-        let keep: Vec<bool> = dims.iter().map(|&(n, _)| n != 1).collect();
+        // Drop unit dims, except where an access is valid only on part of
+        // the dim (its one element may lie outside a padded operand).
+        let keep: Vec<bool> = dims
+            .iter()
+            .enumerate()
+            .map(|(d, &(n, _))| n != 1 || valid.iter().any(|v| v[d].is_some()))
+            .collect();
         let filter = |v: &mut Vec<i64>| {
             let mut i = 0;
             v.retain(|_| {
@@ -1115,6 +1120,10 @@ impl Builder<'_> {
                 strides: v.strides.clone(),
             }
         };
+        if restrict.iter().any(|r| r.is_some_and(|(_, n)| n == 0)) {
+            // Padding only: nothing of `node` is ever read.
+            return Ok(k.push(KExpr::Const(0.0), g[node].ty.dtype));
+        }
         let mut ex: HashMap<NodeId, usize> = HashMap::new();
         let mut any_buf = None;
         for &n in &order {
