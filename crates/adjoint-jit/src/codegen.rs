@@ -19,7 +19,7 @@ use crate::ports;
 use crate::runtime::{HostFn, HostSig};
 use crate::stencil::{self, Reuse};
 use crate::{vmath, JitOptions};
-use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
+use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp, REDUCE_SUM_BLOCK};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
 use cranelift_codegen::ir::{
@@ -339,9 +339,13 @@ impl Ctx<'_> {
         if self.threads < 2 || k.numel() < self.opts.parallel_min_elems {
             return false;
         }
-        // Reductions keep their inner order: only an outer loop may split.
+        // Reductions keep their order: an outer loop may split, and an
+        // inner loop of several blocks splits at block boundaries.
         if !k.reductions.is_empty() {
-            return !k.outer.is_empty() && k.outer[0] >= 2;
+            return match k.outer.first() {
+                Some(&n) => n >= 2,
+                None => k.reductions.iter().all(|r| r.scratch.is_some()),
+            };
         }
         true
     }
@@ -366,14 +370,52 @@ impl Ctx<'_> {
         let fptr = b.ins().func_addr(I64, fref);
         let n = b.ins().iconst(I64, Self::split_len(k) as i64);
         // Split points of an inner loop stay multiples of 4 (whole vector
-        // steps); outer loops split anywhere.
-        let grain = if k.outer.is_empty() { 4 } else { 1 };
+        // steps), or of the reduction block; outer loops split anywhere.
+        let inner_reduce = k.outer.is_empty() && !k.reductions.is_empty();
+        let grain = match (k.outer.is_empty(), inner_reduce) {
+            (_, true) => REDUCE_SUM_BLOCK as i64,
+            (true, false) => 4,
+            (false, _) => 1,
+        };
         let grain = b.ins().iconst(I64, grain);
         let threads = b.ins().iconst(I64, self.threads as i64);
         let pf = self.host_ref(b, env, "adj_parallel_for");
         b.ins()
             .call(pf, &[fptr, env.ins, env.outs, env.arena, n, grain, threads]);
+        if inner_reduce {
+            self.fold_block_slots(b, env, k);
+        }
         Ok(())
+    }
+
+    /// After the threads of a split reduction are done: each result is its
+    /// block slots folded left to right.
+    fn fold_block_slots(&mut self, b: &mut FunctionBuilder, env: &mut Env, k: &Kernel) {
+        let blocks = k.inner_len().div_ceil(REDUCE_SUM_BLOCK) as i64;
+        for r in &k.reductions {
+            let Some(buf) = r.scratch else { continue };
+            let dt = k.tys[r.value];
+            let es = dt.size_bytes() as i64;
+            let base = self.buf_base(b, env, buf);
+            let total = b.declare_var(scalar_ty(dt));
+            let id = identity(b, r.kind, dt);
+            b.def_var(total, id);
+            let zero = b.ins().iconst(I64, 0);
+            let end = b.ins().iconst(I64, blocks);
+            let (l, j) = begin_loop(b, zero, end, 1);
+            let off = b.ins().imul_imm_s(j, es);
+            let p = b.ins().iadd(base, off);
+            let x = b.ins().load(scalar_ty(dt), flags(), p, 0);
+            let acc = b.use_var(total);
+            let y = reduce_op(b, r.kind, acc, x);
+            b.def_var(total, y);
+            end_loop(b, l);
+            let dest = &k.accesses[r.dest];
+            let dbase = self.buf_base(b, env, dest.buf);
+            let t = b.use_var(total);
+            let at = b.ins().iadd_imm_s(dbase, dest.offset * es);
+            b.ins().store(flags(), t, at, 0);
+        }
     }
 
     fn host_ref(&mut self, b: &mut FunctionBuilder, env: &mut Env, name: &'static str) -> FuncRef {
@@ -501,26 +543,19 @@ impl Ctx<'_> {
         at.push(j);
         let rows = rows_at(b, k, bases, &at);
         let none = HashMap::new();
-        // acc[reduction][partial][vector]
+        // acc[reduction][partial][vector], reset at every block.
+        let mut inits: Vec<Value> = Vec::new();
         let mut accs: Vec<Vec<Vec<Variable>>> = Vec::new();
         for r in &k.reductions {
             let init = self.init_scalar(b, r.kind, dt);
             let sp = b.ins().splat(vt, init);
+            inits.push(sp);
             let per: Vec<Vec<Variable>> = (0..4)
-                .map(|_| {
-                    (0..vps)
-                        .map(|_| {
-                            let v = b.declare_var(vt);
-                            b.def_var(v, sp);
-                            v
-                        })
-                        .collect()
-                })
+                .map(|_| (0..vps).map(|_| b.declare_var(vt)).collect())
                 .collect();
             accs.push(per);
         }
         self.lane_outer = true;
-        let main_end = r_len - r_len % 4;
         let step = |cx: &mut Self,
                     b: &mut FunctionBuilder,
                     env: &mut Env,
@@ -537,29 +572,97 @@ impl Ctx<'_> {
             }
             Ok(())
         };
-        if main_end > 0 {
-            let zero = b.ins().iconst(I64, 0);
-            let me = b.ins().iconst(I64, main_end);
-            let (l, kk) = begin_loop(b, zero, me, 4);
-            for p in 0..4 {
-                let kp = b.ins().iadd_imm_s(kk, p as i64);
-                step(self, b, env, kp, p)?;
+        // One block [bs, bs + len) of the reduced loop: per reduction and
+        // vector, the lanes' block results.
+        let block = |cx: &mut Self,
+                     b: &mut FunctionBuilder,
+                     env: &mut Env,
+                     bs: Value,
+                     len: i64|
+         -> Result<Vec<Vec<Value>>> {
+            for (ri, per) in accs.iter().enumerate() {
+                for vars in per {
+                    for &var in vars {
+                        b.def_var(var, inits[ri]);
+                    }
+                }
             }
+            let main_end = b.ins().iadd_imm_s(bs, len - len % 4);
+            if len >= 4 {
+                let (l, kk) = begin_loop(b, bs, main_end, 4);
+                for p in 0..4 {
+                    let kp = b.ins().iadd_imm_s(kk, p as i64);
+                    step(cx, b, env, kp, p)?;
+                }
+                end_loop(b, l);
+            }
+            for p in 0..(len % 4) as usize {
+                let kp = b.ins().iadd_imm_s(main_end, p as i64);
+                step(cx, b, env, kp, p)?;
+            }
+            Ok(k.reductions
+                .iter()
+                .enumerate()
+                .map(|(ri, r)| {
+                    (0..vps)
+                        .map(|v| {
+                            let p: Vec<Value> = (0..4).map(|q| b.use_var(accs[ri][q][v])).collect();
+                            let a = reduce_op(b, r.kind, p[0], p[1]);
+                            let c = reduce_op(b, r.kind, p[2], p[3]);
+                            reduce_op(b, r.kind, a, c)
+                        })
+                        .collect()
+                })
+                .collect())
+        };
+        let blk = REDUCE_SUM_BLOCK as i64;
+        let zero = b.ins().iconst(I64, 0);
+        let results: Vec<Vec<Value>> = if r_len <= blk {
+            block(self, b, env, zero, r_len)?
+        } else {
+            // Several blocks: fold the block results left to right.
+            let totals: Vec<Vec<Variable>> = k
+                .reductions
+                .iter()
+                .map(|r| {
+                    let id = identity(b, r.kind, dt);
+                    let id = b.ins().splat(vt, id);
+                    (0..vps)
+                        .map(|_| {
+                            let v = b.declare_var(vt);
+                            b.def_var(v, id);
+                            v
+                        })
+                        .collect()
+                })
+                .collect();
+            let fold = |b: &mut FunctionBuilder, res: &[Vec<Value>]| {
+                for ((r, tv), rv) in k.reductions.iter().zip(&totals).zip(res) {
+                    for (&t, &x) in tv.iter().zip(rv) {
+                        let acc = b.use_var(t);
+                        let y = reduce_op(b, r.kind, acc, x);
+                        b.def_var(t, y);
+                    }
+                }
+            };
+            let last_start = (r_len - 1) / blk * blk;
+            let ls = b.ins().iconst(I64, last_start);
+            let (l, bs) = begin_loop(b, zero, ls, blk);
+            let res = block(self, b, env, bs, blk)?;
+            fold(b, &res);
             end_loop(b, l);
-        }
-        for p in 0..(r_len % 4) as usize {
-            let kp = b.ins().iconst(I64, main_end + p as i64);
-            step(self, b, env, kp, p)?;
-        }
+            let res = block(self, b, env, ls, r_len - last_start)?;
+            fold(b, &res);
+            totals
+                .iter()
+                .map(|tv| tv.iter().map(|&t| b.use_var(t)).collect())
+                .collect()
+        };
         self.lane_outer = false;
-        for (ri, r) in k.reductions.iter().enumerate() {
-            for v in 0..vps {
-                let p: Vec<Value> = (0..4).map(|q| b.use_var(accs[ri][q][v])).collect();
-                let a = reduce_op(b, r.kind, p[0], p[1]);
-                let c = reduce_op(b, r.kind, p[2], p[3]);
-                let res = reduce_op(b, r.kind, a, c);
+        for (r, res) in k.reductions.iter().zip(&results) {
+            for (v, &x) in res.iter().enumerate() {
                 b.ins()
-                    .store(flags(), res, rows.ptrs[r.dest], (16 * v) as i32);
+                    .store(flags(), x, rows.ptrs[r.dest], (16 * v) as i32);
             }
         }
         let jvar = jl.var;
@@ -794,10 +897,94 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        // Reductions: partial p_j takes the elements k with k mod 4 == j.
-        let nr = k.reductions.len();
-        let mut parts: Vec<[Variable; 4]> = Vec::with_capacity(nr);
-        let main_end = b.ins().iconst(I64, n - n % 4);
+        // Reductions, in blocks of REDUCE_SUM_BLOCK elements (see
+        // `adjoint_ir::REDUCE_SUM_BLOCK`).
+        let blk = REDUCE_SUM_BLOCK as i64;
+        if n <= blk {
+            let sums = self.emit_block(b, env, k, rows, &inv, mode, start, n)?;
+            for (r, s) in k.reductions.iter().zip(sums) {
+                b.ins().store(flags(), s, rows.ptrs[r.dest], 0);
+            }
+            return Ok(());
+        }
+        let last_start = (n - 1) / blk * blk;
+        let last_len = n - last_start;
+        let ls = b.ins().iconst(I64, last_start);
+        match split {
+            // The whole range here: fold the block sums as they come.
+            None => {
+                let totals: Vec<Variable> = k
+                    .reductions
+                    .iter()
+                    .map(|r| {
+                        let v = b.declare_var(scalar_ty(k.tys[r.value]));
+                        let id = identity(b, r.kind, k.tys[r.value]);
+                        b.def_var(v, id);
+                        v
+                    })
+                    .collect();
+                let zero = b.ins().iconst(I64, 0);
+                let (l, bs) = begin_loop(b, zero, ls, blk);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, bs, blk)?;
+                fold_into(b, k, &totals, &sums);
+                end_loop(b, l);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, ls, last_len)?;
+                fold_into(b, k, &totals, &sums);
+                for (r, &t) in k.reductions.iter().zip(&totals) {
+                    let t = b.use_var(t);
+                    b.ins().store(flags(), t, rows.ptrs[r.dest], 0);
+                }
+            }
+            // A range of whole blocks on one thread: each block's sum goes
+            // to its slot of the scratch buffer, which the caller folds.
+            Some(_) => {
+                let scratch: Vec<Value> = k
+                    .reductions
+                    .iter()
+                    .map(|r| {
+                        let buf = r.scratch.expect("split reductions have block scratch");
+                        self.buf_base(b, env, buf)
+                    })
+                    .collect();
+                let full_end = b.ins().smin(end, ls);
+                let (l, bs) = begin_loop(b, start, full_end, blk);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, bs, blk)?;
+                let slot = b.ins().udiv_imm_s(bs, blk);
+                store_slots(b, k, &scratch, slot, &sums);
+                end_loop(b, l);
+                let has_last = b.ins().icmp(IntCC::SignedGreaterThan, end, ls);
+                let last = b.create_block();
+                let done = b.create_block();
+                b.ins().brif(has_last, last, &[], done, &[]);
+                b.switch_to_block(last);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, ls, last_len)?;
+                let slot = b.ins().iconst(I64, last_start / blk);
+                store_slots(b, k, &scratch, slot, &sums);
+                b.ins().jump(done, &[]);
+                b.switch_to_block(done);
+            }
+        }
+        Ok(())
+    }
+
+    /// The reductions of one block `[start, start + len)` of the inner
+    /// loop, returned per reduction: element `start + j` goes into partial
+    /// `j mod 4`, combined `(p0 + p1) + (p2 + p3)` (the stores of the
+    /// kernel happen along the way).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_block(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        mode: Option<DType>,
+        start: Value,
+        len: i64,
+    ) -> Result<Vec<Value>> {
+        let mut parts: Vec<[Variable; 4]> = Vec::with_capacity(k.reductions.len());
+        let main_end = b.ins().iadd_imm_s(start, len - len % 4);
         if let Some(dt) = mode {
             let vt = vec_ty(dt);
             let vps = vecs_per_step(dt);
@@ -814,8 +1001,8 @@ impl Ctx<'_> {
                     .collect();
                 accs.push(vars);
             }
-            if n >= 4 {
-                let vinv = self.splat_invariants(b, &inv, k, dt);
+            if len >= 4 {
+                let vinv = self.splat_invariants(b, inv, k, dt);
                 let (l, iv) = begin_loop(b, start, main_end, 4);
                 let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None, None)?;
                 for (r, vars) in k.reductions.iter().zip(&accs) {
@@ -856,11 +1043,11 @@ impl Ctx<'_> {
                 });
                 parts.push(pv);
             }
-            if n >= 4 {
+            if len >= 4 {
                 let (l, iv) = begin_loop(b, start, main_end, 4);
                 for j in 0..4 {
                     let kj = b.ins().iadd_imm_s(iv, j);
-                    let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+                    let vals = self.eval_scalar(b, env, k, rows, inv, kj, None)?;
                     for (r, pv) in k.reductions.iter().zip(&parts) {
                         let acc = b.use_var(pv[j as usize]);
                         let y = reduce_op(b, r.kind, acc, vals[r.value]);
@@ -870,24 +1057,26 @@ impl Ctx<'_> {
                 end_loop(b, l);
             }
         }
-        // Static tail: element n - n%4 + j goes into partial j.
-        for j in 0..(n % 4) {
-            let kj = b.ins().iconst(I64, n - n % 4 + j);
-            let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+        // Static tail: element start + len - len%4 + j goes into partial j.
+        for j in 0..(len % 4) {
+            let kj = b.ins().iadd_imm_s(main_end, j);
+            let vals = self.eval_scalar(b, env, k, rows, inv, kj, None)?;
             for (r, pv) in k.reductions.iter().zip(&parts) {
                 let acc = b.use_var(pv[j as usize]);
                 let y = reduce_op(b, r.kind, acc, vals[r.value]);
                 b.def_var(pv[j as usize], y);
             }
         }
-        for (r, pv) in k.reductions.iter().zip(&parts) {
-            let p: Vec<Value> = pv.iter().map(|&v| b.use_var(v)).collect();
-            let a = reduce_op(b, r.kind, p[0], p[1]);
-            let c = reduce_op(b, r.kind, p[2], p[3]);
-            let res = reduce_op(b, r.kind, a, c);
-            b.ins().store(flags(), res, rows.ptrs[r.dest], 0);
-        }
-        Ok(())
+        Ok(k.reductions
+            .iter()
+            .zip(&parts)
+            .map(|(r, pv)| {
+                let p: Vec<Value> = pv.iter().map(|&v| b.use_var(v)).collect();
+                let a = reduce_op(b, r.kind, p[0], p[1]);
+                let c = reduce_op(b, r.kind, p[2], p[3]);
+                reduce_op(b, r.kind, a, c)
+            })
+            .collect())
     }
 
     /// An elementwise inner loop over `[start, end)`: four elements a step
@@ -1632,6 +1821,40 @@ fn reduce_op(b: &mut FunctionBuilder, kind: ReduceKind, acc: Value, x: Value) ->
     match kind {
         ReduceKind::Sum => b.ins().fadd(acc, x),
         ReduceKind::Max => b.ins().fmax(acc, x),
+    }
+}
+
+/// The identity of a reduction's block fold: `-0.0` for sums (`-0 + x` is
+/// `x` for every `x`, signed zeros included), `-inf` for maxima.
+fn identity(b: &mut FunctionBuilder, kind: ReduceKind, dt: DType) -> Value {
+    match kind {
+        ReduceKind::Sum => fconst(b, dt, -0.0),
+        ReduceKind::Max => fconst(b, dt, f64::NEG_INFINITY),
+    }
+}
+
+/// `total = total (op) block` for each reduction of `k`.
+fn fold_into(b: &mut FunctionBuilder, k: &Kernel, totals: &[Variable], sums: &[Value]) {
+    for ((r, &t), &s) in k.reductions.iter().zip(totals).zip(sums) {
+        let acc = b.use_var(t);
+        let y = reduce_op(b, r.kind, acc, s);
+        b.def_var(t, y);
+    }
+}
+
+/// Stores each reduction's block sum at `slot` of its scratch buffer.
+fn store_slots(
+    b: &mut FunctionBuilder,
+    k: &Kernel,
+    scratch: &[Value],
+    slot: Value,
+    sums: &[Value],
+) {
+    for ((r, &base), &s) in k.reductions.iter().zip(scratch).zip(sums) {
+        let es = k.tys[r.value].size_bytes() as i64;
+        let off = b.ins().imul_imm_s(slot, es);
+        let p = b.ins().iadd(base, off);
+        b.ins().store(flags(), s, p, 0);
     }
 }
 

@@ -98,31 +98,6 @@ fn shifted_values_in_many_rows() {
     }
 }
 
-/// The Rosenbrock gradient, `n` long enough to split across threads at
-/// chunk boundaries that are not multiples of anything special.
-fn rosenbrock_grad(n: usize) -> Graph {
-    let b = GraphBuilder::new("rosenbrock");
-    let x = b.param("x", TensorType::f64([n]));
-    let a = x.slice(&[1], &[n]);
-    let c = x.slice(&[0], &[n - 1]);
-    let t1 = a - c * c;
-    let t2 = c.lit(1.0) - c;
-    let mut g = b
-        .build(&[(t1.lit(100.0) * t1 * t1 + t2 * t2).sum()])
-        .unwrap();
-    adjoint_passes::PassManager::parse("grad")
-        .unwrap()
-        .run(&mut g)
-        .unwrap();
-    let o = g.outputs()[1];
-    g.set_outputs(vec![o]);
-    adjoint_passes::PassManager::parse("simplify,cse,dce")
-        .unwrap()
-        .run(&mut g)
-        .unwrap();
-    g
-}
-
 #[test]
 fn rosenbrock_gradient_reuses_the_shifted_term() {
     for n in [2usize, 3, 4, 5, 6, 7, 8, 9, 10, 1000, 70_001] {
