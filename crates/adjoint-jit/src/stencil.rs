@@ -21,8 +21,8 @@ use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData,
 use cranelift_frontend::FunctionBuilder;
 use std::collections::HashMap;
 
-/// Elements a vector step covers; shifts up to this many lanes reuse only
-/// the previous step.
+/// The largest shift reused: at most the elements of one vector step (four
+/// or eight), so only the previous step's vectors are needed.
 pub(crate) const STEP: usize = 4;
 
 /// Expression `src` evaluated `shift` elements earlier along the inner loop.
@@ -249,7 +249,7 @@ pub(crate) fn cone(k: &Kernel, root: usize) -> Vec<bool> {
 
 /// The vectors of an expression `shift` elements (`1..=STEP`) behind
 /// `cur`, given the same expression's vectors of the previous step `prev`
-/// (each vector `lanes` wide, `cur.len() * lanes == STEP`).
+/// (as many vectors, each `lanes` wide).
 pub(crate) fn window(
     b: &mut FunctionBuilder,
     prev: &[Value],
@@ -261,7 +261,7 @@ pub(crate) fn window(
     let lane_bytes = 16 / lanes;
     (0..cur.len())
         .map(|v| {
-            let start = STEP + v * lanes - shift;
+            let start = (cur.len() + v) * lanes - shift;
             let (q, r) = (start / lanes, start % lanes);
             if r == 0 {
                 return stream[q];

@@ -485,6 +485,12 @@ fn reductions_longer_than_one_block() {
                 reduce_case(&[n], &[0], max, dt, false);
             }
         }
+        // Long blocks run eight elements a step: every tail after that.
+        for n in 1024..=1032 {
+            for max in [false, true] {
+                reduce_case(&[n], &[0], max, dt, true);
+            }
+        }
         reduce_case(&[3, B + 5], &[1], false, dt, false);
         reduce_case(&[B + 5, 6], &[0], false, dt, false);
         reduce_case(&[2, B + 2, 3], &[1], false, dt, true);

@@ -166,3 +166,27 @@ fn doubling_and_negation_keep_every_bit() {
         }
     }
 }
+
+#[test]
+fn long_loops_run_eight_elements_a_step_at_every_tail() {
+    for dt in FLOATS {
+        for n in 1024..=1033 {
+            // Plain elementwise, and with shifted values reused.
+            let b = GraphBuilder::new("wide");
+            let x = b.param("x", TensorType::new(dt, [n]));
+            let y = b.param("y", TensorType::new(dt, [n]));
+            let g = b.build(&[(x + x) * y - (-x)]).unwrap();
+            for special in [false, true] {
+                let ins = inputs(&g, special);
+                check(&g, &ins, &JitOptions::default());
+                check(&g, &ins, &split());
+            }
+            for shifts in [&[1usize][..], &[1, 4], &[3]] {
+                let g = shifted_sum(dt, None, n, shifts);
+                let ins = inputs(&g, true);
+                check(&g, &ins, &JitOptions::default());
+                check(&g, &ins, &split());
+            }
+        }
+    }
+}
