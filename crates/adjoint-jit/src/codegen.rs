@@ -1465,7 +1465,6 @@ impl Ctx<'_> {
         let vt = vec_ty(dt);
         let vps = vecs_per_step(dt) * self.wide;
         let mut v: Vec<Vec<Value>> = Vec::with_capacity(k.exprs.len());
-        let doubled = ports::doublings(k, reuse.map(|(r, _)| r.needed.as_slice()));
         for (i, e) in k.exprs.iter().enumerate() {
             if let Some((r, prev)) = reuse {
                 if !r.needed[i] {
@@ -1529,10 +1528,6 @@ impl Ctx<'_> {
                     }
                     out
                 }
-                KExpr::Binary(_, x, _) if doubled[i] => v[*x]
-                    .iter()
-                    .map(|&xj| ports::double(b, vt, dt, xj))
-                    .collect(),
                 KExpr::Binary(op, x, y) => (0..vps)
                     .map(|j| self.binary_vec(b, env, *op, dt, v[*x][j], v[*y][j]))
                     .collect(),

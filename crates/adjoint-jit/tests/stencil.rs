@@ -1,6 +1,6 @@
 //! Vector loops that take shifted values from the previous step (a padded
 //! region value read at several offsets, as in the Rosenbrock gradient) and
-//! the port-balancing rewrites (`x + x` as `x * 2`, `-x` as a sign flip):
+//! negation as a sign flip with a constant mask:
 //! bit for bit equal to the interpreter at every length and tail, every
 //! shift, both dtypes, one row or many, on one thread or split.
 
@@ -126,9 +126,9 @@ fn rosenbrock_gradient_reuses_the_shifted_term() {
 }
 
 #[test]
-fn doubling_and_negation_keep_every_bit() {
-    // Specials, subnormals and values near overflow, where `x * 2` and
-    // `x + x` would differ if either rounded differently.
+fn negation_keeps_every_bit() {
+    // Specials (NaN of either sign, infinities, signed zeros), subnormals
+    // and values near overflow, negated directly and after arithmetic.
     let specials = [
         f64::NAN,
         -f64::NAN,
@@ -149,7 +149,6 @@ fn doubling_and_negation_keep_every_bit() {
             let b = GraphBuilder::new("double");
             let x = b.param("x", TensorType::new(dt, [n]));
             let y = b.param("y", TensorType::new(dt, [n]));
-            // Many additions, few multiplications: the doublings move.
             let d = x + x;
             let e = (d - y) + (d - y);
             let f = -(e + y) + (-x);
