@@ -469,7 +469,8 @@ impl Ctx<'_> {
     /// vector lanes along the last outer loop instead (column sums such as
     /// bias gradients): every load walks that loop with stride 0 or 1, every
     /// result is contiguous along it, and the expressions vectorise. Each
-    /// lane keeps its own four partial sums, so the order is unchanged.
+    /// lane keeps its own four partial sums per block, so the order is
+    /// unchanged.
     fn transposed_mode(&self, k: &Kernel) -> Option<DType> {
         if !self.opts.simd
             || k.reductions.is_empty()
@@ -525,7 +526,8 @@ impl Ctx<'_> {
 
     /// A reduction kernel with vector lanes along the last outer loop: four
     /// (or with f64, two pairs of) output elements a step, each with its own
-    /// four partial sums; the remaining outputs run the scalar path.
+    /// four partial sums per block of the reduced loop, block results folded
+    /// in order; the remaining outputs run the scalar path.
     // The accumulators are indexed [reduction][partial][vector]; combining
     // walks the partials at a fixed vector index.
     #[allow(clippy::needless_range_loop)]
