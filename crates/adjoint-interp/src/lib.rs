@@ -43,11 +43,17 @@
 //! - **`reduce_sum`.** For each result element, the reduced elements are
 //!   taken in row-major order of the reduced index space (the reduced axes
 //!   sorted ascending, whatever order `axes` lists them in), numbered
-//!   `k = 0..n`. Element `k` is added into partial sum `k mod 4`; the four
+//!   `k = 0..n`, and cut into blocks of
+//!   [`REDUCE_SUM_BLOCK`](adjoint_ir::REDUCE_SUM_BLOCK) = 8192 elements
+//!   (the last may be shorter). Within a block, element `k` (counted from
+//!   the block's start) is added into partial sum `k mod 4`; the four
 //!   partials start at `+0.0` and are each accumulated in sequence; the
-//!   result is `(p0 + p1) + (p2 + p3)`. This order lets a JIT vectorise a
-//!   reduction four lanes wide and still match bit for bit. An empty sum is
-//!   `+0.0`. See [`reduce_sum_order`].
+//!   block's sum is `(p0 + p1) + (p2 + p3)`. The block sums are added left
+//!   to right, `((b0 + b1) + b2) + ...`. A sum of at most 8192 elements is
+//!   thus the four-partial sum alone. This order lets a JIT vectorise a
+//!   reduction four lanes wide and sum blocks on several threads, and still
+//!   match bit for bit whatever the thread count. An empty sum is `+0.0`.
+//!   See [`reduce_sum_order`].
 //! - **`reduce_max`** folds the NaN-propagating `max` over the reduced
 //!   elements starting from `-inf`; an empty maximum is `-inf`. See
 //!   [`reduce_max_order`].

@@ -9,13 +9,14 @@
 use crate::elems;
 use crate::scalar::{fmax, Elem, Float};
 use crate::strided::{gather, row_major_strides};
-use adjoint_ir::{Result, Tensor, TensorType};
+use adjoint_ir::{Result, Tensor, TensorType, REDUCE_SUM_BLOCK};
 use std::borrow::Cow;
 
-/// The sum of `xs` in the reduction order of the contract: element `k` goes
-/// into partial sum `k mod 4` (each starting at `+0.0`, added to in
-/// sequence), and the result is `(p0 + p1) + (p2 + p3)`. An empty sum is
-/// `+0.0`.
+/// The sum of `xs` in the reduction order of the contract: `xs` is cut
+/// into blocks of [`REDUCE_SUM_BLOCK`] elements; within a block, element
+/// `k` goes into partial sum `k mod 4` (each starting at `+0.0`, added to
+/// in sequence) and the block's sum is `(p0 + p1) + (p2 + p3)`; the block
+/// sums are added left to right. An empty sum is `+0.0`.
 ///
 /// ```
 /// use adjoint_interp::reduce_sum_order;
@@ -24,6 +25,13 @@ use std::borrow::Cow;
 /// assert_eq!(reduce_sum_order(&xs), 3.0);
 /// ```
 pub fn reduce_sum_order<T: Float>(xs: &[T]) -> T {
+    let mut blocks = xs.chunks(REDUCE_SUM_BLOCK).map(block_sum);
+    let first = blocks.next().unwrap_or(T::ZERO);
+    blocks.fold(first, |s, b| s + b)
+}
+
+/// The sum of one block: four round-robin partials, `(p0 + p1) + (p2 + p3)`.
+fn block_sum<T: Float>(xs: &[T]) -> T {
     let mut p = [T::ZERO; 4];
     for (k, &x) in xs.iter().enumerate() {
         p[k % 4] = p[k % 4] + x;

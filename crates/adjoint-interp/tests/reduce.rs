@@ -108,6 +108,43 @@ fn reduce_sum_order_contract() {
 }
 
 #[test]
+fn reduce_sum_order_sums_blocks_of_8192_left_to_right() {
+    const B: usize = adjoint_ir::REDUCE_SUM_BLOCK;
+    assert_eq!(B, 8192);
+    // 1e16 + 1 is a tie that rounds to 1e16 (the spacing there is 2).
+    // Over one sequence of partials, p0 = 1e16 - 1e16 = 0 and p1 = 1 give
+    // 1; in blocks, b0 = (1e16 + 1) + 0 = 1e16 and b1 = -1e16 give 0.
+    let mut xs = vec![0.0; 2 * B];
+    xs[0] = 1e16;
+    xs[1] = 1.0;
+    xs[B] = -1e16;
+    assert_eq!(reduce_sum_order(&xs), 0.0);
+    assert_f64(&run(sum(&[0]), &[f64t([2 * B], &xs)]), &[], &[0.0]);
+    // One block exactly is the four-partial sum alone: p0 = 1e16 - 1e16.
+    let mut xs = vec![0.0; B];
+    xs[0] = 1e16;
+    xs[1] = 1.0;
+    xs[B - 4] = -1e16;
+    assert_eq!(reduce_sum_order(&xs), 1.0);
+    // The block sums fold left to right, each block from its own start:
+    // b0 = 1e16, b1 = 1 (a one-element block), b2 = 1; (1e16 + 1) + 1 is
+    // 1e16 while 1e16 + (1 + 1) would be 1e16 + 2.
+    let mut xs = vec![0.0; 2 * B + 1];
+    xs[0] = 1e16;
+    xs[B + 3] = 1.0;
+    xs[2 * B] = 1.0;
+    assert_eq!(reduce_sum_order(&xs), 1e16);
+    // Rows of a reduction are blocked separately: [2, B + 1] over axis 1.
+    let mut xs = vec![0.0; 2 * (B + 1)];
+    xs[0] = 1e16;
+    xs[1] = 1.0;
+    xs[B] = -1e16;
+    xs[B + 1] = 2.0;
+    let x = f64t([2, B + 1], &xs);
+    assert_f64(&run(sum(&[1]), &[x]), &[2], &[0.0, 2.0]);
+}
+
+#[test]
 fn reduce_sum_order_is_row_major_over_sorted_axes() {
     // [2,1,4] reduced over axes [2,0]: the reduced index space is (i, k),
     // i outer, so the elements come as x[0,0,0..4] then x[1,0,0..4]:

@@ -39,7 +39,7 @@ pub use dtype::DType;
 pub use error::{Error, ErrorKind, Loc, Result};
 pub use graph::{Graph, Node, NodeId};
 pub use infer::{infer_type, matmul_shape};
-pub use op::{Arity, BinaryOp, CompareOp, CustomRef, Op, UnaryOp};
+pub use op::{Arity, BinaryOp, CompareOp, CustomRef, Op, UnaryOp, REDUCE_SUM_BLOCK};
 pub use shape::{Shape, TensorType};
 pub use tensor::{Tensor, TensorData};
 pub use text::{parse_module, print_graph, print_module};

@@ -8,6 +8,22 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+/// The block length of the `reduce_sum` accumulation order.
+///
+/// For each result element, the reduced elements are taken in row-major
+/// order of the reduced index space and cut into consecutive blocks of
+/// `REDUCE_SUM_BLOCK` elements (the last block may be shorter). Within a
+/// block, element `k` (counted from the block's start) is added into
+/// partial sum `k mod 4`; the partials start at `+0.0` and the block's sum
+/// is `(p0 + p1) + (p2 + p3)`. The block sums are then added left to right:
+/// `((b0 + b1) + b2) + ...`. A reduction of at most one block is the
+/// four-partial sum alone; an empty sum is `+0.0`.
+///
+/// The order depends on the length alone, never on a thread count: a
+/// compiler may vectorise inside a block (four lanes) and sum blocks on
+/// different threads, and still match bit for bit.
+pub const REDUCE_SUM_BLOCK: usize = 8192;
+
 /// Elementwise unary float ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UnaryOp {
@@ -264,7 +280,8 @@ pub enum Op {
         /// The axis joined along.
         axis: usize,
     },
-    /// Sum over the listed axes, which are removed.
+    /// Sum over the listed axes, which are removed, in the order of
+    /// [`REDUCE_SUM_BLOCK`]'s documentation.
     ReduceSum {
         /// Distinct axes, in any order.
         axes: Vec<usize>,

@@ -8,22 +8,35 @@
 //! run through the host's parallel-for.
 //!
 //! Inner loops run in one of two modes:
-//! - *vector*: four elements a step (`f64x2` twice or `f32x4` once), when
+//! - *vector*: four elements a step (`f64x2` twice or `f32x4` once; eight
+//!   in long loops, see [`WIDE_MIN_ELEMS`]), when
 //!   every load has inner stride 0 or 1, every store stride 1, and the
-//!   kernel has no bool memory traffic and no casts; a scalar tail follows;
+//!   kernel has no bool memory traffic and no casts; a scalar tail follows.
+//!   Values of a padded region read at shifted indices come from the
+//!   previous step's vectors when the loop computes them anyway
+//!   ([`stencil`]);
 //! - *scalar*: one element a step (four for reductions, unrolled so that
 //!   element `k` of a reduction goes into partial sum `k mod 4`).
+//!
+//! Reductions run in blocks of `adjoint_ir::REDUCE_SUM_BLOCK` elements
+//! (the reduction order of the IR); a reduction of several blocks without
+//! outer loops is split across threads at block boundaries, each block's
+//! result left in a scratch slot and the slots folded in order after the
+//! threads are done.
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
+use crate::ports;
 use crate::runtime::{HostFn, HostSig};
+use crate::stencil::{self, Reuse};
 use crate::{vmath, vpow, JitOptions, OptLevel};
-use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp};
+use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp, REDUCE_SUM_BLOCK};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32X4, I64, I64X2, I8};
 use cranelift_codegen::ir::{
     AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type,
     UserFuncName, Value,
 };
+use cranelift_codegen::packed_option::ReservedValue;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
@@ -90,6 +103,14 @@ fn host_calls(plan: &Plan, opts: &JitOptions) -> usize {
         })
         .sum()
 }
+
+/// Vector loops (and reduction blocks) at least this long run eight
+/// elements a step before the four-element steps (four `f64x2` or two
+/// `f32x4` vectors, their instructions interleaved): more independent work
+/// in flight for the out-of-order core (7-9% on the Rosenbrock gradient
+/// and value; sixteen a step was slower), at the cost of a larger loop
+/// body, which short loops (and compile time) do not pay.
+const WIDE_MIN_ELEMS: usize = 1024;
 
 fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::jit(format!("{what}: {e}"))
@@ -165,6 +186,9 @@ struct Ctx<'a> {
     /// Whether vector lanes run along the last outer loop (transposed
     /// reductions) instead of the inner loop.
     lane_outer: bool,
+    /// Vector steps of the loop being emitted cover this many groups of
+    /// four elements (see [`WIDE_MIN_ELEMS`]).
+    wide: usize,
 }
 
 /// Per-function state: the entry values and imported function refs.
@@ -266,6 +290,7 @@ pub(crate) fn lower(
         fma: opts.fma && vmath::host_has_fma(),
         kernel_poly: opts.poly_math,
         lane_outer: false,
+        wide: 1,
     };
     let main = cx.define_main()?;
     cx.module
@@ -402,9 +427,13 @@ impl Ctx<'_> {
         if self.threads < 2 || work < self.opts.parallel_min_elems {
             return false;
         }
-        // Reductions keep their inner order: only an outer loop may split.
+        // Reductions keep their order: an outer loop may split, and an
+        // inner loop of several blocks splits at block boundaries.
         if !k.reductions.is_empty() {
-            return !k.outer.is_empty() && k.outer[0] >= 2;
+            return match k.outer.first() {
+                Some(&n) => n >= 2,
+                None => k.reductions.iter().all(|r| r.scratch.is_some()),
+            };
         }
         true
     }
@@ -429,14 +458,52 @@ impl Ctx<'_> {
         let fptr = b.ins().func_addr(I64, fref);
         let n = b.ins().iconst(I64, Self::split_len(k) as i64);
         // Split points of an inner loop stay multiples of 4 (whole vector
-        // steps); outer loops split anywhere.
-        let grain = if k.outer.is_empty() { 4 } else { 1 };
+        // steps), or of the reduction block; outer loops split anywhere.
+        let inner_reduce = k.outer.is_empty() && !k.reductions.is_empty();
+        let grain = match (k.outer.is_empty(), inner_reduce) {
+            (_, true) => REDUCE_SUM_BLOCK as i64,
+            (true, false) => 4,
+            (false, _) => 1,
+        };
         let grain = b.ins().iconst(I64, grain);
         let threads = b.ins().iconst(I64, self.threads as i64);
         let pf = self.host_ref(b, env, "adj_parallel_for");
         b.ins()
             .call(pf, &[fptr, env.ins, env.outs, env.arena, n, grain, threads]);
+        if inner_reduce {
+            self.fold_block_slots(b, env, k);
+        }
         Ok(())
+    }
+
+    /// After the threads of a split reduction are done: each result is its
+    /// block slots folded left to right.
+    fn fold_block_slots(&mut self, b: &mut FunctionBuilder, env: &mut Env, k: &Kernel) {
+        let blocks = k.inner_len().div_ceil(REDUCE_SUM_BLOCK) as i64;
+        for r in &k.reductions {
+            let Some(buf) = r.scratch else { continue };
+            let dt = k.tys[r.value];
+            let es = dt.size_bytes() as i64;
+            let base = self.buf_base(b, env, buf);
+            let total = b.declare_var(scalar_ty(dt));
+            let id = identity(b, r.kind, dt);
+            b.def_var(total, id);
+            let zero = b.ins().iconst(I64, 0);
+            let end = b.ins().iconst(I64, blocks);
+            let (l, j) = begin_loop(b, zero, end, 1);
+            let off = b.ins().imul_imm_s(j, es);
+            let p = b.ins().iadd(base, off);
+            let x = b.ins().load(scalar_ty(dt), flags(), p, 0);
+            let acc = b.use_var(total);
+            let y = reduce_op(b, r.kind, acc, x);
+            b.def_var(total, y);
+            end_loop(b, l);
+            let dest = &k.accesses[r.dest];
+            let dbase = self.buf_base(b, env, dest.buf);
+            let t = b.use_var(total);
+            let at = b.ins().iadd_imm_s(dbase, dest.offset * es);
+            b.ins().store(flags(), t, at, 0);
+        }
     }
 
     fn host_ref(&mut self, b: &mut FunctionBuilder, env: &mut Env, name: &'static str) -> FuncRef {
@@ -468,7 +535,8 @@ impl Ctx<'_> {
     /// vector lanes along the last outer loop instead (column sums such as
     /// bias gradients): every load walks that loop with stride 0 or 1, every
     /// result is contiguous along it, and the expressions vectorise. Each
-    /// lane keeps its own four partial sums, so the order is unchanged.
+    /// lane keeps its own four partial sums per block, so the order is
+    /// unchanged.
     fn transposed_mode(&self, k: &Kernel) -> Option<DType> {
         if !self.opts.simd
             || k.reductions.is_empty()
@@ -526,7 +594,8 @@ impl Ctx<'_> {
 
     /// A reduction kernel (with any elementwise stores) with vector lanes along the last outer loop: four
     /// (or with f64, two pairs of) output elements a step, each with its own
-    /// four partial sums; the remaining outputs run the scalar path.
+    /// four partial sums per block of the reduced loop, block results folded
+    /// in order; the remaining outputs run the scalar path.
     // The accumulators are indexed [reduction][partial][vector]; combining
     // walks the partials at a fixed vector index.
     #[allow(clippy::needless_range_loop)]
@@ -566,33 +635,26 @@ impl Ctx<'_> {
         at.push(j);
         let rows = rows_at(b, k, bases, &at);
         let none = HashMap::new();
-        // acc[reduction][partial][vector]
+        // acc[reduction][partial][vector], reset at every block.
+        let mut inits: Vec<Value> = Vec::new();
         let mut accs: Vec<Vec<Vec<Variable>>> = Vec::new();
         for r in &k.reductions {
             let init = self.init_scalar(b, r.kind, dt);
             let sp = b.ins().splat(vt, init);
+            inits.push(sp);
             let per: Vec<Vec<Variable>> = (0..4)
-                .map(|_| {
-                    (0..vps)
-                        .map(|_| {
-                            let v = b.declare_var(vt);
-                            b.def_var(v, sp);
-                            v
-                        })
-                        .collect()
-                })
+                .map(|_| (0..vps).map(|_| b.declare_var(vt)).collect())
                 .collect();
             accs.push(per);
         }
         self.lane_outer = true;
-        let main_end = r_len - r_len % 4;
         let step = |cx: &mut Self,
                     b: &mut FunctionBuilder,
                     env: &mut Env,
                     kidx: Value,
                     p: usize|
          -> Result<()> {
-            let vals = cx.eval_vector(b, env, k, &rows, &none, kidx, dt, None)?;
+            let vals = cx.eval_vector(b, env, k, &rows, &none, kidx, dt, None, None)?;
             for (ri, r) in k.reductions.iter().enumerate() {
                 for (v, &var) in accs[ri][p].iter().enumerate() {
                     let acc = b.use_var(var);
@@ -602,29 +664,97 @@ impl Ctx<'_> {
             }
             Ok(())
         };
-        if main_end > 0 {
-            let zero = b.ins().iconst(I64, 0);
-            let me = b.ins().iconst(I64, main_end);
-            let (l, kk) = begin_loop(b, zero, me, 4);
-            for p in 0..4 {
-                let kp = b.ins().iadd_imm_s(kk, p as i64);
-                step(self, b, env, kp, p)?;
+        // One block [bs, bs + len) of the reduced loop: per reduction and
+        // vector, the lanes' block results.
+        let block = |cx: &mut Self,
+                     b: &mut FunctionBuilder,
+                     env: &mut Env,
+                     bs: Value,
+                     len: i64|
+         -> Result<Vec<Vec<Value>>> {
+            for (ri, per) in accs.iter().enumerate() {
+                for vars in per {
+                    for &var in vars {
+                        b.def_var(var, inits[ri]);
+                    }
+                }
             }
+            let main_end = b.ins().iadd_imm_s(bs, len - len % 4);
+            if len >= 4 {
+                let (l, kk) = begin_loop(b, bs, main_end, 4);
+                for p in 0..4 {
+                    let kp = b.ins().iadd_imm_s(kk, p as i64);
+                    step(cx, b, env, kp, p)?;
+                }
+                end_loop(b, l);
+            }
+            for p in 0..(len % 4) as usize {
+                let kp = b.ins().iadd_imm_s(main_end, p as i64);
+                step(cx, b, env, kp, p)?;
+            }
+            Ok(k.reductions
+                .iter()
+                .enumerate()
+                .map(|(ri, r)| {
+                    (0..vps)
+                        .map(|v| {
+                            let p: Vec<Value> = (0..4).map(|q| b.use_var(accs[ri][q][v])).collect();
+                            let a = reduce_op(b, r.kind, p[0], p[1]);
+                            let c = reduce_op(b, r.kind, p[2], p[3]);
+                            reduce_op(b, r.kind, a, c)
+                        })
+                        .collect()
+                })
+                .collect())
+        };
+        let blk = REDUCE_SUM_BLOCK as i64;
+        let zero = b.ins().iconst(I64, 0);
+        let results: Vec<Vec<Value>> = if r_len <= blk {
+            block(self, b, env, zero, r_len)?
+        } else {
+            // Several blocks: fold the block results left to right.
+            let totals: Vec<Vec<Variable>> = k
+                .reductions
+                .iter()
+                .map(|r| {
+                    let id = identity(b, r.kind, dt);
+                    let id = b.ins().splat(vt, id);
+                    (0..vps)
+                        .map(|_| {
+                            let v = b.declare_var(vt);
+                            b.def_var(v, id);
+                            v
+                        })
+                        .collect()
+                })
+                .collect();
+            let fold = |b: &mut FunctionBuilder, res: &[Vec<Value>]| {
+                for ((r, tv), rv) in k.reductions.iter().zip(&totals).zip(res) {
+                    for (&t, &x) in tv.iter().zip(rv) {
+                        let acc = b.use_var(t);
+                        let y = reduce_op(b, r.kind, acc, x);
+                        b.def_var(t, y);
+                    }
+                }
+            };
+            let last_start = (r_len - 1) / blk * blk;
+            let ls = b.ins().iconst(I64, last_start);
+            let (l, bs) = begin_loop(b, zero, ls, blk);
+            let res = block(self, b, env, bs, blk)?;
+            fold(b, &res);
             end_loop(b, l);
-        }
-        for p in 0..(r_len % 4) as usize {
-            let kp = b.ins().iconst(I64, main_end + p as i64);
-            step(self, b, env, kp, p)?;
-        }
+            let res = block(self, b, env, ls, r_len - last_start)?;
+            fold(b, &res);
+            totals
+                .iter()
+                .map(|tv| tv.iter().map(|&t| b.use_var(t)).collect())
+                .collect()
+        };
         self.lane_outer = false;
-        for (ri, r) in k.reductions.iter().enumerate() {
-            for v in 0..vps {
-                let p: Vec<Value> = (0..4).map(|q| b.use_var(accs[ri][q][v])).collect();
-                let a = reduce_op(b, r.kind, p[0], p[1]);
-                let c = reduce_op(b, r.kind, p[2], p[3]);
-                let res = reduce_op(b, r.kind, a, c);
+        for (r, res) in k.reductions.iter().zip(&results) {
+            for (v, &x) in res.iter().enumerate() {
                 b.ins()
-                    .store(flags(), res, rows.ptrs[r.dest], (16 * v) as i32);
+                    .store(flags(), x, rows.ptrs[r.dest], (16 * v) as i32);
             }
         }
         let jvar = jl.var;
@@ -836,10 +966,94 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        // Reductions: partial p_j takes the elements k with k mod 4 == j.
-        let nr = k.reductions.len();
-        let mut parts: Vec<[Variable; 4]> = Vec::with_capacity(nr);
-        let main_end = b.ins().iconst(I64, n - n % 4);
+        // Reductions, in blocks of REDUCE_SUM_BLOCK elements (see
+        // `adjoint_ir::REDUCE_SUM_BLOCK`).
+        let blk = REDUCE_SUM_BLOCK as i64;
+        if n <= blk {
+            let sums = self.emit_block(b, env, k, rows, &inv, mode, start, n)?;
+            for (r, s) in k.reductions.iter().zip(sums) {
+                b.ins().store(flags(), s, rows.ptrs[r.dest], 0);
+            }
+            return Ok(());
+        }
+        let last_start = (n - 1) / blk * blk;
+        let last_len = n - last_start;
+        let ls = b.ins().iconst(I64, last_start);
+        match split {
+            // The whole range here: fold the block sums as they come.
+            None => {
+                let totals: Vec<Variable> = k
+                    .reductions
+                    .iter()
+                    .map(|r| {
+                        let v = b.declare_var(scalar_ty(k.tys[r.value]));
+                        let id = identity(b, r.kind, k.tys[r.value]);
+                        b.def_var(v, id);
+                        v
+                    })
+                    .collect();
+                let zero = b.ins().iconst(I64, 0);
+                let (l, bs) = begin_loop(b, zero, ls, blk);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, bs, blk)?;
+                fold_into(b, k, &totals, &sums);
+                end_loop(b, l);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, ls, last_len)?;
+                fold_into(b, k, &totals, &sums);
+                for (r, &t) in k.reductions.iter().zip(&totals) {
+                    let t = b.use_var(t);
+                    b.ins().store(flags(), t, rows.ptrs[r.dest], 0);
+                }
+            }
+            // A range of whole blocks on one thread: each block's sum goes
+            // to its slot of the scratch buffer, which the caller folds.
+            Some(_) => {
+                let scratch: Vec<Value> = k
+                    .reductions
+                    .iter()
+                    .map(|r| {
+                        let buf = r.scratch.expect("split reductions have block scratch");
+                        self.buf_base(b, env, buf)
+                    })
+                    .collect();
+                let full_end = b.ins().smin(end, ls);
+                let (l, bs) = begin_loop(b, start, full_end, blk);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, bs, blk)?;
+                let slot = b.ins().udiv_imm_s(bs, blk);
+                store_slots(b, k, &scratch, slot, &sums);
+                end_loop(b, l);
+                let has_last = b.ins().icmp(IntCC::SignedGreaterThan, end, ls);
+                let last = b.create_block();
+                let done = b.create_block();
+                b.ins().brif(has_last, last, &[], done, &[]);
+                b.switch_to_block(last);
+                let sums = self.emit_block(b, env, k, rows, &inv, mode, ls, last_len)?;
+                let slot = b.ins().iconst(I64, last_start / blk);
+                store_slots(b, k, &scratch, slot, &sums);
+                b.ins().jump(done, &[]);
+                b.switch_to_block(done);
+            }
+        }
+        Ok(())
+    }
+
+    /// The reductions of one block `[start, start + len)` of the inner
+    /// loop, returned per reduction: element `start + j` goes into partial
+    /// `j mod 4`, combined `(p0 + p1) + (p2 + p3)` (the stores of the
+    /// kernel happen along the way).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_block(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        mode: Option<DType>,
+        start: Value,
+        len: i64,
+    ) -> Result<Vec<Value>> {
+        let mut parts: Vec<[Variable; 4]> = Vec::with_capacity(k.reductions.len());
+        let main_end = b.ins().iadd_imm_s(start, len - len % 4);
         if let Some(dt) = mode {
             let vt = vec_ty(dt);
             let vps = vecs_per_step(dt);
@@ -856,19 +1070,32 @@ impl Ctx<'_> {
                     .collect();
                 accs.push(vars);
             }
-            if n >= 4 {
-                let vinv = self.splat_invariants(b, &inv, k, dt);
-                let (l, iv) = begin_loop(b, start, main_end, 4);
-                let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None)?;
-                for (r, vars) in k.reductions.iter().zip(&accs) {
-                    for (j, &var) in vars.iter().enumerate() {
-                        let acc = b.use_var(var);
-                        let x = vals[r.value][j];
-                        let y = reduce_op(b, r.kind, acc, x);
-                        b.def_var(var, y);
+            if len >= 4 {
+                let vinv = self.splat_invariants(b, inv, k, dt);
+                // Long blocks run eight elements a step first: the second
+                // group of four goes into the same partials after the first,
+                // which keeps every partial's order.
+                let wide = if len >= WIDE_MIN_ELEMS as i64 { 2 } else { 1 };
+                let mut from = start;
+                for w in (1..=wide).rev() {
+                    let group_end = b.ins().iadd_imm_s(start, len - len % (4 * w));
+                    let (l, iv) = begin_loop(b, from, group_end, 4 * w);
+                    self.wide = w as usize;
+                    let vals = self.eval_vector(b, env, k, rows, &vinv, iv, dt, None, None);
+                    self.wide = 1;
+                    let vals = vals?;
+                    for (r, vars) in k.reductions.iter().zip(&accs) {
+                        for (j, x) in vals[r.value].iter().enumerate() {
+                            let var = vars[j % vps];
+                            let acc = b.use_var(var);
+                            let y = reduce_op(b, r.kind, acc, *x);
+                            b.def_var(var, y);
+                        }
                     }
+                    let lv = l.var;
+                    end_loop(b, l);
+                    from = b.use_var(lv);
                 }
-                end_loop(b, l);
             }
             for vars in &accs {
                 let lanes = 4 / vps;
@@ -898,11 +1125,11 @@ impl Ctx<'_> {
                 });
                 parts.push(pv);
             }
-            if n >= 4 {
+            if len >= 4 {
                 let (l, iv) = begin_loop(b, start, main_end, 4);
                 for j in 0..4 {
                     let kj = b.ins().iadd_imm_s(iv, j);
-                    let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+                    let vals = self.eval_scalar(b, env, k, rows, inv, kj, None)?;
                     for (r, pv) in k.reductions.iter().zip(&parts) {
                         let acc = b.use_var(pv[j as usize]);
                         let y = reduce_op(b, r.kind, acc, vals[r.value]);
@@ -912,24 +1139,26 @@ impl Ctx<'_> {
                 end_loop(b, l);
             }
         }
-        // Static tail: element n - n%4 + j goes into partial j.
-        for j in 0..(n % 4) {
-            let kj = b.ins().iconst(I64, n - n % 4 + j);
-            let vals = self.eval_scalar(b, env, k, rows, &inv, kj, None)?;
+        // Static tail: element start + len - len%4 + j goes into partial j.
+        for j in 0..(len % 4) {
+            let kj = b.ins().iadd_imm_s(main_end, j);
+            let vals = self.eval_scalar(b, env, k, rows, inv, kj, None)?;
             for (r, pv) in k.reductions.iter().zip(&parts) {
                 let acc = b.use_var(pv[j as usize]);
                 let y = reduce_op(b, r.kind, acc, vals[r.value]);
                 b.def_var(pv[j as usize], y);
             }
         }
-        for (r, pv) in k.reductions.iter().zip(&parts) {
-            let p: Vec<Value> = pv.iter().map(|&v| b.use_var(v)).collect();
-            let a = reduce_op(b, r.kind, p[0], p[1]);
-            let c = reduce_op(b, r.kind, p[2], p[3]);
-            let res = reduce_op(b, r.kind, a, c);
-            b.ins().store(flags(), res, rows.ptrs[r.dest], 0);
-        }
-        Ok(())
+        Ok(k.reductions
+            .iter()
+            .zip(&parts)
+            .map(|(r, pv)| {
+                let p: Vec<Value> = pv.iter().map(|&v| b.use_var(v)).collect();
+                let a = reduce_op(b, r.kind, p[0], p[1]);
+                let c = reduce_op(b, r.kind, p[2], p[3]);
+                reduce_op(b, r.kind, a, c)
+            })
+            .collect())
     }
 
     /// An elementwise inner loop over `[start, end)`: four elements a step
@@ -962,12 +1191,43 @@ impl Ctx<'_> {
         if let Some(dt) = mode.filter(|_| len.is_none_or(|l| l >= 4)) {
             let kk = b.use_var(kv);
             let vinv = self.splat_invariants(b, inv, k, dt);
-            let (l, iv) = begin_loop(b, kk, end, 4);
-            self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg)?;
-            let lv = l.var;
-            end_loop(b, l);
-            let after = b.use_var(lv);
-            b.def_var(kv, after);
+            let wide = if k.inner_len() >= WIDE_MIN_ELEMS {
+                2
+            } else {
+                1
+            };
+            let reuse = stencil::analyse(k, seg);
+            let single_steps = wide > 1 || reuse.is_none();
+            match reuse {
+                None if wide > 1 => {
+                    self.wide = wide;
+                    let (l, iv) = begin_loop(b, kk, end, 4 * wide as i64);
+                    let r = self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg, None);
+                    self.wide = 1;
+                    r?;
+                    let lv = l.var;
+                    end_loop(b, l);
+                    let after = b.use_var(lv);
+                    b.def_var(kv, after);
+                }
+                None => {}
+                Some(reuse) => {
+                    let after = self.emit_reuse_loop(
+                        b, env, k, rows, inv, &vinv, dt, kk, end, seg, &reuse, wide,
+                    )?;
+                    b.def_var(kv, after);
+                }
+            }
+            // One four-element step at a time (what a wide loop left).
+            if single_steps {
+                let kk = b.use_var(kv);
+                let (l, iv) = begin_loop(b, kk, end, 4);
+                self.eval_vector(b, env, k, rows, &vinv, iv, dt, seg, None)?;
+                let lv = l.var;
+                end_loop(b, l);
+                let after = b.use_var(lv);
+                b.def_var(kv, after);
+            }
             if len.is_some_and(|l| l % 4 == 0) {
                 return Ok(());
             }
@@ -977,6 +1237,89 @@ impl Ctx<'_> {
         self.eval_scalar(b, env, k, rows, inv, iv, seg)?;
         end_loop(b, l);
         Ok(())
+    }
+
+    /// The vector loop of an elementwise segment from `start`, `4 * wide`
+    /// elements a step, with shifted
+    /// expressions assembled from the previous step (see [`stencil`]):
+    /// when at least one step runs, the carried vectors are seeded by
+    /// evaluating their sharers at the first indices, then each step
+    /// carries its vectors to the next. Returns the index after the last
+    /// step (`start` when none ran).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_reuse_loop(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        vinv: &HashMap<usize, Value>,
+        dt: DType,
+        start: Value,
+        end: Value,
+        seg: Option<&[bool]>,
+        reuse: &Reuse,
+        wide: usize,
+    ) -> Result<Value> {
+        let vt = vec_ty(dt);
+        let vps = vecs_per_step(dt) * wide;
+        let step = 4 * wide;
+        let lanes = step / vps;
+        let iv_var = b.declare_var(I64);
+        b.def_var(iv_var, start);
+        let last = b.ins().iadd_imm_s(end, -(step as i64));
+        let runs = b.ins().icmp(IntCC::SignedLessThanOrEqual, start, last);
+        let seed = b.create_block();
+        let join = b.create_block();
+        b.ins().brif(runs, seed, &[], join, &[]);
+        b.switch_to_block(seed);
+        let mut carries: Vec<(usize, Vec<Variable>)> = Vec::new();
+        for c in &reuse.carried {
+            let want = stencil::cone(k, c.seed);
+            let mut lane_vals: Vec<Option<Value>> = vec![None; step];
+            for t in 0..c.shift {
+                let at = b.ins().iadd_imm_s(start, t as i64);
+                let vals = self.eval_scalar_exprs(b, env, k, rows, inv, at, seg, Some(&want))?;
+                lane_vals[step - c.shift + t] = Some(vals[c.seed]);
+            }
+            let fill = lane_vals[step - c.shift].expect("seeded lane");
+            let vars = (0..vps)
+                .map(|v| {
+                    let mut x = b.ins().splat(vt, fill);
+                    for lane in 0..lanes {
+                        if let Some(y) = lane_vals[v * lanes + lane] {
+                            x = b.ins().insertlane(x, y, lane as u8);
+                        }
+                    }
+                    let var = b.declare_var(vt);
+                    b.def_var(var, x);
+                    var
+                })
+                .collect();
+            carries.push((c.src, vars));
+        }
+        let (l, iv) = begin_loop(b, start, end, step as i64);
+        let prev: HashMap<usize, Vec<Value>> = carries
+            .iter()
+            .map(|(src, vars)| (*src, vars.iter().map(|&v| b.use_var(v)).collect()))
+            .collect();
+        self.wide = wide;
+        let vals = self.eval_vector(b, env, k, rows, vinv, iv, dt, seg, Some((reuse, &prev)));
+        self.wide = 1;
+        let vals = vals?;
+        for (src, vars) in &carries {
+            for (&var, &x) in vars.iter().zip(&vals[*src]) {
+                b.def_var(var, x);
+            }
+        }
+        let lv = l.var;
+        end_loop(b, l);
+        let after = b.use_var(lv);
+        b.def_var(iv_var, after);
+        b.ins().jump(join, &[]);
+        b.switch_to_block(join);
+        Ok(b.use_var(iv_var))
     }
 
     fn init_scalar(&self, b: &mut FunctionBuilder, kind: ReduceKind, dt: DType) -> Value {
@@ -1080,9 +1423,37 @@ impl Ctx<'_> {
         kidx: Value,
         seg: Option<&[bool]>,
     ) -> Result<Vec<Value>> {
+        let v = self.eval_scalar_exprs(b, env, k, rows, inv, kidx, seg, None)?;
+        for &(val, a) in &k.stores {
+            let acc = &k.accesses[a];
+            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
+            b.ins().store(flags(), v[val], p, 0);
+        }
+        Ok(v)
+    }
+
+    /// Evaluates the expressions at inner index `kidx`, without stores;
+    /// with `want`, only the wanted ones (the others get a placeholder
+    /// that must not be used).
+    #[allow(clippy::too_many_arguments)]
+    fn eval_scalar_exprs(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        k: &Kernel,
+        rows: &Rows,
+        inv: &HashMap<usize, Value>,
+        kidx: Value,
+        seg: Option<&[bool]>,
+        want: Option<&[bool]>,
+    ) -> Result<Vec<Value>> {
         let mut v: Vec<Value> = Vec::with_capacity(k.exprs.len());
         for (i, e) in k.exprs.iter().enumerate() {
             let dt = k.tys[i];
+            if want.is_some_and(|w| !w[i]) {
+                v.push(Value::reserved_value());
+                continue;
+            }
             let x = match e {
                 KExpr::Load(a) => match inv.get(&i) {
                     Some(&x) => x,
@@ -1120,11 +1491,6 @@ impl Ctx<'_> {
             };
             v.push(x);
         }
-        for &(val, a) in &k.stores {
-            let acc = &k.accesses[a];
-            let (p, _) = self.elem_addr(b, k, rows.ptrs[a], acc, kidx, false);
-            b.ins().store(flags(), v[val], p, 0);
-        }
         Ok(v)
     }
 
@@ -1141,11 +1507,24 @@ impl Ctx<'_> {
         kidx: Value,
         dt: DType,
         seg: Option<&[bool]>,
+        reuse: Option<(&Reuse, &HashMap<usize, Vec<Value>>)>,
     ) -> Result<Vec<Vec<Value>>> {
         let vt = vec_ty(dt);
-        let vps = vecs_per_step(dt);
+        let vps = vecs_per_step(dt) * self.wide;
         let mut v: Vec<Vec<Value>> = Vec::with_capacity(k.exprs.len());
         for (i, e) in k.exprs.iter().enumerate() {
+            if let Some((r, prev)) = reuse {
+                if !r.needed[i] {
+                    v.push(Vec::new());
+                    continue;
+                }
+                if let Some(s) = r.shares[i] {
+                    let lanes = 16 / dt.size_bytes();
+                    let x = stencil::window(b, &prev[&s.src], &v[s.src], s.shift, lanes);
+                    v.push(x);
+                    continue;
+                }
+            }
             let x: Vec<Value> = match e {
                 KExpr::Load(a) => match inv.get(&i) {
                     Some(&x) => vec![x; vps],
@@ -1184,6 +1563,10 @@ impl Ctx<'_> {
                     let sp = b.ins().splat(vt, s);
                     vec![sp; vps]
                 }
+                KExpr::Unary(UnaryOp::Neg, x) if dt != DType::Bool => v[*x]
+                    .iter()
+                    .map(|&xj| ports::negate(b, vt, dt, xj))
+                    .collect(),
                 KExpr::Unary(u, x) => {
                     let xs = v[*x].clone();
                     let mut out = Vec::with_capacity(vps);
@@ -1536,6 +1919,40 @@ fn reduce_op(b: &mut FunctionBuilder, kind: ReduceKind, acc: Value, x: Value) ->
     match kind {
         ReduceKind::Sum => b.ins().fadd(acc, x),
         ReduceKind::Max => b.ins().fmax(acc, x),
+    }
+}
+
+/// The identity of a reduction's block fold: `-0.0` for sums (`-0 + x` is
+/// `x` for every `x`, signed zeros included), `-inf` for maxima.
+fn identity(b: &mut FunctionBuilder, kind: ReduceKind, dt: DType) -> Value {
+    match kind {
+        ReduceKind::Sum => fconst(b, dt, -0.0),
+        ReduceKind::Max => fconst(b, dt, f64::NEG_INFINITY),
+    }
+}
+
+/// `total = total (op) block` for each reduction of `k`.
+fn fold_into(b: &mut FunctionBuilder, k: &Kernel, totals: &[Variable], sums: &[Value]) {
+    for ((r, &t), &s) in k.reductions.iter().zip(totals).zip(sums) {
+        let acc = b.use_var(t);
+        let y = reduce_op(b, r.kind, acc, s);
+        b.def_var(t, y);
+    }
+}
+
+/// Stores each reduction's block sum at `slot` of its scratch buffer.
+fn store_slots(
+    b: &mut FunctionBuilder,
+    k: &Kernel,
+    scratch: &[Value],
+    slot: Value,
+    sums: &[Value],
+) {
+    for ((r, &base), &s) in k.reductions.iter().zip(scratch).zip(sums) {
+        let es = k.tys[r.value].size_bytes() as i64;
+        let off = b.ins().imul_imm_s(slot, es);
+        let p = b.ins().iadd(base, off);
+        b.ins().store(flags(), s, p, 0);
     }
 }
 

@@ -30,7 +30,9 @@ mod gemm_backend;
 mod options;
 mod plan;
 mod pool;
+mod ports;
 mod runtime;
+mod stencil;
 mod vmath;
 mod vpow;
 

@@ -18,6 +18,7 @@
 use crate::runtime::{BatchOffsets, MatMulDesc};
 use adjoint_ir::{
     BinaryOp, CompareOp, DType, Error, Graph, NodeId, Op, Result, Shape, TensorData, UnaryOp,
+    REDUCE_SUM_BLOCK,
 };
 use adjoint_passes::fuse::{is_reduction, is_view_op};
 use std::collections::{BTreeSet, HashMap};
@@ -135,7 +136,8 @@ pub(crate) enum KExpr {
 /// Sum or max.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReduceKind {
-    /// `reduce_sum`: four partial sums, combined `(p0+p1)+(p2+p3)`.
+    /// `reduce_sum`: per block of `adjoint_ir::REDUCE_SUM_BLOCK` elements,
+    /// four partial sums combined `(p0+p1)+(p2+p3)`; blocks left to right.
     Sum,
     /// `reduce_max`: from `-inf`, NaN-propagating.
     Max,
@@ -148,6 +150,11 @@ pub(crate) struct KReduce {
     pub value: usize,
     pub kind: ReduceKind,
     pub dest: usize,
+    /// For a kernel without outer loops reducing more than one block
+    /// (`adjoint_ir::REDUCE_SUM_BLOCK`): one slot per block, where threads
+    /// that each reduce some of the blocks leave the block results for the
+    /// caller to fold in order.
+    pub scratch: Option<BufId>,
 }
 
 /// A loop nest: `outer` loops (outermost first) around one inner loop over
@@ -807,8 +814,13 @@ impl KernelBuilder {
             .iter()
             .map(|a| perm.iter().map(|&d| a.valid[d]).collect())
             .collect();
-        // Drop unit dims.
-        let keep: Vec<bool> = dims.iter().map(|&(n, _)| n != 1).collect();
+        // Drop unit dims, except where an access is valid only on part of
+        // the dim (its one element may lie outside a padded operand).
+        let keep: Vec<bool> = dims
+            .iter()
+            .enumerate()
+            .map(|(d, &(n, _))| n != 1 || valid.iter().any(|v| v[d].is_some()))
+            .collect();
         let filter = |v: &mut Vec<i64>| {
             let mut i = 0;
             v.retain(|_| {
@@ -1125,6 +1137,10 @@ impl Builder<'_> {
                 strides: v.strides.clone(),
             }
         };
+        if restrict.iter().any(|r| r.is_some_and(|(_, n)| n == 0)) {
+            // Padding only: nothing of `node` is ever read.
+            return Ok(k.push(KExpr::Const(0.0), g[node].ty.dtype));
+        }
         let mut ex: HashMap<NodeId, usize> = HashMap::new();
         let mut any_buf = None;
         for &n in &order {
@@ -1271,6 +1287,7 @@ impl Builder<'_> {
                         value: args[0],
                         kind,
                         dest,
+                        scratch: None,
                     });
                     None
                 }
@@ -1284,7 +1301,16 @@ impl Builder<'_> {
             }
         }
         let label = format!("region {r}: {}", labels.join(" "));
-        Ok(k.finish(label))
+        let mut kernel = k.finish(label);
+        if kernel.outer.is_empty() && kernel.inner_len() > REDUCE_SUM_BLOCK {
+            let blocks = kernel.inner_len().div_ceil(REDUCE_SUM_BLOCK);
+            for i in 0..kernel.reductions.len() {
+                let dt = kernel.tys[kernel.reductions[i].value];
+                let buf = self.new_buf(BufKind::Arena { offset: 0 }, dt, blocks);
+                kernel.reductions[i].scratch = Some(buf);
+            }
+        }
+        Ok(kernel)
     }
 
     fn node_steps(&mut self, id: NodeId, steps: &mut Vec<Step>) -> Result<()> {
@@ -1465,7 +1491,13 @@ fn allocate_arena(bufs: &mut [Buf], steps: &[Step], _matmuls: &[MatMulDesc]) -> 
     };
     for (s, step) in steps.iter().enumerate() {
         match step {
-            Step::Kernel(k) => k.accesses.iter().for_each(|a| touch(a.buf, s)),
+            Step::Kernel(k) => {
+                k.accesses.iter().for_each(|a| touch(a.buf, s));
+                k.reductions
+                    .iter()
+                    .filter_map(|r| r.scratch)
+                    .for_each(|b| touch(b, s));
+            }
             Step::MatMul { a, b, c, .. } => {
                 touch(*a, s);
                 touch(*b, s);

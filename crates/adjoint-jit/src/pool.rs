@@ -1,9 +1,13 @@
 //! A small pool of helper threads that run ranges of a generated kernel in
 //! parallel with the calling thread.
 //!
-//! Each worker has one job slot. A caller that finds a worker busy (another
-//! thread is using it) runs that part of the range itself, so the pool never
-//! blocks and never deadlocks; small work never reaches the pool at all.
+//! A loop is cut into chunks that the calling thread and the workers claim
+//! one at a time, so a worker that is slow to start (the machine is shared)
+//! delays nothing: the others take its chunks. Each worker has one job
+//! slot; a caller that finds a worker busy (another thread is using it)
+//! does not wait for it, and takes back a job no worker picked up, so the
+//! pool never blocks on an idle worker and never deadlocks. Small work
+//! never reaches the pool at all.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -13,17 +17,45 @@ use std::time::{Duration, Instant};
 /// A generated kernel: `fn(ins, outs, arena, lo, hi)`.
 pub(crate) type KernelFn = unsafe extern "C" fn(usize, usize, usize, usize, usize);
 
-#[derive(Clone, Copy)]
-struct Job {
+/// One parallel loop, shared by the threads that run it: chunks of the
+/// range are claimed one at a time from `next`.
+struct Loop {
     f: KernelFn,
     args: [usize; 3],
-    lo: usize,
-    hi: usize,
+    n: usize,
+    chunk: usize,
+    next: AtomicUsize,
+}
+
+impl Loop {
+    /// Claims and runs chunks until none are left.
+    ///
+    /// # Safety
+    /// As for [`adj_parallel_for`].
+    unsafe fn run(&self) {
+        loop {
+            let c = self.next.fetch_add(1, Ordering::Relaxed);
+            let lo = c.saturating_mul(self.chunk);
+            if lo >= self.n {
+                return;
+            }
+            let hi = lo.saturating_add(self.chunk).min(self.n);
+            // SAFETY: chunks are disjoint, each claimed once; the caller
+            // keeps the buffers alive until the loop is done.
+            unsafe { (self.f)(self.args[0], self.args[1], self.args[2], lo, hi) };
+        }
+    }
+}
+
+/// A worker's share of a loop: the loop and the latch it sets when done.
+#[derive(Clone, Copy)]
+struct Job {
+    work: *const Loop,
     done: *const AtomicBool,
 }
 
-// SAFETY: a job's pointers refer to buffers and a latch that the submitting
-// caller keeps alive until the job signals completion.
+// SAFETY: a job's pointers refer to a loop and a latch that the submitting
+// caller keeps alive until the job signals completion or is taken back.
 unsafe impl Send for Job {}
 
 struct Worker {
@@ -84,18 +116,24 @@ fn worker_loop(w: &'static Worker) {
         let job = w.slot.lock().ok().and_then(|mut s| s.take());
         w.pending.store(false, Ordering::Release);
         if let Some(j) = job {
-            // SAFETY: the submitter keeps the kernel's buffers alive until
-            // `done` is set, and the kernel only touches its own range.
-            unsafe { (j.f)(j.args[0], j.args[1], j.args[2], j.lo, j.hi) };
+            // SAFETY: the submitter keeps the loop and its buffers alive
+            // until `done` is set.
+            unsafe { (*j.work).run() };
             // SAFETY: the latch outlives the job (the submitter waits on it).
             unsafe { (*j.done).store(true, Ordering::Release) };
         }
     }
 }
 
-/// Runs `kernel` over `[0, n)`, split into up to `threads` ranges whose
-/// boundaries are multiples of `grain`, one on the calling thread and the
-/// others on pool workers.
+/// Chunks per participating thread: enough that a thread delayed by other
+/// processes on a shared machine leaves its share to the others.
+const CHUNKS_PER_THREAD: usize = 8;
+
+/// Runs `kernel` over `[0, n)` in chunks whose boundaries are multiples of
+/// `grain`, on the calling thread and up to `threads - 1` pool workers.
+/// Chunks are claimed dynamically, so a worker that starts late (or never,
+/// on a loaded machine) costs nothing: its job is taken back if it has not
+/// picked it up by the time the calling thread runs out of chunks.
 ///
 /// # Safety
 /// `kernel` is a generated kernel whose ranges may run concurrently (they
@@ -112,58 +150,63 @@ pub(crate) unsafe extern "C" fn adj_parallel_for(
     let grain = grain.max(1);
     let p = pool();
     let parts = threads.min(p.workers.len() + 1).max(1);
-    let chunk = n.div_ceil(parts).div_ceil(grain) * grain;
-    if parts == 1 || chunk >= n {
+    if parts == 1 || n <= grain {
         // SAFETY: the whole range on this thread.
         unsafe { kernel(ins, outs, arena, 0, n) };
         return;
     }
+    let chunk = n.div_ceil(parts * CHUNKS_PER_THREAD).div_ceil(grain) * grain;
+    let work = Loop {
+        f: kernel,
+        args: [ins, outs, arena],
+        n,
+        chunk,
+        next: AtomicUsize::new(0),
+    };
     const MAX: usize = 16;
     let latches: [AtomicBool; MAX] = std::array::from_fn(|_| AtomicBool::new(true));
     let mut submitted = [false; MAX];
-    for (i, w) in p.workers.iter().enumerate().take(parts - 1) {
-        let lo = (i + 1) * chunk;
-        if lo >= n {
-            break;
-        }
-        let hi = (lo + chunk).min(n);
-        let mut handed = false;
+    let helpers = (parts - 1).min(n.div_ceil(chunk) - 1);
+    for (i, w) in p.workers.iter().enumerate().take(helpers) {
         if let Ok(mut slot) = w.slot.try_lock() {
             if slot.is_none() && !w.pending.load(Ordering::Acquire) {
                 latches[i].store(false, Ordering::Relaxed);
                 *slot = Some(Job {
-                    f: kernel,
-                    args: [ins, outs, arena],
-                    lo,
-                    hi,
+                    work: &work,
                     done: &latches[i],
                 });
                 w.pending.store(true, Ordering::Release);
-                handed = true;
+                submitted[i] = true;
             }
         }
-        if handed {
-            submitted[i] = true;
+        if submitted[i] {
             if let Some(t) = w.thread.get() {
                 t.unpark();
             }
-        } else {
-            // SAFETY: this range on the calling thread.
-            unsafe { kernel(ins, outs, arena, lo, hi) };
         }
     }
-    // SAFETY: the first range on the calling thread.
-    unsafe { kernel(ins, outs, arena, 0, chunk.min(n)) };
-    for (i, l) in latches.iter().enumerate() {
-        if submitted[i] {
-            let mut spins = 0u32;
-            while !l.load(Ordering::Acquire) {
-                spins += 1;
-                if spins < 1 << 14 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+    // SAFETY: this thread takes chunks too, until none are left.
+    unsafe { work.run() };
+    for (i, w) in p.workers.iter().enumerate().take(helpers) {
+        if !submitted[i] {
+            continue;
+        }
+        // A worker that has not picked up its job yet never will: take it
+        // back (every chunk is done).
+        if let Ok(mut slot) = w.slot.lock() {
+            if slot.is_some_and(|j| std::ptr::eq(j.done, &latches[i])) {
+                *slot = None;
+                w.pending.store(false, Ordering::Release);
+                continue;
+            }
+        }
+        let mut spins = 0u32;
+        while !latches[i].load(Ordering::Acquire) {
+            spins += 1;
+            if spins < 1 << 14 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
     }

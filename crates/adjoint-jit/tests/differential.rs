@@ -230,14 +230,7 @@ fn gradient_graphs_w1_w2_w3() {
     check(&g, &[Tensor::scalar_f64(100.0)], Tol::Close(1e-300, 1e-12));
     // W3 (Rosenbrock)
     for n in [2usize, 3, 5, 8, 1000] {
-        let b = GraphBuilder::new("w3");
-        let x = b.param("x", TensorType::f64([n]));
-        let a = x.slice(&[1], &[n]);
-        let c = x.slice(&[0], &[n - 1]);
-        let t1 = a - c * c;
-        let t2 = c.lit(1.0) - c;
-        let f = (t1.lit(100.0) * t1 * t1 + t2 * t2).sum();
-        let g = grad_of(&b.build(&[f]).unwrap());
+        let g = grad_of(&rosenbrock(n));
         let xs: Vec<f64> = (0..n)
             .map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64)
             .collect();

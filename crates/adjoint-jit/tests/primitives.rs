@@ -7,6 +7,7 @@ mod common;
 
 use adjoint_ir::{
     BinaryOp, CompareOp, DType, Graph, Op, Shape, Tensor, TensorData, TensorType, UnaryOp,
+    REDUCE_SUM_BLOCK,
 };
 use adjoint_jit::JitOptions;
 use common::*;
@@ -353,8 +354,10 @@ fn casts_between_dtypes() {
 }
 
 /// The reference reduction: for each output element, the reduced elements
-/// in row-major order of the reduced index space go round-robin into four
-/// partials; the result is (p0+p1)+(p2+p3). Max starts from -inf.
+/// in row-major order of the reduced index space, in blocks of
+/// `REDUCE_SUM_BLOCK`, go round-robin into four partials per block; a
+/// block's result is (p0+p1)+(p2+p3), and block results combine left to
+/// right. Max starts from -inf.
 fn reduce_ref(x: &[f64], dims: &[usize], axes: &[usize], max: bool, f32: bool) -> Vec<f64> {
     let rank = dims.len();
     let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
@@ -375,8 +378,21 @@ fn reduce_ref(x: &[f64], dims: &[usize], axes: &[usize], max: bool, f32: bool) -
             r /= kdims[j];
         }
         let init = if max { f64::NEG_INFINITY } else { 0.0 };
+        let combine = |p: [f64; 4]| {
+            if max {
+                fmax(fmax(p[0], p[1]), fmax(p[2], p[3]))
+            } else {
+                round(round(p[0] + p[1]) + round(p[2] + p[3]))
+            }
+        };
+        let mut total: Option<f64> = None;
         let mut p = [init; 4];
         for k in 0..nr {
+            if k > 0 && k % REDUCE_SUM_BLOCK == 0 {
+                let b = combine(p);
+                total = Some(total.map_or(b, |t| if max { fmax(t, b) } else { round(t + b) }));
+                p = [init; 4];
+            }
             let mut r = k;
             for j in (0..red.len()).rev() {
                 idx[red[j]] = r % rdims[j];
@@ -384,17 +400,11 @@ fn reduce_ref(x: &[f64], dims: &[usize], axes: &[usize], max: bool, f32: bool) -
             }
             let off: usize = idx.iter().zip(&strides).map(|(i, s)| i * s).sum();
             let v = x[off];
-            p[k % 4] = if max {
-                fmax(p[k % 4], v)
-            } else {
-                round(p[k % 4] + v)
-            };
+            let j = k % REDUCE_SUM_BLOCK % 4;
+            p[j] = if max { fmax(p[j], v) } else { round(p[j] + v) };
         }
-        let res = if max {
-            fmax(fmax(p[0], p[1]), fmax(p[2], p[3]))
-        } else {
-            round(round(p[0] + p[1]) + round(p[2] + p[3]))
-        };
+        let b = combine(p);
+        let res = total.map_or(b, |t| if max { fmax(t, b) } else { round(t + b) });
         out.push(res);
     }
     out
@@ -469,6 +479,27 @@ fn reduce_over_leading_trailing_and_split_axes() {
                 reduce_case(dims, axes, max, dt, false);
             }
         }
+    }
+}
+
+#[test]
+fn reductions_longer_than_one_block() {
+    const B: usize = REDUCE_SUM_BLOCK;
+    for dt in FLOATS {
+        for n in [B - 1, B, B + 1, B + 3, 2 * B, 2 * B + 5] {
+            for max in [false, true] {
+                reduce_case(&[n], &[0], max, dt, false);
+            }
+        }
+        // Long blocks run eight elements a step: every tail after that.
+        for n in 1024..=1032 {
+            for max in [false, true] {
+                reduce_case(&[n], &[0], max, dt, true);
+            }
+        }
+        reduce_case(&[3, B + 5], &[1], false, dt, false);
+        reduce_case(&[B + 5, 6], &[0], false, dt, false);
+        reduce_case(&[2, B + 2, 3], &[1], false, dt, true);
     }
 }
 

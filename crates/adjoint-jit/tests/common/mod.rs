@@ -2,7 +2,7 @@
 //! and a JIT-vs-reference harness.
 #![allow(dead_code)]
 
-use adjoint_ir::{DType, Graph, Tensor, TensorData, TensorType};
+use adjoint_ir::{DType, Graph, GraphBuilder, Tensor, TensorData, TensorType};
 use adjoint_jit::{compile, JitOptions};
 
 /// Every length the SIMD paths care about: empty, shorter than a vector
@@ -132,4 +132,32 @@ pub fn ulps(dtype: DType, a: f64, b: f64) -> u64 {
             (key(a) - key(b)).unsigned_abs() as u64
         }
     }
+}
+
+/// W3: `sum(100 (x[1:] - x[:-1]²)² + (1 - x[:-1])²)` of `x: f64[n]`.
+pub fn rosenbrock(n: usize) -> Graph {
+    let b = GraphBuilder::new("rosenbrock");
+    let x = b.param("x", TensorType::f64([n]));
+    let a = x.slice(&[1], &[n]);
+    let c = x.slice(&[0], &[n - 1]);
+    let t1 = a - c * c;
+    let t2 = c.lit(1.0) - c;
+    b.build(&[(t1.lit(100.0) * t1 * t1 + t2 * t2).sum()])
+        .unwrap()
+}
+
+/// The gradient of [`rosenbrock`] alone, through the benches' pipeline.
+pub fn rosenbrock_grad(n: usize) -> Graph {
+    let mut g = rosenbrock(n);
+    adjoint_passes::PassManager::parse("grad")
+        .unwrap()
+        .run(&mut g)
+        .unwrap();
+    let o = g.outputs()[1];
+    g.set_outputs(vec![o]);
+    adjoint_passes::PassManager::parse("simplify,cse,dce")
+        .unwrap()
+        .run(&mut g)
+        .unwrap();
+    g
 }
