@@ -11,6 +11,16 @@ fn parallelism(d: &MatMulDesc) -> gemm::Parallelism {
     }
 }
 
+/// Runs a GEMM call; a multithreaded one with the JIT pool's idle workers
+/// parked (see `pool::with_workers_parked`).
+fn run<R>(d: &MatMulDesc, f: impl FnOnce() -> R) -> R {
+    if d.parallel {
+        crate::pool::with_workers_parked(f)
+    } else {
+        f()
+    }
+}
+
 /// `c = a @ b` in `f64` with the descriptor's strides.
 ///
 /// # Safety
@@ -26,7 +36,7 @@ pub(crate) unsafe fn dgemm(
     c: *mut f64,
 ) {
     // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
-    unsafe {
+    run(d, || unsafe {
         gemm::gemm(
             m,
             n,
@@ -48,7 +58,7 @@ pub(crate) unsafe fn dgemm(
             false,
             parallelism(d),
         )
-    }
+    })
 }
 
 /// `c = a @ b` in `f32` with the descriptor's strides.
@@ -65,7 +75,7 @@ pub(crate) unsafe fn sgemm(
     c: *mut f32,
 ) {
     // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
-    unsafe {
+    run(d, || unsafe {
         gemm::gemm(
             m,
             n,
@@ -87,5 +97,5 @@ pub(crate) unsafe fn sgemm(
             false,
             parallelism(d),
         )
-    }
+    })
 }

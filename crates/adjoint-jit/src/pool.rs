@@ -69,6 +69,24 @@ struct Pool {
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
+
+/// Set while a multithreaded GEMM runs on rayon's threads: idle workers
+/// then park at once instead of spinning, so they do not take a core from
+/// the GEMM (on a 2-core machine a spinning worker halves it).
+static GEMM_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` (a GEMM on rayon's pool) with this pool's idle workers parked.
+pub(crate) fn with_workers_parked<R>(f: impl FnOnce() -> R) -> R {
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            GEMM_RUNNING.fetch_sub(1, Ordering::Release);
+        }
+    }
+    GEMM_RUNNING.fetch_add(1, Ordering::Acquire);
+    let _g = Guard;
+    f()
+}
 static SPAWNED: AtomicUsize = AtomicUsize::new(0);
 
 /// The number of hardware threads.
@@ -107,7 +125,7 @@ fn worker_loop(w: &'static Worker) {
     loop {
         let start = Instant::now();
         while !w.pending.load(Ordering::Acquire) {
-            if start.elapsed() > spin {
+            if GEMM_RUNNING.load(Ordering::Relaxed) > 0 || start.elapsed() > spin {
                 std::thread::park_timeout(Duration::from_millis(100));
             } else {
                 std::hint::spin_loop();
