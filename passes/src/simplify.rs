@@ -13,9 +13,10 @@
 //! - `-(-x)` → `x`; `(-x) * c` and `-(x * c)` → `x * (-c)` for a splat
 //!   constant `c`; `c1 * (c2 * x)` → `(c1·c2) * x` when `c1` or `c2` is a
 //!   power of two (so the product is exact);
-//! - `pow(x, 1)` → `x`; `pow(x, 2)` → `x * x` (both the correctly rounded
-//!   square; IEEE `pow` has no special case at `y = 2` that `x * x` misses:
-//!   NaN, infinities and zeros square alike);
+//! - `pow(x, 1)` → `x`; `pow(x, 2)` → `x * x`: the correctly rounded
+//!   square, which is what IEEE 754 recommends `pow(x, 2)` return (glibc's
+//!   `pow`, within 0.52 ulp, agrees on every value tested, special values
+//!   included: NaN, infinities and zeros square alike);
 //! - `broadcast`/`reshape`/`transpose`/`cast` to the operand's own type,
 //!   full `slice`, zero `pad`, one-operand `concat`, `reduce_*` over no axes
 //!   → the operand;
