@@ -21,19 +21,23 @@ fn run<R>(d: &MatMulDesc, f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// `c = a @ b` in `f64` with the descriptor's strides.
+/// `c = a @ b` with the descriptor's strides, for `f64` or `f32` (`zero`
+/// and `one` of the element type: `gemm` computes `alpha c + beta a b`).
 ///
 /// # Safety
 /// The pointers address `m x k`, `k x n` and `m x n` matrices with the
 /// descriptor's strides.
-pub(crate) unsafe fn dgemm(
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_into<T: 'static>(
     d: &MatMulDesc,
     m: usize,
     k: usize,
     n: usize,
-    a: *const f64,
-    b: *const f64,
-    c: *mut f64,
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+    zero: T,
+    one: T,
 ) {
     // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
     run(d, || unsafe {
@@ -51,47 +55,8 @@ pub(crate) unsafe fn dgemm(
             b,
             d.csb,
             d.rsb,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(d),
-        )
-    })
-}
-
-/// `c = a @ b` in `f32` with the descriptor's strides.
-///
-/// # Safety
-/// As for [`dgemm`].
-pub(crate) unsafe fn sgemm(
-    d: &MatMulDesc,
-    m: usize,
-    k: usize,
-    n: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-) {
-    // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
-    run(d, || unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c,
-            d.csc,
-            d.rsc,
-            false,
-            a,
-            d.csa,
-            d.rsa,
-            b,
-            d.csb,
-            d.rsb,
-            0.0,
-            1.0,
+            zero,
+            one,
             false,
             false,
             false,

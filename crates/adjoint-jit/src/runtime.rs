@@ -144,57 +144,50 @@ unsafe extern "C" fn adj_matmul(desc: *const MatMulDesc, a: *const u8, b: *const
 }
 
 unsafe fn gemm_one(d: &MatMulDesc, a: *const u8, b: *const u8, c: *mut u8, o: &BatchOffsets) {
-    let (m, k, n) = (d.m, d.k, d.n);
-    if m == 0 || n == 0 {
+    if d.m == 0 || d.n == 0 {
         return;
     }
     match d.dtype {
-        DType::F64 => {
-            // SAFETY: the caller guarantees the addressed elements exist.
-            let (a, b, c) = unsafe {
-                (
-                    a.cast::<f64>().offset(o.a),
-                    b.cast::<f64>().offset(o.b),
-                    c.cast::<f64>().offset(o.c),
-                )
-            };
-            if k == 0 {
-                for i in 0..m {
-                    for j in 0..n {
-                        // SAFETY: (i, j) is inside the m x n result.
-                        unsafe { *c.offset(i as isize * d.rsc + j as isize * d.csc) = 0.0 };
-                    }
-                }
-                return;
-            }
-            // SAFETY: strides and sizes describe the live buffers.
-            unsafe {
-                crate::gemm_backend::dgemm(d, m, k, n, a, b, c);
-            }
-        }
-        DType::F32 => {
-            // SAFETY: as above.
-            let (a, b, c) = unsafe {
-                (
-                    a.cast::<f32>().offset(o.a),
-                    b.cast::<f32>().offset(o.b),
-                    c.cast::<f32>().offset(o.c),
-                )
-            };
-            if k == 0 {
-                for i in 0..m {
-                    for j in 0..n {
-                        // SAFETY: (i, j) is inside the m x n result.
-                        unsafe { *c.offset(i as isize * d.rsc + j as isize * d.csc) = 0.0 };
-                    }
-                }
-                return;
-            }
-            // SAFETY: strides and sizes describe the live buffers.
-            unsafe {
-                crate::gemm_backend::sgemm(d, m, k, n, a, b, c);
-            }
-        }
+        // SAFETY: the caller guarantees the addressed elements exist.
+        DType::F64 => unsafe { gemm_typed::<f64>(d, a, b, c, o, 0.0, 1.0) },
+        // SAFETY: as above.
+        DType::F32 => unsafe { gemm_typed::<f32>(d, a, b, c, o, 0.0, 1.0) },
         DType::Bool => {}
     }
+}
+
+/// One product in element type `T` (`zero`, `one` of it): an empty
+/// contraction fills `c` with zeros, anything else goes to the GEMM crate.
+///
+/// # Safety
+/// As for [`gemm_one`], with buffers of `T`.
+unsafe fn gemm_typed<T: 'static + Copy>(
+    d: &MatMulDesc,
+    a: *const u8,
+    b: *const u8,
+    c: *mut u8,
+    o: &BatchOffsets,
+    zero: T,
+    one: T,
+) {
+    let (m, k, n) = (d.m, d.k, d.n);
+    // SAFETY: the caller guarantees the addressed elements exist.
+    let (a, b, c) = unsafe {
+        (
+            a.cast::<T>().offset(o.a),
+            b.cast::<T>().offset(o.b),
+            c.cast::<T>().offset(o.c),
+        )
+    };
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) is inside the m x n result.
+                unsafe { *c.offset(i as isize * d.rsc + j as isize * d.csc) = zero };
+            }
+        }
+        return;
+    }
+    // SAFETY: strides and sizes describe the live buffers.
+    unsafe { crate::gemm_backend::gemm_into(d, m, k, n, a, b, c, zero, one) }
 }
