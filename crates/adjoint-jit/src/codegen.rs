@@ -158,6 +158,7 @@ pub(crate) struct Lowered {
     pub clif: Option<String>,
     pub disasm: Option<String>,
     pub parallel_kernels: usize,
+    pub opt_level: OptLevel,
     pub single_pass_regalloc: bool,
 }
 
@@ -206,16 +207,13 @@ pub(crate) fn lower(
     opts: &JitOptions,
     threads: usize,
 ) -> Result<Lowered> {
+    let opt_level = opts.opt_level.resolve(plan.is_scalar());
     let mut flag_builder = cranelift_codegen::settings::builder();
     use cranelift_codegen::settings::Configurable;
     let set = |fb: &mut cranelift_codegen::settings::Builder, k: &str, v: &str| {
         fb.set(k, v).map_err(|e| cl_err("cranelift settings", e))
     };
-    set(
-        &mut flag_builder,
-        "opt_level",
-        opts.opt_level.resolve(plan.is_scalar()).cranelift_name(),
-    )?;
+    set(&mut flag_builder, "opt_level", opt_level.cranelift_name())?;
     let single_pass =
         opts.opt_level == OptLevel::Auto && host_calls(plan, opts) >= SINGLE_PASS_MIN_CALLS;
     if single_pass {
@@ -303,6 +301,7 @@ pub(crate) fn lower(
         clif: cx.clif,
         disasm: cx.disasm,
         parallel_kernels: cx.parallel_kernels,
+        opt_level,
         single_pass_regalloc: single_pass,
     })
 }

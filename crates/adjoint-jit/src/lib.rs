@@ -94,7 +94,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         kernels,
         matmuls: descs.len(),
         parallel_kernels: lowered.parallel_kernels,
-        opt_level: opts.opt_level.resolve(plan.is_scalar()),
+        opt_level: lowered.opt_level,
         single_pass_regalloc: lowered.single_pass_regalloc,
         seconds: t0.elapsed().as_secs_f64(),
         plan_seconds: (t1 - t0).as_secs_f64(),
