@@ -1,5 +1,5 @@
 //! Times W4 (MLP 784-256-256-10, batch 128, f32: loss and all gradients)
-//! and the loss alone, best of many calls.
+//! and the loss alone: best and median of 300 calls.
 use adjoint_ir::{DType, Graph, GraphBuilder, Tensor, TensorType};
 use adjoint_jit::{compile, JitOptions};
 use adjoint_passes::PassManager;
@@ -52,16 +52,19 @@ fn main() {
             )
             .unwrap();
             let tc = t0.elapsed().as_secs_f64();
-            let mut best = f64::MAX;
-            for _ in 0..60 {
-                let t = Instant::now();
-                let out = f.run(&ins).unwrap();
-                std::hint::black_box(out);
-                best = best.min(t.elapsed().as_secs_f64());
-            }
+            let mut times: Vec<f64> = (0..300)
+                .map(|_| {
+                    let t = Instant::now();
+                    let out = f.run(&ins).unwrap();
+                    std::hint::black_box(out);
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
             println!(
-                "W4 {name} threads={threads}: {:.1} us (compile {:.1} ms, arena {} B, {} kernels, {} matmuls)",
-                best * 1e6,
+                "W4 {name} threads={threads}: best {:.1} us, median {:.1} us (compile {:.1} ms, arena {} B, {} kernels, {} matmuls)",
+                times[0] * 1e6,
+                times[times.len() / 2] * 1e6,
                 tc * 1e3,
                 f.arena_bytes(),
                 f.stats().kernels,

@@ -70,23 +70,6 @@ struct Pool {
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
-/// Set while a multithreaded GEMM runs on rayon's threads: idle workers
-/// then park at once instead of spinning, so they do not take a core from
-/// the GEMM (on a 2-core machine a spinning worker halves it).
-static GEMM_RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-/// Runs `f` (a GEMM on rayon's pool) with this pool's idle workers parked.
-pub(crate) fn with_workers_parked<R>(f: impl FnOnce() -> R) -> R {
-    struct Guard;
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            GEMM_RUNNING.fetch_sub(1, Ordering::Release);
-        }
-    }
-    GEMM_RUNNING.fetch_add(1, Ordering::Acquire);
-    let _g = Guard;
-    f()
-}
 static SPAWNED: AtomicUsize = AtomicUsize::new(0);
 
 /// The number of hardware threads.
@@ -125,7 +108,7 @@ fn worker_loop(w: &'static Worker) {
     loop {
         let start = Instant::now();
         while !w.pending.load(Ordering::Acquire) {
-            if GEMM_RUNNING.load(Ordering::Relaxed) > 0 || start.elapsed() > spin {
+            if start.elapsed() > spin {
                 std::thread::park_timeout(Duration::from_millis(100));
             } else {
                 std::hint::spin_loop();
@@ -165,18 +148,82 @@ pub(crate) unsafe extern "C" fn adj_parallel_for(
     grain: usize,
     threads: usize,
 ) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        split(
+            kernel,
+            [ins, outs, arena],
+            n,
+            grain,
+            threads,
+            CHUNKS_PER_THREAD,
+        )
+    }
+}
+
+/// Runs `f(lo, hi)` over `[0, n)` in chunks whose boundaries are multiples
+/// of `grain`, about `chunks_per_thread` per thread, on the calling thread
+/// and up to `threads - 1` pool workers (as [`adj_parallel_for`] does for a
+/// generated kernel). `f` must be safe to run concurrently on disjoint
+/// ranges; `Sync` makes sharing it sound.
+pub(crate) fn parallel_ranges(
+    n: usize,
+    grain: usize,
+    threads: usize,
+    chunks_per_thread: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+) {
+    /// Calls the closure that `ctx` points at on one range.
+    ///
+    /// # Safety
+    /// `ctx` is the address of a live `&(dyn Fn(usize, usize) + Sync)`.
+    unsafe extern "C" fn trampoline(ctx: usize, _: usize, _: usize, lo: usize, hi: usize) {
+        // SAFETY: see the contract; `parallel_ranges` keeps the reference
+        // alive until every range is done.
+        let f = unsafe { *(ctx as *const &(dyn Fn(usize, usize) + Sync)) };
+        f(lo, hi)
+    }
+    let ctx: *const &(dyn Fn(usize, usize) + Sync) = &f;
+    // SAFETY: the trampoline only calls `f`, which is `Sync` and may run
+    // on disjoint ranges concurrently; `ctx` outlives the split (it returns
+    // only when every chunk is done).
+    unsafe {
+        split(
+            trampoline,
+            [ctx as usize, 0, 0],
+            n,
+            grain,
+            threads,
+            chunks_per_thread.max(1),
+        )
+    }
+}
+
+/// The body of [`adj_parallel_for`] and [`parallel_ranges`].
+///
+/// # Safety
+/// As for [`adj_parallel_for`], with `args` the kernel's first three
+/// arguments.
+unsafe fn split(
+    kernel: KernelFn,
+    args: [usize; 3],
+    n: usize,
+    grain: usize,
+    threads: usize,
+    chunks_per_thread: usize,
+) {
     let grain = grain.max(1);
     let p = pool();
     let parts = threads.min(p.workers.len() + 1).max(1);
     if parts == 1 || n <= grain {
         // SAFETY: the whole range on this thread.
-        unsafe { kernel(ins, outs, arena, 0, n) };
+        unsafe { kernel(args[0], args[1], args[2], 0, n) };
         return;
     }
-    let chunk = n.div_ceil(parts * CHUNKS_PER_THREAD).div_ceil(grain) * grain;
+    let chunk = n.div_ceil(parts * chunks_per_thread).div_ceil(grain) * grain;
     let work = Loop {
         f: kernel,
-        args: [ins, outs, arena],
+        args,
         n,
         chunk,
         next: AtomicUsize::new(0),

@@ -124,8 +124,8 @@ pub(crate) struct MatMulDesc {
     pub rsc: isize,
     pub csc: isize,
     pub batches: Vec<BatchOffsets>,
-    /// Whether the GEMM may use several threads (large products only).
-    pub parallel: bool,
+    /// How many threads the product may use (1 for small products).
+    pub threads: usize,
 }
 
 /// `c = a @ b` for every batch element, through the GEMM crate.
@@ -161,7 +161,7 @@ unsafe fn gemm_one(d: &MatMulDesc, a: *const u8, b: *const u8, c: *mut u8, o: &B
 ///
 /// # Safety
 /// As for [`gemm_one`], with buffers of `T`.
-unsafe fn gemm_typed<T: 'static + Copy>(
+unsafe fn gemm_typed<T: 'static + Copy + Sync>(
     d: &MatMulDesc,
     a: *const u8,
     b: *const u8,

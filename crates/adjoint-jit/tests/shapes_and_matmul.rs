@@ -287,6 +287,71 @@ fn matmul_ref(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], out: &[usize]) -
     res
 }
 
+/// Checks `a @ b` of the given shapes against [`matmul_ref`], with the
+/// documented tolerance `4 k² ε`. With `transposed`, both operands are
+/// 2-D parameters stored transposed and used through `.t()` views (the GEMM
+/// then sees column-major strides).
+fn check_matmul(dt: DType, sa: &[usize], sb: &[usize], transposed: bool, opts: &JitOptions) {
+    let stored = |s: &[usize]| -> Vec<usize> {
+        if transposed {
+            s.iter().rev().copied().collect()
+        } else {
+            s.to_vec()
+        }
+    };
+    let b = GraphBuilder::new("mm");
+    let x = b.param("a", TensorType::new(dt, stored(sa)));
+    let y = b.param("b", TensorType::new(dt, stored(sb)));
+    let z = if transposed {
+        x.t().matmul(y.t())
+    } else {
+        x.matmul(y)
+    };
+    let out = z.ty();
+    let g = b.build(&[z]).unwrap();
+    let na: usize = sa.iter().product();
+    let nb: usize = sb.iter().product();
+    let at = tensor(&TensorType::new(dt, stored(sa)), &data(na, 25, -1.0, 1.0));
+    let bt = tensor(&TensorType::new(dt, stored(sb)), &data(nb, 26, -1.0, 1.0));
+    // The logical (row-major) operands the reference multiplies.
+    let logical = |t: &Tensor, s: &[usize]| -> Vec<f64> {
+        let v = t.to_f64_vec();
+        if !transposed {
+            return v;
+        }
+        let (r, c) = (s[0], s[1]);
+        (0..r * c).map(|i| v[(i % c) * r + i / c]).collect()
+    };
+    let want = matmul_ref(
+        &logical(&at, sa),
+        sa,
+        &logical(&bt, sb),
+        sb,
+        out.shape.dims(),
+    );
+    let got = jit_run_opts(&g, &[at, bt], opts);
+    assert_eq!(got[0].shape(), &out.shape);
+    let k = if sa.len() == 1 {
+        sa[0]
+    } else {
+        sa[sa.len() - 1]
+    };
+    // Documented tolerance: |err| <= k * eps * sum|a||b| <= k * eps * k.
+    let eps = if dt == DType::F32 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    };
+    let tol = 4.0 * (k.max(1) as f64).powi(2) * eps;
+    for (i, (g, w)) in got[0].to_f64_vec().iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol,
+            "matmul {sa:?}x{sb:?} {dt} (transposed: {transposed}, threads {}) element {i}: {g} vs {w}",
+            opts.threads
+        );
+    }
+}
+
 #[test]
 fn matmul_matches_triple_loop_within_tolerance() {
     let cases: &[(&[usize], &[usize])] = &[
@@ -304,36 +369,37 @@ fn matmul_matches_triple_loop_within_tolerance() {
     ];
     for dt in FLOATS {
         for &(sa, sb) in cases {
-            let b = GraphBuilder::new("mm");
-            let x = b.param("a", TensorType::new(dt, sa.to_vec()));
-            let y = b.param("b", TensorType::new(dt, sb.to_vec()));
-            let z = x.matmul(y);
-            let out = z.ty();
-            let g = b.build(&[z]).unwrap();
-            let na: usize = sa.iter().product();
-            let nb: usize = sb.iter().product();
-            let at = tensor(&TensorType::new(dt, sa.to_vec()), &data(na, 25, -1.0, 1.0));
-            let bt = tensor(&TensorType::new(dt, sb.to_vec()), &data(nb, 26, -1.0, 1.0));
-            let want = matmul_ref(&at.to_f64_vec(), sa, &bt.to_f64_vec(), sb, out.shape.dims());
-            let got = jit_run(&g, &[at, bt]);
-            assert_eq!(got[0].shape(), &out.shape);
-            let k = if sa.len() == 1 {
-                sa[0]
-            } else {
-                sa[sa.len() - 1]
-            };
-            // Documented tolerance: |err| <= k * eps * sum|a||b| <= k * eps * k.
-            let eps = if dt == DType::F32 {
-                f32::EPSILON as f64
-            } else {
-                f64::EPSILON
-            };
-            let tol = 4.0 * (k.max(1) as f64).powi(2) * eps;
-            for (g, w) in got[0].to_f64_vec().iter().zip(&want) {
-                assert!(
-                    (g - w).abs() <= tol,
-                    "matmul {sa:?}x{sb:?} {dt}: {g} vs {w}"
-                );
+            check_matmul(dt, sa, sb, false, &JitOptions::default());
+        }
+    }
+}
+
+/// Products of at least 2^18 multiply-adds are split across the JIT's
+/// threads, by rows when the result has at least as many rows as columns
+/// and by columns otherwise, into pieces of 16 (the last one shorter): each
+/// piece must land in the right place, with plain and transposed strides,
+/// in every batch element, for any thread count.
+#[test]
+fn large_matmuls_split_across_threads_match_triple_loop() {
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[300, 200], &[200, 9]),   // rows, 540k
+        (&[8, 400], &[400, 101]),   // columns, 323k
+        (&[1, 800], &[800, 400]),   // one row: columns
+        (&[803, 400], &[400, 1]),   // matrix-vector: rows, ragged tail
+        (&[2, 100, 60], &[60, 50]), // batched, 300k each
+        (&[100, 700], &[700, 100]), // square result: rows
+    ];
+    for dt in FLOATS {
+        for &(sa, sb) in cases {
+            for threads in [1, 2, 3] {
+                let opts = JitOptions {
+                    threads,
+                    ..JitOptions::default()
+                };
+                check_matmul(dt, sa, sb, false, &opts);
+                if sa.len() == 2 && sb.len() == 2 {
+                    check_matmul(dt, sa, sb, true, &opts);
+                }
             }
         }
     }
