@@ -2,8 +2,9 @@
 //! choice", for the benchmark against `matrixmultiply` that chose it).
 //!
 //! A large product is split across the JIT's own thread pool (the one that
-//! runs split loops) along the longer of its two output dimensions, and
-//! each piece is a single-threaded `gemm` call.
+//! runs split loops) along the longer of its two output dimensions (as rows:
+//! a wide result is computed as its transpose), and each piece is a
+//! single-threaded `gemm` call.
 
 use crate::runtime::MatMulDesc;
 
@@ -32,22 +33,35 @@ pub(crate) unsafe fn gemm_into<T: 'static + Copy + Sync>(
     zero: T,
     one: T,
 ) {
-    // SAFETY: forwarded contract; `read_dst = false` so `c` is only written.
-    let piece = |m: usize, n: usize, a: *const T, b: *const T, c: *mut T| unsafe {
+    // Strides as (row, column) pairs of `a`, `b`, `c`. A result with fewer
+    // rows than columns is computed as its transpose, `cᵀ = bᵀ aᵀ`: then
+    // the long dimension is always the rows, which the split below cuts,
+    // and `gemm`'s matrix-vector kernels run ~20% faster on `1×k·k×n` in
+    // that form.
+    let (m, n, a, b, sa, sb, sc) = if m < n {
+        (n, m, b, a, (d.csb, d.rsb), (d.csa, d.rsa), (d.csc, d.rsc))
+    } else {
+        (m, n, a, b, (d.rsa, d.csa), (d.rsb, d.csb), (d.rsc, d.csc))
+    };
+    // An address, not a pointer, so the closures below are `Sync`.
+    let b = b as usize;
+    // SAFETY: forwarded contract (the transposed problem addresses the
+    // same elements); `read_dst = false` so `c` is only written.
+    let piece = |rows: usize, a: *const T, c: *mut T| unsafe {
         gemm::gemm(
-            m,
+            rows,
             n,
             k,
             c,
-            d.csc,
-            d.rsc,
+            sc.1,
+            sc.0,
             false,
             a,
-            d.csa,
-            d.rsa,
-            b,
-            d.csb,
-            d.rsb,
+            sa.1,
+            sa.0,
+            b as *const T,
+            sb.1,
+            sb.0,
             zero,
             one,
             false,
@@ -56,44 +70,29 @@ pub(crate) unsafe fn gemm_into<T: 'static + Copy + Sync>(
             gemm::Parallelism::None,
         )
     };
-    let long = m.max(n);
-    if d.threads < 2 || long < 2 * GEMM_GRAIN {
-        piece(m, n, a, b, c);
+    if d.threads < 2 || m < 2 * GEMM_GRAIN {
+        piece(m, a, c);
         return;
     }
-    // Addresses, not pointers, so the closure is `Sync`.
-    let (a, b, c) = (a as usize, b as usize, c as usize);
+    let (a, c) = (a as usize, c as usize);
     let size = std::mem::size_of::<T>() as isize;
-    let at = |base: usize, i: usize, stride: isize| {
+    let row = |base: usize, i: usize, stride: isize| {
         (base as isize + i as isize * stride * size) as usize
     };
-    let rows = m >= n;
     crate::pool::parallel_ranges(
-        long,
+        m,
         GEMM_GRAIN,
         d.threads,
         GEMM_CHUNKS_PER_THREAD,
+        // SAFETY (of the pieces): rows `lo..hi` of `a` and `c` are inside
+        // the matrices the contract describes, and pieces write disjoint
+        // rows of `c`.
         &|lo, hi| {
-            // SAFETY (of the pieces): rows `lo..hi` of `a` and `c`, or
-            // columns `lo..hi` of `b` and `c`, are inside the matrices the
-            // contract describes, and pieces write disjoint parts of `c`.
-            if rows {
-                piece(
-                    hi - lo,
-                    n,
-                    at(a, lo, d.rsa) as *const T,
-                    b as *const T,
-                    at(c, lo, d.rsc) as *mut T,
-                )
-            } else {
-                piece(
-                    m,
-                    hi - lo,
-                    a as *const T,
-                    at(b, lo, d.csb) as *const T,
-                    at(c, lo, d.csc) as *mut T,
-                )
-            }
+            piece(
+                hi - lo,
+                row(a, lo, sa.0) as *const T,
+                row(c, lo, sc.0) as *mut T,
+            )
         },
     );
 }

@@ -375,8 +375,8 @@ fn matmul_matches_triple_loop_within_tolerance() {
 }
 
 /// Products of at least 2^18 multiply-adds are split across the JIT's
-/// threads, by rows when the result has at least as many rows as columns
-/// and by columns otherwise, into pieces of 16 (the last one shorter): each
+/// threads, by rows of the result or, when it is wider than tall, of its
+/// transpose, in pieces of 16 (the last one shorter): each
 /// piece must land in the right place, with plain and transposed strides,
 /// in every batch element, for any thread count.
 #[test]
