@@ -12,7 +12,7 @@ use crate::runtime::MatMulDesc;
 /// other processes on a shared machine leaves its share to the others.
 const GEMM_CHUNKS_PER_THREAD: usize = 2;
 
-/// Piece boundaries are multiples of this many rows or columns.
+/// Piece boundaries are multiples of this many rows.
 const GEMM_GRAIN: usize = 16;
 
 /// `c = a @ b` with the descriptor's strides, for `f64` or `f32` (`zero`
