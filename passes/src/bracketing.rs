@@ -15,7 +15,8 @@
 //! - matrix-free adjoint: preaccumulate `F_{j..k+1}` and pull its `m_j` rows
 //!   back through `F_k … F_i`: plus `m_j·Σ_{l=i..k} |E_l|`.
 //!
-//! [`solve`] finds the cheapest plan in O(q³); pure forward mode costs
+//! [`solve`] finds the cheapest plan in O(q³) time and O(q²) memory, for
+//! at most [`MAX_FACTORS`] factors, with exact costs (see [`solve`]); pure forward mode costs
 //! `n_1·Σ|E|` and pure reverse mode `m_q·Σ|E|`, and the optimum is never
 //! worse than either.
 //!
@@ -206,9 +207,20 @@ impl Solution {
     }
 }
 
+/// The most factors [`solve`] and [`parse_chain`] accept. The dynamic
+/// program is O(q³) in time and O(q²) in memory (two `u128` tables and one
+/// `u32` table of q² entries: 36 MB at the limit); 1,024 factors solve in
+/// about a second in a release build. Longer chains are an error, reported
+/// while reading the chain, before anything is allocated (the Jacobian pass
+/// coarsens its chains to [`crate::jacobian::MAX_STAGES`] first).
+pub const MAX_FACTORS: usize = 1024;
+
 fn check_chain(chain: &[Factor]) -> Result<()> {
     if chain.is_empty() {
         return Err(Error::input("a chain needs at least one factor"));
+    }
+    if chain.len() > MAX_FACTORS {
+        return Err(too_many(chain.len()));
     }
     for i in 1..chain.len() {
         if chain[i].n != chain[i - 1].m {
@@ -224,82 +236,158 @@ fn check_chain(chain: &[Factor]) -> Result<()> {
     Ok(())
 }
 
+fn too_many(q: usize) -> Error {
+    Error::input(format!(
+        "a chain of {q} factors is longer than the limit of {MAX_FACTORS} (the solver is O(q³) in time and O(q²) in memory)"
+    ))
+}
+
+/// The DP's choice for one sub-chain, packed in a `u32`: the kind in the
+/// top two bits, the split point `k` below (`k < MAX_FACTORS < 2^30`).
+#[derive(Clone, Copy)]
+enum Choice {
+    Leaf,
+    Dense(usize),
+    Tangent(usize),
+    Adjoint(usize),
+}
+
+impl Choice {
+    const SHIFT: u32 = 30;
+
+    fn pack(self) -> u32 {
+        let (tag, k) = match self {
+            Choice::Leaf => (0, 0),
+            Choice::Dense(k) => (1, k),
+            Choice::Tangent(k) => (2, k),
+            Choice::Adjoint(k) => (3, k),
+        };
+        (tag << Self::SHIFT) | k as u32
+    }
+
+    fn unpack(v: u32) -> Choice {
+        let k = (v & ((1 << Self::SHIFT) - 1)) as usize;
+        match v >> Self::SHIFT {
+            0 => Choice::Leaf,
+            1 => Choice::Dense(k),
+            2 => Choice::Tangent(k),
+            _ => Choice::Adjoint(k),
+        }
+    }
+}
+
+/// `a + b`, saturating at `u128::MAX`.
+fn add(a: u128, b: u128) -> u128 {
+    a.saturating_add(b)
+}
+
+/// `a · b`, saturating at `u128::MAX`.
+fn mul(a: u128, b: u128) -> u128 {
+    a.saturating_mul(b)
+}
+
 /// Solves the bracketing problem by dynamic programming over sub-chains.
+///
+/// Costs are exact. Every cost is computed as `min(true cost, u128::MAX)`
+/// (saturating addition and multiplication of non-negative integers
+/// compose to exactly that), so any plan that costs less than
+/// `u128::MAX = 2^128 − 1` FMAs is compared exactly with every other plan,
+/// and the minimum is exact whenever it is below that bound. A chain whose
+/// optimum, pure tangent cost or pure adjoint cost reaches `2^128 − 1` is an
+/// error rather than a wrapped or rounded number. A chain of more than
+/// [`MAX_FACTORS`] factors is an error.
 pub fn solve(chain: &[Factor]) -> Result<Solution> {
     check_chain(chain)?;
     let q = chain.len();
-    let e: Vec<u128> = chain.iter().map(|f| f.cost as u128).collect();
-    // prefix[i] = Σ_{l<i} |E_l|
+    // prefix[i] = Σ_{l<i} |E_l|: at most q·(2^64 − 1), exact in u128.
     let mut prefix = vec![0u128; q + 1];
     for i in 0..q {
-        prefix[i + 1] = prefix[i] + e[i];
+        prefix[i + 1] = prefix[i] + chain[i].cost as u128;
     }
     let sum = |a: usize, b: usize| prefix[b + 1] - prefix[a];
-    // cost[i][j], choice[i][j] for the sub-chain F_j ∘ … ∘ F_i (i <= j).
-    #[derive(Clone, Copy)]
-    enum Choice {
-        Leaf,
-        Dense(usize),
-        Tangent(usize),
-        Adjoint(usize),
-    }
-    let mut cost = vec![vec![u128::MAX; q]; q];
-    let mut choice = vec![vec![Choice::Leaf; q]; q];
+    // The cost of the sub-chain F_j ∘ … ∘ F_i (i <= j) is kept twice, so the
+    // inner loop over the split k reads both tables contiguously:
+    // by_start[i·q + j] and by_end[j·q + i]. choice[i·q + j] is packed.
+    let mut by_start = vec![0u128; q * q];
+    let mut by_end = vec![0u128; q * q];
+    let mut choice = vec![Choice::Leaf.pack(); q * q];
     for i in 0..q {
-        cost[i][i] = chain[i].preaccumulation_cost();
+        let c = chain[i].preaccumulation_cost();
+        by_start[i * q + i] = c;
+        by_end[i * q + i] = c;
     }
     for len in 2..=q {
         for i in 0..=q - len {
             let j = i + len - 1;
             let (m_j, n_i) = (chain[j].m as u128, chain[i].n as u128);
+            // Both factors are below 2^64, so the product is exact.
+            let outer = m_j * n_i;
+            let mut best = (u128::MAX, Choice::Dense(i));
             for k in i..j {
-                let m_k = chain[k].m as u128;
-                let dense = cost[k + 1][j] + cost[i][k] + m_j * m_k * n_i;
-                let tangent = cost[i][k] + n_i * sum(k + 1, j);
-                let adjoint = cost[k + 1][j] + m_j * sum(i, k);
+                let left = by_end[j * q + k + 1]; // F_j … F_{k+1}
+                let right = by_start[i * q + k]; // F_k … F_i
+                let dense = add(add(left, right), mul(outer, chain[k].m as u128));
+                let tangent = add(right, mul(n_i, sum(k + 1, j)));
+                let adjoint = add(left, mul(m_j, sum(i, k)));
                 for (c, ch) in [
                     (dense, Choice::Dense(k)),
                     (tangent, Choice::Tangent(k)),
                     (adjoint, Choice::Adjoint(k)),
                 ] {
-                    if c < cost[i][j] {
-                        cost[i][j] = c;
-                        choice[i][j] = ch;
+                    if c < best.0 {
+                        best = (c, ch);
                     }
                 }
             }
+            by_start[i * q + j] = best.0;
+            by_end[j * q + i] = best.0;
+            choice[i * q + j] = best.1.pack();
         }
     }
-    fn build(choice: &[Vec<Choice>], i: usize, j: usize) -> Plan {
-        match choice[i][j] {
+    fn build(choice: &[u32], q: usize, i: usize, j: usize) -> Plan {
+        match Choice::unpack(choice[i * q + j]) {
             Choice::Leaf => Plan::Leaf(i),
             Choice::Dense(k) => Plan::Dense {
-                left: Box::new(build(choice, k + 1, j)),
-                right: Box::new(build(choice, i, k)),
+                left: Box::new(build(choice, q, k + 1, j)),
+                right: Box::new(build(choice, q, i, k)),
             },
             Choice::Tangent(k) => Plan::Tangent {
-                right: Box::new(build(choice, i, k)),
+                right: Box::new(build(choice, q, i, k)),
                 first: k + 1,
                 last: j,
             },
             Choice::Adjoint(k) => Plan::Adjoint {
-                left: Box::new(build(choice, k + 1, j)),
+                left: Box::new(build(choice, q, k + 1, j)),
                 first: i,
                 last: k,
             },
         }
     }
-    Ok(Solution {
-        optimal: cost[0][q - 1],
-        tangent: chain[0].n as u128 * sum(0, q - 1),
-        adjoint: chain[q - 1].m as u128 * sum(0, q - 1),
-        plan: build(&choice, 0, q - 1),
-    })
+    let total = sum(0, q - 1);
+    let solution = Solution {
+        optimal: by_start[q - 1],
+        tangent: mul(chain[0].n as u128, total),
+        adjoint: mul(chain[q - 1].m as u128, total),
+        plan: build(&choice, q, 0, q - 1),
+    };
+    for (what, v) in [
+        ("optimal", solution.optimal),
+        ("pure tangent (n_1·Σ|E|)", solution.tangent),
+        ("pure adjoint (m_q·Σ|E|)", solution.adjoint),
+    ] {
+        if v == u128::MAX {
+            return Err(Error::input(format!(
+                "the chain's {what} cost is at least 2^128 − 1 FMAs, too large to represent exactly"
+            )));
+        }
+    }
+    Ok(solution)
 }
 
 /// The cost of carrying out `plan` on `chain`, computed directly from the
-/// plan tree (independently of the dynamic program).
-pub fn plan_cost(chain: &[Factor], plan: &Plan) -> u128 {
+/// plan tree (independently of the dynamic program), or `None` if it does
+/// not fit in a `u128`.
+pub fn plan_cost(chain: &[Factor], plan: &Plan) -> Option<u128> {
     fn span(p: &Plan) -> (usize, usize) {
         match p {
             Plan::Leaf(i) => (*i, *i),
@@ -308,23 +396,29 @@ pub fn plan_cost(chain: &[Factor], plan: &Plan) -> u128 {
             Plan::Adjoint { left, first, .. } => (*first, span(left).1),
         }
     }
-    let e = |a: usize, b: usize| (a..=b).map(|l| chain[l].cost as u128).sum::<u128>();
+    let e =
+        |a: usize, b: usize| (a..=b).try_fold(0u128, |s, l| s.checked_add(chain[l].cost as u128));
     match plan {
-        Plan::Leaf(i) => chain[*i].preaccumulation_cost(),
+        Plan::Leaf(i) => Some(chain[*i].preaccumulation_cost()),
         Plan::Dense { left, right } => {
             let (i, k) = span(right);
             let (_, j) = span(left);
-            plan_cost(chain, left)
-                + plan_cost(chain, right)
-                + chain[j].m as u128 * chain[k].m as u128 * chain[i].n as u128
+            let product = (chain[j].m as u128)
+                .checked_mul(chain[k].m as u128)?
+                .checked_mul(chain[i].n as u128)?;
+            plan_cost(chain, left)?
+                .checked_add(plan_cost(chain, right)?)?
+                .checked_add(product)
         }
         Plan::Tangent { right, first, last } => {
             let (i, _) = span(right);
-            plan_cost(chain, right) + chain[i].n as u128 * e(*first, *last)
+            let push = (chain[i].n as u128).checked_mul(e(*first, *last)?)?;
+            plan_cost(chain, right)?.checked_add(push)
         }
         Plan::Adjoint { left, first, last } => {
             let (_, j) = span(left);
-            plan_cost(chain, left) + chain[j].m as u128 * e(*first, *last)
+            let pull = (chain[j].m as u128).checked_mul(e(*first, *last)?)?;
+            plan_cost(chain, left)?.checked_add(pull)
         }
     }
 }
@@ -349,15 +443,27 @@ pub fn parse_chain(text: &str) -> Result<Vec<Factor>> {
     let (ln, first) = lines.next().ok_or_else(|| {
         Error::input("line 1: expected the number of factors q, found an empty file")
     })?;
-    let q: usize = first.parse().map_err(|_| {
-        Error::input(format!(
-            "line {ln}: expected the number of factors q, found '{first}'"
-        ))
-    })?;
+    let q: usize = match first.parse() {
+        Ok(q) => q,
+        // All digits but too big for usize: certainly over the limit.
+        Err(_) if first.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(Error::input(format!(
+                "line {ln}: q = {first} factors is longer than the limit of {MAX_FACTORS}"
+            )))
+        }
+        Err(_) => {
+            return Err(Error::input(format!(
+                "line {ln}: expected the number of factors q, found '{first}'"
+            )))
+        }
+    };
     if q == 0 {
         return Err(Error::input(format!("line {ln}: q must be at least 1")));
     }
-    let mut chain = Vec::with_capacity(q.min(1 << 16));
+    if q > MAX_FACTORS {
+        return Err(too_many(q).context(format!("line {ln}")));
+    }
+    let mut chain = Vec::with_capacity(q);
     for (ln, l) in lines.by_ref() {
         if chain.len() == q {
             return Err(Error::input(format!(
@@ -457,7 +563,7 @@ mod tests {
         ];
         let s = solve(&c).unwrap();
         assert_eq!((s.optimal, s.tangent, s.adjoint), (60310, 60310000, 60310));
-        assert_eq!(s.optimal, plan_cost(&c, &s.plan));
+        assert_eq!(Some(s.optimal), plan_cost(&c, &s.plan));
         assert_eq!(s.bracketing(), "(F3·F2)·F1 [adjoint|adjoint]");
     }
 
@@ -478,13 +584,123 @@ mod tests {
             let s = solve(&c).unwrap();
             let brute = all_plans(0, q - 1)
                 .iter()
-                .map(|p| plan_cost(&c, p))
+                .map(|p| plan_cost(&c, p).unwrap())
                 .min()
                 .unwrap();
             assert_eq!(s.optimal, brute, "chain {dims:?} {costs:?}");
-            assert_eq!(plan_cost(&c, &s.plan), s.optimal);
+            assert_eq!(plan_cost(&c, &s.plan), Some(s.optimal));
             assert!(s.optimal <= s.tangent && s.optimal <= s.adjoint);
         }
+    }
+
+    const BIG: u64 = u64::MAX;
+
+    /// Issue 11 item 3: the dense plan's true cost is exactly 2^128, which
+    /// wrapped to 0 in u128 and was reported as the optimum.
+    #[test]
+    fn costs_past_u128_do_not_wrap() {
+        let c = [Factor::new(BIG, BIG, 2), Factor::new(1, BIG, 1)];
+        let s = solve(&c).unwrap();
+        assert_eq!(s.optimal, 3);
+        assert_eq!(s.adjoint, 3);
+        assert_eq!(s.tangent, 3 * BIG as u128);
+        assert_eq!(s.bracketing(), "F2·F1 [adjoint]");
+        assert_eq!(plan_cost(&c, &s.plan), Some(3));
+        let dense = Plan::Dense {
+            left: Box::new(Plan::Leaf(1)),
+            right: Box::new(Plan::Leaf(0)),
+        };
+        assert_eq!(plan_cost(&c, &dense), None, "2^128 does not fit");
+    }
+
+    #[test]
+    fn unrepresentable_costs_are_errors() {
+        // Every plan costs at least 2·(2^64 − 1)^2 > 2^128.
+        let c = [Factor::new(BIG, BIG, BIG), Factor::new(BIG, BIG, BIG)];
+        let e = solve(&c).unwrap_err().to_string();
+        assert!(e.contains("optimal cost") && e.contains("2^128"), "{e}");
+        // The optimum (pure adjoint, 2·(2^64 − 1)) fits, pure tangent does not.
+        let c = [Factor::new(1, BIG, BIG), Factor::new(1, 1, BIG)];
+        let e = solve(&c).unwrap_err().to_string();
+        assert!(e.contains("pure tangent") && e.contains("2^128"), "{e}");
+        // The largest single factor fits exactly.
+        let s = solve(&[Factor::new(BIG, BIG, BIG)]).unwrap();
+        assert_eq!(s.optimal, BIG as u128 * BIG as u128);
+    }
+
+    /// Saturated comparisons are exact: with huge dimensions, where many
+    /// plans overflow u128, the DP still finds the brute-force optimum.
+    #[test]
+    fn dp_equals_brute_force_on_huge_chains() {
+        let mut state: u64 = 0x9E3779B97F4A7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut solved = 0;
+        for trial in 0..400 {
+            let q = 1 + (trial % 6);
+            // Mix tiny and near-2^64 dimensions and costs.
+            let mut pick = || match next() % 4 {
+                0 => 1 + next() % 4,
+                1 => BIG - next() % 4,
+                2 => 1 << (next() % 64),
+                _ => next(),
+            };
+            let dims: Vec<u64> = (0..=q).map(|_| pick()).collect();
+            let costs: Vec<u64> = (0..q).map(|_| pick()).collect();
+            let c = chain(&dims, &costs);
+            let brute = all_plans(0, q - 1)
+                .iter()
+                .filter_map(|p| plan_cost(&c, p))
+                .min();
+            match solve(&c) {
+                Ok(s) => {
+                    assert_eq!(Some(s.optimal), brute, "chain {dims:?} {costs:?}");
+                    assert_eq!(plan_cost(&c, &s.plan), Some(s.optimal));
+                    assert!(s.optimal <= s.tangent && s.optimal <= s.adjoint);
+                    solved += 1;
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(e.contains("2^128"), "{e}");
+                    // Either no plan fits, or a pure mode's cost does not.
+                    let total: u128 = costs.iter().map(|&x| x as u128).sum();
+                    let fits = |d: u64| {
+                        (d as u128)
+                            .checked_mul(total)
+                            .is_some_and(|v| v < u128::MAX)
+                    };
+                    let pure_fits = fits(dims[0]) && fits(dims[q]);
+                    assert!(
+                        brute.is_none_or(|b| b == u128::MAX) || !pure_fits,
+                        "chain {dims:?} {costs:?}: {e}"
+                    );
+                }
+            }
+        }
+        assert!(solved > 100, "only {solved} chains solved");
+    }
+
+    #[test]
+    fn long_chains_are_refused_before_allocating() {
+        let e = parse_chain(&format!("{}\n", MAX_FACTORS + 1)).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("line 1") && msg.contains("limit of 1024"),
+            "{msg}"
+        );
+        let e = parse_chain("# huge\n99999999999999999999999999\n").unwrap_err();
+        assert!(e.to_string().contains("line 2") && e.to_string().contains("limit"));
+        let c = vec![Factor::new(1, 1, 1); MAX_FACTORS + 1];
+        let e = solve(&c).unwrap_err();
+        assert!(e.to_string().contains("limit of 1024"), "{e}");
+        // A chain at a modest length still solves (pure adjoint is optimal
+        // for scalar factors: every mode costs Σ|E|).
+        let c = vec![Factor::new(1, 1, 1); 200];
+        assert_eq!(solve(&c).unwrap().optimal, 200);
     }
 
     #[test]

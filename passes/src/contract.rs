@@ -19,19 +19,29 @@ pub fn wrt_option(pass: &str, opts: &PassOptions) -> Result<Option<Vec<String>>>
     match opts.get("wrt") {
         None => Ok(None),
         Some(v) => {
-            for (i, n) in v.iter().enumerate() {
-                if v[..i].contains(n) {
-                    return Err(Error::input(format!(
-                        "{pass}: parameter `{n}` is listed twice in wrt"
-                    )));
-                }
-            }
+            reject_repeats(pass, v)?;
             Ok(Some(v.to_vec()))
         }
     }
 }
 
-/// Resolves `wrt` names to parameter nodes (see the module docs).
+/// The error for a `wrt` list that names a parameter twice, shared by the
+/// pipeline option ([`wrt_option`]) and [`resolve_wrt`], so every entry
+/// point (a pipeline string, a pass built in code, `gradcheck`, `adjoint
+/// check --wrt`) says the same thing.
+fn reject_repeats(pass: &str, names: &[String]) -> Result<()> {
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(Error::input(format!(
+                "{pass}: parameter `{n}` is listed twice in wrt"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `wrt` names to parameter nodes (see the module docs): an
+/// unknown name, a `bool` parameter or a name listed twice is an error.
 pub fn resolve_wrt(pass: &str, g: &Graph, wrt: Option<&[String]>) -> Result<Vec<NodeId>> {
     match wrt {
         None => Ok(g
@@ -40,27 +50,31 @@ pub fn resolve_wrt(pass: &str, g: &Graph, wrt: Option<&[String]>) -> Result<Vec<
             .copied()
             .filter(|&p| g.ty(p).dtype.is_float())
             .collect()),
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                let p = g.param_by_name(n).ok_or_else(|| {
-                    Error::pass(format!(
-                        "{pass}: @{} has no parameter `{n}`; its parameters are: {}",
-                        g.name(),
-                        g.param_names().join(", ")
-                    ))
-                })?;
-                if !g.ty(p).dtype.is_float() {
-                    return Err(Error::pass(format!(
-                        "{pass}: parameter `{n}` of @{} is {} and has no derivative",
-                        g.name(),
-                        g.ty(p)
-                    )));
-                }
-                Ok(p)
-            })
-            .collect(),
+        Some(names) => reject_repeats(pass, names).and_then(|()| resolve_names(pass, g, names)),
     }
+}
+
+fn resolve_names(pass: &str, g: &Graph, names: &[String]) -> Result<Vec<NodeId>> {
+    names
+        .iter()
+        .map(|n| {
+            let p = g.param_by_name(n).ok_or_else(|| {
+                Error::pass(format!(
+                    "{pass}: @{} has no parameter `{n}`; its parameters are: {}",
+                    g.name(),
+                    g.param_names().join(", ")
+                ))
+            })?;
+            if !g.ty(p).dtype.is_float() {
+                return Err(Error::pass(format!(
+                    "{pass}: parameter `{n}` of @{} is {} and has no derivative",
+                    g.name(),
+                    g.ty(p)
+                )));
+            }
+            Ok(p)
+        })
+        .collect()
 }
 
 /// The output to differentiate: output `of`, or the only output. Errors if
@@ -121,4 +135,61 @@ pub fn prepare_calls(g: &mut Graph, rule: Rule) -> Result<usize> {
         Rule::None => true,
     })?;
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{gradcheck, GradCheckOptions};
+    use crate::reverse::Grad;
+    use crate::{Pass, PassManager};
+    use adjoint_ir::Tensor;
+
+    fn square() -> Graph {
+        let m = adjoint_ir::parse_module(
+            "func @f(%x: f64, %b: bool) -> f64 {\n  %y = mul %x, %x\n  return %y\n}\n",
+        )
+        .unwrap();
+        m.func("f").unwrap().clone()
+    }
+
+    /// Issue 11 item 4: `adjoint check --wrt x,x` (gradcheck) reported a
+    /// FAIL row where `grad{wrt=x,x}` said "listed twice"; every entry
+    /// point now gives the same error.
+    #[test]
+    fn a_repeated_wrt_name_is_the_same_error_everywhere() {
+        let g = square();
+        let xx = vec!["x".to_string(), "x".to_string()];
+        let want = "parameter `x` is listed twice in wrt";
+        let e = resolve_wrt("grad", &g, Some(&xx)).unwrap_err();
+        assert_eq!(e.message, format!("grad: {want}"));
+        let e = PassManager::parse("grad{wrt=x,x}").unwrap_err();
+        assert_eq!(e.message, format!("grad: {want}"));
+        let e = Grad {
+            wrt: Some(xx.clone()),
+            of: None,
+        }
+        .run(&mut g.clone())
+        .unwrap_err();
+        assert_eq!(e.message, format!("grad: {want}"));
+        let inputs = [
+            Tensor::scalar_f64(3.0),
+            Tensor::from_bool([], vec![true]).unwrap(),
+        ];
+        let opts = GradCheckOptions {
+            wrt: Some(xx),
+            ..GradCheckOptions::default()
+        };
+        let e = gradcheck(&g, &inputs, &opts).unwrap_err();
+        assert_eq!(e.message, format!("gradcheck: {want}"));
+        // The other rules still hold, and a single listing checks fine.
+        let b = vec!["b".to_string()];
+        let e = resolve_wrt("grad", &g, Some(&b)).unwrap_err();
+        assert!(e.message.contains("has no derivative"), "{e}");
+        let opts = GradCheckOptions {
+            wrt: Some(vec!["x".to_string()]),
+            ..GradCheckOptions::default()
+        };
+        assert!(gradcheck(&g, &inputs, &opts).unwrap().pass);
+    }
 }
