@@ -136,25 +136,78 @@ impl JsonReader<'_> {
     }
 }
 
-fn flatten<'a>(v: &'a ArgValue, out: &mut Vec<&'a ArgValue>, limit: usize) -> Result<()> {
-    match v {
-        ArgValue::List(items) => {
-            for it in items {
-                flatten(it, out, limit)?;
-            }
-        }
-        other => {
-            if out.len() >= limit {
-                return Err(Error::input(format!(
-                    "too many elements (the type holds {limit})"
-                )));
-            }
-            out.push(other)
-        }
-    }
-    Ok(())
+fn is_list(v: &ArgValue) -> bool {
+    matches!(v, ArgValue::List(_))
 }
 
+/// The elements of `v` for type `ty`, row-major (see [`arg_to_tensor`]).
+fn elements<'a>(v: &'a ArgValue, ty: &TensorType) -> Result<Vec<&'a ArgValue>> {
+    let numel = ty.numel();
+    let count_error =
+        |got: usize| Error::input(format!("expected {numel} elements for {ty}, got {got}"));
+    let items = match v {
+        ArgValue::List(items) => items,
+        // A bare number fills a type with one element.
+        _ if numel == 1 => return Ok(vec![v]),
+        _ => return Err(count_error(1)),
+    };
+    if !items.iter().any(is_list) {
+        // The flat form (for a vector, also the nested one).
+        return if items.len() == numel {
+            Ok(items.iter().collect())
+        } else {
+            Err(count_error(items.len()))
+        };
+    }
+    let mut out = Vec::with_capacity(numel);
+    nested(v, ty, 0, &mut out)?;
+    Ok(out)
+}
+
+/// Collects the leaves of `v`, which must be nested exactly like `ty`'s
+/// shape from axis `depth` on: the rule of `const` literals.
+fn nested<'a>(
+    v: &'a ArgValue,
+    ty: &TensorType,
+    depth: usize,
+    out: &mut Vec<&'a ArgValue>,
+) -> Result<()> {
+    let dims = ty.shape.dims();
+    let mismatch = |what: String| {
+        Error::input(format!(
+            "the value does not match {ty}: {what} (write it nested like the shape, or as a flat list of {} elements)",
+            ty.numel()
+        ))
+    };
+    match (v, dims.get(depth)) {
+        (ArgValue::List(items), Some(&d)) => {
+            if items.len() != d {
+                return Err(mismatch(format!(
+                    "axis {depth} needs {d} entries, found {}",
+                    items.len()
+                )));
+            }
+            items.iter().try_for_each(|i| nested(i, ty, depth + 1, out))
+        }
+        (ArgValue::List(_), None) => Err(mismatch(format!(
+            "nested deeper than the rank {}",
+            dims.len()
+        ))),
+        (_, Some(_)) => Err(mismatch(format!(
+            "expected a list at depth {depth}, found a scalar"
+        ))),
+        (leaf, None) => {
+            out.push(leaf);
+            Ok(())
+        }
+    }
+}
+
+/// A float element in `dtype`, parsed in that dtype directly (one rounding,
+/// from decimal). As for `const` literals, a finite number too large for
+/// the dtype is an error, and one too small rounds to the nearest
+/// representable value (a subnormal or a signed zero), like any other
+/// rounding.
 fn parse_float(v: &ArgValue, dtype: DType) -> Result<f64> {
     let bad = || {
         Error::input(format!(
@@ -171,27 +224,39 @@ fn parse_float(v: &ArgValue, dtype: DType) -> Result<f64> {
         },
         _ => return Err(bad()),
     };
-    match dtype {
-        // Parse in the element's own dtype: one rounding, from decimal.
-        DType::F32 => text.parse::<f32>().map(|x| x as f64).map_err(|_| bad()),
-        _ => text.parse::<f64>().map_err(|_| bad()),
-    }
-}
-
-/// Converts a parsed argument to a tensor of type `ty`. A scalar, a flat
-/// list, or a nested list is accepted as long as it has exactly the right
-/// number of elements; it is reshaped to `ty`'s shape. `bool` parameters
-/// take JSON booleans.
-pub fn arg_to_tensor(v: &ArgValue, ty: &TensorType) -> Result<Tensor> {
-    let mut flat = Vec::new();
-    flatten(v, &mut flat, ty.numel())?;
-    if flat.len() != ty.numel() {
+    let x = match dtype {
+        DType::F32 => text.parse::<f32>().map(|x| x as f64).map_err(|_| bad())?,
+        _ => text.parse::<f64>().map_err(|_| bad())?,
+    };
+    // A `Number` is always written with digits, so infinity here is an
+    // overflow, never an explicit `inf`.
+    if x.is_infinite() {
         return Err(Error::input(format!(
-            "expected {} elements for {ty}, got {}",
-            ty.numel(),
-            flat.len()
+            "{text} is out of range for {dtype} (the largest finite value is {})",
+            match dtype {
+                DType::F32 => fmt_f32(f32::MAX),
+                _ => fmt_f64(f64::MAX),
+            }
         )));
     }
+    Ok(x)
+}
+
+/// Converts a parsed argument to a tensor of type `ty`. Three forms are
+/// accepted:
+///
+/// - lists nested exactly like the shape, as for a `const` literal (a bare
+///   number for a rank-0 type);
+/// - a flat list of all the elements in row-major order (`[1,2,3,4]` for
+///   `f64[2,2]`);
+/// - a bare number, for a type with one element.
+///
+/// Anything else (lists nested unlike the shape, even with the right
+/// element count) is an error. A finite number too large for the dtype is
+/// an error, as in a `const` literal; `bool` parameters take JSON booleans.
+pub fn arg_to_tensor(v: &ArgValue, ty: &TensorType) -> Result<Tensor> {
+    let flat = elements(v, ty)?;
+    let element = |i: usize, r: Result<f64>| r.map_err(|e| e.context(format!("element {i}")));
     let data = match ty.dtype {
         DType::Bool => TensorData::Bool(
             flat.iter()
@@ -205,12 +270,14 @@ pub fn arg_to_tensor(v: &ArgValue, ty: &TensorType) -> Result<Tensor> {
         ),
         DType::F32 => TensorData::F32(
             flat.iter()
-                .map(|x| parse_float(x, DType::F32).map(|f| f as f32))
+                .enumerate()
+                .map(|(i, x)| element(i, parse_float(x, DType::F32)).map(|f| f as f32))
                 .collect::<Result<_>>()?,
         ),
         DType::F64 => TensorData::F64(
             flat.iter()
-                .map(|x| parse_float(x, DType::F64))
+                .enumerate()
+                .map(|(i, x)| element(i, parse_float(x, DType::F64)))
                 .collect::<Result<_>>()?,
         ),
     };
@@ -338,6 +405,125 @@ mod tests {
         assert!(arg_to_tensor(&parse_arg("1").unwrap(), &TensorType::bool([])).is_err());
         assert!(parse_arg("[[[[").is_err());
         assert!(parse_arg(&"[".repeat(10_000)).is_err());
+    }
+
+    fn arg(text: &str, ty: &TensorType) -> Result<Tensor> {
+        arg_to_tensor(&parse_arg(text).unwrap(), ty)
+    }
+
+    /// Issue 11 item 5: lists nested unlike the shape were accepted when
+    /// their element count matched.
+    #[test]
+    fn nesting_must_match_the_shape() {
+        let ty = TensorType::f64([2, 2]);
+        let want = Tensor::from_f64([2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        for ok in ["[[1,2],[3,4]]", "[1,2,3,4]", " [ [1, 2] , [3 ,4] ] "] {
+            assert_eq!(arg(ok, &ty).unwrap(), want, "{ok}");
+        }
+        for (bad, why) in [
+            ("[[1,2,3],[4]]", "axis 1 needs 2 entries, found 3"),
+            ("[[[1,2,3,4]]]", "axis 0 needs 2 entries, found 1"),
+            ("[[],[1,[2,[3]]],4]", "axis 0 needs 2 entries, found 3"),
+            ("[[1,2],[3,[4]]]", "nested deeper than the rank 2"),
+            ("[[1,2],3]", "expected a list at depth 1, found a scalar"),
+            ("[[[1,2]],[[3,4]]]", "axis 1 needs 2 entries, found 1"),
+            ("[1,2,3]", "expected 4 elements for f64[2,2], got 3"),
+            ("5", "expected 4 elements for f64[2,2], got 1"),
+        ] {
+            let e = arg(bad, &ty).unwrap_err();
+            assert!(e.message.contains(why), "{bad}: {e}");
+        }
+        // Rank 0 and one-element types; empty tensors.
+        assert_eq!(
+            arg("2.5", &TensorType::f64([])).unwrap(),
+            Tensor::scalar_f64(2.5)
+        );
+        assert_eq!(
+            arg("[2.5]", &TensorType::f64([])).unwrap(),
+            Tensor::scalar_f64(2.5)
+        );
+        assert!(arg("[[2.5]]", &TensorType::f64([])).is_err());
+        for one in ["2.5", "[2.5]", "[[2.5]]"] {
+            let t = arg(one, &TensorType::f64([1, 1])).unwrap();
+            assert_eq!(t.to_f64_vec(), vec![2.5], "{one}");
+        }
+        assert_eq!(arg("[[],[]]", &TensorType::f64([2, 0])).unwrap().len(), 0);
+        assert_eq!(arg("[]", &TensorType::f64([2, 0])).unwrap().len(), 0);
+        assert!(arg("[[]]", &TensorType::f64([2, 0])).is_err());
+        let b = arg("[[true],[false]]", &TensorType::bool([2, 1])).unwrap();
+        assert_eq!(b.as_bool().unwrap(), &[true, false]);
+    }
+
+    /// The value a `const` literal of `ty` denotes, through the text parser.
+    fn const_literal(lit: &str, ty: &str) -> Result<Tensor> {
+        let m = adjoint_ir::parse_module(&format!(
+            "func @c() -> {ty} {{\n  %c = const {lit} : {ty}\n  return %c\n}}\n"
+        ))?;
+        let g = m.func("c").unwrap();
+        match &g[g.outputs()[0]].op {
+            adjoint_ir::Op::Const(t) => Ok(t.clone()),
+            other => panic!("not a constant: {other:?}"),
+        }
+    }
+
+    /// Issue 11 item 5: numbers out of the dtype's range became ±inf. The
+    /// rule is the one of `const` literals: a finite literal that overflows
+    /// is an error; one that underflows rounds (to a subnormal or a signed
+    /// zero), like every other rounding from decimal.
+    #[test]
+    fn numbers_follow_the_const_literal_rule() {
+        let f32s = TensorType::f32([]);
+        let f64s = TensorType::f64([]);
+        for (text, ty, tyname) in [
+            ("1e39", &f32s, "f32"),
+            ("-1e39", &f32s, "f32"),
+            ("3.5e38", &f32s, "f32"),
+            ("1e400", &f64s, "f64"),
+            ("-1e400", &f64s, "f64"),
+            ("1.8e308", &f64s, "f64"),
+        ] {
+            let e = arg(text, ty).unwrap_err();
+            assert!(e.message.contains("out of range for"), "{text}: {e}");
+            let lit = text
+                .strip_prefix('-')
+                .map_or(text.to_string(), |t| format!("-{t}"));
+            assert!(
+                const_literal(&lit, tyname).is_err(),
+                "const {text} : {tyname}"
+            );
+        }
+        for (text, ty, tyname) in [
+            ("1e-46", &f32s, "f32"),
+            ("-1e-46", &f32s, "f32"),
+            ("1e-45", &f32s, "f32"),
+            ("3.4028235e38", &f32s, "f32"),
+            ("1e-400", &f64s, "f64"),
+            ("-1e-400", &f64s, "f64"),
+            ("5e-324", &f64s, "f64"),
+            ("1.7976931348623157e308", &f64s, "f64"),
+        ] {
+            let a = arg(text, ty).unwrap();
+            let c = const_literal(text, tyname).unwrap();
+            let bits = |t: &Tensor| match t.data() {
+                TensorData::F32(v) => v[0].to_bits() as u64,
+                TensorData::F64(v) => v[0].to_bits(),
+                TensorData::Bool(_) => unreachable!(),
+            };
+            assert_eq!(bits(&a), bits(&c), "{text} : {tyname}");
+        }
+        assert_eq!(
+            arg("-1e-46", &f32s).unwrap().as_f32().unwrap()[0].to_bits(),
+            (-0.0f32).to_bits()
+        );
+        // The element is named, and explicit infinities stay allowed.
+        let e = arg("[1, 2, 1e39]", &TensorType::f32([3])).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("element 2: 1e39 is out of range for f32"),
+            "{e}"
+        );
+        let t = arg("[\"inf\", \"-inf\"]", &TensorType::f32([2])).unwrap();
+        assert_eq!(t.as_f32().unwrap(), &[f32::INFINITY, f32::NEG_INFINITY]);
     }
 
     #[test]
