@@ -1,7 +1,11 @@
 //! The `adjoint` command-line tool.
 //!
 //! Exit codes: 0 success; 1 bad input (one line on stderr, never a panic or
-//! a backtrace); 2 usage errors.
+//! a backtrace); 2 usage errors. Output goes through [`output`]: a closed
+//! pipe on standard output (`| head`) is a quiet exit with status 0, any
+//! other failed write an error (status 1).
+
+mod output;
 
 use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
 use adjoint::jit::JitOptions;
@@ -10,12 +14,23 @@ use adjoint::passes::{bracketing, PassFilter, PassManager, Registry};
 use adjoint::values::{arg_to_tensor, json_number, outputs_json, parse_arg};
 use adjoint::Engine;
 use clap::{Args, Parser, Subcommand};
+use output::Stop;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// adjoint: an automatic-differentiation compiler.
 #[derive(Parser)]
-#[command(name = "adjoint", version, about, long_about = None)]
+#[command(
+    name = "adjoint",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 on success, also when standard output is a pipe that its reader \
+                  closed early (as in `adjoint print f.adj | head -1`: the output stops quietly); \
+                  1 on an error, reported as one line on standard error (a failed write, such as a \
+                  full disk, is an error); 2 on a usage error."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -53,8 +68,10 @@ enum Cmd {
         /// The function (default: the first).
         #[arg(long)]
         func: Option<String>,
-        /// An argument, `NAME=VALUE`: a JSON number, boolean, or nested or
-        /// flat list reshaped to the parameter's shape.
+        /// An argument, `NAME=VALUE`: a JSON number, boolean or list, either
+        /// nested exactly like the parameter's shape or a flat row-major
+        /// list of all its elements; `"NaN"`, `"inf"` and `"-inf"` as
+        /// strings. A number too large for the dtype is an error.
         #[arg(long = "arg", value_name = "NAME=VALUE")]
         args: Vec<String>,
         /// The engine.
@@ -103,7 +120,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Solve a Jacobian chain bracketing problem given as `m n E` lines.
+    /// Solve a Jacobian chain bracketing problem given as `m n E` lines (at
+    /// most 1024 factors: the solver is O(q³) in time and O(q²) in memory;
+    /// costs are exact, and a cost of 2^128 − 1 FMAs or more is an error).
     Chain {
         /// The chain file (`-` for standard input).
         file: PathBuf,
@@ -270,15 +289,15 @@ fn report_json(r: &GradCheckReport) -> String {
     format!("{{\"pass\":{},\"inputs\":[{}]}}", r.pass, inputs.join(","))
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> std::result::Result<(), Stop> {
     match cli.cmd {
         Cmd::Print { file } => {
             let m = load(&file)?;
-            print!("{}", ir::print_module(&m));
+            output::out(&ir::print_module(&m))?;
         }
         Cmd::Dot { file, func } => {
             let m = load(&file)?;
-            print!("{}", ir::to_dot(pick(&m, &func)?));
+            output::out(&ir::to_dot(pick(&m, &func)?))?;
         }
         Cmd::Opt {
             file,
@@ -287,7 +306,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let m = load(&file)?;
             let g = apply_pipeline(pick(&m, &func)?, &pipeline)?;
-            print!("{}", ir::print_graph(&g));
+            output::out(&ir::print_graph(&g))?;
         }
         Cmd::Run {
             file,
@@ -304,9 +323,9 @@ fn run(cli: Cli) -> Result<()> {
             let inputs = parse_inputs(&g, &args)?;
             let engine: Engine = engine.parse()?;
             if (dump_clif || disasm || arena) && engine != Engine::Jit {
-                return Err(Error::input(
-                    "--dump-clif, --disasm and --arena need --engine jit",
-                ));
+                return Err(
+                    Error::input("--dump-clif, --disasm and --arena need --engine jit").into(),
+                );
             }
             let opts = JitOptions {
                 keep_clif: dump_clif,
@@ -316,17 +335,17 @@ fn run(cli: Cli) -> Result<()> {
             let prepared = engine.prepare_with(&g, &opts)?;
             if let Some(f) = prepared.compiled() {
                 if dump_clif {
-                    eprint!("{}", f.clif().unwrap_or_default());
+                    output::diag(f.clif().unwrap_or_default())?;
                 }
                 if disasm {
-                    eprint!("{}", f.disasm().unwrap_or_default());
+                    output::diag(f.disasm().unwrap_or_default())?;
                 }
                 if arena {
-                    eprint!("{}", f.plan());
+                    output::diag(f.plan())?;
                 }
             }
             let outs = prepared.run(&inputs)?;
-            println!("{}", outputs_json(&outs));
+            output::out(&format!("{}\n", outputs_json(&outs)))?;
         }
         Cmd::Check {
             file,
@@ -350,39 +369,81 @@ fn run(cli: Cli) -> Result<()> {
                 forward: !reverse_only,
             };
             let report = gradcheck(g, &inputs, &opts)?;
-            if json {
-                println!("{}", report_json(&report));
+            let written = output::out(&if json {
+                format!("{}\n", report_json(&report))
             } else {
-                println!("{report}");
-            }
+                format!("{report}\n")
+            });
+            // A failed check is status 1 even if the reader closed the pipe.
             if !report.pass {
                 return Err(Error::eval(format!(
                     "gradient check failed: max relative error {:.3e} exceeds {tol:e}",
                     report.max_rel()
-                )));
+                ))
+                .into());
             }
+            written?;
         }
         Cmd::Chain { file } => {
             let text = read_source(&file)?;
             let chain = bracketing::parse_chain(&text).map_err(|e| e.context(file.display()))?;
-            println!("{}", bracketing::solve(&chain)?.to_json());
+            output::out(&format!("{}\n", bracketing::solve(&chain)?.to_json()))?;
         }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // A panic is a bug; still, the CLI reports it as one line and exit 1.
+    // A panic is a bug; still, the CLI reports it as one line and exit 1
+    // (and never panics again if stderr cannot be written).
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("adjoint: internal error: {info}");
+        output::report(format_args!("internal error: {info}"));
     }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     match std::panic::catch_unwind(|| run(cli)) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("adjoint: {e}");
+        Ok(Ok(())) | Ok(Err(Stop::Closed)) => ExitCode::SUCCESS,
+        Ok(Err(Stop::Error(e))) => {
+            output::report(e);
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(1),
+    }
+}
+
+/// Prints clap's help, version or usage error and gives its exit status:
+/// 0 for help and version (or 1 if standard output cannot be written, 0 if
+/// it is a closed pipe), 2 for a usage error (also when stderr fails).
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    let printed = e.print().and_then(|()| {
+        std::io::stdout().flush()?;
+        std::io::stderr().flush()
+    });
+    match printed {
+        Ok(()) => ExitCode::from(code),
+        Err(_) if code != 0 => ExitCode::from(code),
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(io) => {
+            output::report(format_args!("cannot write to standard output: {io}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn chain_help_states_the_solver_limit() {
+        let cmd = Cli::command();
+        let chain = cmd.find_subcommand("chain").expect("chain subcommand");
+        let about = chain.get_about().expect("about").to_string();
+        let limit = format!("at most {} factors", bracketing::MAX_FACTORS);
+        assert!(about.contains(&limit), "{about}");
     }
 }
