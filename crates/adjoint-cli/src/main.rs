@@ -196,13 +196,13 @@ fn pick<'m>(m: &'m Module, func: &Option<String>) -> Result<&'m Graph> {
     }
 }
 
-fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> Result<Graph> {
+fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> std::result::Result<Graph, Stop> {
     let mut g = g.clone();
     let Some(pipeline) = &p.passes else {
         if p.print_before.is_some() || p.print_after.is_some() || p.time_passes {
-            return Err(Error::input(
-                "--print-before/--print-after/--time-passes need --passes",
-            ));
+            return Err(
+                Error::input("--print-before/--print-after/--time-passes need --passes").into(),
+            );
         }
         return Ok(g);
     };
@@ -214,14 +214,20 @@ fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> Result<Graph> {
     if let Some(f) = &p.print_after {
         pm.print_after(PassFilter::parse(f, &registry)?);
     }
+    let (stderr, stderr_closed) = output::DiagWriter::new();
     pm.print_changed(p.print_changed)
         .time_passes(p.time_passes)
-        .verify_each(!p.no_verify_each);
+        .verify_each(!p.no_verify_each)
+        .dump_to(Box::new(stderr));
     if let Some(dir) = &p.dump_dir {
         pm.dump_dir(dir);
     }
-    pm.run(&mut g)?;
-    Ok(g)
+    match pm.run(&mut g) {
+        Ok(_) => Ok(g),
+        // A dump or the timing report met a closed pipe.
+        Err(_) if stderr_closed.load(std::sync::atomic::Ordering::Relaxed) => Err(Stop::Closed),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn parse_inputs(g: &Graph, args: &[String]) -> Result<Vec<Tensor>> {

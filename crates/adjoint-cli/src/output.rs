@@ -15,6 +15,8 @@
 use adjoint::ir::Error;
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Why the CLI stops before finishing its work.
 #[derive(Debug)]
@@ -51,6 +53,48 @@ pub fn write_checked(mut w: impl Write, what: &str, text: &str) -> Result<(), St
             io::ErrorKind::BrokenPipe => Stop::Closed,
             _ => Stop::Error(Error::input(format!("cannot write to {what}: {e}"))),
         })
+}
+
+/// Standard error as a [`Write`] for the pass manager's IR dumps and timing
+/// report, which the manager writes itself (and turns a failure into its
+/// own error): a closed pipe is remembered in a flag, so the CLI can still
+/// stop quietly ([`Stop::Closed`]) rather than report that error.
+pub struct DiagWriter {
+    closed: Arc<AtomicBool>,
+}
+
+impl DiagWriter {
+    /// A writer to stderr and the flag it sets when stderr is a closed pipe.
+    pub fn new() -> (DiagWriter, Arc<AtomicBool>) {
+        let closed = Arc::new(AtomicBool::new(false));
+        (
+            DiagWriter {
+                closed: closed.clone(),
+            },
+            closed,
+        )
+    }
+
+    fn note<T>(&self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed.store(true, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}
+
+impl Write for DiagWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = io::stderr().lock().write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = io::stderr().lock().flush();
+        self.note(r)
+    }
 }
 
 /// Reports `message` as one line `adjoint: …` on stderr, ignoring a failure

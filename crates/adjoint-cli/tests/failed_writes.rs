@@ -122,6 +122,34 @@ fn a_failed_check_still_exits_1_when_the_pipe_is_closed() {
     );
 }
 
+#[test]
+fn requested_diagnostics_on_a_closed_stderr_stop_quietly() {
+    let seed = ["examples/seed.adj", "--arg", "x1=2", "--arg", "x2=7"];
+    let cases: Vec<Vec<&str>> = vec![
+        [&["run"][..], &seed, &["--arena", "--dump-clif"]].concat(),
+        vec![
+            "opt",
+            "examples/seed.adj",
+            "--passes",
+            "grad",
+            "--print-after=all",
+        ],
+        vec![
+            "opt",
+            "examples/seed.adj",
+            "--passes",
+            "grad,dce",
+            "--time-passes",
+        ],
+    ];
+    for args in &cases {
+        let mut c = bin(args);
+        c.stdout(Stdio::piped()).stderr(closed_pipe());
+        let o = output(c);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {:?}", o.status);
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_device_is_one_line_and_exit_1() {
@@ -177,6 +205,16 @@ fn when_stderr_fails_too_the_status_alone_tells() {
                 "--passes",
                 "grad",
                 "--print-after=all",
+            ],
+            1,
+        ),
+        (
+            &[
+                "opt",
+                "examples/seed.adj",
+                "--passes",
+                "grad",
+                "--time-passes",
             ],
             1,
         ),
