@@ -74,6 +74,41 @@ impl CustomOp {
     }
 }
 
+/// Dropping a custom op drops the custom ops its graphs call without
+/// recursion: a chain of thousands of nested custom ops would otherwise
+/// take a dozen stack frames per level and overflow the thread's stack.
+/// The ops whose last owner this is are taken out of their graphs onto a
+/// work list, and each is emptied the same way before it is dropped.
+impl Drop for CustomOp {
+    fn drop(&mut self) {
+        fn take_calls(g: &mut Graph, out: &mut Vec<Arc<CustomOp>>) {
+            for id in g.node_ids() {
+                if matches!(g[id].op, Op::Call(_)) {
+                    let op = std::mem::replace(&mut g[id].op, Op::Param { index: 0 });
+                    if let Op::Call(c) = op {
+                        out.push(c.0);
+                    }
+                }
+            }
+        }
+        fn take_all(c: &mut CustomOp, out: &mut Vec<Arc<CustomOp>>) {
+            take_calls(&mut c.body, out);
+            c.vjp
+                .iter_mut()
+                .chain(c.jvp.iter_mut())
+                .for_each(|g| take_calls(g, out));
+        }
+        let mut pending = Vec::new();
+        take_all(self, &mut pending);
+        while let Some(c) = pending.pop() {
+            // Only the last owner empties it; the others just let go.
+            if let Ok(mut inner) = Arc::try_unwrap(c) {
+                take_all(&mut inner, &mut pending);
+            }
+        }
+    }
+}
+
 fn sig(tys: &[TensorType]) -> String {
     tys.iter()
         .map(|t| t.to_string())
