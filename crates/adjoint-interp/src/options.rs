@@ -26,7 +26,7 @@ pub const FALLBACK_MAX_WORKING_BYTES: u64 = 4 << 30;
 /// let e = eval_with(&g, &[Tensor::scalar_f64(1.0)], &opts).unwrap_err();
 /// assert!(e.message.contains("broadcast") && e.message.contains("8388608 bytes"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvalOptions {
     /// The most bytes of working memory an evaluation may hold at once: the
     /// values it computes (intermediates and outputs, each from the op
