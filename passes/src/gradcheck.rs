@@ -140,11 +140,21 @@ fn f64_tensor(t: &Tensor) -> Result<Tensor> {
 /// parameter and constant types, `cast` targets and the custom ops it calls
 /// (bodies and rules) are promoted.
 pub fn promote_f64(g: &Graph) -> Result<Graph> {
+    // Custom ops are promoted callees first, so promoting a graph finds
+    // every op it calls already promoted and never recurses: a chain of
+    // thousands of nested custom ops needs no stack.
     let mut cache: HashMap<*const CustomOp, Arc<CustomOp>> = HashMap::new();
-    promote(g, &mut cache)
+    for c in adjoint_ir::custom_deps(g) {
+        let body = promote(&c.body, &cache)?;
+        let vjp = c.vjp.as_ref().map(|r| promote(r, &cache)).transpose()?;
+        let jvp = c.jvp.as_ref().map(|r| promote(r, &cache)).transpose()?;
+        let p = CustomOp::new(c.name.clone(), body, vjp, jvp)?;
+        cache.insert(Arc::as_ptr(&c), p);
+    }
+    promote(g, &cache)
 }
 
-fn promote(g: &Graph, cache: &mut HashMap<*const CustomOp, Arc<CustomOp>>) -> Result<Graph> {
+fn promote(g: &Graph, cache: &HashMap<*const CustomOp, Arc<CustomOp>>) -> Result<Graph> {
     let mut h = Graph::new(g.name());
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     for &p in g.params() {
@@ -160,19 +170,10 @@ fn promote(g: &Graph, cache: &mut HashMap<*const CustomOp, Arc<CustomOp>>) -> Re
             Op::Const(t) => Op::Const(f64_tensor(t)?),
             Op::Cast { to: DType::F32 } => Op::Cast { to: DType::F64 },
             Op::Call(c) => {
-                let key = Arc::as_ptr(&c.0);
-                let p = match cache.get(&key) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let body = promote(&c.body, cache)?;
-                        let vjp = c.vjp.as_ref().map(|r| promote(r, cache)).transpose()?;
-                        let jvp = c.jvp.as_ref().map(|r| promote(r, cache)).transpose()?;
-                        let p = CustomOp::new(c.name.clone(), body, vjp, jvp)?;
-                        cache.insert(key, p.clone());
-                        p
-                    }
-                };
-                Op::Call(CustomRef(p))
+                let p = cache.get(&Arc::as_ptr(&c.0)).ok_or_else(|| {
+                    Error::pass(format!("gradcheck: custom @{} was not promoted", c.name))
+                })?;
+                Op::Call(CustomRef(p.clone()))
             }
             other => other.clone(),
         };

@@ -4,13 +4,15 @@
 //! operand only. The per-element rules live in [`crate::scalar`].
 
 use crate::elems;
+use crate::memory::{try_clone_data, try_collect};
 use crate::scalar::{self, Elem, Float};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Result, Tensor, TensorData, TensorType, UnaryOp};
 
 /// `op` applied to every element of `x`.
 pub(crate) fn unary(op: UnaryOp, x: &Tensor, ty: &TensorType) -> Result<Tensor> {
     let data = with_float!(ty.dtype, "unary op", T => {
-        T::wrap(elems::<T>(x)?.iter().map(|&v| scalar::unary(op, v)).collect())
+        let x = elems::<T>(x)?;
+        T::wrap(try_collect(x.len(), x.iter().map(|&v| scalar::unary(op, v)), op.name())?)
     });
     Tensor::new(ty.shape.clone(), data)
 }
@@ -19,7 +21,8 @@ pub(crate) fn unary(op: UnaryOp, x: &Tensor, ty: &TensorType) -> Result<Tensor> 
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
     let data = with_float!(ty.dtype, "binary op", T => {
         let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
-        T::wrap(a.iter().zip(b).map(|(&x, &y)| scalar::binary(op, x, y)).collect())
+        let n = a.len().min(b.len());
+        T::wrap(try_collect(n, a.iter().zip(b).map(|(&x, &y)| scalar::binary(op, x, y)), op.name())?)
     });
     Tensor::new(ty.shape.clone(), data)
 }
@@ -28,7 +31,8 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> R
 pub(crate) fn compare(op: CompareOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
     let data = with_float!(a.dtype(), "comparison", T => {
         let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
-        TensorData::Bool(a.iter().zip(b).map(|(&x, &y)| scalar::compare(op, x, y)).collect())
+        let n = a.len().min(b.len());
+        TensorData::Bool(try_collect(n, a.iter().zip(b).map(|(&x, &y)| scalar::compare(op, x, y)), op.name())?)
     });
     Tensor::new(ty.shape.clone(), data)
 }
@@ -38,7 +42,9 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor, ty: &TensorType) -> 
     let c = elems::<bool>(cond)?;
     let data = with_elem!(ty.dtype, T => {
         let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
-        T::wrap(c.iter().zip(a.iter().zip(b)).map(|(&c, (&x, &y))| if c { x } else { y }).collect())
+        let n = c.len().min(a.len()).min(b.len());
+        let picked = c.iter().zip(a.iter().zip(b)).map(|(&c, (&x, &y))| if c { x } else { y });
+        T::wrap(try_collect(n, picked, "select")?)
     });
     Tensor::new(ty.shape.clone(), data)
 }
@@ -47,20 +53,27 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor, ty: &TensorType) -> 
 /// (ties to even, `as`), `f32 -> f64` is exact, `bool -> float` gives 0 or
 /// 1, and a cast to the operand's own dtype is the identity.
 pub(crate) fn cast(x: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let n = x.len();
     let data = match (x.data(), ty.dtype) {
-        (TensorData::F32(v), DType::F32) => TensorData::F32(v.clone()),
-        (TensorData::F64(v), DType::F64) => TensorData::F64(v.clone()),
-        (TensorData::F64(v), DType::F32) => TensorData::F32(v.iter().map(|&e| e as f32).collect()),
+        (d @ TensorData::F32(_), DType::F32)
+        | (d @ TensorData::F64(_), DType::F64)
+        | (d @ TensorData::Bool(_), DType::Bool) => try_clone_data(d, "cast")?,
+        (TensorData::F64(v), DType::F32) => {
+            TensorData::F32(try_collect(n, v.iter().map(|&e| e as f32), "cast")?)
+        }
         (TensorData::F32(v), DType::F64) => {
-            TensorData::F64(v.iter().map(|&e| f64::from(e)).collect())
+            TensorData::F64(try_collect(n, v.iter().map(|&e| f64::from(e)), "cast")?)
         }
-        (TensorData::Bool(v), DType::F32) => {
-            TensorData::F32(v.iter().map(|&e| f32::from_bool(e)).collect())
-        }
-        (TensorData::Bool(v), DType::F64) => {
-            TensorData::F64(v.iter().map(|&e| f64::from_bool(e)).collect())
-        }
-        (TensorData::Bool(v), DType::Bool) => TensorData::Bool(v.clone()),
+        (TensorData::Bool(v), DType::F32) => TensorData::F32(try_collect(
+            n,
+            v.iter().map(|&e| f32::from_bool(e)),
+            "cast",
+        )?),
+        (TensorData::Bool(v), DType::F64) => TensorData::F64(try_collect(
+            n,
+            v.iter().map(|&e| f64::from_bool(e)),
+            "cast",
+        )?),
         (TensorData::F32(_) | TensorData::F64(_), DType::Bool) => {
             return Err(adjoint_ir::Error::eval(format!(
                 "cast: cannot cast {} to bool",

@@ -84,10 +84,34 @@
 //! an error, never a panic), and frees each intermediate after its last use.
 //! [`eval_node`] evaluates a single op; `call` evaluates the custom op's body
 //! (its derivative rules are for the AD passes only).
+//!
+//! ## Limits: call nesting and working memory
+//!
+//! Before evaluating anything, [`eval_with`] computes from the types alone
+//! two things and checks them against its [`EvalOptions`]:
+//!
+//! - **Call nesting.** A `call` pushes a frame for the body onto an
+//!   explicit stack on the heap; nothing recurses, so a chain of thousands
+//!   of custom ops, each calling the previous one, evaluates on any thread
+//!   stack. The nesting may be at most [`EvalOptions::max_call_depth`]
+//!   ([`DEFAULT_MAX_CALL_DEPTH`] = 65,536 by default); a deeper program is
+//!   an error naming the call.
+//! - **Working memory.** The peak bytes held at once by the values the
+//!   evaluation computes (each from its op to its last use, the outputs to
+//!   the end) and by the kernels' scratch buffers; the inputs and the
+//!   constants are the caller's and are not counted. A program whose peak
+//!   exceeds [`EvalOptions::max_working_bytes`] (by default half the
+//!   physical memory, see [`default_max_working_bytes`]) is an error naming
+//!   the node where the peak is reached, its result type and the bytes,
+//!   and nothing is allocated: on Linux, which overcommits memory, that is
+//!   the difference between a clear error and the process being killed.
+//!
+//! Every buffer is also allocated fallibly (`try_reserve`): an allocation
+//! the allocator refuses within the budget is an error naming the op and
+//! the byte size, never an abort.
 #![warn(missing_docs)]
 
-use adjoint_ir::{infer_type, CustomRef, Error, Graph, NodeId, Op, Result, Tensor, TensorType};
-use std::borrow::Cow;
+use adjoint_ir::{infer_type, CustomRef, Error, Graph, Op, Result, Tensor, TensorType};
 
 // The two dispatch macros are textually scoped: they are visible in the
 // modules declared below them.
@@ -137,12 +161,21 @@ macro_rules! with_float {
 }
 
 mod elementwise;
+mod frames;
+mod limits;
 mod matmul;
+mod memory;
+mod options;
 mod reduce;
 pub mod scalar;
+mod schedule;
 mod shape_ops;
 mod strided;
 
+use frames::Val;
+pub use options::{
+    default_max_working_bytes, EvalOptions, DEFAULT_MAX_CALL_DEPTH, FALLBACK_MAX_WORKING_BYTES,
+};
 pub use reduce::{reduce_max_order, reduce_sum_order};
 
 /// The elements of `t` as a slice of `T`, or an error if `t` holds another
@@ -153,21 +186,39 @@ pub(crate) fn elems<T: scalar::Elem>(t: &Tensor) -> Result<&[T]> {
 }
 
 /// Evaluates `g` on `inputs`, one per parameter in order, and returns its
-/// outputs in order (a value returned twice is returned twice).
+/// outputs in order (a value returned twice is returned twice), with the
+/// default [`EvalOptions`].
 ///
 /// The number of inputs and each input's dtype and shape must match the
 /// parameters; the error names the parameter and both types. Only the nodes
 /// the outputs depend on are evaluated.
 pub fn eval(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    eval_with(g, inputs, &EvalOptions::default())
+}
+
+/// [`eval`] with explicit options. Before evaluating anything, the peak
+/// working memory and the nesting of custom-op calls are computed from the
+/// types and checked against `opts`: a program over either limit is an
+/// error naming the node, and nothing is allocated.
+pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec<Tensor>> {
     let refs: Vec<&Tensor> = inputs.iter().collect();
-    eval_refs(g, &refs)
+    check_inputs(g, &refs)?;
+    let all = schedule::build(g)?;
+    limits::check(g, &all, opts, 0)?;
+    let outs = frames::run(g, inputs.iter().map(Val::Borrowed).collect(), &all)?;
+    outs.into_iter()
+        .enumerate()
+        .map(|(i, v)| v.into_tensor(&format!("@{}: output {i}", g.name())))
+        .collect()
 }
 
 fn types_list(tys: impl Iterator<Item = String>) -> String {
     tys.collect::<Vec<_>>().join(", ")
 }
 
-fn check_inputs(g: &Graph, inputs: &[&Tensor]) -> Result<()> {
+/// Checks `inputs` against the parameters of `g`: their number, dtypes and
+/// shapes.
+pub(crate) fn check_inputs(g: &Graph, inputs: &[&Tensor]) -> Result<()> {
     let params = g.params();
     if inputs.len() != params.len() {
         let want = types_list(params.iter().map(|&p| match g.get(p) {
@@ -199,113 +250,10 @@ fn check_inputs(g: &Graph, inputs: &[&Tensor]) -> Result<()> {
     Ok(())
 }
 
-fn eval_refs<'a>(g: &'a Graph, inputs: &[&'a Tensor]) -> Result<Vec<Tensor>> {
-    check_inputs(g, inputs)?;
-    let order = g.topo_order()?;
-    let bound = order.iter().map(|id| id.index() + 1).max().unwrap_or(0);
-    let mut is_output = vec![false; bound];
-    for &o in g.outputs() {
-        if !g.contains(o) {
-            return Err(Error::eval(format!(
-                "@{}: output {o} does not exist",
-                g.name()
-            )));
-        }
-        is_output[o.index()] = true;
-    }
-    // Which nodes the outputs need, their operand lists, and how many uses
-    // each value has among the needed nodes.
-    let mut needed = is_output.clone();
-    let mut operands: Vec<Vec<NodeId>> = vec![Vec::new(); bound];
-    let mut uses = vec![0usize; bound];
-    for &id in order.iter().rev() {
-        if !needed[id.index()] {
-            continue;
-        }
-        let ops = g.operands(id);
-        for &o in &ops {
-            needed[o.index()] = true;
-            uses[o.index()] += 1;
-        }
-        operands[id.index()] = ops;
-    }
-
-    let mut values: Vec<Option<Cow<'a, Tensor>>> = (0..bound).map(|_| None).collect();
-    for &id in &order {
-        if !needed[id.index()] {
-            continue;
-        }
-        let node = &g[id];
-        let here = || format!("@{}: {} = {}", g.name(), g.display_name(id), node.op.name());
-        let value = match &node.op {
-            Op::Param { index } => {
-                let t = *inputs.get(*index).ok_or_else(|| {
-                    Error::eval(format!("{}: no input for parameter index {index}", here()))
-                })?;
-                if t.ty() != node.ty {
-                    return Err(Error::eval(format!(
-                        "{}: expects {}, got {}",
-                        here(),
-                        node.ty,
-                        t.ty()
-                    )));
-                }
-                Cow::Borrowed(t)
-            }
-            Op::Const(t) => {
-                if t.ty() != node.ty {
-                    return Err(Error::eval(format!(
-                        "{}: the constant has type {}, but the node says {}",
-                        here(),
-                        t.ty(),
-                        node.ty
-                    )));
-                }
-                Cow::Borrowed(t)
-            }
-            op => {
-                let args = operands[id.index()]
-                    .iter()
-                    .map(|o| {
-                        values[o.index()].as_deref().ok_or_else(|| {
-                            Error::eval(format!("{}: operand {o} has no value", here()))
-                        })
-                    })
-                    .collect::<Result<Vec<&Tensor>>>()?;
-                let v = eval_node(op, &node.ty, &args).map_err(|e| e.context(here()))?;
-                Cow::Owned(v)
-            }
-        };
-        for &o in &operands[id.index()] {
-            uses[o.index()] -= 1;
-            if uses[o.index()] == 0 && !is_output[o.index()] {
-                values[o.index()] = None;
-            }
-        }
-        values[id.index()] = Some(value);
-    }
-
-    // Move each output out at its last appearance, clone it before that.
-    let outs = g.outputs();
-    let mut result = Vec::with_capacity(outs.len());
-    for (i, &o) in outs.iter().enumerate() {
-        let again = outs[i + 1..].contains(&o);
-        let slot = &mut values[o.index()];
-        let v = if again {
-            slot.as_deref().cloned()
-        } else {
-            slot.take().map(Cow::into_owned)
-        };
-        result
-            .push(v.ok_or_else(|| Error::eval(format!("@{}: output {o} has no value", g.name())))?);
-    }
-    Ok(result)
-}
-
 /// Evaluates one op on `operands`, giving a value of type `ty` (used by
-/// constant folding). The operand types must give `ty` under the op's type
-/// rule; otherwise, and for `param` (which has no value outside a function
-/// evaluation), this is an error.
+/// constant folding), with the default [`EvalOptions`]. The operand types
+/// must give `ty` under the op's type rule; otherwise, and for `param`
+/// (which has no value outside a function evaluation), this is an error.
 ///
 /// ```
 /// use adjoint_ir::{BinaryOp, Op, Tensor, TensorType};
@@ -316,15 +264,46 @@ fn eval_refs<'a>(g: &'a Graph, inputs: &[&'a Tensor]) -> Result<Vec<Tensor>> {
 /// assert!(m[0].is_nan() && m[1].is_sign_positive());
 /// ```
 pub fn eval_node(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<Tensor> {
-    if !matches!(op, Op::Param { .. }) {
-        check_node_types(op, ty, operands)?;
-    }
-    let o = operands;
+    eval_node_with(op, ty, operands, &EvalOptions::default())
+}
+
+/// [`eval_node`] with explicit options: the op's result and scratch (for a
+/// `call`, its body's peak) must fit in `opts.max_working_bytes`, checked
+/// before anything is allocated.
+pub fn eval_node_with(
+    op: &Op,
+    ty: &TensorType,
+    operands: &[&Tensor],
+    opts: &EvalOptions,
+) -> Result<Tensor> {
     match op {
         Op::Param { index } => Err(Error::eval(format!(
             "param: parameter {index} has no value outside the evaluation of its function"
         ))),
-        Op::Const(t) => Ok(t.clone()),
+        Op::Call(c) => {
+            check_node_types(op, ty, operands)?;
+            call(c, operands, opts).map_err(|e| e.context(format!("call @{}", c.name)))
+        }
+        op => {
+            check_node_types(op, ty, operands)?;
+            let tys: Vec<TensorType> = operands.iter().map(|t| t.ty()).collect();
+            let ty_refs: Vec<&TensorType> = tys.iter().collect();
+            limits::check_op(op, &ty_refs, ty, opts)?;
+            eval_op(op, ty, operands)
+        }
+    }
+}
+
+/// Evaluates a primitive op (not `param` or `call`) on operands that
+/// [`check_node_types`] has accepted.
+pub(crate) fn eval_op(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<Tensor> {
+    let o = operands;
+    match op {
+        Op::Param { .. } | Op::Call(_) => Err(Error::eval(format!(
+            "{}: not a primitive op (internal)",
+            op.name()
+        ))),
+        Op::Const(t) => memory::try_clone(t, "const"),
         Op::Unary(u) => elementwise::unary(*u, o[0], ty),
         Op::Binary(b) => elementwise::binary(*b, o[0], o[1], ty),
         Op::Compare(c) => elementwise::compare(*c, o[0], o[1], ty),
@@ -339,13 +318,12 @@ pub fn eval_node(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<Tenso
         Op::ReduceMax { axes } => reduce::reduce_max(o[0], axes, ty),
         Op::MatMul => matmul::matmul(o[0], o[1], ty),
         Op::Cast { .. } => elementwise::cast(o[0], ty),
-        Op::Call(c) => call(c, o),
     }
 }
 
 /// Checks that `operands` give a value of type `ty` under `op`'s type rule,
 /// so that the kernels can rely on consistent shapes and dtypes.
-fn check_node_types(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<()> {
+pub(crate) fn check_node_types(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<()> {
     let tys: Vec<TensorType> = operands.iter().map(|t| t.ty()).collect();
     let ty_refs: Vec<&TensorType> = tys.iter().collect();
     let inferred = infer_type(op, &ty_refs)?;
@@ -359,14 +337,19 @@ fn check_node_types(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<()
     Ok(())
 }
 
-/// A custom op evaluates its body on the operands.
-fn call(c: &CustomRef, args: &[&Tensor]) -> Result<Tensor> {
-    let mut outs = eval_refs(&c.body, args).map_err(|e| e.context(format!("call @{}", c.name)))?;
+/// A custom op evaluates its body on the operands, on the explicit stack
+/// of [`frames`], after the body has been checked against `opts`.
+fn call(c: &CustomRef, args: &[&Tensor], opts: &EvalOptions) -> Result<Tensor> {
+    check_inputs(&c.body, args)?;
+    let all = schedule::build(&c.body)?;
+    limits::check(&c.body, &all, opts, 1)?;
+    let mut outs = frames::run(
+        &c.body,
+        args.iter().map(|&t| Val::Borrowed(t)).collect(),
+        &all,
+    )?;
     match (outs.pop(), outs.is_empty()) {
-        (Some(y), true) => Ok(y),
-        _ => Err(Error::eval(format!(
-            "call @{}: the body must have exactly one output",
-            c.name
-        ))),
+        (Some(y), true) => y.into_tensor("call"),
+        _ => Err(Error::eval("the body must have exactly one output")),
     }
 }

@@ -9,6 +9,7 @@
 //! the row-major order of the result shape with the promoted axes removed.
 
 use crate::elems;
+use crate::memory::{try_filled, try_vec};
 use crate::scalar::{Elem, Float};
 use crate::strided::{broadcast_strides, for_each_offset};
 use adjoint_ir::{Error, Result, Shape, Tensor, TensorType};
@@ -32,14 +33,14 @@ fn as_matrices(dims: &[usize], is_lhs: bool) -> Option<(Vec<usize>, usize, usize
 
 /// The offset of each batch's matrix in an operand with batch dims `from`,
 /// broadcast to `to`, for matrices of `size` elements each.
-fn batch_offsets(from: &[usize], to: &[usize], size: usize) -> Vec<usize> {
+fn batch_offsets(from: &[usize], to: &[usize], size: usize) -> Result<Vec<usize>> {
     let strides: Vec<usize> = broadcast_strides(from, to)
         .into_iter()
         .map(|s| s * size)
         .collect();
-    let mut offs = Vec::with_capacity(to.iter().product());
+    let mut offs = try_vec(to.iter().product(), "matmul")?;
     for_each_offset(to, &strides, 0, |o| offs.push(o));
-    offs
+    Ok(offs)
 }
 
 fn no_product(ad: &[usize], bd: &[usize]) -> Error {
@@ -61,12 +62,12 @@ fn matmul_typed<T: Float>(a: &[T], ad: &[usize], b: &[T], bd: &[usize]) -> Resul
         }
         _ => return Err(no_product(ad, bd)),
     };
-    let a_offs = batch_offsets(&batch_a, batch.dims(), m * k);
-    let b_offs = batch_offsets(&batch_b, batch.dims(), k * n);
-    let mut out = Vec::with_capacity(a_offs.len() * m * n);
+    let a_offs = batch_offsets(&batch_a, batch.dims(), m * k)?;
+    let b_offs = batch_offsets(&batch_b, batch.dims(), k * n)?;
+    let mut out = try_vec(a_offs.len() * m * n, "matmul")?;
     // The right matrix transposed to n × k, so that each dot product reads
     // two contiguous rows; rebuilt only when the batch moves to another one.
-    let mut bt = vec![T::ZERO; n * k];
+    let mut bt = try_filled(n * k, T::ZERO, "matmul")?;
     let mut bt_of = None;
     for (&ao, &bo) in a_offs.iter().zip(&b_offs) {
         if bt_of != Some(bo) {

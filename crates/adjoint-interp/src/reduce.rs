@@ -7,6 +7,7 @@
 //! each contiguous group is folded.
 
 use crate::elems;
+use crate::memory::try_collect;
 use crate::scalar::{fmax, Elem, Float};
 use crate::strided::{gather, row_major_strides};
 use adjoint_ir::{Result, Tensor, TensorType, REDUCE_SUM_BLOCK};
@@ -48,26 +49,32 @@ pub fn reduce_max_order<T: Float>(xs: &[T]) -> T {
 /// The elements of `x` rearranged so that the reduced elements of each
 /// result element are contiguous, in row-major order of the reduced axes
 /// (sorted ascending); and the size of each group.
-fn grouped<'a, T: Elem>(x: &'a [T], dims: &[usize], axes: &[usize]) -> (Cow<'a, [T]>, usize) {
+fn grouped<'a, T: Elem>(
+    x: &'a [T],
+    dims: &[usize],
+    axes: &[usize],
+    what: &str,
+) -> Result<(Cow<'a, [T]>, usize)> {
     let mut reduced: Vec<usize> = axes.to_vec();
     reduced.sort_unstable();
     let mut perm: Vec<usize> = (0..dims.len()).filter(|a| !axes.contains(a)).collect();
     perm.extend(&reduced);
     let group = reduced.iter().map(|&a| dims[a]).product();
     if perm.iter().enumerate().all(|(i, &p)| i == p) {
-        return (Cow::Borrowed(x), group);
+        return Ok((Cow::Borrowed(x), group));
     }
     let src = row_major_strides(dims);
     let pdims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
     let pstrides: Vec<usize> = perm.iter().map(|&p| src[p]).collect();
-    (Cow::Owned(gather(x, &pdims, &pstrides, 0)), group)
+    Ok((Cow::Owned(gather(x, &pdims, &pstrides, 0, what)?), group))
 }
 
 fn reduce(x: &Tensor, axes: &[usize], ty: &TensorType, what: &str, sum: bool) -> Result<Tensor> {
     let data = with_float!(ty.dtype, what, T => {
-        let (g, n) = grouped(elems::<T>(x)?, x.shape().dims(), axes);
+        let (g, n) = grouped(elems::<T>(x)?, x.shape().dims(), axes, what)?;
         let fold = if sum { reduce_sum_order::<T> } else { reduce_max_order::<T> };
-        T::wrap((0..ty.numel()).map(|i| fold(&g[i * n..(i + 1) * n])).collect())
+        let m = ty.numel();
+        T::wrap(try_collect(m, (0..m).map(|i| fold(&g[i * n..(i + 1) * n])), what)?)
     });
     Tensor::new(ty.shape.clone(), data)
 }

@@ -6,6 +6,7 @@
 //! result type `ty` (see [`crate::eval_node`]).
 
 use crate::elems;
+use crate::memory::{try_clone_data, try_filled};
 use crate::scalar::Elem;
 use crate::strided::{broadcast_strides, gather, row_major_strides, scatter};
 use adjoint_ir::{Result, Tensor, TensorType};
@@ -15,13 +16,14 @@ use adjoint_ir::{Result, Tensor, TensorType};
 pub(crate) fn broadcast(x: &Tensor, ty: &TensorType) -> Result<Tensor> {
     let to = ty.shape.dims();
     let strides = broadcast_strides(x.shape().dims(), to);
-    let data = with_elem!(ty.dtype, T => T::wrap(gather(elems::<T>(x)?, to, &strides, 0)));
+    let data =
+        with_elem!(ty.dtype, T => T::wrap(gather(elems::<T>(x)?, to, &strides, 0, "broadcast")?));
     Tensor::new(ty.shape.clone(), data)
 }
 
 /// The same row-major elements with the shape `ty.shape`.
 pub(crate) fn reshape(x: &Tensor, ty: &TensorType) -> Result<Tensor> {
-    x.reshaped(ty.shape.clone())
+    Tensor::new(ty.shape.clone(), try_clone_data(x.data(), "reshape")?)
 }
 
 /// Result axis `i` is operand axis `perm[i]`.
@@ -29,7 +31,8 @@ pub(crate) fn transpose(x: &Tensor, perm: &[usize], ty: &TensorType) -> Result<T
     let src = row_major_strides(x.shape().dims());
     let strides: Vec<usize> = perm.iter().map(|&p| src[p]).collect();
     let dims = ty.shape.dims();
-    let data = with_elem!(ty.dtype, T => T::wrap(gather(elems::<T>(x)?, dims, &strides, 0)));
+    let data =
+        with_elem!(ty.dtype, T => T::wrap(gather(elems::<T>(x)?, dims, &strides, 0, "transpose")?));
     Tensor::new(ty.shape.clone(), data)
 }
 
@@ -45,7 +48,8 @@ pub(crate) fn slice(
     let strides: Vec<usize> = src.iter().zip(stride).map(|(&s, &k)| s * k).collect();
     let base: usize = src.iter().zip(start).map(|(&s, &b)| s * b).sum();
     let dims = ty.shape.dims();
-    let data = with_elem!(ty.dtype, T => T::wrap(gather(elems::<T>(x)?, dims, &strides, base)));
+    let data =
+        with_elem!(ty.dtype, T => T::wrap(gather(elems::<T>(x)?, dims, &strides, base, "slice")?));
     Tensor::new(ty.shape.clone(), data)
 }
 
@@ -55,7 +59,7 @@ pub(crate) fn pad(x: &Tensor, lo: &[usize], ty: &TensorType) -> Result<Tensor> {
     let out_strides = row_major_strides(ty.shape.dims());
     let base: usize = out_strides.iter().zip(lo).map(|(&s, &l)| s * l).sum();
     let data = with_elem!(ty.dtype, T => {
-        let mut out = vec![T::ZERO; ty.numel()];
+        let mut out = try_filled(ty.numel(), T::ZERO, "pad")?;
         scatter(elems::<T>(x)?, &mut out, x.shape().dims(), &out_strides, base);
         T::wrap(out)
     });
@@ -66,7 +70,7 @@ pub(crate) fn pad(x: &Tensor, lo: &[usize], ty: &TensorType) -> Result<Tensor> {
 pub(crate) fn concat(parts: &[&Tensor], axis: usize, ty: &TensorType) -> Result<Tensor> {
     let out_strides = row_major_strides(ty.shape.dims());
     let data = with_elem!(ty.dtype, T => {
-        let mut out = vec![T::ZERO; ty.numel()];
+        let mut out = try_filled(ty.numel(), T::ZERO, "concat")?;
         let mut at = 0;
         for p in parts {
             let dims = p.shape().dims();

@@ -6,6 +6,9 @@
 //! the offset `base + Σ idx[k] * strides[k]` into some buffer. A stride of 0
 //! repeats an element (broadcasting); a permuted stride list transposes.
 
+use crate::memory::try_vec;
+use adjoint_ir::Result;
+
 /// Row-major strides of `dims`, in elements.
 pub(crate) fn row_major_strides(dims: &[usize]) -> Vec<usize> {
     let mut s = vec![1; dims.len()];
@@ -61,11 +64,18 @@ pub(crate) fn for_each_offset(
     }
 }
 
-/// The elements of `src` at the offsets of a strided walk, in walk order.
-pub(crate) fn gather<T: Copy>(src: &[T], dims: &[usize], strides: &[usize], base: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(dims.iter().product());
+/// The elements of `src` at the offsets of a strided walk, in walk order,
+/// in a fallibly allocated vector (`what` names the op in the error).
+pub(crate) fn gather<T: Copy>(
+    src: &[T],
+    dims: &[usize],
+    strides: &[usize],
+    base: usize,
+    what: &str,
+) -> Result<Vec<T>> {
+    let mut out = try_vec(dims.iter().product(), what)?;
     for_each_offset(dims, strides, base, |o| out.push(src[o]));
-    out
+    Ok(out)
 }
 
 /// Writes the elements of `src` (row-major over `dims`) into `dst` at the

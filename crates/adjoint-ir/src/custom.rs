@@ -74,6 +74,41 @@ impl CustomOp {
     }
 }
 
+/// Dropping a custom op drops the custom ops its graphs call without
+/// recursion: a chain of thousands of nested custom ops would otherwise
+/// take a dozen stack frames per level and overflow the thread's stack.
+/// The ops whose last owner this is are taken out of their graphs onto a
+/// work list, and each is emptied the same way before it is dropped.
+impl Drop for CustomOp {
+    fn drop(&mut self) {
+        fn take_calls(g: &mut Graph, out: &mut Vec<Arc<CustomOp>>) {
+            for id in g.node_ids() {
+                if matches!(g[id].op, Op::Call(_)) {
+                    let op = std::mem::replace(&mut g[id].op, Op::Param { index: 0 });
+                    if let Op::Call(c) = op {
+                        out.push(c.0);
+                    }
+                }
+            }
+        }
+        fn take_all(c: &mut CustomOp, out: &mut Vec<Arc<CustomOp>>) {
+            take_calls(&mut c.body, out);
+            c.vjp
+                .iter_mut()
+                .chain(c.jvp.iter_mut())
+                .for_each(|g| take_calls(g, out));
+        }
+        let mut pending = Vec::new();
+        take_all(self, &mut pending);
+        while let Some(c) = pending.pop() {
+            // Only the last owner empties it; the others just let go.
+            if let Ok(mut inner) = Arc::try_unwrap(c) {
+                take_all(&mut inner, &mut pending);
+            }
+        }
+    }
+}
+
 fn sig(tys: &[TensorType]) -> String {
     tys.iter()
         .map(|t| t.to_string())
@@ -178,27 +213,46 @@ impl Module {
 
 /// Every custom op that `g` calls, directly or through other custom ops'
 /// bodies and rules, each once, callees before callers.
+///
+/// The walk is a depth-first post-order (bodies, then VJP rules, then JVP
+/// rules, in node order) on an explicit stack, so a chain of thousands of
+/// nested custom ops needs no recursion, and takes time linear in the
+/// graphs' sizes.
 pub fn custom_deps(g: &Graph) -> Vec<Arc<CustomOp>> {
-    fn visit(g: &Graph, out: &mut Vec<Arc<CustomOp>>) {
-        for id in g.node_ids() {
-            if let Op::Call(c) = &g[id].op {
-                if out.iter().any(|o| Arc::ptr_eq(o, &c.0)) {
-                    continue;
+    enum Task<'a> {
+        /// Scan `g`'s nodes from position `at` on.
+        Scan(&'a Graph, Vec<crate::NodeId>, usize),
+        /// Every graph of this op is done: list it.
+        Finish(&'a Arc<CustomOp>),
+    }
+    let mut out: Vec<Arc<CustomOp>> = Vec::new();
+    let mut seen: std::collections::HashSet<*const CustomOp> = std::collections::HashSet::new();
+    let mut stack = vec![Task::Scan(g, g.node_ids(), 0)];
+    while let Some(task) = stack.pop() {
+        let (g, ids, mut at) = match task {
+            Task::Finish(c) => {
+                if seen.insert(Arc::as_ptr(c)) {
+                    out.push(c.clone());
                 }
-                visit(&c.body, out);
-                if let Some(v) = &c.vjp {
-                    visit(v, out);
-                }
-                if let Some(j) = &c.jvp {
-                    visit(j, out);
-                }
-                if !out.iter().any(|o| Arc::ptr_eq(o, &c.0)) {
-                    out.push(c.0.clone());
-                }
+                continue;
             }
+            Task::Scan(g, ids, at) => (g, ids, at),
+        };
+        while let Some(&id) = ids.get(at) {
+            at += 1;
+            let Op::Call(c) = &g[id].op else { continue };
+            if seen.contains(&Arc::as_ptr(&c.0)) {
+                continue;
+            }
+            // Come back to the rest of `g` after `c`'s graphs and `c`.
+            stack.push(Task::Scan(g, ids, at));
+            stack.push(Task::Finish(&c.0));
+            for r in [&c.jvp, &c.vjp].into_iter().flatten() {
+                stack.push(Task::Scan(r, r.node_ids(), 0));
+            }
+            stack.push(Task::Scan(&c.body, c.body.node_ids(), 0));
+            break;
         }
     }
-    let mut out = Vec::new();
-    visit(g, &mut out);
     out
 }

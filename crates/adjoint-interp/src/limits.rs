@@ -1,0 +1,114 @@
+//! Checking a program against [`EvalOptions`] before evaluating it: the
+//! nesting of custom-op calls and the peak working memory, both computed
+//! by the schedule from the types alone. The errors name the node, its op
+//! and the bytes or the depth.
+
+use crate::memory::{scratch_bytes, type_bytes};
+use crate::options::EvalOptions;
+use crate::schedule::{self, Schedules};
+use adjoint_ir::{Error, Graph, Op, Result, TensorType};
+
+/// The `@f: %v = op` (or `= call @name`) description of node `id` of `g`.
+fn describe(g: &Graph, id: adjoint_ir::NodeId) -> String {
+    let node = &g[id];
+    match &node.op {
+        Op::Call(c) => format!("@{}: {} = call @{}", g.name(), g.display_name(id), c.name),
+        op => format!("@{}: {} = {}", g.name(), g.display_name(id), op.name()),
+    }
+}
+
+/// The error for `needs` bytes on top of `held`, over the budget.
+fn over_budget(what: String, needs: String, held: u64, opts: &EvalOptions) -> Error {
+    let held = if held > 0 {
+        format!(", with {held} bytes held by earlier values")
+    } else {
+        String::new()
+    };
+    Error::eval(format!(
+        "{what}: {needs}{held}; that is over the interpreter's working-memory limit of {} \
+         bytes (EvalOptions::max_working_bytes)",
+        opts.max_working_bytes
+    ))
+}
+
+/// What a non-call node needs: its result, and its scratch if any.
+fn result_needs(ty: &TensorType, scratch: u64) -> String {
+    let r = type_bytes(ty);
+    if scratch > 0 {
+        format!(
+            "its result {ty} needs {r} bytes of working memory and its kernel {scratch} bytes of \
+             scratch"
+        )
+    } else {
+        format!("its result {ty} needs {r} bytes of working memory")
+    }
+}
+
+/// Checks `g` (whose schedule is in `all`), evaluated `base_depth` calls
+/// deep, against `opts`.
+pub(crate) fn check(
+    g: &Graph,
+    all: &Schedules,
+    opts: &EvalOptions,
+    base_depth: usize,
+) -> Result<()> {
+    let s = schedule::of(all, g)?;
+    let depth = s.depth.saturating_add(base_depth);
+    if depth > opts.max_call_depth {
+        let at = s
+            .deepest
+            .map_or_else(|| format!("@{}", g.name()), |id| describe(g, id));
+        return Err(Error::eval(format!(
+            "{at}: custom-op calls nest {depth} deep here, over the interpreter's limit of {} \
+             (EvalOptions::max_call_depth)",
+            opts.max_call_depth
+        )));
+    }
+    let end = s.end_live.saturating_add(s.output_copies);
+    if s.peak.max(end) <= opts.max_working_bytes {
+        return Ok(());
+    }
+    match s.peak_at {
+        Some(p) if s.peak >= end => {
+            let node = &g[p.node];
+            let needs = match &node.op {
+                Op::Call(_) => format!(
+                    "evaluating the body needs up to {} bytes of working memory",
+                    p.needs
+                ),
+                _ => result_needs(&node.ty, p.needs.saturating_sub(type_bytes(&node.ty))),
+            };
+            Err(over_budget(describe(g, p.node), needs, p.held, opts))
+        }
+        _ => Err(over_budget(
+            format!("@{}", g.name()),
+            format!(
+                "copying the outputs for the caller needs {} bytes",
+                s.output_copies
+            ),
+            s.end_live,
+            opts,
+        )),
+    }
+}
+
+/// Checks one op of result type `ty` on operands of types `operands`
+/// against the working-memory budget (a `call` is checked by [`check`]).
+pub(crate) fn check_op(
+    op: &Op,
+    operands: &[&TensorType],
+    ty: &TensorType,
+    opts: &EvalOptions,
+) -> Result<()> {
+    let scratch = scratch_bytes(op, operands, ty);
+    let needs = type_bytes(ty).saturating_add(scratch);
+    if needs <= opts.max_working_bytes {
+        return Ok(());
+    }
+    Err(over_budget(
+        op.name().to_string(),
+        result_needs(ty, scratch),
+        0,
+        opts,
+    ))
+}

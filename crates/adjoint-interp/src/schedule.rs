@@ -1,0 +1,202 @@
+//! The evaluation schedule of a graph, computed once per graph (the root
+//! and every custom-op body it reaches) before anything is evaluated: the
+//! nodes the outputs need, in topological order; each one's operands and
+//! use count (to free a value after its last use); and, from the types
+//! alone, the peak working memory and the nesting depth of calls, which
+//! [`crate::eval_with`] checks against [`crate::EvalOptions`] up front.
+//!
+//! Bodies are visited with an explicit stack, callees before callers, so a
+//! chain of thousands of nested custom ops needs no recursion.
+
+use crate::memory::{scratch_bytes, type_bytes};
+use adjoint_ir::{Error, Graph, NodeId, Op, Result, TensorType};
+use std::collections::HashMap;
+
+/// Where a graph's working memory peaks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peak {
+    /// The node being evaluated at the peak.
+    pub node: NodeId,
+    /// Bytes held by earlier values at that moment.
+    pub held: u64,
+    /// Bytes the node itself needs: its result and scratch, or for a call
+    /// the body's own peak.
+    pub needs: u64,
+}
+
+/// How to evaluate one graph, and what it costs.
+pub(crate) struct Schedule {
+    /// The nodes the outputs depend on, in topological order.
+    pub order: Vec<NodeId>,
+    /// Each needed node's operands, by node index.
+    pub operands: Vec<Vec<NodeId>>,
+    /// How many needed nodes use each value (before evaluation starts).
+    pub uses: Vec<usize>,
+    /// Whether each node is an output (outputs are kept to the end).
+    pub is_output: Vec<bool>,
+    /// The peak working memory of one evaluation, in bytes (saturating).
+    pub peak: u64,
+    /// Where the peak is reached (`None` if the graph needs no memory).
+    pub peak_at: Option<Peak>,
+    /// Bytes of the copies made when the outputs are handed to the caller
+    /// of [`crate::eval`] (a parameter, a constant or a repeated output is
+    /// copied).
+    pub output_copies: u64,
+    /// Bytes still held when the last node is done (the outputs).
+    pub end_live: u64,
+    /// The deepest nesting of calls below this graph (0 without calls).
+    pub depth: usize,
+    /// The call node that leads to that depth.
+    pub deepest: Option<NodeId>,
+}
+
+/// The schedules of a graph and of every body it reaches, by address.
+pub(crate) type Schedules = HashMap<*const Graph, Schedule>;
+
+/// The key of `g` in [`Schedules`].
+pub(crate) fn key(g: &Graph) -> *const Graph {
+    g as *const Graph
+}
+
+/// The schedule of `g`, which [`build`] has computed.
+pub(crate) fn of<'s>(all: &'s Schedules, g: &Graph) -> Result<&'s Schedule> {
+    all.get(&key(g))
+        .ok_or_else(|| Error::eval(format!("@{}: no evaluation schedule (internal)", g.name())))
+}
+
+/// The schedules of `root` and of every custom-op body its needed nodes
+/// call, directly or not.
+pub(crate) fn build(root: &Graph) -> Result<Schedules> {
+    let mut done = Schedules::new();
+    let mut pending: Schedules = HashMap::new();
+    // (graph, whether its callees have been pushed already)
+    let mut stack: Vec<(&Graph, bool)> = vec![(root, false)];
+    while let Some((g, expanded)) = stack.pop() {
+        let k = key(g);
+        if expanded {
+            let s = pending
+                .remove(&k)
+                .ok_or_else(|| Error::eval(format!("@{}: scheduled twice (internal)", g.name())))?;
+            let s = cost(g, s, &done)?;
+            done.insert(k, s);
+            continue;
+        }
+        if done.contains_key(&k) || pending.contains_key(&k) {
+            continue;
+        }
+        let s = structure(g)?;
+        stack.push((g, true));
+        for &id in &s.order {
+            if let Op::Call(c) = &g[id].op {
+                if !done.contains_key(&key(&c.body)) {
+                    stack.push((&c.body, false));
+                }
+            }
+        }
+        pending.insert(k, s);
+    }
+    Ok(done)
+}
+
+/// The needed nodes, their operands and use counts; costs still zero.
+fn structure(g: &Graph) -> Result<Schedule> {
+    let order = g.topo_order()?;
+    let bound = order.iter().map(|id| id.index() + 1).max().unwrap_or(0);
+    let mut is_output = vec![false; bound];
+    for &o in g.outputs() {
+        if !g.contains(o) {
+            return Err(Error::eval(format!(
+                "@{}: output {o} does not exist",
+                g.name()
+            )));
+        }
+        is_output[o.index()] = true;
+    }
+    let mut needed = is_output.clone();
+    let mut operands: Vec<Vec<NodeId>> = vec![Vec::new(); bound];
+    let mut uses = vec![0usize; bound];
+    for &id in order.iter().rev() {
+        if !needed[id.index()] {
+            continue;
+        }
+        let ops = g.operands(id);
+        for &o in &ops {
+            needed[o.index()] = true;
+            uses[o.index()] += 1;
+        }
+        operands[id.index()] = ops;
+    }
+    let order = order.into_iter().filter(|id| needed[id.index()]).collect();
+    Ok(Schedule {
+        order,
+        operands,
+        uses,
+        is_output,
+        peak: 0,
+        peak_at: None,
+        output_copies: 0,
+        end_live: 0,
+        depth: 0,
+        deepest: None,
+    })
+}
+
+/// Fills in the costs of `s`, the structure of `g`, from the types and the
+/// callees' schedules in `done`: values are held from the node that
+/// computes them to their last use (outputs to the end), as evaluation
+/// does.
+fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
+    let mut uses = s.uses.clone();
+    let mut held = vec![0u64; s.is_output.len()];
+    let mut live = 0u64;
+    for &id in &s.order {
+        let node = &g[id];
+        let (needs, keeps) = match &node.op {
+            // Parameters and constants are borrowed, never copied.
+            Op::Param { .. } | Op::Const(_) => (0, 0),
+            Op::Call(c) => {
+                let body = of(done, &c.body)?;
+                if body.depth + 1 > s.depth {
+                    s.depth = body.depth + 1;
+                    s.deepest = Some(id);
+                }
+                (body.peak, type_bytes(&node.ty))
+            }
+            op => {
+                let tys: Vec<&TensorType> = s.operands[id.index()]
+                    .iter()
+                    .filter_map(|&o| g.get(o).map(|n| &n.ty))
+                    .collect();
+                let r = type_bytes(&node.ty);
+                (r.saturating_add(scratch_bytes(op, &tys, &node.ty)), r)
+            }
+        };
+        let total = live.saturating_add(needs);
+        if total > s.peak {
+            s.peak = total;
+            s.peak_at = Some(Peak {
+                node: id,
+                held: live,
+                needs,
+            });
+        }
+        live = live.saturating_add(keeps);
+        held[id.index()] = keeps;
+        for &o in &s.operands[id.index()] {
+            uses[o.index()] -= 1;
+            if uses[o.index()] == 0 && !s.is_output[o.index()] {
+                live = live.saturating_sub(held[o.index()]);
+            }
+        }
+    }
+    s.end_live = live;
+    // Handing the outputs over copies a borrowed value or a repeated one.
+    let outs = g.outputs();
+    for (i, &o) in outs.iter().enumerate() {
+        let borrowed = matches!(g[o].op, Op::Param { .. } | Op::Const(_));
+        if borrowed || outs[i + 1..].contains(&o) {
+            s.output_copies = s.output_copies.saturating_add(type_bytes(&g[o].ty));
+        }
+    }
+    Ok(s)
+}
