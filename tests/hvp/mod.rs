@@ -10,7 +10,8 @@
 //! - reverse-over-reverse: `grad,vjp{wrt=p…}` with the cotangent of `f`
 //!   zero and that of each gradient output `v_i`;
 //! - the reference: `(∇f(x + h v) − ∇f(x − h v)) / 2h`, `h = cbrt(ε)`,
-//!   with `∇f` the compiled `grad` graph on the same engine.
+//!   with `∇f` the compiled `grad` graph on the same engine (and again with
+//!   `h/2`, to tell when a kink lies within a step).
 #![allow(dead_code)]
 
 use adjoint::ir::{Graph, Tensor};
@@ -48,6 +49,8 @@ pub struct Hvps {
     pub rev_over_rev: Vec<Vec<f64>>,
     /// Central differences of the compiled gradient along `v`.
     pub fd: Vec<Vec<f64>>,
+    /// The same with half the step.
+    pub fd_half: Vec<Vec<f64>>,
 }
 
 fn flat(ts: &[Tensor]) -> Vec<Vec<f64>> {
@@ -79,81 +82,115 @@ impl Hvps {
             .max(rel_err(&b, &c, 1e-13))
     }
 
+    /// Whether the two finite differences disagree (by more than 1e-5
+    /// relative): a kink lies within a step of the point, and the
+    /// differences measure it rather than the Hessian.
+    pub fn straddles_a_kink(&self) -> bool {
+        rel_err(&concat(&self.fd), &concat(&self.fd_half), 1e-9) > 1e-5
+    }
+
     /// The largest entry of the finite difference.
     pub fn fd_max(&self) -> f64 {
         concat(&self.fd).iter().fold(0.0f64, |m, x| m.max(x.abs()))
     }
 }
 
-fn on(engine: Engine, g: &Graph, args: &[Tensor]) -> Vec<Tensor> {
-    engine
-        .run(g, args)
-        .unwrap_or_else(|e| panic!("{engine} on @{}: {e}", g.name()))
+/// The gradient and the three second-order graphs of one function,
+/// prepared (compiled, for the JIT) on one engine.
+pub struct Prepared {
+    engine: Engine,
+    k: usize,
+    grad: adjoint::Prepared,
+    fwd_over_rev: adjoint::Prepared,
+    rev_over_fwd: adjoint::Prepared,
+    rev_over_rev: adjoint::Prepared,
+}
+
+impl Prepared {
+    /// Builds and prepares the graphs for `g` (one scalar `f64` output,
+    /// `f64` parameters) on `engine`.
+    pub fn new(g: &Graph, engine: Engine) -> Prepared {
+        assert_eq!(g.outputs().len(), 1, "@{}: one scalar output", g.name());
+        let wrt = g.param_names().join(",");
+        let prep = |pipeline: &str| {
+            engine
+                .prepare(&common::run(g, pipeline))
+                .unwrap_or_else(|e| panic!("{engine}: {pipeline} of @{}: {e}", g.name()))
+        };
+        Prepared {
+            engine,
+            k: g.params().len(),
+            grad: prep("grad"),
+            fwd_over_rev: prep("grad,jvp"),
+            rev_over_fwd: prep(&format!("jvp,grad{{of=1,wrt={wrt}}}")),
+            rev_over_rev: prep(&format!("grad,vjp{{wrt={wrt}}}")),
+        }
+    }
+
+    fn run(&self, p: &adjoint::Prepared, args: &[Tensor]) -> Vec<Tensor> {
+        p.run(args)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.engine))
+    }
+
+    /// The three Hessian-vector products at `xs` along `vs`, and the
+    /// central differences of the gradient.
+    pub fn at(&self, xs: &[Tensor], vs: &[Tensor]) -> Hvps {
+        let k = self.k;
+        assert_eq!(xs.len(), k);
+        assert_eq!(vs.len(), k);
+        let shifted = |h: f64| -> Vec<Vec<f64>> {
+            let args: Vec<Tensor> = xs
+                .iter()
+                .zip(vs)
+                .map(|(x, v)| {
+                    let d: Vec<f64> = x
+                        .to_f64_vec()
+                        .iter()
+                        .zip(v.to_f64_vec())
+                        .map(|(a, b)| a + h * b)
+                        .collect();
+                    Tensor::from_f64_as(&x.ty(), &d).unwrap()
+                })
+                .collect();
+            flat(&self.run(&self.grad, &args)[1..=k])
+        };
+        let central = |h: f64| -> Vec<Vec<f64>> {
+            let (gp, gm) = (shifted(h), shifted(-h));
+            gp.iter()
+                .zip(&gm)
+                .map(|(p, m)| p.iter().zip(m).map(|(a, b)| (a - b) / (2.0 * h)).collect())
+                .collect()
+        };
+        let h = f64::EPSILON.cbrt();
+        let (fd, fd_half) = (central(h), central(h / 2.0));
+
+        let mut xv: Vec<Tensor> = xs.to_vec();
+        xv.extend(vs.iter().cloned());
+        // grad, then jvp: outputs [f, g_1..g_k, df, dg_1..dg_k].
+        let fr = self.run(&self.fwd_over_rev, &xv);
+        // jvp, then grad of the tangent: outputs [f, df, d(df)/dp_1..k].
+        let rf = self.run(&self.rev_over_fwd, &xv);
+        // grad, then vjp: parameters [p…, cot0, cot1..cotk], outputs
+        // [f, g_1..g_k, p_cot…] with p_cot = cot0·∇f + H (cot1..cotk).
+        let mut args: Vec<Tensor> = xs.to_vec();
+        args.push(Tensor::scalar_f64(0.0));
+        args.extend(vs.iter().cloned());
+        let rr = self.run(&self.rev_over_rev, &args);
+        Hvps {
+            fwd_over_rev: flat(&fr[k + 2..2 * k + 2]),
+            rev_over_fwd: flat(&rf[2..k + 2]),
+            rev_over_rev: flat(&rr[k + 1..2 * k + 1]),
+            fd,
+            fd_half,
+        }
+    }
 }
 
 /// The three Hessian-vector products of `g` (one scalar `f64` output,
-/// `f64` parameters) at `xs` along `vs`, and the central difference of the
-/// gradient, all evaluated with `engine`.
+/// `f64` parameters) at `xs` along `vs`, and the central differences of
+/// the gradient, all evaluated with `engine`.
 pub fn hvps(g: &Graph, xs: &[Tensor], vs: &[Tensor], engine: Engine) -> Hvps {
-    let k = g.params().len();
-    assert_eq!(xs.len(), k);
-    assert_eq!(vs.len(), k);
-    assert_eq!(g.outputs().len(), 1, "@{}: one scalar output", g.name());
-    let wrt = g.param_names().join(",");
-    let run = common::run;
-
-    // Central differences of the compiled gradient.
-    let grad = engine
-        .prepare(&run(g, "grad"))
-        .unwrap_or_else(|e| panic!("{engine}: grad of @{}: {e}", g.name()));
-    let h = f64::EPSILON.cbrt();
-    let shifted = |s: f64| -> Vec<Vec<f64>> {
-        let args: Vec<Tensor> = xs
-            .iter()
-            .zip(vs)
-            .map(|(x, v)| {
-                let d: Vec<f64> = x
-                    .to_f64_vec()
-                    .iter()
-                    .zip(v.to_f64_vec())
-                    .map(|(a, b)| a + s * h * b)
-                    .collect();
-                Tensor::from_f64_as(&x.ty(), &d).unwrap()
-            })
-            .collect();
-        let out = grad.run(&args).unwrap();
-        flat(&out[1..=k])
-    };
-    let (gp, gm) = (shifted(1.0), shifted(-1.0));
-    let fd = gp
-        .iter()
-        .zip(&gm)
-        .map(|(p, m)| p.iter().zip(m).map(|(a, b)| (a - b) / (2.0 * h)).collect())
-        .collect();
-
-    let mut xv: Vec<Tensor> = xs.to_vec();
-    xv.extend(vs.iter().cloned());
-    // grad, then jvp: outputs [f, g_1..g_k, df, dg_1..dg_k].
-    let fr = on(engine, &run(g, "grad,jvp"), &xv);
-    let fwd_over_rev = flat(&fr[k + 2..2 * k + 2]);
-    // jvp, then grad of the tangent: outputs [f, df, d(df)/dp_1..k].
-    let rf = on(engine, &run(g, &format!("jvp,grad{{of=1,wrt={wrt}}}")), &xv);
-    let rev_over_fwd = flat(&rf[2..k + 2]);
-    // grad, then vjp: parameters [p…, cot0, cot1..cotk], outputs
-    // [f, g_1..g_k, p_cot…] with p_cot = cot0·∇f + H (cot1..cotk).
-    let rr_g = run(g, &format!("grad,vjp{{wrt={wrt}}}"));
-    let mut args: Vec<Tensor> = xs.to_vec();
-    args.push(Tensor::scalar_f64(0.0));
-    args.extend(vs.iter().cloned());
-    assert_eq!(rr_g.params().len(), args.len());
-    let rr = on(engine, &rr_g, &args);
-    let rev_over_rev = flat(&rr[k + 1..2 * k + 1]);
-    Hvps {
-        fwd_over_rev,
-        rev_over_fwd,
-        rev_over_rev,
-        fd,
-    }
+    Prepared::new(g, engine).at(xs, vs)
 }
 
 /// Random inputs in `[lo, hi)` and directions in `[-1, 1)` for the
