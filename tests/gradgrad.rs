@@ -447,8 +447,8 @@ fn log_sum_exp_hvp_is_the_softmax_jacobian() {
     }
 }
 
-/// The op names of docs/ir.md §13: headings, the first cell of table rows,
-/// and the code spans before the colon of a paragraph that opens with its
+/// The op names of docs/ir.md §13: headings, the first cell of the rows of
+/// tables headed `| op |`, and the code spans before the colon of a paragraph that opens with its
 /// syntax (`lt`, `le`, …: two operands; `reduce_sum %x axes=A` …:).
 fn documented_ops() -> BTreeSet<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ir.md");
@@ -457,7 +457,10 @@ fn documented_ops() -> BTreeSet<String> {
     let end = doc[start..].find("\n## 14.").expect("section 14") + start;
     let is_name = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_');
     let mut names = BTreeSet::new();
+    // Inside a table whose first column is `op`.
+    let mut op_table = false;
     for line in doc[start..end].lines() {
+        op_table = line.starts_with('|') && (op_table || line.starts_with("| op |"));
         let spans: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
         let take: &[&str] = if line.starts_with('#') {
             &spans
@@ -465,7 +468,7 @@ fn documented_ops() -> BTreeSet<String> {
             // The spans of `syntax.0`: every other piece, from the first.
             let n = syntax.0.split('`').count().div_ceil(2);
             &spans[..n]
-        } else if line.starts_with("| `") {
+        } else if op_table && line.starts_with("| `") {
             &spans[..1]
         } else {
             &[]

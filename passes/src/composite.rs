@@ -8,6 +8,12 @@
 //! Both AD modes use `softmax = e / s` from the forward values and send
 //! nothing into the `reduce_max`, which is what JAX gets with
 //! `stop_gradient` in its `logsumexp`.
+//!
+//! The composite stays transparent to further differentiation: `e` and `s`
+//! are ordinary primitives, so a second transform differentiates the
+//! softmax through them (the max's tangent cancels there). A transform
+//! therefore leaves an inner node without a (co)tangent only when nothing
+//! outside the composite reads it ([`LogSumExp::private_inner`]).
 
 use crate::emit;
 use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Shape, UnaryOp};
