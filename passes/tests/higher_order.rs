@@ -259,3 +259,31 @@ fn hessian_of_log_sum_exp_by_the_jacobian_pass() {
         assert!(rel(&got, &want) < 1e-14, "{mode}: {got:?} vs {want:?}");
     }
 }
+
+#[test]
+fn gradcheck_of_the_gradient_of_every_recognised_pattern() {
+    // PyTorch's gradgradcheck: the gradient graph itself gradchecked (both
+    // modes, element by element), for every builder form of the composite.
+    let b = GraphBuilder::new("patterns");
+    let x = b.param("x", TensorType::f64([3, 4]));
+    let l = b.param("l", TensorType::f64([3, 4]));
+    let y = x.logsumexp(1).sum() + x.log_softmax(1).sin().sum() + x.cross_entropy(l.sigmoid());
+    let g = b.build(&[y]).unwrap();
+    for g in [lse_text(), g] {
+        let grad = run(&g, "grad");
+        let mut r = Rng(88);
+        let xs: Vec<Tensor> = g
+            .param_types()
+            .iter()
+            .map(|t| r.tensor(t, -2.0, 2.0))
+            .collect();
+        for k in 1..grad.outputs().len() {
+            let opts = adjoint_passes::gradcheck::GradCheckOptions {
+                of: Some(k),
+                ..Default::default()
+            };
+            let rep = adjoint_passes::gradcheck::gradcheck(&grad, &xs, &opts).unwrap();
+            assert!(rep.pass, "@{} output {k}:\n{rep}", g.name());
+        }
+    }
+}
