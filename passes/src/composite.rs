@@ -8,9 +8,16 @@
 //! Both AD modes use `softmax = e / s` from the forward values and send
 //! nothing into the `reduce_max`, which is what JAX gets with
 //! `stop_gradient` in its `logsumexp`.
+//!
+//! The composite stays transparent to further differentiation: `e` and `s`
+//! are ordinary primitives, so a second transform differentiates the
+//! softmax through them (the max's tangent cancels there). A transform
+//! therefore leaves an inner node without a (co)tangent only when nothing
+//! outside the composite reads it ([`LogSumExp::private_inner`]).
 
 use crate::emit;
 use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Shape, UnaryOp};
+use std::collections::HashSet;
 
 /// A recognised stable log-sum-exp over `axes` of `x`, with the forward
 /// values `e = exp(x − m)` and `s = reduce_sum(e)`.
@@ -88,6 +95,49 @@ impl LogSumExp {
             axes: axes.clone(),
             inner: inner_nodes,
         })
+    }
+
+    /// The inner nodes whose own tangent nothing but the composite rooted at
+    /// `root` would read, so a transform that differentiates the composite
+    /// as a whole may leave them without one.
+    ///
+    /// An inner node needs its own tangent when `needed_outside(i)` says so
+    /// (for example it is an output), or when one of its users outside the
+    /// composite reads it (`is_user(u)` filters the users that matter, for
+    /// example those on a path to an output), or when an inner node that
+    /// needs a tangent reads it: the exponentials `e = exp(x − m)` that a
+    /// previous `grad` reused for its `softmax` need the tangents of `x − m`
+    /// and of the max, or the gradient's own derivative comes out wrong.
+    pub fn private_inner(
+        &self,
+        g: &Graph,
+        root: NodeId,
+        needed_outside: impl Fn(NodeId) -> bool,
+        is_user: impl Fn(NodeId) -> bool,
+    ) -> Vec<NodeId> {
+        let inside: HashSet<NodeId> = self.inner.iter().copied().chain([root]).collect();
+        let mut needed: HashSet<NodeId> = HashSet::new();
+        let mut stack: Vec<NodeId> = self
+            .inner
+            .iter()
+            .copied()
+            .filter(|&i| {
+                needed_outside(i)
+                    || g.users(i)
+                        .into_iter()
+                        .any(|u| !inside.contains(&u) && is_user(u))
+            })
+            .collect();
+        while let Some(i) = stack.pop() {
+            if needed.insert(i) {
+                stack.extend(g.operands(i).into_iter().filter(|o| inside.contains(o)));
+            }
+        }
+        self.inner
+            .iter()
+            .copied()
+            .filter(|i| !needed.contains(i))
+            .collect()
     }
 
     fn keepdims(&self, g: &Graph) -> (Shape, Shape) {

@@ -37,8 +37,10 @@ pub fn push_forward(
         .into_iter()
         .filter(|n| relevant.contains(n))
         .collect();
-    // Nodes inside a recognised composite that only the composite uses get
-    // no tangent of their own: the composite's rule replaces them.
+    // Nodes inside a recognised composite whose tangent only the composite
+    // would read get none: the composite's rule replaces them. Inner nodes
+    // read from outside (say by a previous gradient) keep theirs, and so do
+    // the inner nodes those are computed from.
     let mut skip: HashSet<NodeId> = HashSet::new();
     for &n in &order {
         let Some(lse) = LogSumExp::recognise(g, n) else {
@@ -47,13 +49,7 @@ pub fn push_forward(
         if lse.inner.iter().any(|i| seeds.iter().any(|s| s.0 == *i)) {
             continue;
         }
-        let mut inside: HashSet<NodeId> = lse.inner.iter().copied().collect();
-        inside.insert(n);
-        for &i in &lse.inner {
-            if !outputs.contains(&i) && g.users(i).iter().all(|u| inside.contains(u)) {
-                skip.insert(i);
-            }
-        }
+        skip.extend(lse.private_inner(g, n, |i| outputs.contains(&i), |u| relevant.contains(&u)));
     }
     let mut tans: HashMap<NodeId, Lin> = HashMap::new();
     for &(v, t) in seeds {

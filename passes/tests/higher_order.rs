@@ -180,3 +180,110 @@ fn third_order_through_grad_grad_grad() {
         ]
     );
 }
+
+/// The issue's log-sum-exp written from primitives (issue 11, item 1).
+fn lse_text() -> Graph {
+    let m = adjoint_ir::parse_module(
+        "func @lse(%x: f64[4]) -> f64 {
+           %m = reduce_max %x axes=[0]
+           %d = sub %x, %m
+           %e = exp %d
+           %s = reduce_sum %e axes=[0]
+           %l = log %s
+           %y = add %l, %m
+           return %y
+         }",
+    )
+    .unwrap();
+    m.func("lse").unwrap().clone()
+}
+
+#[test]
+fn hvp_through_the_recognised_log_sum_exp() {
+    // f = logsumexp(x): H v = p ⊙ v − p ⟨p, v⟩ with p = softmax(x). The
+    // gradient `grad` builds is `e / s` from the composite's own forward
+    // nodes, so their tangents must survive the second transform.
+    let g = lse_text();
+    let x = [0.5, -1.0, 2.0, 1.25];
+    let v = [1.0, 2.0, -0.5, 0.75];
+    let e: Vec<f64> = x.iter().map(|a| (a - 2.0f64).exp()).collect();
+    let s: f64 = e.iter().sum();
+    let p: Vec<f64> = e.iter().map(|a| a / s).collect();
+    let pv: f64 = p.iter().zip(&v).map(|(a, b)| a * b).sum();
+    let want: Vec<f64> = p.iter().zip(&v).map(|(a, b)| a * b - a * pv).collect();
+    let fwd_rev = run(&g, "grad,jvp{wrt=x}");
+    let a = eval(&fwd_rev, &[vec_t(&x), vec_t(&v)])[3].to_f64_vec();
+    let rev_fwd = run(&g, "jvp{wrt=x},grad{of=1,wrt=x}");
+    let b = eval(&rev_fwd, &[vec_t(&x), vec_t(&v)])[2].to_f64_vec();
+    for got in [&a, &b] {
+        assert!(rel(got, &want) < 1e-14, "{got:?} vs {want:?}");
+    }
+    // Reverse over reverse, the same.
+    let rr = run(&g, "grad,vjp{wrt=x}");
+    let c = eval(&rr, &[vec_t(&x), Tensor::scalar_f64(0.0), vec_t(&v)])[2].to_f64_vec();
+    assert!(rel(&c, &want) < 1e-14, "{c:?} vs {want:?}");
+}
+
+#[test]
+fn forward_mode_through_a_log_sum_exp_sharing_its_exponentials() {
+    // After cse, logsumexp and softmax share the max, exp(x − m) and the
+    // sum: the tangents of exp(x − m) (read by the softmax) need those of
+    // x − m and of the max, though only the composite reads those.
+    let b = GraphBuilder::new("lse_softmax");
+    let x = b.param("x", TensorType::f64([3, 4]));
+    let y = x.logsumexp(1).reshape([3, 1]) + x.softmax(1);
+    let g = run(&b.build(&[y]).unwrap(), "cse");
+    let mut r = Rng(77);
+    let xs = [r.tensor(&TensorType::f64([3, 4]), -2.0, 2.0)];
+    let rep = adjoint_passes::gradcheck::gradcheck(&g, &xs, &Default::default()).unwrap();
+    assert!(rep.pass && rep.max_rel() < 1e-8, "{rep}");
+}
+
+#[test]
+fn hessian_of_log_sum_exp_by_the_jacobian_pass() {
+    // H = diag(p) − p pᵀ, in every mode of the batched transforms.
+    let g = lse_text();
+    let x = [0.5, -1.0, 2.0, 1.25];
+    let e: Vec<f64> = x.iter().map(|a| (a - 2.0f64).exp()).collect();
+    let s: f64 = e.iter().sum();
+    let p: Vec<f64> = e.iter().map(|a| a / s).collect();
+    let want: Vec<f64> = (0..16)
+        .map(|k| {
+            let (i, j) = (k / 4, k % 4);
+            f64::from(u8::from(i == j)) * p[i] - p[i] * p[j]
+        })
+        .collect();
+    for mode in ["fwd", "rev", "auto"] {
+        let h = run(&g, &format!("grad,jacobian{{of=1,mode={mode}}}"));
+        let got = eval(&h, &[vec_t(&x)])[2].to_f64_vec();
+        assert!(rel(&got, &want) < 1e-14, "{mode}: {got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn gradcheck_of_the_gradient_of_every_recognised_pattern() {
+    // PyTorch's gradgradcheck: the gradient graph itself gradchecked (both
+    // modes, element by element), for every builder form of the composite.
+    let b = GraphBuilder::new("patterns");
+    let x = b.param("x", TensorType::f64([3, 4]));
+    let l = b.param("l", TensorType::f64([3, 4]));
+    let y = x.logsumexp(1).sum() + x.log_softmax(1).sin().sum() + x.cross_entropy(l.sigmoid());
+    let g = b.build(&[y]).unwrap();
+    for g in [lse_text(), g] {
+        let grad = run(&g, "grad");
+        let mut r = Rng(88);
+        let xs: Vec<Tensor> = g
+            .param_types()
+            .iter()
+            .map(|t| r.tensor(t, -2.0, 2.0))
+            .collect();
+        for k in 1..grad.outputs().len() {
+            let opts = adjoint_passes::gradcheck::GradCheckOptions {
+                of: Some(k),
+                ..Default::default()
+            };
+            let rep = adjoint_passes::gradcheck::gradcheck(&grad, &xs, &opts).unwrap();
+            assert!(rep.pass, "@{} output {k}:\n{rep}", g.name());
+        }
+    }
+}
