@@ -193,6 +193,8 @@ pub(crate) struct Lowered {
     pub parallel_kernels: usize,
     pub opt_level: OptLevel,
     pub single_pass_regalloc: bool,
+    /// Functions generated (`main`, step chunks, parallel kernels).
+    pub functions: usize,
 }
 
 /// Host-side addresses the code refers to.
@@ -336,6 +338,7 @@ pub(crate) fn lower(
         parallel_kernels: cx.parallel_kernels,
         opt_level,
         single_pass_regalloc: single_pass,
+        functions: cx.next_fn as usize,
     })
 }
 

@@ -42,6 +42,9 @@ impl OptLevel {
     }
 }
 
+/// The default of [`JitOptions::memory_budget`]: 8 GiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 8 << 30;
+
 /// Options of [`compile`](crate::compile).
 #[derive(Clone, Debug)]
 pub struct JitOptions {
@@ -73,6 +76,13 @@ pub struct JitOptions {
     pub poly_math: bool,
     /// Use fused multiply-add in those polynomials when the host has FMA.
     pub fma: bool,
+    /// The working memory, in bytes, the compiled function may allocate:
+    /// its arena of intermediates (checked by `compile`) plus, for
+    /// [`CompiledFn::run`](crate::CompiledFn::run), the outputs it
+    /// allocates (checked before each call). A program that needs more is
+    /// an error naming the op and the bytes, not an out-of-memory abort.
+    /// Default: 8 GiB (`usize::MAX` for no limit).
+    pub memory_budget: usize,
 }
 
 impl Default for JitOptions {
@@ -87,6 +97,7 @@ impl Default for JitOptions {
             stack_arena_max: 32 * 1024,
             poly_math: true,
             fma: true,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
