@@ -1403,10 +1403,10 @@ impl Builder<'_> {
         let mut kernel = k.finish(label);
         if kernel.outer.is_empty() && kernel.inner_len() > REDUCE_SUM_BLOCK {
             let blocks = kernel.inner_len().div_ceil(REDUCE_SUM_BLOCK);
-            for i in 0..kernel.reductions.len() {
-                let dt = kernel.tys[kernel.reductions[i].value];
-                let buf = self.new_buf(reducers[i], BufKind::Arena { offset: 0 }, dt, blocks);
-                kernel.reductions[i].scratch = Some(buf);
+            for (red, &owner) in kernel.reductions.iter_mut().zip(&reducers) {
+                let dt = kernel.tys[red.value];
+                let buf = self.new_buf(owner, BufKind::Arena { offset: 0 }, dt, blocks);
+                red.scratch = Some(buf);
             }
         }
         Ok(kernel)
