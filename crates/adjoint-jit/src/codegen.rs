@@ -112,6 +112,17 @@ fn host_calls(plan: &Plan, opts: &JitOptions) -> usize {
 /// body, which short loops (and compile time) do not pay.
 const WIDE_MIN_ELEMS: usize = 1024;
 
+/// The largest arena kept on the stack of the generated code, whatever
+/// `JitOptions::stack_arena_max` says (a stack slot's size is 32-bit, and a
+/// thread's stack is a few MiB).
+pub(crate) const MAX_STACK_ARENA: usize = 1 << 20;
+
+/// Whether an arena of `bytes` lives on the stack of the generated code
+/// (else in the calling thread's scratch buffer).
+pub(crate) fn arena_on_stack(bytes: usize, opts: &JitOptions) -> bool {
+    bytes <= opts.stack_arena_max.min(MAX_STACK_ARENA)
+}
+
 /// The most steps one generated function holds.
 const MAX_STEPS_PER_FN: usize = 64;
 
@@ -430,7 +441,7 @@ impl Ctx<'_> {
             }
         }
         let arena_bytes = self.plan.arena_bytes;
-        let on_stack = arena_bytes > 0 && arena_bytes <= self.opts.stack_arena_max;
+        let on_stack = arena_bytes > 0 && arena_on_stack(arena_bytes, self.opts);
         self.define_fn("main", sig, |cx, b, p| {
             let arena = if on_stack {
                 let slot = b.create_sized_stack_slot(StackSlotData::new(

@@ -124,7 +124,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         outputs,
         all_f64,
         arena_bytes: plan.arena_bytes,
-        heap_arena: plan.arena_bytes > opts.stack_arena_max,
+        heap_arena: !codegen::arena_on_stack(plan.arena_bytes, opts),
         arena_op,
         output_ops,
         memory_budget: opts.memory_budget,

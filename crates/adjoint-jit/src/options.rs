@@ -67,7 +67,8 @@ pub struct JitOptions {
     /// four more elements), reach this many.
     pub parallel_min_elems: usize,
     /// Arenas up to this many bytes live on the stack of the generated code;
-    /// larger ones in a per-thread scratch buffer.
+    /// larger ones in a per-thread scratch buffer. At most 1 MiB is kept
+    /// on the stack, whatever this says.
     pub stack_arena_max: usize,
     /// Compute `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow` with polynomials emitted in the
     /// generated code (vectorised; within a few ulp of the interpreter, see

@@ -98,3 +98,21 @@ fn outputs_count_against_the_budget_in_run_only() {
     f.call_f64(&[&xs], &mut [&mut out]).unwrap();
     assert_eq!(out[5], xs[5] * xs[5]);
 }
+
+#[test]
+fn large_arenas_never_go_on_the_stack() {
+    // A 4 MB arena with `stack_arena_max` unbounded: a stack slot that
+    // large overflowed the 2 MiB stack of a test thread (and a slot's size
+    // is 32-bit); at most 1 MiB goes on the stack.
+    let n = 250_000;
+    let g = with_intermediate(n);
+    let opts = JitOptions {
+        stack_arena_max: usize::MAX,
+        ..JitOptions::default()
+    };
+    let f = compile(&g, &opts).unwrap();
+    assert!(f.arena_bytes() > 4_000_000, "{}", f.arena_bytes());
+    let x = tensor(&TensorType::f64([n]), &data(n, 5, -1.0, 1.0));
+    let want = adjoint_interp::eval(&g, std::slice::from_ref(&x)).unwrap();
+    assert_same("large arena", &f.run(&[x]).unwrap()[0], &want[0]);
+}
