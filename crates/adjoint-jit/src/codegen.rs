@@ -2,7 +2,9 @@
 //!
 //! The plan's steps become one entry function
 //! `main(ins: *const *const u8, outs: *const *mut u8, arena: *mut u8)`.
-//! Loop kernels are emitted inline in it, except large kernels that are
+//! Loop kernels are emitted inline in it (in a long plan, inline in
+//! functions of the same signature that `main` calls in order, each of at
+//! most 64 steps: see [`step_chunks`]), except large kernels that are
 //! split across threads: those become functions
 //! `kernel(ins, outs, arena, lo, hi)` over a range of their outermost loop,
 //! run through the host's parallel-for.

@@ -9,11 +9,19 @@
 //!   an affine map from the value's index to an element of a stored buffer,
 //!   so consumers do index arithmetic instead of copying;
 //! - splat constants are immediates in the code;
-//! - `pad`, `concat` and `matmul` results, and reshapes of non-contiguous
-//!   views, are materialised into their own buffers.
+//! - a `pad` of zeros and a one-part `concat` are their operand's value;
+//! - a `pad` read only by loops, pads and concats is a zero-padded view
+//!   (chains of pads compose into one);
+//! - other `pad`, `concat` and `matmul` results, and reshapes of
+//!   non-contiguous views, are materialised into their own buffers.
 //!
 //! Intermediate buffers share one arena, assigned by liveness over the step
-//! order: a buffer's bytes are reused once its last reader has run.
+//! order (`arena.rs`): a buffer's bytes are reused once its last reader has
+//! run.
+//!
+//! Every walk here is iterative or bounded (a recomputed value has at most
+//! `MAX_RECOMPUTE_NODES` nodes; a fusion region at most 256), and every
+//! table is a hash map or B-tree, so planning is `O(n log n)` in the nodes.
 
 use crate::arena::ArenaError;
 use crate::runtime::{BatchOffsets, MatMulDesc};
@@ -1138,9 +1146,10 @@ fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
         Op::Compare(_) | Op::Select | Op::Cast { .. } => true,
         _ => false,
     };
+    let outputs: BTreeSet<NodeId> = g.outputs().iter().copied().collect();
     let mut out = BTreeSet::new();
     for id in g.node_ids() {
-        if !matches!(g[id].op, Op::Pad { .. }) || g.outputs().contains(&id) {
+        if !matches!(g[id].op, Op::Pad { .. }) || outputs.contains(&id) {
             continue;
         }
         let o = g.operands(id)[0];

@@ -118,3 +118,25 @@ fn a_hundred_thousand_deep_elementwise_chain() {
     }
     check(&b.build(&[v]).unwrap());
 }
+
+#[test]
+fn chunked_code_with_parallel_kernels_and_a_heap_arena() {
+    // 150 loops (three chunks), each split across two threads, with an
+    // arena too large for the stack: every chunk gets the same arena.
+    let g = chain(150, &[5000], |b, v| {
+        -b.op(Op::ReduceSum { axes: vec![] }, &[v])
+    });
+    let opts = JitOptions {
+        threads: 2,
+        parallel_min_elems: 1024,
+        ..JitOptions::default()
+    };
+    let f = compile(&g, &opts).unwrap();
+    let s = f.stats();
+    assert_eq!(s.parallel_kernels, s.kernels, "{s:?}");
+    assert_eq!(s.functions, 1 + s.kernels.div_ceil(64) + s.kernels, "{s:?}");
+    assert!(f.arena_bytes() > opts.stack_arena_max);
+    let x = tensor(&g.param_types()[0], &data_special(5000, 3));
+    let want = adjoint_interp::eval(&g, std::slice::from_ref(&x)).unwrap();
+    assert_same("chunked", &f.run(&[x]).unwrap()[0], &want[0]);
+}
