@@ -2,7 +2,9 @@
 //!
 //! The plan's steps become one entry function
 //! `main(ins: *const *const u8, outs: *const *mut u8, arena: *mut u8)`.
-//! Loop kernels are emitted inline in it, except large kernels that are
+//! Loop kernels are emitted inline in it (in a long plan, inline in
+//! functions of the same signature that `main` calls in order, each of at
+//! most 64 steps: see [`step_chunks`]), except large kernels that are
 //! split across threads: those become functions
 //! `kernel(ins, outs, arena, lo, hi)` over a range of their outermost loop,
 //! run through the host's parallel-for.
@@ -112,6 +114,50 @@ fn host_calls(plan: &Plan, opts: &JitOptions) -> usize {
 /// body, which short loops (and compile time) do not pay.
 const WIDE_MIN_ELEMS: usize = 1024;
 
+/// The largest arena kept on the stack of the generated code, whatever
+/// `JitOptions::stack_arena_max` says (a stack slot's size is 32-bit, and a
+/// thread's stack is a few MiB).
+pub(crate) const MAX_STACK_ARENA: usize = 1 << 20;
+
+/// Whether an arena of `bytes` lives on the stack of the generated code
+/// (else in the calling thread's scratch buffer).
+pub(crate) fn arena_on_stack(bytes: usize, opts: &JitOptions) -> bool {
+    bytes <= opts.stack_arena_max.min(MAX_STACK_ARENA)
+}
+
+/// The most steps one generated function holds.
+const MAX_STEPS_PER_FN: usize = 64;
+
+/// The most kernel expressions and accesses one generated function holds
+/// (a kernel larger than this gets a function of its own).
+const MAX_WEIGHT_PER_FN: usize = 4096;
+
+/// The steps cut into consecutive ranges, one per generated function, of
+/// at most [`MAX_STEPS_PER_FN`] steps and [`MAX_WEIGHT_PER_FN`] expressions
+/// and accesses. Cranelift's cost grows faster than linearly in the size
+/// of one function (a chain of 4,000 loops in one function took 0.3 GB and
+/// 5 s to compile, 20,000 ran out of memory), so bounding every function
+/// keeps compile time and memory linear in the number of steps. A plan
+/// that fits in one range stays in `main`, as before.
+fn step_chunks(plan: &Plan) -> Vec<std::ops::Range<usize>> {
+    let weight = |s: &Step| match s {
+        Step::Kernel(k) => 1 + k.exprs.len() + k.accesses.len(),
+        Step::MatMul { .. } => 1,
+    };
+    let mut out = Vec::new();
+    let (mut start, mut w) = (0, 0);
+    for (i, s) in plan.steps.iter().enumerate() {
+        let sw = weight(s);
+        if i > start && (i - start >= MAX_STEPS_PER_FN || w + sw > MAX_WEIGHT_PER_FN) {
+            out.push(start..i);
+            (start, w) = (i, 0);
+        }
+        w += sw;
+    }
+    out.push(start..plan.steps.len());
+    out
+}
+
 fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::jit(format!("{what}: {e}"))
 }
@@ -160,6 +206,8 @@ pub(crate) struct Lowered {
     pub parallel_kernels: usize,
     pub opt_level: OptLevel,
     pub single_pass_regalloc: bool,
+    /// Functions generated (`main`, step chunks, parallel kernels).
+    pub functions: usize,
 }
 
 /// Host-side addresses the code refers to.
@@ -303,6 +351,7 @@ pub(crate) fn lower(
         parallel_kernels: cx.parallel_kernels,
         opt_level,
         single_pass_regalloc: single_pass,
+        functions: cx.next_fn as usize,
     })
 }
 
@@ -375,8 +424,26 @@ impl Ctx<'_> {
                 }
             }
         }
+        // Long programs: the steps are cut into functions of bounded size
+        // that `main` calls in order (see `step_chunks`).
+        let chunks = step_chunks(self.plan);
+        let mut chunk_fns = Vec::new();
+        if chunks.len() > 1 {
+            for (c, range) in chunks.iter().enumerate() {
+                let f = self.define_fn(&format!("steps{c}"), sig.clone(), |cx, b, p| {
+                    let mut env = Env {
+                        ins: p[0],
+                        outs: p[1],
+                        arena: p[2],
+                        refs: HashMap::new(),
+                    };
+                    cx.emit_steps(b, &mut env, range.clone(), &par_fns)
+                })?;
+                chunk_fns.push(f);
+            }
+        }
         let arena_bytes = self.plan.arena_bytes;
-        let on_stack = arena_bytes > 0 && arena_bytes <= self.opts.stack_arena_max;
+        let on_stack = arena_bytes > 0 && arena_on_stack(arena_bytes, self.opts);
         self.define_fn("main", sig, |cx, b, p| {
             let arena = if on_stack {
                 let slot = b.create_sized_stack_slot(StackSlotData::new(
@@ -394,27 +461,45 @@ impl Ctx<'_> {
                 arena,
                 refs: HashMap::new(),
             };
-            for (i, s) in cx.plan.steps.iter().enumerate() {
-                match s {
-                    Step::Kernel(k) => {
-                        if let Some(&f) = par_fns.get(&i) {
-                            cx.emit_parallel_call(b, &mut env, k, f)?;
-                        } else {
-                            cx.emit_kernel(b, &mut env, k, None)?;
-                        }
-                    }
-                    Step::MatMul { desc, a, b: bb, c } => {
-                        let d = b.ins().iconst(I64, cx.addrs.descs[*desc] as i64);
-                        let pa = cx.buf_base(b, &env, *a);
-                        let pb = cx.buf_base(b, &env, *bb);
-                        let pc = cx.buf_base(b, &env, *c);
-                        let f = cx.host_ref(b, &mut env, "adj_matmul");
-                        b.ins().call(f, &[d, pa, pb, pc]);
-                    }
-                }
+            if chunk_fns.is_empty() {
+                return cx.emit_steps(b, &mut env, 0..cx.plan.steps.len(), &par_fns);
+            }
+            for &f in &chunk_fns {
+                let fref = cx.module.declare_func_in_func(f, b.func);
+                b.ins().call(fref, &[env.ins, env.outs, env.arena]);
             }
             Ok(())
         })
+    }
+
+    /// Emits the plan's steps `range` in order into the function `b`.
+    fn emit_steps(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        range: std::ops::Range<usize>,
+        par_fns: &HashMap<usize, FuncId>,
+    ) -> Result<()> {
+        for i in range {
+            match &self.plan.steps[i] {
+                Step::Kernel(k) => {
+                    if let Some(&f) = par_fns.get(&i) {
+                        self.emit_parallel_call(b, env, k, f)?;
+                    } else {
+                        self.emit_kernel(b, env, k, None)?;
+                    }
+                }
+                Step::MatMul { desc, a, b: bb, c } => {
+                    let d = b.ins().iconst(I64, self.addrs.descs[*desc] as i64);
+                    let pa = self.buf_base(b, env, *a);
+                    let pb = self.buf_base(b, env, *bb);
+                    let pc = self.buf_base(b, env, *c);
+                    let f = self.host_ref(b, env, "adj_matmul");
+                    b.ins().call(f, &[d, pa, pb, pc]);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether a kernel is split across threads.

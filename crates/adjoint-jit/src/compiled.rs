@@ -31,6 +31,13 @@ pub struct CompileStats {
     /// Whether Cranelift's single-pass register allocator was used
     /// (`OptLevel::Auto` on code with many host calls, such as W7).
     pub single_pass_regalloc: bool,
+    /// Native functions generated: `main`, plus one per chunk of steps in
+    /// long programs and one per kernel split across threads.
+    pub functions: usize,
+    /// Expressions of all loop kernels together (loads, constants and
+    /// operations computed per iteration): the size of the plan, which
+    /// grows linearly with the program.
+    pub kernel_exprs: usize,
     /// Wall time of the whole compilation, in seconds.
     pub seconds: f64,
     /// Of which: inlining, fusion and planning, in seconds.
@@ -57,6 +64,12 @@ pub struct CompiledFn {
     pub(crate) all_f64: bool,
     pub(crate) arena_bytes: usize,
     pub(crate) heap_arena: bool,
+    /// The op of the arena's largest buffer, for messages.
+    pub(crate) arena_op: String,
+    /// Each output's op (`%y = broadcast (f64[8])`), for messages.
+    pub(crate) output_ops: Vec<String>,
+    /// `JitOptions::memory_budget`.
+    pub(crate) memory_budget: usize,
     pub(crate) clif: Option<String>,
     pub(crate) disasm: Option<String>,
     pub(crate) stats: CompileStats,
@@ -198,8 +211,7 @@ impl CompiledFn {
                 }
             },
             outputs,
-        );
-        Ok(())
+        )
     }
 
     /// The fast path for functions whose inputs and outputs are all `f64`:
@@ -234,8 +246,7 @@ impl CompiledFn {
                 }
             },
             outputs,
-        );
-        Ok(())
+        )
     }
 
     /// Builds the pointer tables (on the stack for up to 16 buffers) and
@@ -248,7 +259,7 @@ impl CompiledFn {
         n_out: usize,
         fill_out: impl FnOnce(&mut [O], &mut [*mut u8]),
         outputs: &mut [O],
-    ) {
+    ) -> Result<()> {
         let mut ins_stack = [std::ptr::null::<u8>(); MAX_STACK_ARGS];
         let mut outs_stack = [std::ptr::null_mut::<u8>(); MAX_STACK_ARGS];
         let mut ins_heap;
@@ -274,7 +285,14 @@ impl CompiledFn {
                 let mut buf = cell.take();
                 let words = self.arena_bytes.div_ceil(16) + 4;
                 if buf.len() < words {
-                    buf.resize(words, 0);
+                    if let Err(e) = grow_zeroed(&mut buf, words) {
+                        cell.set(buf);
+                        return Err(Error::jit(format!(
+                            "@{}: cannot allocate the {} bytes of the arena of \
+                             intermediates (largest: {}): {e}",
+                            self.name, self.arena_bytes, self.arena_op
+                        )));
+                    }
                 }
                 // Align the arena to 64 bytes inside the 16-byte-aligned
                 // buffer.
@@ -288,11 +306,51 @@ impl CompiledFn {
                 // these types.
                 unsafe { (self.entry)(ins.as_ptr(), outs.as_ptr(), arena) };
                 cell.set(buf);
-            });
+                Ok(())
+            })
         } else {
             // SAFETY: as above; the code keeps its arena on its own stack.
             unsafe { (self.entry)(ins.as_ptr(), outs.as_ptr(), std::ptr::null_mut()) };
+            Ok(())
         }
+    }
+
+    /// Zeroed outputs, allocated fallibly within the memory budget (with
+    /// the arena's bytes).
+    fn alloc_outputs(&self) -> Result<Vec<Tensor>> {
+        let mut used = if self.heap_arena { self.arena_bytes } else { 0 };
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (i, ty) in self.outputs.iter().enumerate() {
+            let over = |bytes: String| {
+                Error::jit(format!(
+                    "@{}: output {i} ({}) needs {bytes} bytes, over the JIT's working-memory \
+                     budget of {} bytes with the other outputs and the arena \
+                     (JitOptions::memory_budget)",
+                    self.name, self.output_ops[i], self.memory_budget
+                ))
+            };
+            let n = ty.numel();
+            let Some(bytes) = n.checked_mul(ty.dtype.size_bytes()) else {
+                return Err(over(format!("{n} x {}", ty.dtype.size_bytes())));
+            };
+            used = match used.checked_add(bytes) {
+                Some(u) if u <= self.memory_budget => u,
+                _ => return Err(over(bytes.to_string())),
+            };
+            let fail = |e: std::collections::TryReserveError| {
+                Error::jit(format!(
+                    "@{}: cannot allocate the {bytes} bytes of output {i} ({}): {e}",
+                    self.name, self.output_ops[i]
+                ))
+            };
+            let data = match ty.dtype {
+                DType::F64 => TensorData::F64(zeroed(n).map_err(fail)?),
+                DType::F32 => TensorData::F32(zeroed(n).map_err(fail)?),
+                DType::Bool => TensorData::Bool(zeroed(n).map_err(fail)?),
+            };
+            outs.push(Tensor::new(ty.shape.clone(), data)?);
+        }
+        Ok(outs)
     }
 
     /// Allocates the outputs, calls the function and returns them: the same
@@ -308,7 +366,7 @@ impl CompiledFn {
                 )));
             }
         }
-        let mut outs: Vec<Tensor> = self.outputs.iter().map(Tensor::zeros).collect();
+        let mut outs: Vec<Tensor> = self.alloc_outputs()?;
         let ins: Vec<BufRef<'_>> = inputs
             .iter()
             .map(|t| match t.data() {
@@ -330,4 +388,24 @@ impl CompiledFn {
         }
         Ok(outs)
     }
+}
+
+/// `n` default (zero) values, allocated fallibly.
+fn zeroed<T: Clone + Default>(
+    n: usize,
+) -> std::result::Result<Vec<T>, std::collections::TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)?;
+    v.resize(n, T::default());
+    Ok(v)
+}
+
+/// Grows `buf` to `len` zeroed words, allocating fallibly.
+fn grow_zeroed(
+    buf: &mut Vec<u128>,
+    len: usize,
+) -> std::result::Result<(), std::collections::TryReserveError> {
+    buf.try_reserve_exact(len - buf.len())?;
+    buf.resize(len, 0);
+    Ok(())
 }

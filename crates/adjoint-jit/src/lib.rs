@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod arena;
 mod buffers;
 mod codegen;
 mod compiled;
@@ -38,7 +39,7 @@ mod vpow;
 
 pub use buffers::{BufMut, BufRef};
 pub use compiled::{CompileStats, CompiledFn};
-pub use options::{JitOptions, OptLevel};
+pub use options::{JitOptions, OptLevel, DEFAULT_MEMORY_BUDGET};
 
 use adjoint_ir::{verify, DType, Graph, Result};
 use std::sync::Mutex;
@@ -65,8 +66,10 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = plan::build_plan(&g, threads, opts.poly_math)?;
+    let mut plan = plan::build_plan(&g, threads, opts.poly_math, opts.memory_budget)?;
     let plan_text = plan::describe(&plan);
+    let arena_op = plan::largest_arena_op(&g, &plan);
+    let output_ops = g.outputs().iter().map(|&o| plan::op_desc(&g, o)).collect();
     // The descriptors' heap storage never moves: the code holds pointers.
     let descs: Vec<runtime::MatMulDesc> = std::mem::take(&mut plan.matmuls);
     let addrs = codegen::Addresses {
@@ -96,6 +99,15 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         parallel_kernels: lowered.parallel_kernels,
         opt_level: lowered.opt_level,
         single_pass_regalloc: lowered.single_pass_regalloc,
+        functions: lowered.functions,
+        kernel_exprs: plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                plan::Step::Kernel(k) => k.exprs.len(),
+                plan::Step::MatMul { .. } => 0,
+            })
+            .sum(),
         seconds: t0.elapsed().as_secs_f64(),
         plan_seconds: (t1 - t0).as_secs_f64(),
         codegen_seconds: (t2 - t1).as_secs_f64(),
@@ -112,7 +124,10 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         outputs,
         all_f64,
         arena_bytes: plan.arena_bytes,
-        heap_arena: plan.arena_bytes > opts.stack_arena_max,
+        heap_arena: !codegen::arena_on_stack(plan.arena_bytes, opts),
+        arena_op,
+        output_ops,
+        memory_budget: opts.memory_budget,
         clif: lowered.clif,
         disasm: lowered.disasm,
         stats,

@@ -42,6 +42,9 @@ impl OptLevel {
     }
 }
 
+/// The default of [`JitOptions::memory_budget`]: 8 GiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 8 << 30;
+
 /// Options of [`compile`](crate::compile).
 #[derive(Clone, Debug)]
 pub struct JitOptions {
@@ -64,7 +67,8 @@ pub struct JitOptions {
     /// four more elements), reach this many.
     pub parallel_min_elems: usize,
     /// Arenas up to this many bytes live on the stack of the generated code;
-    /// larger ones in a per-thread scratch buffer.
+    /// larger ones in a per-thread scratch buffer. At most 1 MiB is kept
+    /// on the stack, whatever this says.
     pub stack_arena_max: usize,
     /// Compute `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow` with polynomials emitted in the
     /// generated code (vectorised; within a few ulp of the interpreter, see
@@ -73,6 +77,13 @@ pub struct JitOptions {
     pub poly_math: bool,
     /// Use fused multiply-add in those polynomials when the host has FMA.
     pub fma: bool,
+    /// The working memory, in bytes, the compiled function may allocate:
+    /// its arena of intermediates (checked by `compile`) plus, for
+    /// [`CompiledFn::run`](crate::CompiledFn::run), the outputs it
+    /// allocates (checked before each call). A program that needs more is
+    /// an error naming the op and the bytes, not an out-of-memory abort.
+    /// Default: 8 GiB (`usize::MAX` for no limit).
+    pub memory_budget: usize,
 }
 
 impl Default for JitOptions {
@@ -87,6 +98,7 @@ impl Default for JitOptions {
             stack_arena_max: 32 * 1024,
             poly_math: true,
             fma: true,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }

@@ -9,12 +9,21 @@
 //!   an affine map from the value's index to an element of a stored buffer,
 //!   so consumers do index arithmetic instead of copying;
 //! - splat constants are immediates in the code;
-//! - `pad`, `concat` and `matmul` results, and reshapes of non-contiguous
-//!   views, are materialised into their own buffers.
+//! - a `pad` of zeros and a one-part `concat` are their operand's value;
+//! - a `pad` read only by loops, pads and concats is a zero-padded view
+//!   (chains of pads compose into one);
+//! - other `pad`, `concat` and `matmul` results, and reshapes of
+//!   non-contiguous views, are materialised into their own buffers.
 //!
 //! Intermediate buffers share one arena, assigned by liveness over the step
-//! order: a buffer's bytes are reused once its last reader has run.
+//! order (`arena.rs`): a buffer's bytes are reused once its last reader has
+//! run.
+//!
+//! Every walk here is iterative or bounded (a recomputed value has at most
+//! `MAX_RECOMPUTE_NODES` nodes; a fusion region at most 256), and every
+//! table is a hash map or B-tree, so planning is `O(n log n)` in the nodes.
 
+use crate::arena::ArenaError;
 use crate::runtime::{BatchOffsets, MatMulDesc};
 use adjoint_ir::{
     BinaryOp, CompareOp, DType, Error, Graph, NodeId, Op, Result, Shape, TensorData, UnaryOp,
@@ -50,6 +59,8 @@ pub(crate) struct Buf {
     pub kind: BufKind,
     pub dtype: DType,
     pub numel: usize,
+    /// The node whose value (or scratch) the buffer holds, for messages.
+    pub owner: NodeId,
 }
 
 /// An affine view of a buffer: element `idx` of the value is element
@@ -304,13 +315,26 @@ struct Builder<'g> {
 }
 
 fn jit_err(g: &Graph, id: NodeId, msg: impl std::fmt::Display) -> Error {
-    Error::jit(format!(
-        "@{}: {} = {} ({}): {msg}",
-        g.name(),
+    Error::jit(format!("@{}: {}: {msg}", g.name(), op_desc(g, id)))
+}
+
+/// A node for messages: `%y = broadcast (f64[8])`.
+pub(crate) fn op_desc(g: &Graph, id: NodeId) -> String {
+    format!(
+        "{} = {} ({})",
         g.display_name(id),
         g[id].op.name(),
         g[id].ty
-    ))
+    )
+}
+
+/// The op of the plan's largest arena buffer (for messages), or `none`.
+pub(crate) fn largest_arena_op(g: &Graph, p: &Plan) -> String {
+    p.bufs
+        .iter()
+        .filter(|b| matches!(b.kind, BufKind::Arena { .. }))
+        .max_by_key(|b| crate::arena::buf_bytes(b))
+        .map_or_else(|| "none".to_string(), |b| op_desc(g, b.owner))
 }
 
 /// Whether `user` reads `operand` inside `operand`'s region loop.
@@ -329,8 +353,13 @@ fn is_region_member(op: &Op) -> bool {
 }
 
 impl<'g> Builder<'g> {
-    fn new_buf(&mut self, kind: BufKind, dtype: DType, numel: usize) -> BufId {
-        self.bufs.push(Buf { kind, dtype, numel });
+    fn new_buf(&mut self, owner: NodeId, kind: BufKind, dtype: DType, numel: usize) -> BufId {
+        self.bufs.push(Buf {
+            kind,
+            dtype,
+            numel,
+            owner,
+        });
         self.bufs.len() - 1
     }
 
@@ -354,10 +383,13 @@ impl<'g> Builder<'g> {
         match self.vals.get(&id).cloned() {
             Some(Val::View(v)) => Ok(v),
             Some(Val::Splat(x)) => {
+                // One element, read through zero strides: a splat costs no
+                // memory whatever its shape.
                 let ty = self.g[id].ty.clone();
-                let t = adjoint_ir::Tensor::full(&ty, x);
+                let one = adjoint_ir::TensorType::new(ty.dtype, Shape::new(vec![]));
+                let t = adjoint_ir::Tensor::full(&one, x);
                 self.consts.push(ConstData::from_tensor_data(t.data()));
-                let b = self.new_buf(BufKind::Const(self.consts.len() - 1), ty.dtype, ty.numel());
+                let b = self.new_buf(id, BufKind::Const(self.consts.len() - 1), ty.dtype, 1);
                 Ok(View {
                     buf: b,
                     offset: 0,
@@ -383,7 +415,8 @@ impl<'g> Builder<'g> {
             let dims = node.ty.shape.dims().to_vec();
             match &node.op {
                 Op::Param { index } => {
-                    let b = self.new_buf(BufKind::Input(*index), node.ty.dtype, node.ty.numel());
+                    let b =
+                        self.new_buf(id, BufKind::Input(*index), node.ty.dtype, node.ty.numel());
                     self.vals.insert(id, Val::View(contiguous(b, &dims)));
                 }
                 Op::Const(t) => {
@@ -399,6 +432,7 @@ impl<'g> Builder<'g> {
                         None => {
                             self.consts.push(ConstData::from_tensor_data(t.data()));
                             let b = self.new_buf(
+                                id,
                                 BufKind::Const(self.consts.len() - 1),
                                 node.ty.dtype,
                                 node.ty.numel(),
@@ -427,6 +461,7 @@ impl<'g> Builder<'g> {
                             .any(|&u| !reads_in_region(g, id, u) && !self.recompute.contains(&u));
                     if leaves {
                         let b = self.new_buf(
+                            id,
                             BufKind::Arena { offset: 0 },
                             node.ty.dtype,
                             node.ty.numel(),
@@ -461,6 +496,15 @@ impl<'g> Builder<'g> {
                             ))
                         }
                     };
+                    self.vals.insert(id, val);
+                    self.deps.insert(id, deps);
+                }
+                _ if self.is_identity(id) => {
+                    // A `pad` of zeros or a one-part `concat`: its operand's
+                    // value, with no step of its own.
+                    let o = operands[0];
+                    let val = self.vals[&o].clone();
+                    let deps = self.deps_of(o);
                     self.vals.insert(id, val);
                     self.deps.insert(id, deps);
                 }
@@ -524,8 +568,12 @@ impl<'g> Builder<'g> {
                         d.extend(self.deps_of(o));
                     }
                     self.add_unit_deps(&unit, d, pos);
-                    let b =
-                        self.new_buf(BufKind::Arena { offset: 0 }, node.ty.dtype, node.ty.numel());
+                    let b = self.new_buf(
+                        id,
+                        BufKind::Arena { offset: 0 },
+                        node.ty.dtype,
+                        node.ty.numel(),
+                    );
                     self.stored.insert(id, b);
                     self.vals.insert(id, Val::View(contiguous(b, &dims)));
                     self.deps.insert(id, BTreeSet::from([unit]));
@@ -628,8 +676,12 @@ impl<'g> Builder<'g> {
                         Some((_, b)) => *b,
                         None => {
                             let ty = &self.g[operand].ty;
-                            let b =
-                                self.new_buf(BufKind::Arena { offset: 0 }, ty.dtype, ty.numel());
+                            let b = self.new_buf(
+                                operand,
+                                BufKind::Arena { offset: 0 },
+                                ty.dtype,
+                                ty.numel(),
+                            );
                             self.copies.insert(operand, (v.clone(), b));
                             let d = self.deps_of(operand);
                             self.add_unit_deps(&unit, d, pos);
@@ -644,8 +696,9 @@ impl<'g> Builder<'g> {
     }
 
     /// Whether a `pad` is read through bounds tests by its consumers instead
-    /// of being materialised: every user is a loop (region member), and the
-    /// operand is in memory.
+    /// of being materialised: the operand is in memory, and every user is a
+    /// loop (region member) or another `pad` or a `concat` (which read it
+    /// the same way, so chains of pads compose into one padded view).
     fn pad_in_consumers(&self, id: NodeId) -> bool {
         let g = self.g;
         let o = g.operands(id)[0];
@@ -654,9 +707,28 @@ impl<'g> Builder<'g> {
             Some(Val::View(_)) | Some(Val::Padded { .. })
         );
         operand_ok
-            && g.users(id)
-                .iter()
-                .all(|&u| is_region_member(&g[u].op) && g[u].region.is_some())
+            && g.users(id).iter().all(|&u| {
+                (is_region_member(&g[u].op) && g[u].region.is_some())
+                    || (matches!(g[u].op, Op::Pad { .. } | Op::Concat { .. })
+                        && !self.recompute.contains(&u))
+            })
+    }
+
+    /// Whether `id` is an identity whose value is its operand's: a `pad`
+    /// with no padding or a `concat` of one part, of an operand in memory
+    /// (a view or a splat).
+    fn is_identity(&self, id: NodeId) -> bool {
+        let g = self.g;
+        let identity = match &g[id].op {
+            Op::Pad { lo, hi } => lo.iter().chain(hi).all(|&n| n == 0),
+            Op::Concat { .. } => g.operands(id).len() == 1,
+            _ => false,
+        };
+        identity
+            && matches!(
+                self.vals.get(&g.operands(id)[0]),
+                Some(Val::View(_)) | Some(Val::Splat(_))
+            )
     }
 
     /// Orders the units topologically (Kahn), ties broken by first
@@ -916,7 +988,13 @@ impl KernelBuilder {
 }
 
 /// Builds the plan of `g` (inlined, verified, regions assigned).
-pub(crate) fn build_plan(g: &Graph, threads: usize, cheap_math: bool) -> Result<Plan> {
+/// The arena may not exceed `budget` bytes.
+pub(crate) fn build_plan(
+    g: &Graph,
+    threads: usize,
+    cheap_math: bool,
+    budget: usize,
+) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
@@ -974,7 +1052,7 @@ pub(crate) fn build_plan(g: &Graph, threads: usize, cheap_math: bool) -> Result<
     }
     for (i, o) in output_copies {
         let ty = g[o].ty.clone();
-        let out = b.new_buf(BufKind::Output(i), ty.dtype, ty.numel());
+        let out = b.new_buf(o, BufKind::Output(i), ty.dtype, ty.numel());
         let mut k = KernelBuilder::new(ty.shape.dims().to_vec(), None);
         let val = b.vals[&o].clone();
         let e = k
@@ -983,7 +1061,33 @@ pub(crate) fn build_plan(g: &Graph, threads: usize, cheap_math: bool) -> Result<
         k.store(e, &contiguous(out, ty.shape.dims()), ty.dtype);
         steps.push(Step::Kernel(k.finish(format!("output {i}"))));
     }
-    let arena_bytes = allocate_arena(&mut b.bufs, &steps, &b.matmuls);
+    let arena_bytes = match crate::arena::allocate(&mut b.bufs, &steps, budget) {
+        Ok(n) => n,
+        Err(ArenaError::Overflow { buf }) => {
+            let bf = &b.bufs[buf];
+            return Err(jit_err(
+                g,
+                bf.owner,
+                format!(
+                    "a working buffer of {} elements of {} does not fit in the address space",
+                    bf.numel, bf.dtype
+                ),
+            ));
+        }
+        Err(ArenaError::OverBudget { buf, bytes }) => {
+            let bf = &b.bufs[buf];
+            return Err(jit_err(
+                g,
+                bf.owner,
+                format!(
+                    "the arena of intermediates needs {bytes} bytes with this value's {} \
+                     bytes, over the JIT's working-memory budget of {budget} bytes \
+                     (JitOptions::memory_budget)",
+                    crate::arena::buf_bytes(bf).unwrap_or(usize::MAX)
+                ),
+            ));
+        }
+    };
     Ok(Plan {
         bufs: b.bufs,
         consts: b.consts,
@@ -1042,9 +1146,10 @@ fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
         Op::Compare(_) | Op::Select | Op::Cast { .. } => true,
         _ => false,
     };
+    let outputs: BTreeSet<NodeId> = g.outputs().iter().copied().collect();
     let mut out = BTreeSet::new();
     for id in g.node_ids() {
-        if !matches!(g[id].op, Op::Pad { .. }) || g.outputs().contains(&id) {
+        if !matches!(g[id].op, Op::Pad { .. }) || outputs.contains(&id) {
             continue;
         }
         let o = g.operands(id)[0];
@@ -1220,6 +1325,7 @@ impl Builder<'_> {
         let mut k = KernelBuilder::new(loop_dims.clone(), axes.clone());
         let mut ex: HashMap<NodeId, usize> = HashMap::new();
         let mut labels = Vec::new();
+        let mut reducers = Vec::new();
         for &id in &members {
             labels.push(g.display_name(id));
             let node = &g[id];
@@ -1284,6 +1390,7 @@ impl Builder<'_> {
                             strides,
                         },
                     );
+                    reducers.push(id);
                     k.reductions.push(KReduce {
                         value: args[0],
                         kind,
@@ -1305,10 +1412,10 @@ impl Builder<'_> {
         let mut kernel = k.finish(label);
         if kernel.outer.is_empty() && kernel.inner_len() > REDUCE_SUM_BLOCK {
             let blocks = kernel.inner_len().div_ceil(REDUCE_SUM_BLOCK);
-            for i in 0..kernel.reductions.len() {
-                let dt = kernel.tys[kernel.reductions[i].value];
-                let buf = self.new_buf(BufKind::Arena { offset: 0 }, dt, blocks);
-                kernel.reductions[i].scratch = Some(buf);
+            for (red, &owner) in kernel.reductions.iter_mut().zip(&reducers) {
+                let dt = kernel.tys[red.value];
+                let buf = self.new_buf(owner, BufKind::Arena { offset: 0 }, dt, blocks);
+                red.scratch = Some(buf);
             }
         }
         Ok(kernel)
@@ -1482,57 +1589,6 @@ fn matmul_desc(
         },
         batches,
     })
-}
-
-/// Assigns arena offsets to intermediate buffers by liveness over the step
-/// order (first fit, 64-byte aligned) and returns the arena's size.
-fn allocate_arena(bufs: &mut [Buf], steps: &[Step], _matmuls: &[MatMulDesc]) -> usize {
-    let n = bufs.len();
-    let mut first = vec![usize::MAX; n];
-    let mut last = vec![0usize; n];
-    let mut touch = |b: BufId, s: usize| {
-        first[b] = first[b].min(s);
-        last[b] = last[b].max(s);
-    };
-    for (s, step) in steps.iter().enumerate() {
-        match step {
-            Step::Kernel(k) => {
-                k.accesses.iter().for_each(|a| touch(a.buf, s));
-                k.reductions
-                    .iter()
-                    .filter_map(|r| r.scratch)
-                    .for_each(|b| touch(b, s));
-            }
-            Step::MatMul { a, b, c, .. } => {
-                touch(*a, s);
-                touch(*b, s);
-                touch(*c, s);
-            }
-        }
-    }
-    // Live intervals of arena buffers, allocated in order of first use.
-    let mut order: Vec<BufId> = (0..n)
-        .filter(|&b| matches!(bufs[b].kind, BufKind::Arena { .. }) && first[b] != usize::MAX)
-        .collect();
-    order.sort_by_key(|&b| (first[b], b));
-    let mut live: Vec<(usize, usize, usize)> = Vec::new(); // (offset, size, last)
-    let mut total = 0usize;
-    for b in order {
-        let size = (bufs[b].numel * bufs[b].dtype.size_bytes()).div_ceil(64) * 64;
-        live.retain(|&(_, _, l)| l >= first[b]);
-        live.sort_unstable();
-        let mut off = 0usize;
-        for &(o, s, _) in &live {
-            if off + size <= o {
-                break;
-            }
-            off = off.max(o + s);
-        }
-        live.push((off, size, last[b]));
-        bufs[b].kind = BufKind::Arena { offset: off };
-        total = total.max(off + size);
-    }
-    total
 }
 
 /// A readable listing of the plan, one step a line.
