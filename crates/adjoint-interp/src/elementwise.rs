@@ -9,17 +9,19 @@ use adjoint_ir::{BinaryOp, CompareOp, DType, Result, Tensor, TensorData, TensorT
 
 /// `op` applied to every element of `x`.
 pub(crate) fn unary(op: UnaryOp, x: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let mode = crate::math_mode::current();
     let data = with_float!(ty.dtype, "unary op", T => {
-        T::wrap(elems::<T>(x)?.iter().map(|&v| scalar::unary(op, v)).collect())
+        T::wrap(elems::<T>(x)?.iter().map(|&v| scalar::unary_in(mode, op, v)).collect())
     });
     Tensor::new(ty.shape.clone(), data)
 }
 
 /// `op` applied to corresponding elements of `a` and `b`.
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let mode = crate::math_mode::current();
     let data = with_float!(ty.dtype, "binary op", T => {
         let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
-        T::wrap(a.iter().zip(b).map(|(&x, &y)| scalar::binary(op, x, y)).collect())
+        T::wrap(a.iter().zip(b).map(|(&x, &y)| scalar::binary_in(mode, op, x, y)).collect())
     });
     Tensor::new(ty.shape.clone(), data)
 }

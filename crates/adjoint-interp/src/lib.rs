@@ -137,12 +137,14 @@ macro_rules! with_float {
 }
 
 mod elementwise;
+mod math_mode;
 mod matmul;
 mod reduce;
 pub mod scalar;
 mod shape_ops;
 mod strided;
 
+pub use math_mode::{eval_with, EvalOptions};
 pub use reduce::{reduce_max_order, reduce_sum_order};
 
 /// The elements of `t` as a slice of `T`, or an error if `t` holds another

@@ -15,6 +15,7 @@
 //! assert!(unary(UnaryOp::Relu, -0.0_f64).is_sign_positive());
 //! ```
 
+use adjoint_ir::math::{self, MathFloat, MathMode};
 use adjoint_ir::{BinaryOp, CompareOp, DType, TensorData, UnaryOp};
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -38,6 +39,7 @@ pub trait Elem: Copy + Debug + 'static {
 /// functions, never a detour through `f64`.
 pub trait Float:
     Elem
+    + MathFloat
     + PartialOrd
     + Add<Output = Self>
     + Sub<Output = Self>
@@ -201,6 +203,25 @@ pub fn unary<T: Float>(op: UnaryOp, x: T) -> T {
         UnaryOp::Tanh => x.tanh(),
         UnaryOp::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
         UnaryOp::Relu => fmax(x, T::ZERO),
+    }
+}
+
+/// One unary op on one value in math mode `mode`: the transcendental
+/// functions as [`adjoint_ir::math::unary`] computes them in that mode,
+/// the others as [`unary`] (which is this with [`MathMode::Libm`]).
+pub fn unary_in<T: Float>(mode: MathMode, op: UnaryOp, x: T) -> T {
+    match mode {
+        MathMode::Libm => unary(op, x),
+        MathMode::Poly { .. } => math::unary(mode, op, x).unwrap_or_else(|| unary(op, x)),
+    }
+}
+
+/// One binary op on two values in math mode `mode` (`pow` as
+/// [`adjoint_ir::math::powf`] computes it; the others as [`binary`]).
+pub fn binary_in<T: Float>(mode: MathMode, op: BinaryOp, a: T, b: T) -> T {
+    match op {
+        BinaryOp::Pow => math::powf(mode, a, b),
+        _ => binary(op, a, b),
     }
 }
 

@@ -26,7 +26,7 @@
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::ports;
-use crate::runtime::{HostFn, HostSig};
+use crate::runtime::{self, HostFn, HostSig};
 use crate::stencil::{self, Reuse};
 use crate::{vmath, vpow, JitOptions, OptLevel};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp, REDUCE_SUM_BLOCK};
@@ -79,7 +79,10 @@ fn transcendentals(k: &Kernel) -> usize {
 /// Whether a kernel's transcendental functions are inlined polynomials
 /// (else host calls): always, unless `poly_math` is off or a small loop has
 /// very many of them (their code would cost far more compile time than
-/// their run time saves).
+/// their run time saves). This is a compile-time decision only: with
+/// `poly_math` the host functions are the same polynomials
+/// (`adjoint_ir::math`, see runtime.rs), so the results are the same bits
+/// either way and never depend on a kernel's neighbours.
 fn kernel_inlines_math(opts: &JitOptions, k: &Kernel) -> bool {
     opts.poly_math
         && (transcendentals(k) <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS)
@@ -285,7 +288,7 @@ pub(crate) fn lower(
         kernel_sig,
         next_fn: 0,
         parallel_kernels: 0,
-        fma: opts.fma && vmath::host_has_fma(),
+        fma: opts.math_mode() == adjoint_ir::math::MathMode::Poly { fma: true },
         kernel_poly: opts.poly_math,
         lane_outer: false,
         wide: 1,
@@ -1735,21 +1738,7 @@ impl Ctx<'_> {
         vector: bool,
         x: Value,
     ) -> Value {
-        let name = match (u, dt == DType::F64) {
-            (UnaryOp::Exp, true) => "adj_exp_f64",
-            (UnaryOp::Exp, false) => "adj_exp_f32",
-            (UnaryOp::Log, true) => "adj_log_f64",
-            (UnaryOp::Log, false) => "adj_log_f32",
-            (UnaryOp::Sin, true) => "adj_sin_f64",
-            (UnaryOp::Sin, false) => "adj_sin_f32",
-            (UnaryOp::Cos, true) => "adj_cos_f64",
-            (UnaryOp::Cos, false) => "adj_cos_f32",
-            (UnaryOp::Tanh, true) => "adj_tanh_f64",
-            (UnaryOp::Tanh, false) => "adj_tanh_f32",
-            (UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Sigmoid, _) => {
-                unreachable!("{} has no host function", u.name())
-            }
-        };
+        let name = runtime::math_fn_name(u.name(), dt, self.opts.poly_math, self.fma);
         if vector {
             self.per_lane(b, env, dt, &[x], |cx, b, env, a| {
                 cx.call1(b, env, name, a[0])
@@ -1780,11 +1769,7 @@ impl Ctx<'_> {
             BinaryOp::Min => b.ins().fmin(x, y),
             BinaryOp::Pow if self.kernel_poly => vpow::pow(b, self.flavor(dt, vector), x, y),
             BinaryOp::Pow => {
-                let name = if dt == DType::F64 {
-                    "adj_pow_f64"
-                } else {
-                    "adj_pow_f32"
-                };
+                let name = runtime::math_fn_name("pow", dt, self.opts.poly_math, self.fma);
                 if vector {
                     self.per_lane(b, env, dt, &[x, y], |cx, b, env, a| {
                         cx.call2(b, env, name, a[0], a[1])
