@@ -15,15 +15,15 @@
 use crate::registry::{OptionSpec, PassType};
 use crate::simplify::remove_if_dead;
 use crate::{Pass, PassOptions, PassStats};
-use adjoint_ir::{Graph, NodeId, Op, Result, Tensor, TensorType};
+use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Tensor, TensorType};
 
 /// Whether `op`'s result is the same bits on every engine and in every
 /// math mode (docs/ir.md §14), so that evaluating it with the interpreter
 /// at compile time cannot change what another engine computes.
 pub fn engine_independent(op: &Op) -> bool {
     match op {
-        Op::Unary(u) => !adjoint_ir::math::is_transcendental_unary(*u),
-        Op::Binary(b) => !adjoint_ir::math::is_transcendental_binary(*b),
+        Op::Unary(u) => !u.is_transcendental(),
+        Op::Binary(b) => *b != BinaryOp::Pow,
         Op::MatMul | Op::Call(_) => false,
         _ => true,
     }

@@ -33,7 +33,7 @@ mod poly;
 pub use consts::*;
 pub use poly::{cos, exp, exp_dd, log, pow, sigmoid, sin, tanh, MathFloat};
 
-use crate::{BinaryOp, UnaryOp};
+use crate::UnaryOp;
 
 /// How the transcendental functions (`exp log sin cos tanh sigmoid pow`)
 /// are computed. Every other op is exact IEEE-754 arithmetic (or a
@@ -62,26 +62,6 @@ impl std::fmt::Display for MathMode {
             MathMode::Poly { fma: false } => write!(f, "poly (no fma)"),
         }
     }
-}
-
-/// Whether `op` is a transcendental function, whose result depends on the
-/// [`MathMode`].
-pub fn is_transcendental_unary(op: UnaryOp) -> bool {
-    matches!(
-        op,
-        UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Tanh
-            | UnaryOp::Sigmoid
-    )
-}
-
-/// Whether `op` is a transcendental function (`pow`), whose result depends
-/// on the [`MathMode`].
-pub fn is_transcendental_binary(op: BinaryOp) -> bool {
-    op == BinaryOp::Pow
 }
 
 /// A transcendental unary op on one value in `mode`; `None` for the other
