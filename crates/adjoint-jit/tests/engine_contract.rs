@@ -250,25 +250,30 @@ fn results_do_not_depend_on_the_surrounding_program() {
 }
 
 /// A program with elementwise transcendentals, a long reduction and GEMMs
-/// large enough to be split: the same bits on 1, 2 and 3 threads.
+/// large enough to be split (square, tall and wide): the same bits on 1, 2
+/// and 3 threads.
 #[test]
 fn thread_count_does_not_change_results() {
-    for dt in FLOATS {
-        let n = 96;
+    for (dt, (m, k, n)) in [
+        (DType::F32, (96, 96, 96)),
+        (DType::F64, (96, 96, 96)),
+        (DType::F64, (517, 300, 29)),
+        (DType::F32, (7, 301, 515)),
+    ] {
         let mut g = Graph::new("threads");
-        let a = g.add_param("a", TensorType::new(dt, [n, n])).unwrap();
-        let b = g.add_param("b", TensorType::new(dt, [n, n])).unwrap();
+        let a = g.add_param("a", TensorType::new(dt, [m, k])).unwrap();
+        let b = g.add_param("b", TensorType::new(dt, [k, n])).unwrap();
         let v = g.add_param("v", TensorType::new(dt, [40_000])).unwrap();
         let c = g.add(Op::MatMul, &[a, b]).unwrap();
         let t = g.add(Op::Unary(UnaryOp::Tanh), &[c]).unwrap();
         let e = g.add(Op::Unary(UnaryOp::Exp), &[v]).unwrap();
         let s = g.add(Op::ReduceSum { axes: vec![0] }, &[e]).unwrap();
-        let m = g.add(Op::ReduceMax { axes: vec![0] }, &[e]).unwrap();
+        let mx = g.add(Op::ReduceMax { axes: vec![0] }, &[e]).unwrap();
         let rows = g.add(Op::ReduceSum { axes: vec![1] }, &[t]).unwrap();
-        g.set_outputs(vec![c, t, s, m, rows]);
+        g.set_outputs(vec![c, t, s, mx, rows]);
         let args = [
-            tensor(&TensorType::new(dt, [n, n]), &data(n * n, 31, -1.0, 1.0)),
-            tensor(&TensorType::new(dt, [n, n]), &data(n * n, 32, -1.0, 1.0)),
+            tensor(&TensorType::new(dt, [m, k]), &data(m * k, 31, -1.0, 1.0)),
+            tensor(&TensorType::new(dt, [k, n]), &data(k * n, 32, -1.0, 1.0)),
             tensor(&TensorType::new(dt, [40_000]), &data(40_000, 33, -3.0, 3.0)),
         ];
         let run = |threads| {
