@@ -14,7 +14,7 @@ mod common;
 use adjoint_interp::{eval_with, EvalOptions};
 use adjoint_ir::math::MathMode;
 use adjoint_ir::{BinaryOp, DType, Graph, Op, Tensor, TensorType, UnaryOp};
-use adjoint_jit::{compile, JitOptions};
+use adjoint_jit::{compile, JitOptions, OptLevel};
 use adjoint_passes::Pass;
 use common::*;
 
@@ -28,12 +28,16 @@ const UNARY: [UnaryOp; 6] = [
 ];
 
 /// The option sets whose math modes are checked: polynomials with and
-/// without FMA (with `simd` on and off), and libm.
+/// without FMA (with `simd` on and off, optimised and not), and libm.
 fn option_sets() -> Vec<JitOptions> {
     let d = JitOptions::default;
     vec![
         d(),
         JitOptions { simd: false, ..d() },
+        JitOptions {
+            opt_level: OptLevel::None,
+            ..d()
+        },
         JitOptions { fma: false, ..d() },
         JitOptions {
             poly_math: false,
