@@ -183,7 +183,8 @@ struct Ctx<'a> {
     kernel_sig: Signature,
     next_fn: u32,
     parallel_kernels: usize,
-    /// Whether the host has FMA (used by the polynomial functions).
+    /// Whether the polynomial functions fuse their multiply-adds (the
+    /// resolved math mode, [`JitOptions::math_mode`]).
     fma: bool,
     /// Whether the kernel being emitted uses the polynomial functions.
     kernel_poly: bool,

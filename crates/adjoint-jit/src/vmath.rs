@@ -4,6 +4,13 @@
 //! lane by lane. `sigmoid` is `1 / (1 + exp(-x))` on top of this `exp`;
 //! `pow` (vpow.rs) is built from this file's pieces too.
 //!
+//! The functions are defined by `adjoint_ir::math` (its constants, read
+//! from there, and its scalar reference): this file emits the same IEEE
+//! operations in the same order, each lane computed alone, so that the
+//! JIT's results equal the interpreter's in the polynomial math mode bit
+//! for bit (`tests/engine_contract.rs`). A change here must be made there
+//! too, and the reverse.
+//!
 //! `exp(x)`: Cody–Waite reduction `x = n ln2 + r`, `|r| <= ln2/2`, with
 //! `n = nearest(x / ln2)` and `ln2` split in a high part with trailing zero
 //! bits (so `n * ln2_hi` is exact) and a low part; the Taylor polynomial of
@@ -25,8 +32,9 @@
 //! `tanh` already rounds to 1. `tanh(-0) = -0`, NaN propagates.
 //!
 //! `log` and `sin`/`cos` are described at their functions. The maximum
-//! errors against the interpreter's std functions are measured by the
-//! `transcendental_ulp_bounds` test and documented in docs/performance.md.
+//! errors against libm (the std functions) are measured by the
+//! `transcendental_ulp_bounds` test and documented in docs/ir.md §14 and
+//! docs/performance.md.
 
 use adjoint_ir::math as m;
 use adjoint_ir::DType;
@@ -40,8 +48,9 @@ use cranelift_frontend::FunctionBuilder;
 pub(crate) struct Flavor {
     pub dtype: DType,
     pub vector: bool,
-    /// Whether the host has fused multiply-add (polynomials then use it:
-    /// half the latency, and one rounding per step instead of two).
+    /// Whether the polynomials use fused multiply-add (the resolved math
+    /// mode, `JitOptions::math_mode`: half the latency, and one rounding
+    /// per step instead of two).
     pub fma: bool,
 }
 

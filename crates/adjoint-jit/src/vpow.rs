@@ -23,7 +23,8 @@
 //! `y` and gives NaN for a finite non-integral `y`, and zeros and
 //! infinities of either operand give `±0`/`±inf` by the rules the
 //! magnitude `e^(y ln|x|)` already follows with `ln 0 = -inf` and
-//! `ln inf = inf`. The maximum errors against the interpreter are measured
+//! `ln inf = inf`. This is `adjoint_ir::math::pow` operation for
+//! operation (the same bits). The maximum errors against libm are measured
 //! by the `pow_ulp_bounds` test and documented in docs/performance.md.
 
 use crate::vmath::{self, Flavor};
