@@ -1,8 +1,9 @@
-//! Host functions called from generated code: transcendental functions
-//! (Rust's `std` ones for `poly_math = false`, and the polynomial reference
-//! of `adjoint_ir::math` for `poly_math = true`, so that a host call gives
-//! the same bits as the interpreter in the same math mode, and as the
-//! inline code) and matrix multiplication through a GEMM crate.
+//! Host functions called from generated code: transcendental functions (the
+//! reference implementations of Rust's `std`, the libm math mode, so JIT
+//! results equal the interpreter's bit for bit in that mode) and matrix
+//! multiplication through a GEMM crate. (With `poly_math`, kernels that do
+//! not inline the polynomials call out-of-line compiled ones instead; see
+//! codegen.rs.)
 
 use adjoint_ir::DType;
 
@@ -30,86 +31,24 @@ unary_shims! {
     adj_tanh_f32: f32 => f32::tanh;
 }
 
-/// The polynomial functions of `adjoint_ir::math` (the `poly_math`
-/// reference), called where a kernel does not inline them (small loops with
-/// many transcendentals, to keep compile time down): the same bits as the
-/// inline code. `_fma` with fused multiply-adds, the others without.
-macro_rules! poly_shims {
-    ($($name:ident: $t:ty => $f:ident, $fma:expr;)*) => {
-        $(
-            extern "C" fn $name(x: $t) -> $t {
-                adjoint_ir::math::$f(x, $fma)
-            }
-        )*
-    };
-}
-
-poly_shims! {
-    adj_poly_exp_f64_fma: f64 => exp, true;
-    adj_poly_log_f64_fma: f64 => log, true;
-    adj_poly_sin_f64_fma: f64 => sin, true;
-    adj_poly_cos_f64_fma: f64 => cos, true;
-    adj_poly_tanh_f64_fma: f64 => tanh, true;
-    adj_poly_exp_f32_fma: f32 => exp, true;
-    adj_poly_log_f32_fma: f32 => log, true;
-    adj_poly_sin_f32_fma: f32 => sin, true;
-    adj_poly_cos_f32_fma: f32 => cos, true;
-    adj_poly_tanh_f32_fma: f32 => tanh, true;
-    adj_poly_exp_f64: f64 => exp, false;
-    adj_poly_log_f64: f64 => log, false;
-    adj_poly_sin_f64: f64 => sin, false;
-    adj_poly_cos_f64: f64 => cos, false;
-    adj_poly_tanh_f64: f64 => tanh, false;
-    adj_poly_exp_f32: f32 => exp, false;
-    adj_poly_log_f32: f32 => log, false;
-    adj_poly_sin_f32: f32 => sin, false;
-    adj_poly_cos_f32: f32 => cos, false;
-    adj_poly_tanh_f32: f32 => tanh, false;
-}
-
-extern "C" fn adj_poly_pow_f64_fma(x: f64, y: f64) -> f64 {
-    adjoint_ir::math::pow(x, y, true)
-}
-
-extern "C" fn adj_poly_pow_f32_fma(x: f32, y: f32) -> f32 {
-    adjoint_ir::math::pow(x, y, true)
-}
-
-extern "C" fn adj_poly_pow_f64(x: f64, y: f64) -> f64 {
-    adjoint_ir::math::pow(x, y, false)
-}
-
-extern "C" fn adj_poly_pow_f32(x: f32, y: f32) -> f32 {
-    adjoint_ir::math::pow(x, y, false)
-}
-
-/// The host function of a transcendental function: `name` (`exp`, `log`,
-/// `sin`, `cos`, `tanh` or `pow`) in `dt`, libm's without `poly`, else the
-/// polynomial reference's with or without `fma`.
-pub(crate) fn math_fn_name(name: &str, dt: DType, poly: bool, fma: bool) -> &'static str {
+/// The libm host function of a transcendental function: `name` (`exp`,
+/// `log`, `sin`, `cos`, `tanh` or `pow`) in `dt`.
+pub(crate) fn libm_fn_name(name: &str, dt: DType) -> &'static str {
     let f64 = dt == DType::F64;
-    macro_rules! pick {
-        ($($n:literal => [$l64:literal, $l32:literal, $pf64:literal, $pf32:literal, $p64:literal, $p32:literal];)*) => {
-            match name {
-                $($n => match (poly, fma, f64) {
-                    (false, _, true) => $l64,
-                    (false, _, false) => $l32,
-                    (true, true, true) => $pf64,
-                    (true, true, false) => $pf32,
-                    (true, false, true) => $p64,
-                    (true, false, false) => $p32,
-                },)*
-                _ => unreachable!("{name} has no host function"),
-            }
-        };
-    }
-    pick! {
-        "exp" => ["adj_exp_f64", "adj_exp_f32", "adj_poly_exp_f64_fma", "adj_poly_exp_f32_fma", "adj_poly_exp_f64", "adj_poly_exp_f32"];
-        "log" => ["adj_log_f64", "adj_log_f32", "adj_poly_log_f64_fma", "adj_poly_log_f32_fma", "adj_poly_log_f64", "adj_poly_log_f32"];
-        "sin" => ["adj_sin_f64", "adj_sin_f32", "adj_poly_sin_f64_fma", "adj_poly_sin_f32_fma", "adj_poly_sin_f64", "adj_poly_sin_f32"];
-        "cos" => ["adj_cos_f64", "adj_cos_f32", "adj_poly_cos_f64_fma", "adj_poly_cos_f32_fma", "adj_poly_cos_f64", "adj_poly_cos_f32"];
-        "tanh" => ["adj_tanh_f64", "adj_tanh_f32", "adj_poly_tanh_f64_fma", "adj_poly_tanh_f32_fma", "adj_poly_tanh_f64", "adj_poly_tanh_f32"];
-        "pow" => ["adj_pow_f64", "adj_pow_f32", "adj_poly_pow_f64_fma", "adj_poly_pow_f32_fma", "adj_poly_pow_f64", "adj_poly_pow_f32"];
+    match (name, f64) {
+        ("exp", true) => "adj_exp_f64",
+        ("exp", false) => "adj_exp_f32",
+        ("log", true) => "adj_log_f64",
+        ("log", false) => "adj_log_f32",
+        ("sin", true) => "adj_sin_f64",
+        ("sin", false) => "adj_sin_f32",
+        ("cos", true) => "adj_cos_f64",
+        ("cos", false) => "adj_cos_f32",
+        ("tanh", true) => "adj_tanh_f64",
+        ("tanh", false) => "adj_tanh_f32",
+        ("pow", true) => "adj_pow_f64",
+        ("pow", false) => "adj_pow_f32",
+        _ => unreachable!("{name} has no host function"),
     }
 }
 
@@ -173,126 +112,6 @@ pub(crate) fn host_functions() -> Vec<HostFn> {
         f(
             "adj_pow_f32",
             adj_pow_f32 as *const u8,
-            HostSig::Binary(F32),
-        ),
-        f(
-            "adj_poly_exp_f64_fma",
-            adj_poly_exp_f64_fma as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_log_f64_fma",
-            adj_poly_log_f64_fma as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_sin_f64_fma",
-            adj_poly_sin_f64_fma as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_cos_f64_fma",
-            adj_poly_cos_f64_fma as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_tanh_f64_fma",
-            adj_poly_tanh_f64_fma as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_exp_f32_fma",
-            adj_poly_exp_f32_fma as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_log_f32_fma",
-            adj_poly_log_f32_fma as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_sin_f32_fma",
-            adj_poly_sin_f32_fma as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_cos_f32_fma",
-            adj_poly_cos_f32_fma as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_tanh_f32_fma",
-            adj_poly_tanh_f32_fma as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_exp_f64",
-            adj_poly_exp_f64 as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_log_f64",
-            adj_poly_log_f64 as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_sin_f64",
-            adj_poly_sin_f64 as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_cos_f64",
-            adj_poly_cos_f64 as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_tanh_f64",
-            adj_poly_tanh_f64 as *const u8,
-            HostSig::Unary(F64),
-        ),
-        f(
-            "adj_poly_exp_f32",
-            adj_poly_exp_f32 as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_log_f32",
-            adj_poly_log_f32 as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_sin_f32",
-            adj_poly_sin_f32 as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_cos_f32",
-            adj_poly_cos_f32 as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_tanh_f32",
-            adj_poly_tanh_f32 as *const u8,
-            HostSig::Unary(F32),
-        ),
-        f(
-            "adj_poly_pow_f64_fma",
-            adj_poly_pow_f64_fma as *const u8,
-            HostSig::Binary(F64),
-        ),
-        f(
-            "adj_poly_pow_f32_fma",
-            adj_poly_pow_f32_fma as *const u8,
-            HostSig::Binary(F32),
-        ),
-        f(
-            "adj_poly_pow_f64",
-            adj_poly_pow_f64 as *const u8,
-            HostSig::Binary(F64),
-        ),
-        f(
-            "adj_poly_pow_f32",
-            adj_poly_pow_f32 as *const u8,
             HostSig::Binary(F32),
         ),
         f("adj_matmul", adj_matmul as *const u8, HostSig::MatMul),
