@@ -187,53 +187,53 @@ pub fn fmin<T: Float>(a: T, b: T) -> T {
     }
 }
 
-/// One unary op on one value, in the value's own type.
+/// One unary op on one value, in the value's own type, in the default
+/// (libm) math mode: [`unary_in`] with [`MathMode::Libm`].
 ///
 /// `neg` flips the sign bit, `abs` clears it, `sigmoid(x) = 1 / (1 +
 /// exp(-x))`, `relu(x) = fmax(x, +0.0)`; the rest are the std functions.
 pub fn unary<T: Float>(op: UnaryOp, x: T) -> T {
-    match op {
-        UnaryOp::Neg => -x,
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
-        UnaryOp::Relu => fmax(x, T::ZERO),
-    }
+    unary_in(MathMode::Libm, op, x)
 }
 
 /// One unary op on one value in math mode `mode`: the transcendental
-/// functions as [`adjoint_ir::math::unary`] computes them in that mode,
-/// the others as [`unary`] (which is this with [`MathMode::Libm`]).
+/// functions as [`adjoint_ir::math::unary`] defines them in that mode
+/// (the one place of that definition); `neg`, `abs`, `sqrt` and `relu`,
+/// which do not depend on the mode, here.
 pub fn unary_in<T: Float>(mode: MathMode, op: UnaryOp, x: T) -> T {
-    match mode {
-        MathMode::Libm => unary(op, x),
-        MathMode::Poly { .. } => math::unary(mode, op, x).unwrap_or_else(|| unary(op, x)),
+    if let Some(y) = math::unary(mode, op, x) {
+        return y;
     }
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Relu => fmax(x, T::ZERO),
+        UnaryOp::Exp
+        | UnaryOp::Log
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tanh
+        | UnaryOp::Sigmoid => unreachable!("math::unary computes {}", op.name()),
+    }
+}
+
+/// One binary op on two values, in their own type, in the default (libm)
+/// math mode: [`binary_in`] with [`MathMode::Libm`] (IEEE-754; `pow` is
+/// `powf`; `max`/`min` are [`fmax`]/[`fmin`]).
+pub fn binary<T: Float>(op: BinaryOp, a: T, b: T) -> T {
+    binary_in(MathMode::Libm, op, a, b)
 }
 
 /// One binary op on two values in math mode `mode` (`pow` as
-/// [`adjoint_ir::math::powf`] computes it; the others as [`binary`]).
+/// [`adjoint_ir::math::powf`] defines it in that mode).
 pub fn binary_in<T: Float>(mode: MathMode, op: BinaryOp, a: T, b: T) -> T {
-    match op {
-        BinaryOp::Pow => math::powf(mode, a, b),
-        _ => binary(op, a, b),
-    }
-}
-
-/// One binary op on two values, in their own type (IEEE-754; `pow` is
-/// `powf`; `max`/`min` are [`fmax`]/[`fmin`]).
-pub fn binary<T: Float>(op: BinaryOp, a: T, b: T) -> T {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
-        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Pow => math::powf(mode, a, b),
         BinaryOp::Max => fmax(a, b),
         BinaryOp::Min => fmin(a, b),
     }
