@@ -4,11 +4,30 @@
 //! more than [`Fold::DEFAULT_MAX_ELEMENTS`] elements (option `max`) are left
 //! alone, so folding never bloats the IR with large literals (a broadcast
 //! scalar stays one scalar).
+//!
+//! Only ops whose results are the same bits on every engine in every math
+//! mode are folded (docs/ir.md §14): not the transcendental functions
+//! (`exp log sin cos tanh sigmoid pow`, whose bits depend on the math
+//! mode), not `matmul` (whose summation order is the engine's), and not
+//! custom-op calls (whose bodies may hold either). Folding them with the
+//! interpreter would change what the JIT computes.
 
 use crate::registry::{OptionSpec, PassType};
 use crate::simplify::remove_if_dead;
 use crate::{Pass, PassOptions, PassStats};
-use adjoint_ir::{Graph, NodeId, Op, Result, Tensor, TensorType};
+use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Tensor, TensorType};
+
+/// Whether `op`'s result is the same bits on every engine and in every
+/// math mode (docs/ir.md §14), so that evaluating it with the interpreter
+/// at compile time cannot change what another engine computes.
+pub fn engine_independent(op: &Op) -> bool {
+    match op {
+        Op::Unary(u) => !u.is_transcendental(),
+        Op::Binary(b) => *b != BinaryOp::Pow,
+        Op::MatMul | Op::Call(_) => false,
+        _ => true,
+    }
+}
 
 /// Evaluates node `id` on constant operands with the interpreter's
 /// [`adjoint_interp::eval_node`]; `None` if evaluation fails.
@@ -60,12 +79,14 @@ fn materialize(g: &mut Graph, t: Tensor, ty: &TensorType) -> Result<NodeId> {
 ///   size.
 /// - Any other op whose operands are all `const` is evaluated if its
 ///   result has at most `max_elements` elements.
+/// - Ops whose results depend on the engine or the math mode
+///   ([`engine_independent`]) are never folded.
 /// - A splat result stays compact (`broadcast` of a scalar), and a
 ///   `broadcast` of a scalar constant is already folded.
 pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, Vec<&'static str>)> {
     let (mut added, mut removed) = (0, Vec::new());
     for id in g.topo_order()? {
-        if !g.contains(id) || g[id].op.is_leaf() {
+        if !g.contains(id) || g[id].op.is_leaf() || !engine_independent(&g[id].op) {
             continue;
         }
         let ops = g.operands(id);

@@ -10,19 +10,21 @@ use adjoint_ir::{BinaryOp, CompareOp, DType, Result, Tensor, TensorData, TensorT
 
 /// `op` applied to every element of `x`.
 pub(crate) fn unary(op: UnaryOp, x: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let mode = crate::math_mode::current();
     let data = with_float!(ty.dtype, "unary op", T => {
         let x = elems::<T>(x)?;
-        T::wrap(try_collect(x.len(), x.iter().map(|&v| scalar::unary(op, v)), op.name())?)
+        T::wrap(try_collect(x.len(), x.iter().map(|&v| scalar::unary_in(mode, op, v)), op.name())?)
     });
     Tensor::new(ty.shape.clone(), data)
 }
 
 /// `op` applied to corresponding elements of `a` and `b`.
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Tensor> {
+    let mode = crate::math_mode::current();
     let data = with_float!(ty.dtype, "binary op", T => {
         let (a, b) = (elems::<T>(a)?, elems::<T>(b)?);
         let n = a.len().min(b.len());
-        T::wrap(try_collect(n, a.iter().zip(b).map(|(&x, &y)| scalar::binary(op, x, y)), op.name())?)
+        T::wrap(try_collect(n, a.iter().zip(b).map(|(&x, &y)| scalar::binary_in(mode, op, x, y)), op.name())?)
     });
     Tensor::new(ty.shape.clone(), data)
 }

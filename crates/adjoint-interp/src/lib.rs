@@ -17,9 +17,12 @@
 //!
 //! ## Numeric conventions
 //!
-//! These are the contract: another engine must reproduce them **bit for
-//! bit** for every op without a transcendental function (and for the
-//! transcendental ones, by calling the same libm functions).
+//! These are the contract (docs/ir.md §14): another engine must reproduce
+//! them **bit for bit** for every op but `matmul`, the transcendental
+//! functions included when it computes them in the same math mode
+//! ([`eval_with`], [`adjoint_ir::math::MathMode`]: libm, this crate's
+//! default, or the polynomials of [`adjoint_ir::math`], the JIT's default).
+//! `matmul` is specified by a dot-product error bound.
 //!
 //! - **Own dtype.** Every op computes in its own dtype: `f32` ops use `f32`
 //!   arithmetic and the `f32` libm functions (`f32::exp`, `f32::sin`, …,
@@ -30,10 +33,12 @@
 //! - **Unary ops.** `neg` flips the sign bit and `abs` clears it.
 //!   `sigmoid(x) = 1 / (1 + exp(-x))`, computed in the dtype.
 //!   `relu(x) = max(x, +0.0)` with the `max` below, so `relu(NaN) = NaN` and
-//!   `relu(-0.0) = +0.0`. `exp`, `log`, `sqrt`, `sin`, `cos`, `tanh` are the
-//!   std functions (`ln` for `log`).
+//!   `relu(-0.0) = +0.0`. `sqrt` is the correctly rounded square root;
+//!   `exp`, `log`, `sin`, `cos`, `tanh` are the std functions (`ln` for
+//!   `log`) in the default math mode, and [`adjoint_ir::math`]'s
+//!   polynomials in the `Poly` mode.
 //! - **Binary ops.** `add sub mul div` are the IEEE operations; `pow` is
-//!   `powf`. `max` and `min` propagate NaN (if either operand is NaN the
+//!   `powf` (or [`adjoint_ir::math::pow`] in the `Poly` mode). `max` and `min` propagate NaN (if either operand is NaN the
 //!   result is a NaN; its payload is unspecified, so compare NaN results
 //!   with `is_nan`) and order `-0.0 < +0.0`, so `max(-0.0, +0.0) = +0.0` and
 //!   `min(-0.0, +0.0) = -0.0`. This is Cranelift's `fmax`/`fmin`, and not
@@ -163,6 +168,7 @@ macro_rules! with_float {
 mod elementwise;
 mod frames;
 mod limits;
+mod math_mode;
 mod matmul;
 mod memory;
 mod options;
@@ -201,6 +207,7 @@ pub fn eval(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// types and checked against `opts`: a program over either limit is an
 /// error naming the node, and nothing is allocated.
 pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec<Tensor>> {
+    let _mode = math_mode::enter(opts.math);
     let refs: Vec<&Tensor> = inputs.iter().collect();
     check_inputs(g, &refs)?;
     let all = schedule::build(g)?;
@@ -276,6 +283,7 @@ pub fn eval_node_with(
     operands: &[&Tensor],
     opts: &EvalOptions,
 ) -> Result<Tensor> {
+    let _mode = math_mode::enter(opts.math);
     match op {
         Op::Param { index } => Err(Error::eval(format!(
             "param: parameter {index} has no value outside the evaluation of its function"

@@ -1,6 +1,8 @@
-//! The interpreter's options: its working-memory budget and its limit on
-//! the nesting of custom-op calls.
+//! The interpreter's options: the math mode of its transcendental
+//! functions, its working-memory budget and its limit on the nesting of
+//! custom-op calls.
 
+use adjoint_ir::math::MathMode;
 use std::sync::OnceLock;
 
 /// The default limit on nested custom-op calls,
@@ -28,6 +30,12 @@ pub const FALLBACK_MAX_WORKING_BYTES: u64 = 4 << 30;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvalOptions {
+    /// How the transcendental functions (`exp log sin cos tanh sigmoid
+    /// pow`) are computed: [`MathMode::Libm`] (the default, the std
+    /// functions) or the polynomial reference of [`adjoint_ir::math`] that
+    /// the JIT's default `poly_math` code follows bit for bit (docs/ir.md
+    /// §14).
+    pub math: MathMode,
     /// The most bytes of working memory an evaluation may hold at once: the
     /// values it computes (intermediates and outputs, each from the op
     /// that computes it until its last use) and the kernels' scratch
@@ -49,6 +57,7 @@ pub struct EvalOptions {
 impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
+            math: MathMode::Libm,
             max_working_bytes: default_max_working_bytes(),
             max_call_depth: DEFAULT_MAX_CALL_DEPTH,
         }

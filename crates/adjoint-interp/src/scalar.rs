@@ -15,6 +15,7 @@
 //! assert!(unary(UnaryOp::Relu, -0.0_f64).is_sign_positive());
 //! ```
 
+use adjoint_ir::math::{self, MathFloat, MathMode};
 use adjoint_ir::{BinaryOp, CompareOp, DType, TensorData, UnaryOp};
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -38,6 +39,7 @@ pub trait Elem: Copy + Debug + 'static {
 /// functions, never a detour through `f64`.
 pub trait Float:
     Elem
+    + MathFloat
     + PartialOrd
     + Add<Output = Self>
     + Sub<Output = Self>
@@ -185,34 +187,53 @@ pub fn fmin<T: Float>(a: T, b: T) -> T {
     }
 }
 
-/// One unary op on one value, in the value's own type.
+/// One unary op on one value, in the value's own type, in the default
+/// (libm) math mode: [`unary_in`] with [`MathMode::Libm`].
 ///
 /// `neg` flips the sign bit, `abs` clears it, `sigmoid(x) = 1 / (1 +
 /// exp(-x))`, `relu(x) = fmax(x, +0.0)`; the rest are the std functions.
 pub fn unary<T: Float>(op: UnaryOp, x: T) -> T {
+    unary_in(MathMode::Libm, op, x)
+}
+
+/// One unary op on one value in math mode `mode`: the transcendental
+/// functions as [`adjoint_ir::math::unary`] defines them in that mode
+/// (the one place of that definition); `neg`, `abs`, `sqrt` and `relu`,
+/// which do not depend on the mode, here.
+pub fn unary_in<T: Float>(mode: MathMode, op: UnaryOp, x: T) -> T {
+    if let Some(y) = math::unary(mode, op, x) {
+        return y;
+    }
     match op {
         UnaryOp::Neg => -x,
         UnaryOp::Abs => x.abs(),
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
         UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
         UnaryOp::Relu => fmax(x, T::ZERO),
+        UnaryOp::Exp
+        | UnaryOp::Log
+        | UnaryOp::Sin
+        | UnaryOp::Cos
+        | UnaryOp::Tanh
+        | UnaryOp::Sigmoid => unreachable!("math::unary computes {}", op.name()),
     }
 }
 
-/// One binary op on two values, in their own type (IEEE-754; `pow` is
+/// One binary op on two values, in their own type, in the default (libm)
+/// math mode: [`binary_in`] with [`MathMode::Libm`] (IEEE-754; `pow` is
 /// `powf`; `max`/`min` are [`fmax`]/[`fmin`]).
 pub fn binary<T: Float>(op: BinaryOp, a: T, b: T) -> T {
+    binary_in(MathMode::Libm, op, a, b)
+}
+
+/// One binary op on two values in math mode `mode` (`pow` as
+/// [`adjoint_ir::math::powf`] defines it in that mode).
+pub fn binary_in<T: Float>(mode: MathMode, op: BinaryOp, a: T, b: T) -> T {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
-        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Pow => math::powf(mode, a, b),
         BinaryOp::Max => fmax(a, b),
         BinaryOp::Min => fmin(a, b),
     }

@@ -26,6 +26,7 @@ mod dtype;
 mod error;
 mod graph;
 mod infer;
+pub mod math;
 mod op;
 mod shape;
 mod tensor;

@@ -28,7 +28,7 @@
 
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::ports;
-use crate::runtime::{HostFn, HostSig};
+use crate::runtime::{self, HostFn, HostSig};
 use crate::stencil::{self, Reuse};
 use crate::{vmath, vpow, JitOptions, OptLevel};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp, REDUCE_SUM_BLOCK};
@@ -81,7 +81,10 @@ fn transcendentals(k: &Kernel) -> usize {
 /// Whether a kernel's transcendental functions are inlined polynomials
 /// (else host calls): always, unless `poly_math` is off or a small loop has
 /// very many of them (their code would cost far more compile time than
-/// their run time saves).
+/// their run time saves). This is a compile-time decision only: with
+/// `poly_math` the host functions are the same polynomials
+/// (`adjoint_ir::math`, see runtime.rs), so the results are the same bits
+/// either way and never depend on a kernel's neighbours.
 fn kernel_inlines_math(opts: &JitOptions, k: &Kernel) -> bool {
     opts.poly_math
         && (transcendentals(k) <= MAX_POLYS_SMALL_KERNEL || k.numel() >= SMALL_KERNEL_ELEMS)
@@ -228,16 +231,54 @@ struct Ctx<'a> {
     kernel_sig: Signature,
     next_fn: u32,
     parallel_kernels: usize,
-    /// Whether the host has FMA (used by the polynomial functions).
+    /// Whether the polynomial functions fuse their multiply-adds (the
+    /// resolved math mode, [`JitOptions::math_mode`]).
     fma: bool,
     /// Whether the kernel being emitted uses the polynomial functions.
     kernel_poly: bool,
+    /// The out-of-line polynomial functions called so far (defined after
+    /// `main`): kernels that do not inline the polynomials call these.
+    math_fns: Vec<MathFn>,
     /// Whether vector lanes run along the last outer loop (transposed
     /// reductions) instead of the inner loop.
     lane_outer: bool,
     /// Vector steps of the loop being emitted cover this many groups of
     /// four elements (see [`WIDE_MIN_ELEMS`]).
     wide: usize,
+}
+
+/// One out-of-line polynomial function, `fn(x) -> t` (or `fn(x, y) -> t`
+/// for `pow`) of the dtype: the same code as the inline one, compiled once
+/// per module.
+#[derive(Clone, Copy, Debug)]
+struct MathFn {
+    /// The function's name, also its key among a function's refs.
+    name: &'static str,
+    id: FuncId,
+    /// `None` for `pow`.
+    op: Option<UnaryOp>,
+    dt: DType,
+}
+
+/// The name of the out-of-line polynomial function of `op` (`None`:
+/// `pow`) in `dt`.
+fn math_fn_name(op: Option<UnaryOp>, dt: DType) -> &'static str {
+    let f64 = dt == DType::F64;
+    match (op, f64) {
+        (Some(UnaryOp::Exp), true) => "poly_exp_f64",
+        (Some(UnaryOp::Exp), false) => "poly_exp_f32",
+        (Some(UnaryOp::Log), true) => "poly_log_f64",
+        (Some(UnaryOp::Log), false) => "poly_log_f32",
+        (Some(UnaryOp::Sin), true) => "poly_sin_f64",
+        (Some(UnaryOp::Sin), false) => "poly_sin_f32",
+        (Some(UnaryOp::Cos), true) => "poly_cos_f64",
+        (Some(UnaryOp::Cos), false) => "poly_cos_f32",
+        (Some(UnaryOp::Tanh), true) => "poly_tanh_f64",
+        (Some(UnaryOp::Tanh), false) => "poly_tanh_f32",
+        (None, true) => "poly_pow_f64",
+        (None, false) => "poly_pow_f32",
+        (Some(u), _) => unreachable!("{} has no polynomial function", u.name()),
+    }
 }
 
 /// Per-function state: the entry values and imported function refs.
@@ -333,12 +374,14 @@ pub(crate) fn lower(
         kernel_sig,
         next_fn: 0,
         parallel_kernels: 0,
-        fma: opts.fma && vmath::host_has_fma(),
+        fma: opts.math_mode() == adjoint_ir::math::MathMode::Poly { fma: true },
         kernel_poly: opts.poly_math,
+        math_fns: Vec::new(),
         lane_outer: false,
         wide: 1,
     };
     let main = cx.define_main()?;
+    cx.define_math_fns()?;
     cx.module
         .finalize_definitions()
         .map_err(|e| cl_err("finalize", e))?;
@@ -356,16 +399,30 @@ pub(crate) fn lower(
 }
 
 impl Ctx<'_> {
+    /// Declares and defines a local function; `body` emits its code and
+    /// gives the values it returns.
     fn define_fn(
         &mut self,
         name: &str,
         sig: Signature,
-        body: impl FnOnce(&mut Self, &mut FunctionBuilder, &[Value]) -> Result<()>,
+        body: impl FnOnce(&mut Self, &mut FunctionBuilder, &[Value]) -> Result<Vec<Value>>,
     ) -> Result<FuncId> {
         let id = self
             .module
             .declare_function(name, Linkage::Local, &sig)
             .map_err(|e| cl_err("declare function", e))?;
+        self.define_declared_fn(id, name, sig, body)?;
+        Ok(id)
+    }
+
+    /// Defines the declared local function `id` (see [`Self::define_fn`]).
+    fn define_declared_fn(
+        &mut self,
+        id: FuncId,
+        name: &str,
+        sig: Signature,
+        body: impl FnOnce(&mut Self, &mut FunctionBuilder, &[Value]) -> Result<Vec<Value>>,
+    ) -> Result<()> {
         let mut ctx = self.module.make_context();
         ctx.func.signature = sig;
         ctx.func.name = UserFuncName::user(0, self.next_fn);
@@ -378,8 +435,8 @@ impl Ctx<'_> {
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
             let params = b.block_params(entry).to_vec();
-            body(self, &mut b, &params)?;
-            b.ins().return_(&[]);
+            let rets = body(self, &mut b, &params)?;
+            b.ins().return_(&rets);
             b.seal_all_blocks();
             b.finalize(frontend_config);
         }
@@ -396,7 +453,7 @@ impl Ctx<'_> {
             }
         }
         self.module.clear_context(&mut ctx);
-        Ok(id)
+        Ok(())
     }
 
     fn define_main(&mut self) -> Result<FuncId> {
@@ -417,7 +474,8 @@ impl Ctx<'_> {
                             arena: p[2],
                             refs: HashMap::new(),
                         };
-                        cx.emit_kernel(b, &mut env, k, Some((p[3], p[4])))
+                        cx.emit_kernel(b, &mut env, k, Some((p[3], p[4])))?;
+                        Ok(vec![])
                     })?;
                     par_fns.insert(i, f);
                     self.parallel_kernels += 1;
@@ -468,7 +526,7 @@ impl Ctx<'_> {
                 let fref = cx.module.declare_func_in_func(f, b.func);
                 b.ins().call(fref, &[env.ins, env.outs, env.arena]);
             }
-            Ok(())
+            Ok(vec![])
         })
     }
 
@@ -588,6 +646,78 @@ impl Ctx<'_> {
             let at = b.ins().iadd_imm_s(dbase, dest.offset * es);
             b.ins().store(flags(), t, at, 0);
         }
+    }
+
+    /// A reference, in the function being built, to the out-of-line
+    /// polynomial function of `op` (`None`: `pow`) in `dt`, declared on
+    /// first use and defined after `main` ([`Self::define_math_fns`]).
+    fn math_fn_ref(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        op: Option<UnaryOp>,
+        dt: DType,
+    ) -> FuncRef {
+        let name = math_fn_name(op, dt);
+        if let Some(&r) = env.refs.get(name) {
+            return r;
+        }
+        let id = match self.math_fns.iter().find(|f| f.name == name) {
+            Some(f) => f.id,
+            None => {
+                let sig = self.math_sig(op, dt);
+                // A new name (each is declared once, here) with a local
+                // linkage cannot clash with another declaration.
+                let id = self
+                    .module
+                    .declare_function(name, Linkage::Local, &sig)
+                    .unwrap_or_else(|e| unreachable!("declaring {name}: {e}"));
+                self.math_fns.push(MathFn { name, id, op, dt });
+                id
+            }
+        };
+        let r = self.module.declare_func_in_func(id, b.func);
+        env.refs.insert(name, r);
+        r
+    }
+
+    fn math_sig(&self, op: Option<UnaryOp>, dt: DType) -> Signature {
+        let mut sig = self.module.make_signature();
+        let arity = if op.is_some() { 1 } else { 2 };
+        for _ in 0..arity {
+            sig.params.push(AbiParam::new(scalar_ty(dt)));
+        }
+        sig.returns.push(AbiParam::new(scalar_ty(dt)));
+        sig
+    }
+
+    /// Defines the out-of-line polynomial functions the code calls: the
+    /// scalar inline code of each, as its own function.
+    fn define_math_fns(&mut self) -> Result<()> {
+        let saved = self.kernel_poly;
+        self.kernel_poly = true;
+        let fns = self.math_fns.clone();
+        for f in fns {
+            let sig = self.math_sig(f.op, f.dt);
+            self.define_declared_fn(f.id, f.name, sig, |cx, b, p| {
+                let mut env = Env {
+                    ins: p[0],
+                    outs: p[0],
+                    arena: p[0],
+                    refs: HashMap::new(),
+                };
+                let fl = cx.flavor(f.dt, false);
+                let v = match f.op {
+                    Some(u) => cx
+                        .inline_math(b, &mut env, u, f.dt, false, p[0])
+                        .ok_or_else(|| Error::jit(format!("no polynomial for {}", u.name())))?,
+                    None => vpow::pow(b, fl, p[0], p[1]),
+                };
+                Ok(vec![v])
+            })?;
+        }
+        self.kernel_poly = saved;
+        Ok(())
     }
 
     fn host_ref(&mut self, b: &mut FunctionBuilder, env: &mut Env, name: &'static str) -> FuncRef {
@@ -1763,7 +1893,7 @@ impl Ctx<'_> {
             UnaryOp::Sin | UnaryOp::Cos if self.fma => {
                 let cos = u == UnaryOp::Cos;
                 Some(vmath::sincos(b, fl, x, cos, |b, v| {
-                    self.host_unary(b, env, u, dt, vector, v)
+                    self.libm_unary(b, env, u, dt, vector, v)
                 }))
             }
             UnaryOp::Sin
@@ -1809,8 +1939,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// A transcendental function by the host's function (lane by lane in
-    /// vectors).
+    /// A transcendental function by a call (lane by lane in vectors): of
+    /// the out-of-line polynomial function with `poly_math` (the same bits
+    /// as the inline code), else of libm's.
     fn host_unary(
         &mut self,
         b: &mut FunctionBuilder,
@@ -1820,21 +1951,35 @@ impl Ctx<'_> {
         vector: bool,
         x: Value,
     ) -> Value {
-        let name = match (u, dt == DType::F64) {
-            (UnaryOp::Exp, true) => "adj_exp_f64",
-            (UnaryOp::Exp, false) => "adj_exp_f32",
-            (UnaryOp::Log, true) => "adj_log_f64",
-            (UnaryOp::Log, false) => "adj_log_f32",
-            (UnaryOp::Sin, true) => "adj_sin_f64",
-            (UnaryOp::Sin, false) => "adj_sin_f32",
-            (UnaryOp::Cos, true) => "adj_cos_f64",
-            (UnaryOp::Cos, false) => "adj_cos_f32",
-            (UnaryOp::Tanh, true) => "adj_tanh_f64",
-            (UnaryOp::Tanh, false) => "adj_tanh_f32",
-            (UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Sigmoid, _) => {
-                unreachable!("{} has no host function", u.name())
-            }
+        // Without FMA the polynomial mode's `sin` and `cos` are libm's.
+        let libm_trig = matches!(u, UnaryOp::Sin | UnaryOp::Cos) && !self.fma;
+        if !self.opts.poly_math || libm_trig {
+            return self.libm_unary(b, env, u, dt, vector, x);
+        }
+        let call = |cx: &mut Self, b: &mut FunctionBuilder, env: &mut Env, a: Value| {
+            let f = cx.math_fn_ref(b, env, Some(u), dt);
+            let c = b.ins().call(f, &[a]);
+            b.inst_results(c)[0]
         };
+        if vector {
+            self.per_lane(b, env, dt, &[x], |cx, b, env, a| call(cx, b, env, a[0]))
+        } else {
+            call(self, b, env, x)
+        }
+    }
+
+    /// A transcendental function by libm's function (lane by lane in
+    /// vectors).
+    fn libm_unary(
+        &mut self,
+        b: &mut FunctionBuilder,
+        env: &mut Env,
+        u: UnaryOp,
+        dt: DType,
+        vector: bool,
+        x: Value,
+    ) -> Value {
+        let name = runtime::libm_fn_name(u.name(), dt);
         if vector {
             self.per_lane(b, env, dt, &[x], |cx, b, env, a| {
                 cx.call1(b, env, name, a[0])
@@ -1865,17 +2010,23 @@ impl Ctx<'_> {
             BinaryOp::Min => b.ins().fmin(x, y),
             BinaryOp::Pow if self.kernel_poly => vpow::pow(b, self.flavor(dt, vector), x, y),
             BinaryOp::Pow => {
-                let name = if dt == DType::F64 {
-                    "adj_pow_f64"
-                } else {
-                    "adj_pow_f32"
+                // A call: of the out-of-line polynomial `pow` with
+                // `poly_math` (kernels that do not inline it), else libm's.
+                let poly = self.opts.poly_math;
+                let name = runtime::libm_fn_name("pow", dt);
+                let call = |cx: &mut Self, b: &mut FunctionBuilder, env: &mut Env, a: &[Value]| {
+                    if poly {
+                        let f = cx.math_fn_ref(b, env, None, dt);
+                        let c = b.ins().call(f, a);
+                        b.inst_results(c)[0]
+                    } else {
+                        cx.call2(b, env, name, a[0], a[1])
+                    }
                 };
                 if vector {
-                    self.per_lane(b, env, dt, &[x, y], |cx, b, env, a| {
-                        cx.call2(b, env, name, a[0], a[1])
-                    })
+                    self.per_lane(b, env, dt, &[x, y], |cx, b, env, a| call(cx, b, env, a))
                 } else {
-                    self.call2(b, env, name, x, y)
+                    call(self, b, env, &[x, y])
                 }
             }
         }

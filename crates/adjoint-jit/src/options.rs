@@ -1,5 +1,7 @@
 //! Compilation options.
 
+use adjoint_ir::math::MathMode;
+
 /// How hard Cranelift optimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OptLevel {
@@ -70,12 +72,15 @@ pub struct JitOptions {
     /// larger ones in a per-thread scratch buffer. At most 1 MiB is kept
     /// on the stack, whatever this says.
     pub stack_arena_max: usize,
-    /// Compute `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow` with polynomials emitted in the
-    /// generated code (vectorised; within a few ulp of the interpreter, see
-    /// docs/performance.md) instead of calling the host's functions (bit
-    /// for bit equal to the interpreter, one call per element).
+    /// Compute `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow` with
+    /// the polynomial algorithms of `adjoint_ir::math` (emitted in the
+    /// generated code and vectorised; within a few ulp of libm, see
+    /// docs/ir.md §14) instead of calling the host's libm functions (one
+    /// call per element). Either way the results equal the interpreter's
+    /// bit for bit in the same [`MathMode`] ([`JitOptions::math_mode`]).
     pub poly_math: bool,
-    /// Use fused multiply-add in those polynomials when the host has FMA.
+    /// Use fused multiply-add in those polynomials when the host has FMA
+    /// (the effective choice is [`JitOptions::math_mode`]).
     pub fma: bool,
     /// The working memory, in bytes, the compiled function may allocate:
     /// its arena of intermediates (checked by `compile`) plus, for
@@ -84,6 +89,33 @@ pub struct JitOptions {
     /// an error naming the op and the bytes, not an out-of-memory abort.
     /// Default: 8 GiB (`usize::MAX` for no limit).
     pub memory_budget: usize,
+}
+
+impl JitOptions {
+    /// The math mode the compiled code computes transcendental functions
+    /// in, resolved for this host: [`MathMode::Libm`] without `poly_math`,
+    /// else [`MathMode::Poly`] with `fma` on when the option asks for it
+    /// and the CPU has fused multiply-add. Evaluating a graph with the
+    /// interpreter in this mode gives the same bits for every op but
+    /// `matmul` (docs/ir.md §14).
+    ///
+    /// ```
+    /// use adjoint_jit::JitOptions;
+    /// use adjoint_ir::math::MathMode;
+    /// let o = JitOptions { poly_math: false, ..Default::default() };
+    /// assert_eq!(o.math_mode(), MathMode::Libm);
+    /// let o = JitOptions { fma: false, ..Default::default() };
+    /// assert_eq!(o.math_mode(), MathMode::Poly { fma: false });
+    /// ```
+    pub fn math_mode(&self) -> MathMode {
+        if self.poly_math {
+            MathMode::Poly {
+                fma: self.fma && crate::vmath::host_has_fma(),
+            }
+        } else {
+            MathMode::Libm
+        }
+    }
 }
 
 impl Default for JitOptions {

@@ -1,7 +1,9 @@
 //! Host functions called from generated code: transcendental functions (the
-//! reference implementations of Rust's `std`, so JIT results equal the
-//! interpreter's bit for bit) and matrix multiplication through a GEMM
-//! crate.
+//! reference implementations of Rust's `std`, the libm math mode, so JIT
+//! results equal the interpreter's bit for bit in that mode) and matrix
+//! multiplication through a GEMM crate. (With `poly_math`, kernels that do
+//! not inline the polynomials call out-of-line compiled ones instead; see
+//! codegen.rs.)
 
 use adjoint_ir::DType;
 
@@ -27,6 +29,27 @@ unary_shims! {
     adj_sin_f32: f32 => f32::sin;
     adj_cos_f32: f32 => f32::cos;
     adj_tanh_f32: f32 => f32::tanh;
+}
+
+/// The libm host function of a transcendental function: `name` (`exp`,
+/// `log`, `sin`, `cos`, `tanh` or `pow`) in `dt`.
+pub(crate) fn libm_fn_name(name: &str, dt: DType) -> &'static str {
+    let f64 = dt == DType::F64;
+    match (name, f64) {
+        ("exp", true) => "adj_exp_f64",
+        ("exp", false) => "adj_exp_f32",
+        ("log", true) => "adj_log_f64",
+        ("log", false) => "adj_log_f32",
+        ("sin", true) => "adj_sin_f64",
+        ("sin", false) => "adj_sin_f32",
+        ("cos", true) => "adj_cos_f64",
+        ("cos", false) => "adj_cos_f32",
+        ("tanh", true) => "adj_tanh_f64",
+        ("tanh", false) => "adj_tanh_f32",
+        ("pow", true) => "adj_pow_f64",
+        ("pow", false) => "adj_pow_f32",
+        _ => unreachable!("{name} has no host function"),
+    }
 }
 
 extern "C" fn adj_pow_f64(x: f64, y: f64) -> f64 {

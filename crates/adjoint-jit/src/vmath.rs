@@ -4,6 +4,13 @@
 //! lane by lane. `sigmoid` is `1 / (1 + exp(-x))` on top of this `exp`;
 //! `pow` (vpow.rs) is built from this file's pieces too.
 //!
+//! The functions are defined by `adjoint_ir::math` (its constants, read
+//! from there, and its scalar reference): this file emits the same IEEE
+//! operations in the same order, each lane computed alone, so that the
+//! JIT's results equal the interpreter's in the polynomial math mode bit
+//! for bit (`tests/engine_contract.rs`). A change here must be made there
+//! too, and the reverse.
+//!
 //! `exp(x)`: Cody–Waite reduction `x = n ln2 + r`, `|r| <= ln2/2`, with
 //! `n = nearest(x / ln2)` and `ln2` split in a high part with trailing zero
 //! bits (so `n * ln2_hi` is exact) and a low part; the Taylor polynomial of
@@ -25,9 +32,11 @@
 //! `tanh` already rounds to 1. `tanh(-0) = -0`, NaN propagates.
 //!
 //! `log` and `sin`/`cos` are described at their functions. The maximum
-//! errors against the interpreter's std functions are measured by the
-//! `transcendental_ulp_bounds` test and documented in docs/performance.md.
+//! errors against libm (the std functions) are measured by the
+//! `transcendental_ulp_bounds` test and documented in docs/ir.md §14 and
+//! docs/performance.md.
 
+use adjoint_ir::math as m;
 use adjoint_ir::DType;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32, F32X4, F64, F64X2, I32, I32X4, I64, I64X2};
@@ -39,8 +48,9 @@ use cranelift_frontend::FunctionBuilder;
 pub(crate) struct Flavor {
     pub dtype: DType,
     pub vector: bool,
-    /// Whether the host has fused multiply-add (polynomials then use it:
-    /// half the latency, and one rounding per step instead of two).
+    /// Whether the polynomials use fused multiply-add (the resolved math
+    /// mode, `JitOptions::math_mode`: half the latency, and one rounding
+    /// per step instead of two).
     pub fma: bool,
 }
 
@@ -197,7 +207,7 @@ impl Flavor {
             return (p, b.ins().fma(a, c, np));
         }
         let split = |b: &mut FunctionBuilder, v: Value| {
-            let k = self.c(b, if self.is_f32() { 4097.0 } else { 134_217_729.0 });
+            let k = self.c(b, m::split_const(self.is_f32()));
             let t = b.ins().fmul(v, k);
             let d = b.ins().fsub(t, v);
             let hi = b.ins().fsub(t, d);
@@ -283,21 +293,6 @@ fn estrin(b: &mut FunctionBuilder, fl: Flavor, x: Value, coeffs: &[f64]) -> Valu
     terms[0]
 }
 
-/// `1/k!` for `k = from..=to`.
-fn inv_factorials(from: u32, to: u32) -> Vec<f64> {
-    let mut f = 1.0f64;
-    let mut out = Vec::new();
-    for k in 0..=to {
-        if k > 0 {
-            f *= f64::from(k);
-        }
-        if k >= from {
-            out.push(1.0 / f);
-        }
-    }
-    out
-}
-
 /// `min(x, hi)`, keeping NaN.
 fn clamp_above(b: &mut FunctionBuilder, fl: Flavor, x: Value, hi: f64) -> Value {
     let hiv = fl.c(b, hi);
@@ -307,11 +302,7 @@ fn clamp_above(b: &mut FunctionBuilder, fl: Flavor, x: Value, hi: f64) -> Value 
 
 /// `2^n` for an integral float `n` whose biased exponent stays in range.
 pub(crate) fn pow2(b: &mut FunctionBuilder, fl: Flavor, n: Value) -> Value {
-    let (magic, bias, shift) = if fl.is_f32() {
-        (12_582_912.0, 127, 23)
-    } else {
-        (6_755_399_441_055_744.0, 1023, 52)
-    };
+    let (magic, bias, shift) = m::pow2_consts(fl.is_f32());
     let m = fl.c(b, magic);
     let t = b.ins().fadd(n, m);
     let ti = b.ins().bitcast(fl.ity(), MemFlagsData::new(), t);
@@ -334,31 +325,9 @@ pub(crate) fn exp_dd(b: &mut FunctionBuilder, fl: Flavor, hi: Value, lo: Value) 
     exp_parts(b, fl, hi, Some(lo))
 }
 
-/// The argument range of `exp` outside of which it is `inf` or `0`
-/// (selected at the end).
-fn exp_range(fl: Flavor) -> (f64, f64) {
-    if fl.is_f32() {
-        (-104.0, 89.0)
-    } else {
-        (-746.0, 710.0)
-    }
-}
-
 fn exp_parts(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: Option<Value>) -> Value {
-    let (ln2_hi, ln2_lo, deg) = if fl.is_f32() {
-        (
-            f64::from(f32::from_bits(0x3F31_7200)),
-            f64::from(f32::from_bits(0x35BF_BE8E)),
-            7,
-        )
-    } else {
-        (
-            f64::from_bits(0x3FE6_2E42_FEE0_0000),
-            f64::from_bits(0x3DEA_39EF_3579_3C76),
-            13,
-        )
-    };
-    let (lo_lim, hi_lim) = exp_range(fl);
+    let (ln2_hi, ln2_lo, deg) = m::exp_reduction(fl.is_f32());
+    let (lo_lim, hi_lim) = m::exp_range(fl.is_f32());
     let lo = lo.map(|lo| {
         let l = fl.c(b, lo_lim);
         let h = fl.c(b, hi_lim);
@@ -402,7 +371,7 @@ fn exp_parts(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: Option<Value>) -
     let n2 = b.ins().fsub(n, n1);
     let s1 = pow2(b, fl, n1);
     let s2 = pow2(b, fl, n2);
-    let y = poly_scaled(b, fl, r, &inv_factorials(0, deg), s1);
+    let y = poly_scaled(b, fl, r, &m::inv_factorials(0, deg), s1);
     let y = match rl {
         Some(rl) => fl.mul_add(b, y, rl, y),
         None => y,
@@ -416,17 +385,17 @@ fn exp_parts(b: &mut FunctionBuilder, fl: Flavor, x: Value, lo: Option<Value>) -
 
 /// `tanh(x)`.
 pub(crate) fn tanh(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
-    let (clamp, deg) = if fl.is_f32() { (10.0, 11) } else { (20.0, 19) };
+    let (clamp, deg) = m::tanh_params(fl.is_f32());
     let ax = b.ins().fabs(x);
     let ax = clamp_above(b, fl, ax, clamp);
     let y = b.ins().fadd(ax, ax);
     // expm1(y) for small y: y * (1 + y/2 + y^2/6 + ...).
-    let q = poly(b, fl, y, &inv_factorials(1, deg));
+    let q = poly(b, fl, y, &m::inv_factorials(1, deg));
     let e_small = b.ins().fmul(q, y);
     let ey = exp(b, fl, y);
     let one = fl.c(b, 1.0);
     let e_big = b.ins().fsub(ey, one);
-    let lim = fl.c(b, 1.1);
+    let lim = fl.c(b, m::TANH_SMALL);
     let small = b.ins().fcmp(FloatCC::LessThan, y, lim);
     let e = fl.select(b, small, e_small, e_big);
     let two = fl.c(b, 2.0);
@@ -452,7 +421,7 @@ pub(crate) fn sigmoid(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
 /// `ln(inf) = inf`, NaN propagates.
 pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let f32 = fl.is_f32();
-    let terms = if f32 { 6 } else { 11 };
+    let terms = m::log_terms(f32);
     let (kf, m) = log_reduce(b, fl, x);
     let half = fl.c(b, 0.5);
     let one = fl.c(b, 1.0);
@@ -462,23 +431,13 @@ pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
     let d = b.ins().fadd(f, two);
     let s = b.ins().fdiv(f, d);
     let z = b.ins().fmul(s, s);
-    let coeffs: Vec<f64> = (1..=terms).map(|i| 2.0 / (2 * i + 1) as f64).collect();
+    let coeffs = m::atanh_coeffs(1, terms);
     let rz = poly(b, fl, z, &coeffs);
     let r = b.ins().fmul(rz, z);
     let ff = b.ins().fmul(f, f);
     let hfsq = b.ins().fmul(ff, half);
     // k ln2_hi - ((hfsq - (s (hfsq + R) + k ln2_lo)) - f)
-    let (ln2_hi, ln2_lo) = if f32 {
-        (
-            f64::from(f32::from_bits(0x3F31_7180)),
-            f64::from(f32::from_bits(0x3717_F7D1)),
-        )
-    } else {
-        (
-            f64::from_bits(0x3FE6_2E42_FEE0_0000),
-            f64::from_bits(0x3DEA_39EF_3579_3C76),
-        )
-    };
+    let (ln2_hi, ln2_lo) = m::log_ln2(f32);
     let hr = b.ins().fadd(hfsq, r);
     let shr = b.ins().fmul(s, hr);
     let lo = fl.c(b, ln2_lo);
@@ -506,25 +465,14 @@ pub(crate) fn log(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> Value {
 /// arguments give unspecified (non-trapping) values.
 pub(crate) fn log_reduce(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> (Value, Value) {
     let f32 = fl.is_f32();
-    let (min_normal, scale_exp, mant_bits, bias, one_bits, magic_bits) = if f32 {
-        (
-            f64::from(f32::MIN_POSITIVE),
-            25i64,
-            23i64,
-            127.0,
-            0x3F80_0000i64,
-            0x4B00_0000i64,
-        )
-    } else {
-        (
-            f64::MIN_POSITIVE,
-            54,
-            52,
-            1023.0,
-            0x3FF0_0000_0000_0000,
-            0x4330_0000_0000_0000,
-        )
-    };
+    let m::LogReduce {
+        min_normal,
+        scale_exp,
+        mant_bits,
+        bias,
+        one_bits,
+        magic_bits,
+    } = m::log_reduce_consts(f32);
     // Subnormals: scale by 2^scale_exp into the normal range.
     let mn = fl.c(b, min_normal);
     let sub = b.ins().fcmp(FloatCC::LessThan, x, mn);
@@ -540,14 +488,8 @@ pub(crate) fn log_reduce(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> (Valu
     let magic = fl.ci(b, magic_bits);
     let eb = b.ins().bor(e, magic);
     let ef = b.ins().bitcast(fl.fty(), MemFlagsData::new(), eb);
-    let magic_f = fl.c(
-        b,
-        if f32 {
-            f64::from(f32::from_bits(0x4B00_0000))
-        } else {
-            f64::from_bits(0x4330_0000_0000_0000)
-        },
-    );
+    // 2^mant_bits, the value of magic_bits.
+    let magic_f = fl.c(b, 2f64.powi(mant_bits as i32));
     let kf = b.ins().fsub(ef, magic_f);
     let biasv = fl.c(b, bias);
     let kf = b.ins().fsub(kf, biasv);
@@ -569,16 +511,6 @@ pub(crate) fn log_reduce(b: &mut FunctionBuilder, fl: Flavor, x: Value) -> (Valu
     (kf, m)
 }
 
-/// The largest `|x|` whose `sin`/`cos` use the polynomial; beyond it (and
-/// for infinities) the host function is called, lane by lane.
-pub(crate) fn trig_limit(dtype: DType) -> f64 {
-    if dtype == DType::F32 {
-        1.0e3
-    } else {
-        1.0e5
-    }
-}
-
 /// `sin(x)` (`cos` with `cos = true`). Needs FMA: `x = k pi/2 + r` with
 /// `pi/2` split in three parts and each step fused (exact products), then
 /// the Taylor polynomials of `sin` and `cos` on `|r| <= pi/4` and the
@@ -593,23 +525,10 @@ pub(crate) fn sincos(
     host: impl FnOnce(&mut FunctionBuilder, Value) -> Value,
 ) -> Value {
     let f32 = fl.is_f32();
-    // pi/2 = p1 + p2 + p3 in the flavor's precision.
     // pi/2 = p1 + p2 + p3 in the flavor's precision, each part the rounded
     // remainder of the exact value (computed to 110 digits).
-    let (p1, p2, p3) = if f32 {
-        (
-            f64::from(f32::from_bits(0x3FC9_0FDB)),
-            f64::from(f32::from_bits(0xB33B_BD2E)),
-            f64::from(f32::from_bits(0xA6F7_2CED)),
-        )
-    } else {
-        (
-            std::f64::consts::FRAC_PI_2,
-            f64::from_bits(0x3C91_A626_3314_5C07),
-            f64::from_bits(0xB91F_1976_B7ED_8FBC),
-        )
-    };
-    let (sdeg, cdeg) = if f32 { (11, 12) } else { (19, 20) };
+    let (p1, p2, p3) = m::pi_over_2_parts(f32);
+    let (sdeg, cdeg) = m::sincos_degrees(f32);
     let two_over_pi = fl.c(b, std::f64::consts::FRAC_2_PI);
     let t = b.ins().fmul(x, two_over_pi);
     let k = b.ins().nearest(t);
@@ -622,32 +541,12 @@ pub(crate) fn sincos(
     let r = fl.mul_add(b, nk, c3, r);
     let z = b.ins().fmul(r, r);
     // sin r = r + r z S(z), S the Taylor coefficients of x^3, x^5, ...
-    let scoef: Vec<f64> = (1..=sdeg / 2)
-        .map(|i| {
-            let n = 2 * i + 1;
-            let f: f64 = (1..=n).map(f64::from).product();
-            if i % 2 == 1 {
-                -1.0 / f
-            } else {
-                1.0 / f
-            }
-        })
-        .collect();
+    let scoef = m::sin_coeffs(sdeg);
     let sp = poly(b, fl, z, &scoef);
     let rz = b.ins().fmul(r, z);
     let s = fl.mul_add(b, rz, sp, r);
     // cos r = 1 + z C(z), C the Taylor coefficients of x^2, x^4, ...
-    let ccoef: Vec<f64> = (1..=cdeg / 2)
-        .map(|i| {
-            let n = 2 * i;
-            let f: f64 = (1..=n).map(f64::from).product();
-            if i % 2 == 1 {
-                -1.0 / f
-            } else {
-                1.0 / f
-            }
-        })
-        .collect();
+    let ccoef = m::cos_coeffs(cdeg);
     let cp = poly(b, fl, z, &ccoef);
     let one = fl.c(b, 1.0);
     let c = fl.mul_add(b, z, cp, one);
@@ -680,7 +579,7 @@ pub(crate) fn sincos(
     }
     // Large arguments: the host's function.
     let ax = b.ins().fabs(x);
-    let lim = fl.c(b, trig_limit(fl.dtype));
+    let lim = fl.c(b, m::trig_limit(f32));
     let big = b.ins().fcmp(FloatCC::GreaterThan, ax, lim);
     let any = if fl.vector {
         b.ins().vany_true(big)
@@ -698,7 +597,10 @@ pub(crate) fn sincos(
         &[cranelift_codegen::ir::BlockArg::Value(fast)],
     );
     b.switch_to_block(slow_block);
+    // Only the lanes beyond the limit take the host's value: a lane's
+    // result never depends on its neighbours.
     let slow = host(b, x);
+    let slow = fl.select(b, big, slow, fast);
     b.ins()
         .jump(merge, &[cranelift_codegen::ir::BlockArg::Value(slow)]);
     b.switch_to_block(merge);

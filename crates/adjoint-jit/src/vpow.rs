@@ -23,11 +23,12 @@
 //! `y` and gives NaN for a finite non-integral `y`, and zeros and
 //! infinities of either operand give `±0`/`±inf` by the rules the
 //! magnitude `e^(y ln|x|)` already follows with `ln 0 = -inf` and
-//! `ln inf = inf`. The maximum errors against the interpreter are measured
+//! `ln inf = inf`. This is `adjoint_ir::math::pow` operation for
+//! operation (the same bits). The maximum errors against libm are measured
 //! by the `pow_ulp_bounds` test and documented in docs/performance.md.
 
 use crate::vmath::{self, Flavor};
-use adjoint_ir::DType;
+use adjoint_ir::math as m;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
@@ -74,11 +75,10 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     let sh2 = b.ins().fadd(sh, sh);
     let zl = fl.mul_add(b, sh2, sl, zl);
     // u = 2/3 + z P(z) = uh + ul.
-    let last = if fl.dtype == DType::F32 { 7 } else { 12 };
-    let coeffs: Vec<f64> = (2..=last).map(|i| 2.0 / f64::from(2 * i + 1)).collect();
+    let coeffs = m::atanh_coeffs(2, m::pow_log_last(fl.is_f32()));
     let pz = vmath::poly(b, fl, zh, &coeffs);
     let q = b.ins().fmul(zh, pz);
-    let (c3h, c3l) = two_thirds(fl.dtype);
+    let (c3h, c3l) = m::two_thirds(fl.is_f32());
     let c3hv = fl.c(b, c3h);
     let (uh, ul) = fl.fast_two_sum(b, c3hv, q);
     let c3lv = fl.c(b, c3l);
@@ -93,17 +93,7 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     let vl = fl.mul_add(b, wl, uh, vl);
     // ln x = k ln2 + 2 s + v.
     // ln2_hi has trailing zeros: k ln2_hi is exact.
-    let (ln2_hi, ln2_lo) = if fl.dtype == DType::F32 {
-        (
-            f64::from(f32::from_bits(0x3F31_7200)),
-            f64::from(f32::from_bits(0x35BF_BE8E)),
-        )
-    } else {
-        (
-            f64::from_bits(0x3FE6_2E42_FEE0_0000),
-            f64::from_bits(0x3DEA_39EF_3579_3C76),
-        )
-    };
+    let (ln2_hi, ln2_lo, _) = m::exp_reduction(fl.is_f32());
     let ln2_hi = fl.c(b, ln2_hi);
     let ln2_lo = fl.c(b, ln2_lo);
     let kh = b.ins().fmul(k, ln2_hi);
@@ -125,21 +115,6 @@ fn log_dd(b: &mut FunctionBuilder, fl: Flavor, ax: Value) -> (Value, Value) {
     let is_inf = b.ins().fcmp(FloatCC::Equal, ax, inf);
     let lh = fl.select(b, is_inf, inf, lh);
     (lh, ll)
-}
-
-/// `2/3` as a double-word `hi + lo` in `dt`.
-fn two_thirds(dt: DType) -> (f64, f64) {
-    if dt == DType::F32 {
-        let hi = 2.0f32 / 3.0;
-        // 2/3 - hi to f64 precision: 2 - 3 hi is exact in f64.
-        let lo = (2.0 - 3.0 * f64::from(hi)) / 3.0;
-        (f64::from(hi), f64::from(lo as f32))
-    } else {
-        let hi = 2.0f64 / 3.0;
-        // 2/3 - hi = (2 - 3 hi) / 3, and 2 - 3 hi is exact in f64.
-        let lo = (-3.0f64).mul_add(hi, 2.0) / 3.0;
-        (hi, lo)
-    }
 }
 
 /// `pow(x, y)` from the magnitude `mag = e^(y ln|x|)` (with `ln 0 = -inf`

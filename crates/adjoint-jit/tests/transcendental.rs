@@ -1,6 +1,8 @@
-//! The inline `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow`
-//! against the interpreter's std functions: measured maximum error in ulp
-//! (the bound documented in docs/performance.md), and IEEE special values
+//! The accuracy of the polynomial math mode (`poly_math`, whose bits the
+//! JIT's inline `exp`, `log`, `sin`, `cos`, `tanh`, `sigmoid` and `pow`
+//! equal, see engine_contract.rs) against the libm mode (the interpreter's
+//! std functions): measured maximum error in ulp (the bound documented in
+//! docs/ir.md §14 and docs/performance.md), and IEEE special values
 //! exactly.
 
 mod common;
