@@ -495,7 +495,8 @@ impl Ctx<'_> {
                         arena: p[2],
                         refs: HashMap::new(),
                     };
-                    cx.emit_steps(b, &mut env, range.clone(), &par_fns)
+                    cx.emit_steps(b, &mut env, range.clone(), &par_fns)?;
+                    Ok(vec![])
                 })?;
                 chunk_fns.push(f);
             }
@@ -520,7 +521,8 @@ impl Ctx<'_> {
                 refs: HashMap::new(),
             };
             if chunk_fns.is_empty() {
-                return cx.emit_steps(b, &mut env, 0..cx.plan.steps.len(), &par_fns);
+                cx.emit_steps(b, &mut env, 0..cx.plan.steps.len(), &par_fns)?;
+                return Ok(vec![]);
             }
             for &f in &chunk_fns {
                 let fref = cx.module.declare_func_in_func(f, b.func);
