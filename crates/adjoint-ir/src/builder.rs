@@ -3,7 +3,14 @@
 //!
 //! Error policy (as in ndarray): every op has a checked `try_*` form that
 //! returns [`Result`]; the operator overloads and the unprefixed methods
-//! call the checked form and panic with the same message on error.
+//! call the checked form and panic with the same message on error. The
+//! panicking forms are `#[track_caller]`, so the panic points at the line
+//! that misused the builder, not at this file.
+//!
+//! A [`Value`] belongs to the builder that made it. Combining it with
+//! values of another builder, naming it or returning it through another
+//! builder is an error that says so ([`GraphBuilder::try_op`],
+//! [`GraphBuilder::try_name`], [`GraphBuilder::build`]).
 
 use crate::{
     BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, NodeId, Op, Result, Shape,
@@ -45,6 +52,7 @@ impl std::fmt::Debug for Value<'_> {
     }
 }
 
+#[track_caller]
 fn ok<T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
@@ -62,11 +70,14 @@ impl GraphBuilder {
 
     /// Declares the next parameter. Errors if the name is taken.
     pub fn try_param(&self, name: &str, ty: TensorType) -> Result<Value<'_>> {
+        crate::limits::check_type(&ty)
+            .map_err(|m| Error::type_error(format!("param %{name}: {m}")))?;
         let id = self.g.borrow_mut().add_param(name, ty)?;
         Ok(self.wrap(id))
     }
 
     /// Declares the next parameter; panics if the name is taken.
+    #[track_caller]
     pub fn param(&self, name: &str, ty: TensorType) -> Value<'_> {
         ok(self.try_param(name, ty))
     }
@@ -90,12 +101,19 @@ impl GraphBuilder {
     /// Applies `op` to `operands`, with implicit numpy broadcasting for
     /// arithmetic, comparisons and `select`.
     pub fn try_op(&self, op: Op, operands: &[Value<'_>]) -> Result<Value<'_>> {
+        for (i, v) in operands.iter().enumerate() {
+            self.check_owner(v, || match &op {
+                Op::Call(c) => format!("call @{}: operand {i}", c.name),
+                other => format!("{}: operand {i}", other.name()),
+            })?;
+        }
         let ids: Vec<NodeId> = operands.iter().map(|v| v.id).collect();
         let id = self.g.borrow_mut().add_broadcasting(op, &ids)?;
         Ok(self.wrap(id))
     }
 
     /// [`GraphBuilder::try_op`], panicking on error.
+    #[track_caller]
     pub fn op(&self, op: Op, operands: &[Value<'_>]) -> Value<'_> {
         ok(self.try_op(op, operands))
     }
@@ -106,6 +124,7 @@ impl GraphBuilder {
     }
 
     /// Calls a custom op, panicking on error.
+    #[track_caller]
     pub fn call(&self, op: &Arc<CustomOp>, args: &[Value<'_>]) -> Value<'_> {
         ok(self.try_call(op, args))
     }
@@ -116,17 +135,22 @@ impl GraphBuilder {
     }
 
     /// Concatenates values along `axis`, panicking on error.
+    #[track_caller]
     pub fn concat<'a>(&'a self, parts: &[Value<'a>], axis: usize) -> Value<'a> {
         ok(self.try_concat(parts, axis))
     }
 
     /// Gives a value a text name (`%name`).
     pub fn try_name(&self, v: Value<'_>, name: &str) -> Result<()> {
+        self.check_owner(&v, || format!("naming %{name}: the value"))?;
         self.g.borrow_mut().set_name_of(v.id, name)
     }
 
     /// Finishes the function with `outputs`, and verifies it.
     pub fn build(&self, outputs: &[Value<'_>]) -> Result<Graph> {
+        for (i, v) in outputs.iter().enumerate() {
+            self.check_owner(v, || format!("output {i}"))?;
+        }
         let mut g = self.g.borrow().clone();
         g.set_outputs(outputs.iter().map(|v| v.id).collect());
         crate::verify(&g)?;
@@ -138,6 +162,23 @@ impl GraphBuilder {
         self.g.borrow().clone()
     }
 
+    /// An error unless `v` was made by this builder; `what` names the use.
+    fn check_owner(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<()> {
+        if std::ptr::eq(v.b, self) {
+            return Ok(());
+        }
+        let (mine, theirs) = (self.g.borrow(), v.b.g.borrow());
+        Err(Error::type_error(format!(
+            "{} ({}: {}) belongs to another GraphBuilder (of @{}), not to this one (of @{}); \
+             values cannot be shared between builders",
+            what(),
+            theirs.display_name(v.id),
+            theirs.ty(v.id),
+            theirs.name(),
+            mine.name()
+        )))
+    }
+
     fn wrap(&self, id: NodeId) -> Value<'_> {
         Value { b: self, id }
     }
@@ -147,6 +188,7 @@ macro_rules! unary_methods {
     ($($name:ident => $op:ident),* $(,)?) => {
         $(
             #[doc = concat!("Elementwise `", stringify!($name), "`.")]
+            #[track_caller]
             pub fn $name(self) -> Value<'b> {
                 self.b.op(Op::Unary(UnaryOp::$op), &[self])
             }
@@ -162,6 +204,7 @@ macro_rules! binary_methods {
                 self.b.try_op($op, &[self, rhs])
             }
             #[doc = concat!("`", stringify!($name), "` with numpy broadcasting; panics on a shape error.")]
+            #[track_caller]
             pub fn $name(self, rhs: Value<'b>) -> Value<'b> {
                 ok(self.$try_name(rhs))
             }
@@ -206,6 +249,7 @@ impl<'b> Value<'b> {
     }
 
     /// Natural logarithm (same as [`Value::ln`]).
+    #[track_caller]
     pub fn log(self) -> Value<'b> {
         self.ln()
     }
@@ -227,6 +271,7 @@ impl<'b> Value<'b> {
     }
 
     /// `self ^ p` for a scalar exponent.
+    #[track_caller]
     pub fn powf(self, p: f64) -> Value<'b> {
         self.pow(self.lit(p))
     }
@@ -237,6 +282,7 @@ impl<'b> Value<'b> {
     }
 
     /// `cond ? a : b`, panicking on error.
+    #[track_caller]
     pub fn select(self, a: Value<'b>, b: Value<'b>) -> Value<'b> {
         ok(self.try_select(a, b))
     }
@@ -251,6 +297,7 @@ impl<'b> Value<'b> {
     }
 
     /// Broadcasts to `shape`, panicking on error.
+    #[track_caller]
     pub fn broadcast_to(self, shape: impl Into<Shape>) -> Value<'b> {
         ok(self.try_broadcast_to(shape))
     }
@@ -266,6 +313,7 @@ impl<'b> Value<'b> {
     }
 
     /// Reshapes, panicking on error.
+    #[track_caller]
     pub fn reshape(self, shape: impl Into<Shape>) -> Value<'b> {
         ok(self.try_reshape(shape))
     }
@@ -281,11 +329,13 @@ impl<'b> Value<'b> {
     }
 
     /// Permutes axes, panicking on error.
+    #[track_caller]
     pub fn transpose(self, perm: &[usize]) -> Value<'b> {
         ok(self.try_transpose(perm))
     }
 
     /// Swaps the last two axes (matrix transpose).
+    #[track_caller]
     pub fn t(self) -> Value<'b> {
         let r = self.shape().rank();
         let mut perm: Vec<usize> = (0..r).collect();
@@ -308,6 +358,7 @@ impl<'b> Value<'b> {
     }
 
     /// Slice with unit stride, panicking on error.
+    #[track_caller]
     pub fn slice(self, start: &[usize], end: &[usize]) -> Value<'b> {
         ok(self.try_slice(start, end, &vec![1; start.len()]))
     }
@@ -324,6 +375,7 @@ impl<'b> Value<'b> {
     }
 
     /// Zero padding, panicking on error.
+    #[track_caller]
     pub fn pad(self, lo: &[usize], hi: &[usize]) -> Value<'b> {
         ok(self.try_pad(lo, hi))
     }
@@ -337,6 +389,7 @@ impl<'b> Value<'b> {
     }
 
     /// Converts, panicking on error.
+    #[track_caller]
     pub fn cast(self, to: DType) -> Value<'b> {
         ok(self.try_cast(to))
     }
@@ -355,11 +408,13 @@ impl<'b> Value<'b> {
     }
 
     /// Sum over `axes`, panicking on error.
+    #[track_caller]
     pub fn sum_axes(self, axes: &[usize]) -> Value<'b> {
         ok(self.try_sum_axes(axes))
     }
 
     /// Sum of all elements (a scalar).
+    #[track_caller]
     pub fn sum(self) -> Value<'b> {
         let axes: Vec<usize> = (0..self.shape().rank()).collect();
         self.sum_axes(&axes)
@@ -379,11 +434,13 @@ impl<'b> Value<'b> {
     }
 
     /// Maximum over `axes`, panicking on error.
+    #[track_caller]
     pub fn max_axes(self, axes: &[usize]) -> Value<'b> {
         ok(self.try_max_axes(axes))
     }
 
     /// Maximum of all elements.
+    #[track_caller]
     pub fn max_all(self) -> Value<'b> {
         let axes: Vec<usize> = (0..self.shape().rank()).collect();
         self.max_axes(&axes)
@@ -406,11 +463,13 @@ impl<'b> Value<'b> {
     }
 
     /// Mean over `axes`, panicking on error.
+    #[track_caller]
     pub fn mean_axes(self, axes: &[usize]) -> Value<'b> {
         ok(self.try_mean_axes(axes))
     }
 
     /// Mean of all elements.
+    #[track_caller]
     pub fn mean(self) -> Value<'b> {
         let axes: Vec<usize> = (0..self.shape().rank()).collect();
         self.mean_axes(&axes)
@@ -428,6 +487,7 @@ impl<'b> Value<'b> {
     }
 
     /// Inner product, panicking on error.
+    #[track_caller]
     pub fn dot(self, rhs: Value<'b>) -> Value<'b> {
         ok(self.try_dot(rhs))
     }
@@ -445,6 +505,7 @@ impl<'b> Value<'b> {
     }
 
     /// Outer product, panicking on error.
+    #[track_caller]
     pub fn outer(self, rhs: Value<'b>) -> Value<'b> {
         ok(self.try_outer(rhs))
     }
@@ -470,6 +531,7 @@ impl<'b> Value<'b> {
     }
 
     /// Stable log-sum-exp, panicking on error.
+    #[track_caller]
     pub fn logsumexp(self, axis: usize) -> Value<'b> {
         ok(self.try_logsumexp(axis))
     }
@@ -481,6 +543,7 @@ impl<'b> Value<'b> {
     }
 
     /// Stable log-softmax, panicking on error.
+    #[track_caller]
     pub fn log_softmax(self, axis: usize) -> Value<'b> {
         ok(self.try_log_softmax(axis))
     }
@@ -497,6 +560,7 @@ impl<'b> Value<'b> {
     }
 
     /// Stable softmax, panicking on error.
+    #[track_caller]
     pub fn softmax(self, axis: usize) -> Value<'b> {
         ok(self.try_softmax(axis))
     }
@@ -515,6 +579,7 @@ impl<'b> Value<'b> {
     }
 
     /// Mean squared error, panicking on error.
+    #[track_caller]
     pub fn mse(self, target: Value<'b>) -> Value<'b> {
         ok(self.try_mse(target))
     }
@@ -535,6 +600,7 @@ impl<'b> Value<'b> {
     }
 
     /// Softmax cross-entropy, panicking on error.
+    #[track_caller]
     pub fn cross_entropy(self, labels: Value<'b>) -> Value<'b> {
         ok(self.try_cross_entropy(labels))
     }
@@ -550,18 +616,21 @@ macro_rules! overload {
     ($trait:ident, $method:ident, $try:ident) => {
         impl<'b> std::ops::$trait<Value<'b>> for Value<'b> {
             type Output = Value<'b>;
+            #[track_caller]
             fn $method(self, rhs: Value<'b>) -> Value<'b> {
                 ok(self.$try(rhs))
             }
         }
         impl<'b> std::ops::$trait<f64> for Value<'b> {
             type Output = Value<'b>;
+            #[track_caller]
             fn $method(self, rhs: f64) -> Value<'b> {
                 ok(self.$try(self.lit(rhs)))
             }
         }
         impl<'b> std::ops::$trait<Value<'b>> for f64 {
             type Output = Value<'b>;
+            #[track_caller]
             fn $method(self, rhs: Value<'b>) -> Value<'b> {
                 ok(rhs.lit(self).$try(rhs))
             }
@@ -576,6 +645,7 @@ overload!(Div, div, try_div);
 
 impl<'b> std::ops::Neg for Value<'b> {
     type Output = Value<'b>;
+    #[track_caller]
     fn neg(self) -> Value<'b> {
         self.neg_()
     }

@@ -13,6 +13,7 @@
 //! [lexer]: super::lexer
 
 use super::lexer::{lex, Tok, Token};
+use crate::check_shape;
 use crate::{
     verify, BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module,
     NodeId, Op, Result, Shape, Tensor, TensorData, TensorType, UnaryOp,
@@ -20,11 +21,7 @@ use crate::{
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The largest integer accepted in an attribute or a dimension, and the
-/// largest product of a shape's nonzero dimensions.
-pub const MAX_EXTENT: u64 = 1 << 31;
-/// The largest number of elements in a constant literal (dense or splat).
-pub const MAX_CONST_ELEMS: u64 = 1 << 24;
+pub use crate::limits::{MAX_CONST_ELEMS, MAX_EXTENT};
 /// The deepest nesting of `[` in a constant literal.
 pub const MAX_DEPTH: usize = 64;
 
@@ -45,24 +42,6 @@ pub fn parse_module(src: &str) -> Result<Module> {
         customs: HashMap::new(),
     };
     p.module()
-}
-
-/// Checks that the nonzero dimensions of `shape` multiply to at most
-/// [`MAX_EXTENT`], so no element count or stride computation can overflow.
-pub(crate) fn check_shape_size(shape: &Shape) -> std::result::Result<(), String> {
-    let mut p: u64 = 1;
-    for &d in shape.dims() {
-        if d == 0 {
-            continue;
-        }
-        p = (d as u64)
-            .checked_mul(p)
-            .filter(|&p| p <= MAX_EXTENT)
-            .ok_or_else(|| {
-                format!("shape {shape} is too large: its dimensions multiply to more than 2^31")
-            })?;
-    }
-    Ok(())
 }
 
 /// A parsed attribute value.
@@ -473,7 +452,7 @@ impl Parser {
             };
             let id = located(id, stmt_loc)?;
             let ty = g.ty(id).clone();
-            check_shape_size(&ty.shape)
+            check_shape(&ty.shape)
                 .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
             if let Some((want, l)) = declared {
                 if want != ty {
@@ -664,7 +643,7 @@ impl Parser {
             }
         }
         let shape = Shape(dims);
-        check_shape_size(&shape).map_err(|m| Error::parse(loc, m))?;
+        check_shape(&shape).map_err(|m| Error::parse(loc, m))?;
         Ok(TensorType::new(dtype, shape))
     }
 
@@ -908,12 +887,12 @@ fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
     Ok(match base {
         Op::Broadcast { .. } => {
             let shape = Shape(list("shape")?);
-            check_shape_size(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
+            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
             Op::Broadcast { shape }
         }
         Op::Reshape { .. } => {
             let shape = Shape(list("shape")?);
-            check_shape_size(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
+            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
             Op::Reshape { shape }
         }
         Op::Transpose { .. } => Op::Transpose {
