@@ -55,9 +55,9 @@ pub fn verify(g: &Graph) -> Result<()> {
     for id in g.node_ids() {
         let node = &g[id];
         let who = || format!("@{f}: {} = {}", g.display_name(id), node.op.name());
+        crate::limits::check_type(&node.ty)
+            .map_err(|m| Error::verify(format!("{}: {m}", who())))?;
         if let Op::Param { index } = node.op {
-            crate::limits::check_type(&node.ty)
-                .map_err(|m| Error::verify(format!("{}: {m}", who())))?;
             if g.params().get(index) != Some(&id) {
                 return Err(Error::verify(format!(
                     "{}: param index {index} does not match the parameter list",
