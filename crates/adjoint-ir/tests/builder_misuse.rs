@@ -46,7 +46,7 @@ fn mixing_builders_in_an_operator_panics_at_the_callers_line() {
     let xa = a.param("xa", TensorType::f64([]));
     let xb = b.param("xb", TensorType::f64([]));
     // Before the fix this silently built `mul %xb, %xb` in @b.
-    let line = line!() + 1;
+    let line = line!() + 2;
     let (file, got_line, msg) = panic_site(|| {
         let _ = xb * xa;
     });

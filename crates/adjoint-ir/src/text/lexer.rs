@@ -1,6 +1,8 @@
 //! Tokens of the text IR, with their 1-based line:column.
 //!
-//! The lexer turns the whole input into a token vector up front. It never
+//! The [`Lexer`] produces tokens on demand, so the parser never holds more
+//! than a few of them (a large literal is not turned into a token vector),
+//! and a copy of a lexer is a cheap checkpoint to read from again. It never
 //! panics: every character is either part of a token, whitespace, part of a
 //! `#` comment, or reported as an error at its location.
 
@@ -85,6 +87,7 @@ pub(crate) fn is_valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(is_name_char)
 }
 
+#[derive(Clone)]
 struct Cursor<'a> {
     chars: std::iter::Peekable<std::str::CharIndices<'a>>,
     src: &'a str,
@@ -130,86 +133,123 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A token stream over IR text. Cloning it is cheap (a position in the
+/// text), so a clone is a checkpoint to lex again from.
+#[derive(Clone)]
+pub(crate) struct Lexer<'a> {
+    cur: Cursor<'a>,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer at the start of `src`. A leading byte-order mark is skipped.
+    pub fn new(src: &'a str) -> Lexer<'a> {
+        let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+        Lexer {
+            cur: Cursor {
+                chars: src.char_indices().peekable(),
+                src,
+                line: 1,
+                col: 1,
+            },
+        }
+    }
+
+    /// The next token; [`Tok::Eof`] at the end of the input, and again on
+    /// every later call.
+    pub fn next_token(&mut self) -> Result<Token> {
+        let cur = &mut self.cur;
+        loop {
+            let loc = cur.loc();
+            let Some(c) = cur.peek() else {
+                return Ok(Token { tok: Tok::Eof, loc });
+            };
+            let tok = match c {
+                c if c.is_whitespace() => {
+                    cur.bump();
+                    continue;
+                }
+                '#' => {
+                    while cur.peek().is_some_and(|c| c != '\n') {
+                        cur.bump();
+                    }
+                    continue;
+                }
+                '(' | ')' | '{' | '}' | '[' | ']' | ',' | ':' | '=' => {
+                    cur.bump();
+                    match c {
+                        '(' => Tok::LParen,
+                        ')' => Tok::RParen,
+                        '{' => Tok::LBrace,
+                        '}' => Tok::RBrace,
+                        '[' => Tok::LBracket,
+                        ']' => Tok::RBracket,
+                        ',' => Tok::Comma,
+                        ':' => Tok::Colon,
+                        _ => Tok::Eq,
+                    }
+                }
+                '-' => {
+                    cur.bump();
+                    if cur.peek() == Some('>') {
+                        cur.bump();
+                        Tok::Arrow
+                    } else {
+                        Tok::Minus
+                    }
+                }
+                '%' | '@' => {
+                    cur.bump();
+                    let name = cur.take_while(is_name_char);
+                    if name.is_empty() {
+                        let what = if c == '%' { "value" } else { "function" };
+                        let found = match cur.peek() {
+                            Some(f) => format!("{f:?}"),
+                            None => "end of input".to_string(),
+                        };
+                        return Err(Error::parse(
+                            loc,
+                            format!(
+                                "expected a {what} name (letters, digits, `_`) after `{c}`, found {found}"
+                            ),
+                        ));
+                    }
+                    if c == '%' {
+                        Tok::Value(name.to_string())
+                    } else {
+                        Tok::Global(name.to_string())
+                    }
+                }
+                c if c.is_ascii_digit() => lex_number(cur, loc)?,
+                c if c.is_ascii_alphabetic() || c == '_' => {
+                    Tok::Ident(cur.take_while(is_name_char).to_string())
+                }
+                other => return Err(Error::parse(loc, format!("unexpected character {other:?}"))),
+            };
+            return Ok(Token { tok, loc });
+        }
+    }
+}
+
+/// Checks that all of `src` lexes, holding one token at a time, so that
+/// lexical errors are reported first, wherever they are.
+pub(crate) fn check(src: &str) -> Result<()> {
+    let mut lx = Lexer::new(src);
+    while lx.next_token()?.tok != Tok::Eof {}
+    Ok(())
+}
+
 /// Splits `src` into tokens, ending with [`Tok::Eof`].
-/// A leading byte-order mark is skipped.
+#[cfg(test)]
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>> {
-    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-    let mut cur = Cursor {
-        chars: src.char_indices().peekable(),
-        src,
-        line: 1,
-        col: 1,
-    };
+    let mut lx = Lexer::new(src);
     let mut out = Vec::new();
     loop {
-        let loc = cur.loc();
-        let Some(c) = cur.peek() else {
-            out.push(Token { tok: Tok::Eof, loc });
+        let t = lx.next_token()?;
+        let end = t.tok == Tok::Eof;
+        out.push(t);
+        if end {
             return Ok(out);
-        };
-        let tok = match c {
-            c if c.is_whitespace() => {
-                cur.bump();
-                continue;
-            }
-            '#' => {
-                while cur.peek().is_some_and(|c| c != '\n') {
-                    cur.bump();
-                }
-                continue;
-            }
-            '(' | ')' | '{' | '}' | '[' | ']' | ',' | ':' | '=' => {
-                cur.bump();
-                match c {
-                    '(' => Tok::LParen,
-                    ')' => Tok::RParen,
-                    '{' => Tok::LBrace,
-                    '}' => Tok::RBrace,
-                    '[' => Tok::LBracket,
-                    ']' => Tok::RBracket,
-                    ',' => Tok::Comma,
-                    ':' => Tok::Colon,
-                    _ => Tok::Eq,
-                }
-            }
-            '-' => {
-                cur.bump();
-                if cur.peek() == Some('>') {
-                    cur.bump();
-                    Tok::Arrow
-                } else {
-                    Tok::Minus
-                }
-            }
-            '%' | '@' => {
-                cur.bump();
-                let name = cur.take_while(is_name_char);
-                if name.is_empty() {
-                    let what = if c == '%' { "value" } else { "function" };
-                    let found = match cur.peek() {
-                        Some(f) => format!("{f:?}"),
-                        None => "end of input".to_string(),
-                    };
-                    return Err(Error::parse(
-                        loc,
-                        format!(
-                            "expected a {what} name (letters, digits, `_`) after `{c}`, found {found}"
-                        ),
-                    ));
-                }
-                if c == '%' {
-                    Tok::Value(name.to_string())
-                } else {
-                    Tok::Global(name.to_string())
-                }
-            }
-            c if c.is_ascii_digit() => lex_number(&mut cur, loc)?,
-            c if c.is_ascii_alphabetic() || c == '_' => {
-                Tok::Ident(cur.take_while(is_name_char).to_string())
-            }
-            other => return Err(Error::parse(loc, format!("unexpected character {other:?}"))),
-        };
-        out.push(Token { tok, loc });
+        }
     }
 }
 

@@ -38,6 +38,7 @@
 //! ```
 
 mod lexer;
+mod literal;
 mod parser;
 mod printer;
 
