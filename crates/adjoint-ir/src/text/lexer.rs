@@ -11,16 +11,16 @@ use std::fmt;
 
 /// What a token is.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Tok {
+pub(crate) enum Tok<'a> {
     /// A bare word: `func`, `return`, `custom`, op and attribute names,
     /// dtypes, `true`/`false`/`nan`/`inf`.
-    Ident(String),
+    Ident(&'a str),
     /// `%name`: a parameter or value.
-    Value(String),
+    Value(&'a str),
     /// `@name`: a function or custom op.
-    Global(String),
+    Global(&'a str),
     /// An unsigned numeric literal as written (`12`, `2.5`, `1e-3`).
-    Number(String),
+    Number(&'a str),
     /// `(`
     LParen,
     /// `)`
@@ -47,7 +47,7 @@ pub(crate) enum Tok {
     Eof,
 }
 
-impl fmt::Display for Tok {
+impl fmt::Display for Tok<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Tok::Ident(s) => write!(f, "`{s}`"),
@@ -72,8 +72,8 @@ impl fmt::Display for Tok {
 
 /// A token and where it starts.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Token {
-    pub tok: Tok,
+pub(crate) struct Token<'a> {
+    pub tok: Tok<'a>,
     pub loc: Loc,
 }
 
@@ -89,19 +89,25 @@ pub(crate) fn is_valid_name(s: &str) -> bool {
 
 #[derive(Clone)]
 struct Cursor<'a> {
-    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
     src: &'a str,
+    /// Byte offset of the next character (always a char boundary).
+    pos: usize,
     line: u32,
     col: u32,
 }
 
 impl<'a> Cursor<'a> {
-    fn peek(&mut self) -> Option<char> {
-        self.chars.peek().map(|&(_, c)| c)
+    fn peek(&self) -> Option<char> {
+        let b = *self.src.as_bytes().get(self.pos)?;
+        if b.is_ascii() {
+            Some(char::from(b))
+        } else {
+            self.src.get(self.pos..)?.chars().next()
+        }
     }
 
-    fn pos(&mut self) -> usize {
-        self.chars.peek().map_or(self.src.len(), |&(i, _)| i)
+    fn pos(&self) -> usize {
+        self.pos
     }
 
     fn loc(&self) -> Loc {
@@ -112,7 +118,8 @@ impl<'a> Cursor<'a> {
     }
 
     fn bump(&mut self) -> Option<char> {
-        let (_, c) = self.chars.next()?;
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
         if c == '\n' {
             self.line = self.line.saturating_add(1);
             self.col = 1;
@@ -122,14 +129,41 @@ impl<'a> Cursor<'a> {
         Some(c)
     }
 
-    /// Consumes characters while `pred` holds and returns them as a slice.
+    /// Consumes ASCII characters other than newline while `pred` holds
+    /// and returns them as a slice (a byte loop: names and numbers are
+    /// ASCII).
     fn take_while(&mut self, pred: impl Fn(char) -> bool) -> &'a str {
-        let start = self.pos();
-        while self.peek().is_some_and(&pred) {
-            self.bump();
+        let bytes = self.src.as_bytes();
+        let start = self.pos;
+        let mut end = start;
+        while end < bytes.len()
+            && bytes[end].is_ascii()
+            && bytes[end] != b'\n'
+            && pred(char::from(bytes[end]))
+        {
+            end += 1;
         }
-        let end = self.pos();
+        self.pos = end;
+        self.col = self
+            .col
+            .saturating_add(u32::try_from(end - start).unwrap_or(u32::MAX));
         self.src.get(start..end).unwrap_or("")
+    }
+
+    /// Skips ASCII spaces, tabs, carriage returns and newlines.
+    fn skip_ascii_whitespace(&mut self) {
+        let bytes = self.src.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' | b'\r' => self.col = self.col.saturating_add(1),
+                b'\n' => {
+                    self.line = self.line.saturating_add(1);
+                    self.col = 1;
+                }
+                _ => return,
+            }
+            self.pos += 1;
+        }
     }
 }
 
@@ -146,8 +180,8 @@ impl<'a> Lexer<'a> {
         let src = src.strip_prefix('\u{feff}').unwrap_or(src);
         Lexer {
             cur: Cursor {
-                chars: src.char_indices().peekable(),
                 src,
+                pos: 0,
                 line: 1,
                 col: 1,
             },
@@ -156,9 +190,10 @@ impl<'a> Lexer<'a> {
 
     /// The next token; [`Tok::Eof`] at the end of the input, and again on
     /// every later call.
-    pub fn next_token(&mut self) -> Result<Token> {
+    pub fn next_token(&mut self) -> Result<Token<'a>> {
         let cur = &mut self.cur;
         loop {
+            cur.skip_ascii_whitespace();
             let loc = cur.loc();
             let Some(c) = cur.peek() else {
                 return Ok(Token { tok: Tok::Eof, loc });
@@ -214,14 +249,14 @@ impl<'a> Lexer<'a> {
                         ));
                     }
                     if c == '%' {
-                        Tok::Value(name.to_string())
+                        Tok::Value(name)
                     } else {
-                        Tok::Global(name.to_string())
+                        Tok::Global(name)
                     }
                 }
                 c if c.is_ascii_digit() => lex_number(cur, loc)?,
                 c if c.is_ascii_alphabetic() || c == '_' => {
-                    Tok::Ident(cur.take_while(is_name_char).to_string())
+                    Tok::Ident(cur.take_while(is_name_char))
                 }
                 other => return Err(Error::parse(loc, format!("unexpected character {other:?}"))),
             };
@@ -230,17 +265,9 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// Checks that all of `src` lexes, holding one token at a time, so that
-/// lexical errors are reported first, wherever they are.
-pub(crate) fn check(src: &str) -> Result<()> {
-    let mut lx = Lexer::new(src);
-    while lx.next_token()?.tok != Tok::Eof {}
-    Ok(())
-}
-
 /// Splits `src` into tokens, ending with [`Tok::Eof`].
 #[cfg(test)]
-pub(crate) fn lex(src: &str) -> Result<Vec<Token>> {
+pub(crate) fn lex(src: &str) -> Result<Vec<Token<'_>>> {
     let mut lx = Lexer::new(src);
     let mut out = Vec::new();
     loop {
@@ -254,7 +281,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>> {
 }
 
 /// `digits [. digits*] [(e|E) [+|-] digits]`, unsigned.
-fn lex_number(cur: &mut Cursor<'_>, loc: Loc) -> Result<Tok> {
+fn lex_number<'a>(cur: &mut Cursor<'a>, loc: Loc) -> Result<Tok<'a>> {
     let start = cur.pos();
     cur.take_while(|c| c.is_ascii_digit());
     if cur.peek() == Some('.') {
@@ -286,16 +313,14 @@ fn lex_number(cur: &mut Cursor<'_>, loc: Loc) -> Result<Tok> {
             format!("expected a number, found `{text}` followed by {next:?} (names need a `%` or `@` prefix)"),
         ));
     }
-    Ok(Tok::Number(
-        cur.src.get(start..end).unwrap_or("").to_string(),
-    ))
+    Ok(Tok::Number(cur.src.get(start..end).unwrap_or("")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Tok> {
+    fn toks(s: &str) -> Vec<Tok<'_>> {
         lex(s).unwrap().into_iter().map(|t| t.tok).collect()
     }
 

@@ -15,14 +15,14 @@ use crate::{DType, Error, Loc, Result, Tensor, TensorData, TensorType, MAX_CONST
 
 /// One scalar of a literal.
 #[derive(Clone, Debug)]
-pub(super) enum Leaf {
+pub(super) enum Leaf<'a> {
     /// A number (`neg` if preceded by `-`), `inf` or `nan` as written.
-    Num { text: String, neg: bool, loc: Loc },
+    Num { text: &'a str, neg: bool, loc: Loc },
     /// `true` or `false`.
     Bool(bool, Loc),
 }
 
-impl Leaf {
+impl Leaf<'_> {
     fn loc(&self) -> Loc {
         match self {
             Leaf::Num { loc, .. } | Leaf::Bool(_, loc) => *loc,
@@ -33,7 +33,7 @@ impl Leaf {
 /// A literal whose syntax has been checked, before its type is known.
 pub(super) enum Scanned<'a> {
     /// A scalar: a splat of any shape.
-    Scalar(Leaf),
+    Scalar(Leaf<'a>),
     /// A `[...]` list.
     List {
         /// A lexer at the opening `[`.
@@ -49,12 +49,12 @@ pub(super) enum Scanned<'a> {
 
 const WHAT_LITERAL: &str = "a literal (a number, `inf`, `nan`, `true`, `false` or a `[...]` list)";
 
-fn expected(what: &str, t: &Token) -> Error {
+fn expected(what: &str, t: &Token<'_>) -> Error {
     Error::parse(t.loc, format!("expected {what}, found {}", t.tok))
 }
 
 /// The scalar starting with token `t` (reading the number after a `-`).
-fn leaf(t: Token, lx: &mut Lexer<'_>) -> Result<Leaf> {
+fn leaf<'a>(t: Token<'a>, lx: &mut Lexer<'a>) -> Result<Leaf<'a>> {
     let loc = t.loc;
     match t.tok {
         Tok::Minus => {
@@ -282,7 +282,11 @@ fn check_nesting(
 
 /// The scalars of the list starting at `start`, in order, converted by
 /// `f`. Reads up to the list's closing `]`.
-fn convert<T>(start: &Lexer<'_>, cap: usize, f: impl Fn(&Leaf) -> Result<T>) -> Result<Vec<T>> {
+fn convert<'a, T>(
+    start: &Lexer<'a>,
+    cap: usize,
+    f: impl Fn(&Leaf<'a>) -> Result<T>,
+) -> Result<Vec<T>> {
     let mut lx = start.clone();
     let mut out = Vec::with_capacity(cap);
     let mut depth = 0usize;
@@ -303,7 +307,7 @@ fn convert<T>(start: &Lexer<'_>, cap: usize, f: impl Fn(&Leaf) -> Result<T>) -> 
     }
 }
 
-fn bool_leaf(l: &Leaf) -> Result<bool> {
+fn bool_leaf(l: &Leaf<'_>) -> Result<bool> {
     match l {
         Leaf::Bool(b, _) => Ok(*b),
         other => Err(Error::parse(
@@ -316,7 +320,7 @@ fn bool_leaf(l: &Leaf) -> Result<bool> {
 /// A float element from a literal leaf, in `dtype` directly (so an `f32`
 /// literal is rounded once).
 fn float_leaf<T: std::ops::Neg<Output = T> + Copy + Into<f64>>(
-    lit: &Leaf,
+    lit: &Leaf<'_>,
     dtype: DType,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T> {
@@ -325,7 +329,7 @@ fn float_leaf<T: std::ops::Neg<Output = T> + Copy + Into<f64>>(
             let v = parse(text)
                 .ok_or_else(|| Error::parse(*loc, format!("invalid {dtype} literal `{text}`")))?;
             let x: f64 = v.into();
-            if x.is_infinite() && text != "inf" {
+            if x.is_infinite() && *text != "inf" {
                 return Err(Error::parse(
                     *loc,
                     format!("literal {text} is out of range for {dtype}"),

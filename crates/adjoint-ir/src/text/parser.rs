@@ -16,7 +16,7 @@
 //!
 //! [lexer]: super::lexer
 
-use super::lexer::{self, Lexer, Tok, Token};
+use super::lexer::{Lexer, Tok, Token};
 use super::literal;
 use crate::check_shape;
 use crate::{
@@ -49,17 +49,31 @@ pub fn parse_module(src: &str) -> Result<Module> {
             ),
         ));
     }
-    // Lexical errors come first, wherever they are; this pass holds one
-    // token at a time.
-    lexer::check(src)?;
     let mut p = Parser {
         lx: Lexer::new(src),
         buf: VecDeque::with_capacity(LOOKAHEAD),
+        lex_err: None,
         funcs: HashMap::new(),
         customs: HashMap::new(),
     };
     p.fill();
-    p.module()
+    let r = p.module();
+    // A lexical error comes first, wherever it is: the one the parser ran
+    // into, else (on the error path only) one in the rest of the input.
+    if let Some(e) = p.lex_err {
+        return Err(e);
+    }
+    if r.is_err() {
+        let mut lx = p.lx;
+        loop {
+            match lx.next_token() {
+                Err(e) => return Err(e),
+                Ok(t) if t.tok == Tok::Eof => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    r
 }
 
 /// Tokens of lookahead the parser keeps.
@@ -91,7 +105,10 @@ struct Parser<'a> {
     /// The lexer, just after the buffered tokens.
     lx: Lexer<'a>,
     /// The next [`LOOKAHEAD`] tokens, each with a lexer just before it.
-    buf: VecDeque<(Token, Lexer<'a>)>,
+    buf: VecDeque<(Token<'a>, Lexer<'a>)>,
+    /// The lexical error the lexer stopped at, if any (the parser then
+    /// sees the end of the input there).
+    lex_err: Option<Error>,
     funcs: HashMap<String, (Graph, Loc)>,
     customs: HashMap<String, (Arc<CustomOp>, Loc)>,
 }
@@ -103,21 +120,26 @@ fn located<T>(r: Result<T>, loc: Loc) -> Result<T> {
 impl<'a> Parser<'a> {
     // ----- token access -------------------------------------------------
 
-    /// Reads tokens until [`LOOKAHEAD`] are buffered. The input was
-    /// checked by [`lexer::check`], so lexing cannot fail here; if it did,
-    /// the parser would see the end of the input.
+    /// Reads tokens until [`LOOKAHEAD`] are buffered. At a lexical error
+    /// the error is kept (and reported by [`parse_module`]) and the parser
+    /// sees the end of the input.
     fn fill(&mut self) {
         while self.buf.len() < LOOKAHEAD {
             let before = self.lx.clone();
-            let t = self.lx.next_token().unwrap_or_else(|e| Token {
-                tok: Tok::Eof,
-                loc: e.loc.unwrap_or(Loc { line: 1, col: 1 }),
-            });
+            let t = match self.lx.next_token() {
+                Ok(t) => t,
+                Err(e) => {
+                    let loc = e.loc.unwrap_or(Loc { line: 1, col: 1 });
+                    self.lex_err.get_or_insert(e);
+                    self.lx = before.clone();
+                    Token { tok: Tok::Eof, loc }
+                }
+            };
             self.buf.push_back((t, before));
         }
     }
 
-    fn tok_at(&self, k: usize) -> &Token {
+    fn tok_at(&self, k: usize) -> &Token<'a> {
         // `fill` keeps LOOKAHEAD tokens buffered, so the buffer is never
         // empty.
         let i = k.min(self.buf.len().saturating_sub(1));
@@ -138,7 +160,7 @@ impl<'a> Parser<'a> {
         self.fill();
     }
 
-    fn peek(&self) -> &Tok {
+    fn peek(&self) -> &Tok<'a> {
         &self.tok_at(0).tok
     }
 
@@ -146,7 +168,7 @@ impl<'a> Parser<'a> {
         self.tok_at(0).loc
     }
 
-    fn bump(&mut self) -> Token {
+    fn bump(&mut self) -> Token<'a> {
         let t = self.tok_at(0).clone();
         if t.tok != Tok::Eof {
             self.buf.pop_front();
@@ -162,7 +184,7 @@ impl<'a> Parser<'a> {
         )
     }
 
-    fn expect(&mut self, tok: Tok, what: &str) -> Result<Loc> {
+    fn expect(&mut self, tok: Tok<'a>, what: &str) -> Result<Loc> {
         if *self.peek() == tok {
             Ok(self.bump().loc)
         } else {
@@ -170,7 +192,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn eat(&mut self, tok: &Tok) -> bool {
+    fn eat(&mut self, tok: &Tok<'a>) -> bool {
         if self.peek() == tok {
             self.bump();
             true
@@ -181,14 +203,14 @@ impl<'a> Parser<'a> {
 
     fn expect_global(&mut self, what: &str) -> Result<(String, Loc)> {
         match self.peek().clone() {
-            Tok::Global(s) => Ok((s, self.bump().loc)),
+            Tok::Global(s) => Ok((s.to_string(), self.bump().loc)),
             _ => Err(self.err_expected(what)),
         }
     }
 
     fn expect_value(&mut self, what: &str) -> Result<(String, Loc)> {
         match self.peek().clone() {
-            Tok::Value(s) => Ok((s, self.bump().loc)),
+            Tok::Value(s) => Ok((s.to_string(), self.bump().loc)),
             _ => Err(self.err_expected(what)),
         }
     }
@@ -200,11 +222,11 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek() {
                 Tok::Eof => return Ok(m),
-                Tok::Ident(w) if w == "func" => {
+                Tok::Ident(w) if *w == "func" => {
                     let g = self.func()?;
                     m.items.push(Item::Func(g));
                 }
-                Tok::Ident(w) if w == "custom" => {
+                Tok::Ident(w) if *w == "custom" => {
                     let c = self.custom()?;
                     m.items.push(Item::Custom(c));
                 }
@@ -231,7 +253,7 @@ impl<'a> Parser<'a> {
             }
             let loc = self.bump().loc;
             self.bump(); // `=`
-            let slot = match w.as_str() {
+            let slot = match w {
                 "vjp" => &mut vjp,
                 "jvp" => &mut jvp,
                 _ => {
@@ -305,7 +327,7 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek() {
                 Tok::Value(_) => self.statement(&mut g, &mut scope)?,
-                Tok::Ident(w) if w == "return" => {
+                Tok::Ident(w) if *w == "return" => {
                     self.ret(&mut g, &scope, &results)?;
                     self.expect(Tok::RBrace, "`}` after `return`")?;
                     break;
@@ -396,12 +418,12 @@ impl<'a> Parser<'a> {
             Ok(t) if t.tok != Tok::Eof => Some(t),
             _ => None,
         })
-        .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if w == "func" || w == "custom"));
+        .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if *w == "func" || *w == "custom"));
         let mut later = None;
         let mut prev: Option<Token> = rest.next();
         for t in rest {
             if let Some(p) = &prev {
-                if matches!(&p.tok, Tok::Value(n) if n == v) && t.tok == Tok::Eq {
+                if matches!(&p.tok, Tok::Value(n) if *n == v) && t.tok == Tok::Eq {
                     later = Some(p.loc);
                     break;
                 }
@@ -631,11 +653,11 @@ impl<'a> Parser<'a> {
                 Tok::Number(_) | Tok::Minus => AttrVal::Int(self.uint()?),
                 Tok::Ident(s) => {
                     self.bump();
-                    AttrVal::Name(s)
+                    AttrVal::Name(s.to_string())
                 }
                 _ => return Err(self.err_expected(&format!("a value for attribute `{name}`"))),
             };
-            out.push((name, val, loc));
+            out.push((name.to_string(), val, loc));
         }
         Ok(out)
     }
