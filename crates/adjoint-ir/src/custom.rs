@@ -1,7 +1,8 @@
 //! User-defined composite ops with their own derivative rules, and modules
 //! (the contents of one IR file).
 
-use crate::{verify, Error, Graph, Op, Result, TensorType};
+use crate::{verify, CustomRef, Error, Graph, Op, Result, TensorType};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A composite op: a body built from primitives, plus optional VJP and JVP
@@ -176,29 +177,106 @@ impl Module {
     }
 }
 
+/// The custom ops that the nodes of `g` call, in node order (with
+/// repeats).
+pub(crate) fn calls_in(g: &Graph) -> impl Iterator<Item = &Arc<CustomOp>> + '_ {
+    g.petgraph().node_weights().filter_map(|n| match &n.op {
+        Op::Call(c) => Some(&c.0),
+        _ => None,
+    })
+}
+
+/// The functions of a custom op: its body, then its rules.
+pub(crate) fn graphs_of(c: &CustomOp) -> impl Iterator<Item = &Graph> {
+    std::iter::once(&c.body)
+        .chain(c.vjp.as_ref())
+        .chain(c.jvp.as_ref())
+}
+
+/// Walks the custom ops that `g` calls, directly or through other custom
+/// ops' bodies and rules, depth first, and calls `emit` on each after
+/// everything it calls, skipping those for which `done` is true (checked
+/// when an op is reached, and again before it is emitted). Each op is
+/// expanded at most once, and the walk uses an explicit stack, so it is
+/// linear in the total size of the functions and safe at any nesting
+/// depth.
+pub(crate) fn walk_customs(
+    g: &Graph,
+    mut done: impl FnMut(&Arc<CustomOp>) -> bool,
+    mut emit: impl FnMut(&Arc<CustomOp>),
+) {
+    struct Frame {
+        calls: Vec<Arc<CustomOp>>,
+        next: usize,
+        owner: Option<Arc<CustomOp>>,
+    }
+    let mut expanded: HashSet<*const CustomOp> = HashSet::new();
+    let mut stack = vec![Frame {
+        calls: calls_in(g).cloned().collect(),
+        next: 0,
+        owner: None,
+    }];
+    while let Some(top) = stack.last_mut() {
+        if let Some(c) = top.calls.get(top.next).cloned() {
+            top.next += 1;
+            if done(&c) || !expanded.insert(Arc::as_ptr(&c)) {
+                continue;
+            }
+            let calls = graphs_of(&c).flat_map(calls_in).cloned().collect();
+            stack.push(Frame {
+                calls,
+                next: 0,
+                owner: Some(c),
+            });
+        } else if let Some(Frame { owner: Some(c), .. }) = stack.pop() {
+            if !done(&c) {
+                emit(&c);
+            }
+        }
+    }
+}
+
 /// Every custom op that `g` calls, directly or through other custom ops'
-/// bodies and rules, each once, callees before callers.
+/// bodies and rules, each once, callees before callers. Linear in the
+/// total size of the functions involved, and safe at any nesting depth.
 pub fn custom_deps(g: &Graph) -> Vec<Arc<CustomOp>> {
-    fn visit(g: &Graph, out: &mut Vec<Arc<CustomOp>>) {
-        for id in g.node_ids() {
-            if let Op::Call(c) = &g[id].op {
-                if out.iter().any(|o| Arc::ptr_eq(o, &c.0)) {
+    let emitted = std::cell::RefCell::new(HashSet::<*const CustomOp>::new());
+    let mut out = Vec::new();
+    walk_customs(
+        g,
+        |c| emitted.borrow().contains(&Arc::as_ptr(c)),
+        |c| {
+            emitted.borrow_mut().insert(Arc::as_ptr(c));
+            out.push(c.clone());
+        },
+    );
+    out
+}
+
+impl Drop for CustomOp {
+    /// Drops a chain of custom ops (each body calling the previous op)
+    /// without recursing once per level: the functions of every op that
+    /// this drop frees are emptied into a work list first.
+    fn drop(&mut self) {
+        let mut work: Vec<Graph> = vec![std::mem::take(&mut self.body)];
+        work.extend(self.vjp.take());
+        work.extend(self.jvp.take());
+        while let Some(mut g) = work.pop() {
+            for id in g.node_ids() {
+                if !matches!(g[id].op, Op::Call(_)) {
                     continue;
                 }
-                visit(&c.body, out);
-                if let Some(v) = &c.vjp {
-                    visit(v, out);
-                }
-                if let Some(j) = &c.jvp {
-                    visit(j, out);
-                }
-                if !out.iter().any(|o| Arc::ptr_eq(o, &c.0)) {
-                    out.push(c.0.clone());
+                let Op::Call(CustomRef(c)) = std::mem::replace(&mut g[id].op, Op::Select) else {
+                    continue;
+                };
+                // The last reference: take its functions, so dropping it
+                // does not recurse.
+                if let Ok(mut inner) = Arc::try_unwrap(c) {
+                    work.push(std::mem::take(&mut inner.body));
+                    work.extend(inner.vjp.take());
+                    work.extend(inner.jvp.take());
                 }
             }
         }
     }
-    let mut out = Vec::new();
-    visit(g, &mut out);
-    out
 }
