@@ -334,14 +334,14 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (Tok::Value("a".into()), 1, 3),
+                (Tok::Value("a"), 1, 3),
                 (Tok::Eq, 1, 6),
-                (Tok::Ident("mul".into()), 1, 8),
-                (Tok::Value("x1".into()), 1, 12),
+                (Tok::Ident("mul"), 1, 8),
+                (Tok::Value("x1"), 1, 12),
                 (Tok::Comma, 1, 15),
-                (Tok::Value("x2".into()), 1, 17),
-                (Tok::Ident("return".into()), 2, 3),
-                (Tok::Value("a".into()), 2, 10),
+                (Tok::Value("x2"), 1, 17),
+                (Tok::Ident("return"), 2, 3),
+                (Tok::Value("a"), 2, 10),
                 (Tok::Eof, 2, 12),
             ]
         );
@@ -352,14 +352,14 @@ mod tests {
         assert_eq!(
             toks("1 -2.5 1e-3 3.E+7 -> -inf"),
             vec![
-                Tok::Number("1".into()),
+                Tok::Number("1"),
                 Tok::Minus,
-                Tok::Number("2.5".into()),
-                Tok::Number("1e-3".into()),
-                Tok::Number("3.E+7".into()),
+                Tok::Number("2.5"),
+                Tok::Number("1e-3"),
+                Tok::Number("3.E+7"),
                 Tok::Arrow,
                 Tok::Minus,
-                Tok::Ident("inf".into()),
+                Tok::Ident("inf"),
                 Tok::Eof
             ]
         );
@@ -370,11 +370,11 @@ mod tests {
         assert_eq!(
             toks("%0 @f32_mix f32[3]"),
             vec![
-                Tok::Value("0".into()),
-                Tok::Global("f32_mix".into()),
-                Tok::Ident("f32".into()),
+                Tok::Value("0"),
+                Tok::Global("f32_mix"),
+                Tok::Ident("f32"),
                 Tok::LBracket,
-                Tok::Number("3".into()),
+                Tok::Number("3"),
                 Tok::RBracket,
                 Tok::Eof
             ]
@@ -397,7 +397,7 @@ mod tests {
     #[test]
     fn byte_order_mark_and_crlf_are_accepted() {
         let ts = lex("\u{feff}%a\r\n  @b").unwrap();
-        assert_eq!(ts[0].tok, Tok::Value("a".into()));
+        assert_eq!(ts[0].tok, Tok::Value("a"));
         assert_eq!((ts[0].loc.line, ts[0].loc.col), (1, 1));
         assert_eq!((ts[1].loc.line, ts[1].loc.col), (2, 3));
     }

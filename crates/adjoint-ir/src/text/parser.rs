@@ -473,7 +473,7 @@ impl<'a> Parser<'a> {
             let lit = literal::scan(&mut lx)?;
             self.resume(lx);
             let attrs = self.attrs()?;
-            let region = take_attrs(&op_name, attrs, &[])?.region;
+            let region = take_attrs(op_name, attrs, &[])?.region;
             if *self.peek() != Tok::Colon {
                 return Err(self
                     .err_expected("`:` and the constant's type (a const must declare its type)"));
@@ -486,7 +486,7 @@ impl<'a> Parser<'a> {
             g[id].region = region;
             id
         } else {
-            let base = self.op_head(&op_name, op_loc)?;
+            let base = self.op_head(op_name, op_loc)?;
             let operands = self.operands(g, scope)?;
             let attrs = self.attrs()?;
             let declared = if self.eat(&Tok::Colon) {
@@ -495,7 +495,7 @@ impl<'a> Parser<'a> {
             } else {
                 None
             };
-            let taken = take_attrs(&op_name, attrs, attr_names(&base))?;
+            let taken = take_attrs(op_name, attrs, attr_names(&base))?;
             let op = build_op(base, &taken, op_loc)?;
             if !op.arity().accepts(operands.len()) {
                 let s = if op.arity() == crate::Arity::Exact(1) {
