@@ -153,18 +153,12 @@ impl Module {
     /// the default entry point of `adjoint run`. Falls back to the first
     /// function.
     pub fn main_func(&self) -> Option<&Graph> {
-        let helper = |name: &str| {
-            self.items.iter().any(|i| match i {
-                Item::Custom(c) => {
-                    c.body.name() == name
-                        || c.vjp.as_ref().is_some_and(|g| g.name() == name)
-                        || c.jvp.as_ref().is_some_and(|g| g.name() == name)
-                }
-                Item::Func(_) => false,
-            })
-        };
+        let helpers: HashSet<&str> = self
+            .customs()
+            .flat_map(|c| graphs_of(c).map(Graph::name))
+            .collect();
         self.funcs()
-            .find(|g| !helper(g.name()))
+            .find(|g| !helpers.contains(g.name()))
             .or_else(|| self.funcs().next())
     }
 

@@ -31,7 +31,8 @@ fn a_chain_of_8000_custom_ops_round_trips() {
     let text = print_module(&m);
     assert_eq!(text, src);
     // Printing only @main prints the whole chain ahead of it, once each.
-    let main = m.func("main").unwrap();
+    let main = m.main_func().unwrap();
+    assert_eq!(main.name(), "main");
     let text = print_graph(main);
     assert_eq!(text, src);
     assert_eq!(custom_deps(main).len(), n);
