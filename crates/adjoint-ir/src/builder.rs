@@ -82,10 +82,22 @@ impl GraphBuilder {
         ok(self.try_param(name, ty))
     }
 
-    /// A constant tensor.
+    /// A constant tensor. A constant past the limits of docs/ir.md §12
+    /// (more than 2^24 elements) is reported by [`GraphBuilder::build`];
+    /// [`GraphBuilder::try_constant`] reports it here.
     pub fn constant(&self, t: Tensor) -> Value<'_> {
         let id = self.g.borrow_mut().constant(t);
         self.wrap(id)
+    }
+
+    /// A constant tensor; an error if it is past the limits of
+    /// docs/ir.md §12 (more than 2^24 elements).
+    pub fn try_constant(&self, t: Tensor) -> Result<Value<'_>> {
+        let ty = t.ty();
+        let op = Op::Const(t);
+        crate::limits::check_op(&op).map_err(|m| Error::type_error(format!("const: {m}")))?;
+        let id = self.g.borrow_mut().add_unchecked(op, ty, &[]);
+        Ok(self.wrap(id))
     }
 
     /// A scalar constant of `dtype` (which must be a float).
@@ -93,9 +105,33 @@ impl GraphBuilder {
         self.constant(Tensor::full(&TensorType::scalar(dtype), v))
     }
 
-    /// A tensor of type `ty` filled with `v`.
+    /// A constant of type `ty` filled with `v`; an error, before anything
+    /// is allocated, if `ty` is past the limits of docs/ir.md §12 (more
+    /// than 2^24 elements).
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let e = b.try_full(&TensorType::f64([65536, 65536]), 1.0).unwrap_err();
+    /// assert!(e.message.contains("f64[65536,65536]"));
+    /// ```
+    pub fn try_full(&self, ty: &TensorType, v: f64) -> Result<Value<'_>> {
+        let what = |m: String| Error::type_error(format!("const: {m}"));
+        crate::limits::check_type(ty).map_err(what)?;
+        if ty.numel() as u64 > crate::MAX_CONST_ELEMS {
+            return Err(what(format!(
+                "{ty} has {} elements, more than the limit of 2^24 for a constant",
+                ty.numel()
+            )));
+        }
+        Ok(self.constant(Tensor::full(ty, v)))
+    }
+
+    /// A constant of type `ty` filled with `v`; panics if `ty` is past the
+    /// limits (see [`GraphBuilder::try_full`]).
+    #[track_caller]
     pub fn full(&self, ty: &TensorType, v: f64) -> Value<'_> {
-        self.constant(Tensor::full(ty, v))
+        ok(self.try_full(ty, v))
     }
 
     /// Applies `op` to `operands`, with implicit numpy broadcasting for

@@ -179,3 +179,33 @@ fn an_oversized_parameter_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn an_oversized_constant_is_an_error_before_it_is_allocated() {
+    let a = GraphBuilder::new("a");
+    // 2^32 elements: `full` allocated 32 GB (and aborted) before.
+    let e = a
+        .try_full(&TensorType::f64([65536, 65536]), 0.0)
+        .unwrap_err();
+    assert!(e.message.starts_with("const: "), "{e}");
+    assert!(e.message.contains("f64[65536,65536]"), "{e}");
+    let e = a.try_full(&TensorType::f32([1 << 25]), 0.0).unwrap_err();
+    assert!(e.message.contains("more than the limit of 2^24"), "{e}");
+    let line = line!() + 2;
+    let (file, got, msg) = panic_site(|| {
+        let _ = a.full(&TensorType::f64([1 << 31, 4]), 1.0);
+    });
+    assert!(
+        file.ends_with("builder_misuse.rs") && got == line,
+        "{msg} at {file}:{got}"
+    );
+    // A constant made elsewhere: `try_constant` says so now, `build` later.
+    let big = adjoint_ir::Tensor::zeros(&TensorType::bool([(1 << 24) + 1]));
+    let e = a.try_constant(big.clone()).unwrap_err();
+    assert!(e.message.contains("2^24"), "{e}");
+    let c = a.constant(big);
+    let e = a.build(&[c]).unwrap_err();
+    assert!(e.message.contains("2^24"), "{e}");
+    let ok = a.try_full(&TensorType::f64([2, 3]), 1.5).unwrap();
+    assert_eq!(ok.ty(), TensorType::f64([2, 3]));
+}
