@@ -3,7 +3,14 @@
 //!
 //! Error policy (as in ndarray): every op has a checked `try_*` form that
 //! returns [`Result`]; the operator overloads and the unprefixed methods
-//! call the checked form and panic with the same message on error.
+//! call the checked form and panic with the same message on error. The
+//! panicking forms are `#[track_caller]`, so the panic points at the line
+//! that misused the builder, not at this file.
+//!
+//! A [`Value`] belongs to the builder that made it. Combining it with
+//! values of another builder, naming it or returning it through another
+//! builder is an error that says so ([`GraphBuilder::try_op`],
+//! [`GraphBuilder::try_name`], [`GraphBuilder::build`]).
 
 use crate::{
     BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, NodeId, Op, Result, Shape,
@@ -45,6 +52,7 @@ impl std::fmt::Debug for Value<'_> {
     }
 }
 
+#[track_caller]
 fn ok<T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
@@ -62,19 +70,34 @@ impl GraphBuilder {
 
     /// Declares the next parameter. Errors if the name is taken.
     pub fn try_param(&self, name: &str, ty: TensorType) -> Result<Value<'_>> {
+        crate::limits::check_type(&ty)
+            .map_err(|m| Error::type_error(format!("param %{name}: {m}")))?;
         let id = self.g.borrow_mut().add_param(name, ty)?;
         Ok(self.wrap(id))
     }
 
     /// Declares the next parameter; panics if the name is taken.
+    #[track_caller]
     pub fn param(&self, name: &str, ty: TensorType) -> Value<'_> {
         ok(self.try_param(name, ty))
     }
 
-    /// A constant tensor.
+    /// A constant tensor. A constant past the limits of docs/ir.md §12
+    /// (more than 2^24 elements) is reported by [`GraphBuilder::build`];
+    /// [`GraphBuilder::try_constant`] reports it here.
     pub fn constant(&self, t: Tensor) -> Value<'_> {
         let id = self.g.borrow_mut().constant(t);
         self.wrap(id)
+    }
+
+    /// A constant tensor; an error if it is past the limits of
+    /// docs/ir.md §12 (more than 2^24 elements).
+    pub fn try_constant(&self, t: Tensor) -> Result<Value<'_>> {
+        let ty = t.ty();
+        let op = Op::Const(t);
+        crate::limits::check_op(&op).map_err(|m| Error::type_error(format!("const: {m}")))?;
+        let id = self.g.borrow_mut().add_unchecked(op, ty, &[]);
+        Ok(self.wrap(id))
     }
 
     /// A scalar constant of `dtype` (which must be a float).
@@ -82,20 +105,51 @@ impl GraphBuilder {
         self.constant(Tensor::full(&TensorType::scalar(dtype), v))
     }
 
-    /// A tensor of type `ty` filled with `v`.
+    /// A constant of type `ty` filled with `v`; an error, before anything
+    /// is allocated, if `ty` is past the limits of docs/ir.md §12 (more
+    /// than 2^24 elements).
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let e = b.try_full(&TensorType::f64([65536, 65536]), 1.0).unwrap_err();
+    /// assert!(e.message.contains("f64[65536,65536]"));
+    /// ```
+    pub fn try_full(&self, ty: &TensorType, v: f64) -> Result<Value<'_>> {
+        let what = |m: String| Error::type_error(format!("const: {m}"));
+        crate::limits::check_type(ty).map_err(what)?;
+        if ty.numel() as u64 > crate::MAX_CONST_ELEMS {
+            return Err(what(format!(
+                "{ty} has {} elements, more than the limit of 2^24 for a constant",
+                ty.numel()
+            )));
+        }
+        Ok(self.constant(Tensor::full(ty, v)))
+    }
+
+    /// A constant of type `ty` filled with `v`; panics if `ty` is past the
+    /// limits (see [`GraphBuilder::try_full`]).
+    #[track_caller]
     pub fn full(&self, ty: &TensorType, v: f64) -> Value<'_> {
-        self.constant(Tensor::full(ty, v))
+        ok(self.try_full(ty, v))
     }
 
     /// Applies `op` to `operands`, with implicit numpy broadcasting for
     /// arithmetic, comparisons and `select`.
     pub fn try_op(&self, op: Op, operands: &[Value<'_>]) -> Result<Value<'_>> {
+        for (i, v) in operands.iter().enumerate() {
+            self.check_owner(v, || match &op {
+                Op::Call(c) => format!("call @{}: operand {i}", c.name),
+                other => format!("{}: operand {i}", other.name()),
+            })?;
+        }
         let ids: Vec<NodeId> = operands.iter().map(|v| v.id).collect();
         let id = self.g.borrow_mut().add_broadcasting(op, &ids)?;
         Ok(self.wrap(id))
     }
 
     /// [`GraphBuilder::try_op`], panicking on error.
+    #[track_caller]
     pub fn op(&self, op: Op, operands: &[Value<'_>]) -> Value<'_> {
         ok(self.try_op(op, operands))
     }
@@ -106,6 +160,7 @@ impl GraphBuilder {
     }
 
     /// Calls a custom op, panicking on error.
+    #[track_caller]
     pub fn call(&self, op: &Arc<CustomOp>, args: &[Value<'_>]) -> Value<'_> {
         ok(self.try_call(op, args))
     }
@@ -116,17 +171,22 @@ impl GraphBuilder {
     }
 
     /// Concatenates values along `axis`, panicking on error.
+    #[track_caller]
     pub fn concat<'a>(&'a self, parts: &[Value<'a>], axis: usize) -> Value<'a> {
         ok(self.try_concat(parts, axis))
     }
 
     /// Gives a value a text name (`%name`).
     pub fn try_name(&self, v: Value<'_>, name: &str) -> Result<()> {
+        self.check_owner(&v, || format!("naming %{name}: the value"))?;
         self.g.borrow_mut().set_name_of(v.id, name)
     }
 
     /// Finishes the function with `outputs`, and verifies it.
     pub fn build(&self, outputs: &[Value<'_>]) -> Result<Graph> {
+        for (i, v) in outputs.iter().enumerate() {
+            self.check_owner(v, || format!("output {i}"))?;
+        }
         let mut g = self.g.borrow().clone();
         g.set_outputs(outputs.iter().map(|v| v.id).collect());
         crate::verify(&g)?;
@@ -138,6 +198,23 @@ impl GraphBuilder {
         self.g.borrow().clone()
     }
 
+    /// An error unless `v` was made by this builder; `what` names the use.
+    fn check_owner(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<()> {
+        if std::ptr::eq(v.b, self) {
+            return Ok(());
+        }
+        let (mine, theirs) = (self.g.borrow(), v.b.g.borrow());
+        Err(Error::type_error(format!(
+            "{} ({}: {}) belongs to another GraphBuilder (of @{}), not to this one (of @{}); \
+             values cannot be shared between builders",
+            what(),
+            theirs.display_name(v.id),
+            theirs.ty(v.id),
+            theirs.name(),
+            mine.name()
+        )))
+    }
+
     fn wrap(&self, id: NodeId) -> Value<'_> {
         Value { b: self, id }
     }
@@ -147,6 +224,7 @@ macro_rules! unary_methods {
     ($($name:ident => $op:ident),* $(,)?) => {
         $(
             #[doc = concat!("Elementwise `", stringify!($name), "`.")]
+            #[track_caller]
             pub fn $name(self) -> Value<'b> {
                 self.b.op(Op::Unary(UnaryOp::$op), &[self])
             }
@@ -162,6 +240,7 @@ macro_rules! binary_methods {
                 self.b.try_op($op, &[self, rhs])
             }
             #[doc = concat!("`", stringify!($name), "` with numpy broadcasting; panics on a shape error.")]
+            #[track_caller]
             pub fn $name(self, rhs: Value<'b>) -> Value<'b> {
                 ok(self.$try_name(rhs))
             }
@@ -206,6 +285,7 @@ impl<'b> Value<'b> {
     }
 
     /// Natural logarithm (same as [`Value::ln`]).
+    #[track_caller]
     pub fn log(self) -> Value<'b> {
         self.ln()
     }
@@ -227,6 +307,7 @@ impl<'b> Value<'b> {
     }
 
     /// `self ^ p` for a scalar exponent.
+    #[track_caller]
     pub fn powf(self, p: f64) -> Value<'b> {
         self.pow(self.lit(p))
     }
@@ -237,6 +318,7 @@ impl<'b> Value<'b> {
     }
 
     /// `cond ? a : b`, panicking on error.
+    #[track_caller]
     pub fn select(self, a: Value<'b>, b: Value<'b>) -> Value<'b> {
         ok(self.try_select(a, b))
     }
@@ -251,6 +333,7 @@ impl<'b> Value<'b> {
     }
 
     /// Broadcasts to `shape`, panicking on error.
+    #[track_caller]
     pub fn broadcast_to(self, shape: impl Into<Shape>) -> Value<'b> {
         ok(self.try_broadcast_to(shape))
     }
@@ -266,6 +349,7 @@ impl<'b> Value<'b> {
     }
 
     /// Reshapes, panicking on error.
+    #[track_caller]
     pub fn reshape(self, shape: impl Into<Shape>) -> Value<'b> {
         ok(self.try_reshape(shape))
     }
@@ -281,11 +365,13 @@ impl<'b> Value<'b> {
     }
 
     /// Permutes axes, panicking on error.
+    #[track_caller]
     pub fn transpose(self, perm: &[usize]) -> Value<'b> {
         ok(self.try_transpose(perm))
     }
 
     /// Swaps the last two axes (matrix transpose).
+    #[track_caller]
     pub fn t(self) -> Value<'b> {
         let r = self.shape().rank();
         let mut perm: Vec<usize> = (0..r).collect();
@@ -308,6 +394,7 @@ impl<'b> Value<'b> {
     }
 
     /// Slice with unit stride, panicking on error.
+    #[track_caller]
     pub fn slice(self, start: &[usize], end: &[usize]) -> Value<'b> {
         ok(self.try_slice(start, end, &vec![1; start.len()]))
     }
@@ -324,6 +411,7 @@ impl<'b> Value<'b> {
     }
 
     /// Zero padding, panicking on error.
+    #[track_caller]
     pub fn pad(self, lo: &[usize], hi: &[usize]) -> Value<'b> {
         ok(self.try_pad(lo, hi))
     }
@@ -337,6 +425,7 @@ impl<'b> Value<'b> {
     }
 
     /// Converts, panicking on error.
+    #[track_caller]
     pub fn cast(self, to: DType) -> Value<'b> {
         ok(self.try_cast(to))
     }
@@ -355,11 +444,13 @@ impl<'b> Value<'b> {
     }
 
     /// Sum over `axes`, panicking on error.
+    #[track_caller]
     pub fn sum_axes(self, axes: &[usize]) -> Value<'b> {
         ok(self.try_sum_axes(axes))
     }
 
     /// Sum of all elements (a scalar).
+    #[track_caller]
     pub fn sum(self) -> Value<'b> {
         let axes: Vec<usize> = (0..self.shape().rank()).collect();
         self.sum_axes(&axes)
@@ -379,11 +470,13 @@ impl<'b> Value<'b> {
     }
 
     /// Maximum over `axes`, panicking on error.
+    #[track_caller]
     pub fn max_axes(self, axes: &[usize]) -> Value<'b> {
         ok(self.try_max_axes(axes))
     }
 
     /// Maximum of all elements.
+    #[track_caller]
     pub fn max_all(self) -> Value<'b> {
         let axes: Vec<usize> = (0..self.shape().rank()).collect();
         self.max_axes(&axes)
@@ -406,11 +499,13 @@ impl<'b> Value<'b> {
     }
 
     /// Mean over `axes`, panicking on error.
+    #[track_caller]
     pub fn mean_axes(self, axes: &[usize]) -> Value<'b> {
         ok(self.try_mean_axes(axes))
     }
 
     /// Mean of all elements.
+    #[track_caller]
     pub fn mean(self) -> Value<'b> {
         let axes: Vec<usize> = (0..self.shape().rank()).collect();
         self.mean_axes(&axes)
@@ -428,6 +523,7 @@ impl<'b> Value<'b> {
     }
 
     /// Inner product, panicking on error.
+    #[track_caller]
     pub fn dot(self, rhs: Value<'b>) -> Value<'b> {
         ok(self.try_dot(rhs))
     }
@@ -445,6 +541,7 @@ impl<'b> Value<'b> {
     }
 
     /// Outer product, panicking on error.
+    #[track_caller]
     pub fn outer(self, rhs: Value<'b>) -> Value<'b> {
         ok(self.try_outer(rhs))
     }
@@ -470,6 +567,7 @@ impl<'b> Value<'b> {
     }
 
     /// Stable log-sum-exp, panicking on error.
+    #[track_caller]
     pub fn logsumexp(self, axis: usize) -> Value<'b> {
         ok(self.try_logsumexp(axis))
     }
@@ -481,6 +579,7 @@ impl<'b> Value<'b> {
     }
 
     /// Stable log-softmax, panicking on error.
+    #[track_caller]
     pub fn log_softmax(self, axis: usize) -> Value<'b> {
         ok(self.try_log_softmax(axis))
     }
@@ -497,6 +596,7 @@ impl<'b> Value<'b> {
     }
 
     /// Stable softmax, panicking on error.
+    #[track_caller]
     pub fn softmax(self, axis: usize) -> Value<'b> {
         ok(self.try_softmax(axis))
     }
@@ -515,6 +615,7 @@ impl<'b> Value<'b> {
     }
 
     /// Mean squared error, panicking on error.
+    #[track_caller]
     pub fn mse(self, target: Value<'b>) -> Value<'b> {
         ok(self.try_mse(target))
     }
@@ -535,6 +636,7 @@ impl<'b> Value<'b> {
     }
 
     /// Softmax cross-entropy, panicking on error.
+    #[track_caller]
     pub fn cross_entropy(self, labels: Value<'b>) -> Value<'b> {
         ok(self.try_cross_entropy(labels))
     }
@@ -550,18 +652,21 @@ macro_rules! overload {
     ($trait:ident, $method:ident, $try:ident) => {
         impl<'b> std::ops::$trait<Value<'b>> for Value<'b> {
             type Output = Value<'b>;
+            #[track_caller]
             fn $method(self, rhs: Value<'b>) -> Value<'b> {
                 ok(self.$try(rhs))
             }
         }
         impl<'b> std::ops::$trait<f64> for Value<'b> {
             type Output = Value<'b>;
+            #[track_caller]
             fn $method(self, rhs: f64) -> Value<'b> {
                 ok(self.$try(self.lit(rhs)))
             }
         }
         impl<'b> std::ops::$trait<Value<'b>> for f64 {
             type Output = Value<'b>;
+            #[track_caller]
             fn $method(self, rhs: Value<'b>) -> Value<'b> {
                 ok(rhs.lit(self).$try(rhs))
             }
@@ -576,6 +681,7 @@ overload!(Div, div, try_div);
 
 impl<'b> std::ops::Neg for Value<'b> {
     type Output = Value<'b>;
+    #[track_caller]
     fn neg(self) -> Value<'b> {
         self.neg_()
     }

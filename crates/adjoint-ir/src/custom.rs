@@ -1,7 +1,8 @@
 //! User-defined composite ops with their own derivative rules, and modules
 //! (the contents of one IR file).
 
-use crate::{verify, Error, Graph, Op, Result, TensorType};
+use crate::{verify, CustomRef, Error, Graph, Op, Result, TensorType};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A composite op: a body built from primitives, plus optional VJP and JVP
@@ -71,41 +72,6 @@ impl CustomOp {
     /// The type of the op's one result.
     pub fn output_type(&self) -> &TensorType {
         self.body.ty(self.body.outputs()[0])
-    }
-}
-
-/// Dropping a custom op drops the custom ops its graphs call without
-/// recursion: a chain of thousands of nested custom ops would otherwise
-/// take a dozen stack frames per level and overflow the thread's stack.
-/// The ops whose last owner this is are taken out of their graphs onto a
-/// work list, and each is emptied the same way before it is dropped.
-impl Drop for CustomOp {
-    fn drop(&mut self) {
-        fn take_calls(g: &mut Graph, out: &mut Vec<Arc<CustomOp>>) {
-            for id in g.node_ids() {
-                if matches!(g[id].op, Op::Call(_)) {
-                    let op = std::mem::replace(&mut g[id].op, Op::Param { index: 0 });
-                    if let Op::Call(c) = op {
-                        out.push(c.0);
-                    }
-                }
-            }
-        }
-        fn take_all(c: &mut CustomOp, out: &mut Vec<Arc<CustomOp>>) {
-            take_calls(&mut c.body, out);
-            c.vjp
-                .iter_mut()
-                .chain(c.jvp.iter_mut())
-                .for_each(|g| take_calls(g, out));
-        }
-        let mut pending = Vec::new();
-        take_all(self, &mut pending);
-        while let Some(c) = pending.pop() {
-            // Only the last owner empties it; the others just let go.
-            if let Ok(mut inner) = Arc::try_unwrap(c) {
-                take_all(&mut inner, &mut pending);
-            }
-        }
     }
 }
 
@@ -187,18 +153,12 @@ impl Module {
     /// the default entry point of `adjoint run`. Falls back to the first
     /// function.
     pub fn main_func(&self) -> Option<&Graph> {
-        let helper = |name: &str| {
-            self.items.iter().any(|i| match i {
-                Item::Custom(c) => {
-                    c.body.name() == name
-                        || c.vjp.as_ref().is_some_and(|g| g.name() == name)
-                        || c.jvp.as_ref().is_some_and(|g| g.name() == name)
-                }
-                Item::Func(_) => false,
-            })
-        };
+        let helpers: HashSet<&str> = self
+            .customs()
+            .flat_map(|c| graphs_of(c).map(Graph::name))
+            .collect();
         self.funcs()
-            .find(|g| !helper(g.name()))
+            .find(|g| !helpers.contains(g.name()))
             .or_else(|| self.funcs().next())
     }
 
@@ -211,48 +171,106 @@ impl Module {
     }
 }
 
-/// Every custom op that `g` calls, directly or through other custom ops'
-/// bodies and rules, each once, callees before callers.
-///
-/// The walk is a depth-first post-order (bodies, then VJP rules, then JVP
-/// rules, in node order) on an explicit stack, so a chain of thousands of
-/// nested custom ops needs no recursion, and takes time linear in the
-/// graphs' sizes.
-pub fn custom_deps(g: &Graph) -> Vec<Arc<CustomOp>> {
-    enum Task<'a> {
-        /// Scan `g`'s nodes from position `at` on.
-        Scan(&'a Graph, Vec<crate::NodeId>, usize),
-        /// Every graph of this op is done: list it.
-        Finish(&'a Arc<CustomOp>),
+/// The custom ops that the nodes of `g` call, in node order (with
+/// repeats).
+pub(crate) fn calls_in(g: &Graph) -> impl Iterator<Item = &Arc<CustomOp>> + '_ {
+    g.petgraph().node_weights().filter_map(|n| match &n.op {
+        Op::Call(c) => Some(&c.0),
+        _ => None,
+    })
+}
+
+/// The functions of a custom op: its body, then its rules.
+pub(crate) fn graphs_of(c: &CustomOp) -> impl Iterator<Item = &Graph> {
+    std::iter::once(&c.body)
+        .chain(c.vjp.as_ref())
+        .chain(c.jvp.as_ref())
+}
+
+/// Walks the custom ops that `g` calls, directly or through other custom
+/// ops' bodies and rules, depth first, and calls `emit` on each after
+/// everything it calls, skipping those for which `done` is true (checked
+/// when an op is reached, and again before it is emitted). Each op is
+/// expanded at most once, and the walk uses an explicit stack, so it is
+/// linear in the total size of the functions and safe at any nesting
+/// depth.
+pub(crate) fn walk_customs(
+    g: &Graph,
+    mut done: impl FnMut(&Arc<CustomOp>) -> bool,
+    mut emit: impl FnMut(&Arc<CustomOp>),
+) {
+    struct Frame {
+        calls: Vec<Arc<CustomOp>>,
+        next: usize,
+        owner: Option<Arc<CustomOp>>,
     }
-    let mut out: Vec<Arc<CustomOp>> = Vec::new();
-    let mut seen: std::collections::HashSet<*const CustomOp> = std::collections::HashSet::new();
-    let mut stack = vec![Task::Scan(g, g.node_ids(), 0)];
-    while let Some(task) = stack.pop() {
-        let (g, ids, mut at) = match task {
-            Task::Finish(c) => {
-                if seen.insert(Arc::as_ptr(c)) {
-                    out.push(c.clone());
-                }
+    let mut expanded: HashSet<*const CustomOp> = HashSet::new();
+    let mut stack = vec![Frame {
+        calls: calls_in(g).cloned().collect(),
+        next: 0,
+        owner: None,
+    }];
+    while let Some(top) = stack.last_mut() {
+        if let Some(c) = top.calls.get(top.next).cloned() {
+            top.next += 1;
+            if done(&c) || !expanded.insert(Arc::as_ptr(&c)) {
                 continue;
             }
-            Task::Scan(g, ids, at) => (g, ids, at),
-        };
-        while let Some(&id) = ids.get(at) {
-            at += 1;
-            let Op::Call(c) = &g[id].op else { continue };
-            if seen.contains(&Arc::as_ptr(&c.0)) {
-                continue;
+            let calls = graphs_of(&c).flat_map(calls_in).cloned().collect();
+            stack.push(Frame {
+                calls,
+                next: 0,
+                owner: Some(c),
+            });
+        } else if let Some(Frame { owner: Some(c), .. }) = stack.pop() {
+            if !done(&c) {
+                emit(&c);
             }
-            // Come back to the rest of `g` after `c`'s graphs and `c`.
-            stack.push(Task::Scan(g, ids, at));
-            stack.push(Task::Finish(&c.0));
-            for r in [&c.jvp, &c.vjp].into_iter().flatten() {
-                stack.push(Task::Scan(r, r.node_ids(), 0));
-            }
-            stack.push(Task::Scan(&c.body, c.body.node_ids(), 0));
-            break;
         }
     }
+}
+
+/// Every custom op that `g` calls, directly or through other custom ops'
+/// bodies and rules, each once, callees before callers. Linear in the
+/// total size of the functions involved, and safe at any nesting depth.
+pub fn custom_deps(g: &Graph) -> Vec<Arc<CustomOp>> {
+    let emitted = std::cell::RefCell::new(HashSet::<*const CustomOp>::new());
+    let mut out = Vec::new();
+    walk_customs(
+        g,
+        |c| emitted.borrow().contains(&Arc::as_ptr(c)),
+        |c| {
+            emitted.borrow_mut().insert(Arc::as_ptr(c));
+            out.push(c.clone());
+        },
+    );
     out
+}
+
+impl Drop for CustomOp {
+    /// Drops a chain of custom ops (each body calling the previous op)
+    /// without recursing once per level: the functions of every op that
+    /// this drop frees are emptied into a work list first.
+    fn drop(&mut self) {
+        let mut work: Vec<Graph> = vec![std::mem::take(&mut self.body)];
+        work.extend(self.vjp.take());
+        work.extend(self.jvp.take());
+        while let Some(mut g) = work.pop() {
+            for id in g.node_ids() {
+                if !matches!(g[id].op, Op::Call(_)) {
+                    continue;
+                }
+                let Op::Call(CustomRef(c)) = std::mem::replace(&mut g[id].op, Op::Select) else {
+                    continue;
+                };
+                // The last reference: take its functions, so dropping it
+                // does not recurse.
+                if let Ok(mut inner) = Arc::try_unwrap(c) {
+                    work.push(std::mem::take(&mut inner.body));
+                    work.extend(inner.vjp.take());
+                    work.extend(inner.jvp.take());
+                }
+            }
+        }
+    }
 }

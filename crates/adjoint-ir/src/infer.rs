@@ -98,7 +98,27 @@ pub fn matmul_shape(a: &Shape, b: &Shape) -> std::result::Result<Shape, String> 
 /// let e = infer_type(&Op::Binary(BinaryOp::Add), &[&a, &b]).unwrap_err();
 /// assert!(e.message.contains("add") && e.message.contains("f64[2,3]") && e.message.contains("f64[3]"));
 /// ```
+///
+/// Every limit of docs/ir.md §12 that applies to one op is checked here:
+/// its attribute integers, a constant's element count, and the result type
+/// (no dimension product over 2^31), so no op can be built with a type that
+/// the text format would reject.
+///
+/// ```
+/// use adjoint_ir::{infer_type, Op, TensorType};
+/// let x = TensorType::f64([65536]);
+/// let op = Op::Broadcast { shape: [65536, 65536].into() };
+/// let e = infer_type(&op, &[&x]).unwrap_err();
+/// assert!(e.message.contains("[65536,65536]") && e.message.contains("2^31"));
+/// ```
 pub fn infer_type(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
+    crate::limits::check_op(op).map_err(|m| err(op, operands, m))?;
+    let ty = infer_unchecked(op, operands)?;
+    crate::limits::check_type(&ty).map_err(|m| err(op, operands, format!("result {m}")))?;
+    Ok(ty)
+}
+
+fn infer_unchecked(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
     let tys = operands;
     if !op.arity().accepts(tys.len()) {
         return Err(err(
@@ -150,7 +170,7 @@ pub fn infer_type(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
             Ok(TensorType::new(tys[0].dtype, shape.clone()))
         }
         Op::Reshape { shape } => {
-            if shape.numel() != tys[0].numel() {
+            if shape.checked_numel().is_none() || shape.numel() != tys[0].numel() {
                 return Err(err(
                     op,
                     tys,
@@ -217,8 +237,13 @@ pub fn infer_type(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
                 ));
             }
             let out = (0..dims.len())
-                .map(|i| lo[i] + dims[i] + hi[i])
-                .collect::<Vec<_>>();
+                .map(|i| {
+                    lo[i]
+                        .checked_add(dims[i])
+                        .and_then(|d| d.checked_add(hi[i]))
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| err(op, tys, "the padded shape overflows"))?;
             Ok(TensorType::new(tys[0].dtype, out))
         }
         Op::Concat { axis } => {
@@ -245,7 +270,8 @@ pub fn infer_type(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
                         format!("operand shapes must agree except on axis {axis}"),
                     ));
                 }
-                total += t.shape.0[*axis];
+                total = usize::checked_add(total, t.shape.0[*axis])
+                    .ok_or_else(|| err(op, tys, "the concatenated axis overflows"))?;
             }
             let mut dims = first.shape.0.clone();
             dims[*axis] = total;

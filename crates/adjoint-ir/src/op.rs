@@ -199,8 +199,16 @@ impl CompareOp {
 
 /// A shared reference to a user-defined [`CustomOp`]. Two references are
 /// equal (and hash equal) only when they point at the same definition.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CustomRef(pub Arc<CustomOp>);
+
+/// `CustomRef(@name)`: the name only, as a deep chain of custom ops would
+/// otherwise print (and recurse) all the way down.
+impl std::fmt::Debug for CustomRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomRef(@{})", self.0.name)
+    }
+}
 
 impl PartialEq for CustomRef {
     fn eq(&self, other: &Self) -> bool {

@@ -34,16 +34,36 @@ impl Shape {
         self.0.is_empty()
     }
 
-    /// The number of elements (1 for a scalar, 0 if any axis is 0).
-    pub fn numel(&self) -> usize {
-        self.0.iter().product()
+    /// The number of elements (1 for a scalar, 0 if any axis is 0), or
+    /// `None` if it does not fit in a `usize`.
+    ///
+    /// ```
+    /// use adjoint_ir::Shape;
+    /// assert_eq!(Shape::new([3, 4]).checked_numel(), Some(12));
+    /// assert_eq!(Shape::new([usize::MAX, 2]).checked_numel(), None);
+    /// assert_eq!(Shape::new([usize::MAX, 2, 0]).checked_numel(), Some(0));
+    /// ```
+    pub fn checked_numel(&self) -> Option<usize> {
+        if self.0.contains(&0) {
+            return Some(0);
+        }
+        self.0.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
     }
 
-    /// Row-major strides, in elements.
+    /// The number of elements (1 for a scalar, 0 if any axis is 0),
+    /// computed with checked arithmetic: a count that does not fit in a
+    /// `usize` is `usize::MAX`, which no buffer can match, so a size check
+    /// against it fails instead of passing on a wrapped-around count.
+    /// Shapes within the limits of docs/ir.md §12 never get there.
+    pub fn numel(&self) -> usize {
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+
+    /// Row-major strides, in elements (saturating, like [`Shape::numel`]).
     pub fn strides(&self) -> Vec<usize> {
-        let mut s = vec![1; self.0.len()];
+        let mut s = vec![1usize; self.0.len()];
         for i in (0..self.0.len().saturating_sub(1)).rev() {
-            s[i] = s[i + 1] * self.0[i + 1];
+            s[i] = s[i + 1].saturating_mul(self.0[i + 1]);
         }
         s
     }
@@ -175,9 +195,10 @@ impl TensorType {
         TensorType::new(dtype, self.shape.clone())
     }
 
-    /// Bytes needed to hold a value of this type.
+    /// Bytes needed to hold a value of this type (`usize::MAX` if that
+    /// does not fit in a `usize`; see [`Shape::numel`]).
     pub fn size_bytes(&self) -> usize {
-        self.numel() * self.dtype.size_bytes()
+        self.numel().saturating_mul(self.dtype.size_bytes())
     }
 }
 

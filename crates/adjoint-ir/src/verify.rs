@@ -1,6 +1,7 @@
 //! The verifier: checks arity, dtypes, shapes, operand positions,
-//! parameters, outputs and acyclicity, and names the offending node. It runs
-//! by default after parsing and after every pass.
+//! parameters, outputs, acyclicity and the limits of docs/ir.md §12 (through
+//! [`infer_type`]), and names the offending node. It runs by default after
+//! parsing and after every pass.
 
 use crate::{infer_type, Error, Graph, Op, Result, TensorType};
 use std::collections::HashSet;
@@ -54,6 +55,8 @@ pub fn verify(g: &Graph) -> Result<()> {
     for id in g.node_ids() {
         let node = &g[id];
         let who = || format!("@{f}: {} = {}", g.display_name(id), node.op.name());
+        crate::limits::check_type(&node.ty)
+            .map_err(|m| Error::verify(format!("{}: {m}", who())))?;
         if let Op::Param { index } = node.op {
             if g.params().get(index) != Some(&id) {
                 return Err(Error::verify(format!(

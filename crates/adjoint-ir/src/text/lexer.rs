@@ -1,6 +1,8 @@
 //! Tokens of the text IR, with their 1-based line:column.
 //!
-//! The lexer turns the whole input into a token vector up front. It never
+//! The [`Lexer`] produces tokens on demand, so the parser never holds more
+//! than a few of them (a large literal is not turned into a token vector),
+//! and a copy of a lexer is a cheap checkpoint to read from again. It never
 //! panics: every character is either part of a token, whitespace, part of a
 //! `#` comment, or reported as an error at its location.
 
@@ -9,16 +11,16 @@ use std::fmt;
 
 /// What a token is.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Tok {
+pub(crate) enum Tok<'a> {
     /// A bare word: `func`, `return`, `custom`, op and attribute names,
     /// dtypes, `true`/`false`/`nan`/`inf`.
-    Ident(String),
+    Ident(&'a str),
     /// `%name`: a parameter or value.
-    Value(String),
+    Value(&'a str),
     /// `@name`: a function or custom op.
-    Global(String),
+    Global(&'a str),
     /// An unsigned numeric literal as written (`12`, `2.5`, `1e-3`).
-    Number(String),
+    Number(&'a str),
     /// `(`
     LParen,
     /// `)`
@@ -45,7 +47,7 @@ pub(crate) enum Tok {
     Eof,
 }
 
-impl fmt::Display for Tok {
+impl fmt::Display for Tok<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Tok::Ident(s) => write!(f, "`{s}`"),
@@ -70,8 +72,8 @@ impl fmt::Display for Tok {
 
 /// A token and where it starts.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Token {
-    pub tok: Tok,
+pub(crate) struct Token<'a> {
+    pub tok: Tok<'a>,
     pub loc: Loc,
 }
 
@@ -85,20 +87,27 @@ pub(crate) fn is_valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(is_name_char)
 }
 
+#[derive(Clone)]
 struct Cursor<'a> {
-    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
     src: &'a str,
+    /// Byte offset of the next character (always a char boundary).
+    pos: usize,
     line: u32,
     col: u32,
 }
 
 impl<'a> Cursor<'a> {
-    fn peek(&mut self) -> Option<char> {
-        self.chars.peek().map(|&(_, c)| c)
+    fn peek(&self) -> Option<char> {
+        let b = *self.src.as_bytes().get(self.pos)?;
+        if b.is_ascii() {
+            Some(char::from(b))
+        } else {
+            self.src.get(self.pos..)?.chars().next()
+        }
     }
 
-    fn pos(&mut self) -> usize {
-        self.chars.peek().map_or(self.src.len(), |&(i, _)| i)
+    fn pos(&self) -> usize {
+        self.pos
     }
 
     fn loc(&self) -> Loc {
@@ -109,7 +118,8 @@ impl<'a> Cursor<'a> {
     }
 
     fn bump(&mut self) -> Option<char> {
-        let (_, c) = self.chars.next()?;
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
         if c == '\n' {
             self.line = self.line.saturating_add(1);
             self.col = 1;
@@ -119,102 +129,159 @@ impl<'a> Cursor<'a> {
         Some(c)
     }
 
-    /// Consumes characters while `pred` holds and returns them as a slice.
+    /// Consumes ASCII characters other than newline while `pred` holds
+    /// and returns them as a slice (a byte loop: names and numbers are
+    /// ASCII).
     fn take_while(&mut self, pred: impl Fn(char) -> bool) -> &'a str {
-        let start = self.pos();
-        while self.peek().is_some_and(&pred) {
-            self.bump();
+        let bytes = self.src.as_bytes();
+        let start = self.pos;
+        let mut end = start;
+        while end < bytes.len()
+            && bytes[end].is_ascii()
+            && bytes[end] != b'\n'
+            && pred(char::from(bytes[end]))
+        {
+            end += 1;
         }
-        let end = self.pos();
+        self.pos = end;
+        self.col = self
+            .col
+            .saturating_add(u32::try_from(end - start).unwrap_or(u32::MAX));
         self.src.get(start..end).unwrap_or("")
+    }
+
+    /// Skips ASCII spaces, tabs, carriage returns and newlines.
+    fn skip_ascii_whitespace(&mut self) {
+        let bytes = self.src.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' | b'\r' => self.col = self.col.saturating_add(1),
+                b'\n' => {
+                    self.line = self.line.saturating_add(1);
+                    self.col = 1;
+                }
+                _ => return,
+            }
+            self.pos += 1;
+        }
+    }
+}
+
+/// A token stream over IR text. Cloning it is cheap (a position in the
+/// text), so a clone is a checkpoint to lex again from.
+#[derive(Clone)]
+pub(crate) struct Lexer<'a> {
+    cur: Cursor<'a>,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer at the start of `src`. A leading byte-order mark is skipped.
+    pub fn new(src: &'a str) -> Lexer<'a> {
+        let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+        Lexer {
+            cur: Cursor {
+                src,
+                pos: 0,
+                line: 1,
+                col: 1,
+            },
+        }
+    }
+
+    /// The next token; [`Tok::Eof`] at the end of the input, and again on
+    /// every later call.
+    pub fn next_token(&mut self) -> Result<Token<'a>> {
+        let cur = &mut self.cur;
+        loop {
+            cur.skip_ascii_whitespace();
+            let loc = cur.loc();
+            let Some(c) = cur.peek() else {
+                return Ok(Token { tok: Tok::Eof, loc });
+            };
+            let tok = match c {
+                c if c.is_whitespace() => {
+                    cur.bump();
+                    continue;
+                }
+                '#' => {
+                    while cur.peek().is_some_and(|c| c != '\n') {
+                        cur.bump();
+                    }
+                    continue;
+                }
+                '(' | ')' | '{' | '}' | '[' | ']' | ',' | ':' | '=' => {
+                    cur.bump();
+                    match c {
+                        '(' => Tok::LParen,
+                        ')' => Tok::RParen,
+                        '{' => Tok::LBrace,
+                        '}' => Tok::RBrace,
+                        '[' => Tok::LBracket,
+                        ']' => Tok::RBracket,
+                        ',' => Tok::Comma,
+                        ':' => Tok::Colon,
+                        _ => Tok::Eq,
+                    }
+                }
+                '-' => {
+                    cur.bump();
+                    if cur.peek() == Some('>') {
+                        cur.bump();
+                        Tok::Arrow
+                    } else {
+                        Tok::Minus
+                    }
+                }
+                '%' | '@' => {
+                    cur.bump();
+                    let name = cur.take_while(is_name_char);
+                    if name.is_empty() {
+                        let what = if c == '%' { "value" } else { "function" };
+                        let found = match cur.peek() {
+                            Some(f) => format!("{f:?}"),
+                            None => "end of input".to_string(),
+                        };
+                        return Err(Error::parse(
+                            loc,
+                            format!(
+                                "expected a {what} name (letters, digits, `_`) after `{c}`, found {found}"
+                            ),
+                        ));
+                    }
+                    if c == '%' {
+                        Tok::Value(name)
+                    } else {
+                        Tok::Global(name)
+                    }
+                }
+                c if c.is_ascii_digit() => lex_number(cur, loc)?,
+                c if c.is_ascii_alphabetic() || c == '_' => {
+                    Tok::Ident(cur.take_while(is_name_char))
+                }
+                other => return Err(Error::parse(loc, format!("unexpected character {other:?}"))),
+            };
+            return Ok(Token { tok, loc });
+        }
     }
 }
 
 /// Splits `src` into tokens, ending with [`Tok::Eof`].
-/// A leading byte-order mark is skipped.
-pub(crate) fn lex(src: &str) -> Result<Vec<Token>> {
-    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-    let mut cur = Cursor {
-        chars: src.char_indices().peekable(),
-        src,
-        line: 1,
-        col: 1,
-    };
+#[cfg(test)]
+pub(crate) fn lex(src: &str) -> Result<Vec<Token<'_>>> {
+    let mut lx = Lexer::new(src);
     let mut out = Vec::new();
     loop {
-        let loc = cur.loc();
-        let Some(c) = cur.peek() else {
-            out.push(Token { tok: Tok::Eof, loc });
+        let t = lx.next_token()?;
+        let end = t.tok == Tok::Eof;
+        out.push(t);
+        if end {
             return Ok(out);
-        };
-        let tok = match c {
-            c if c.is_whitespace() => {
-                cur.bump();
-                continue;
-            }
-            '#' => {
-                while cur.peek().is_some_and(|c| c != '\n') {
-                    cur.bump();
-                }
-                continue;
-            }
-            '(' | ')' | '{' | '}' | '[' | ']' | ',' | ':' | '=' => {
-                cur.bump();
-                match c {
-                    '(' => Tok::LParen,
-                    ')' => Tok::RParen,
-                    '{' => Tok::LBrace,
-                    '}' => Tok::RBrace,
-                    '[' => Tok::LBracket,
-                    ']' => Tok::RBracket,
-                    ',' => Tok::Comma,
-                    ':' => Tok::Colon,
-                    _ => Tok::Eq,
-                }
-            }
-            '-' => {
-                cur.bump();
-                if cur.peek() == Some('>') {
-                    cur.bump();
-                    Tok::Arrow
-                } else {
-                    Tok::Minus
-                }
-            }
-            '%' | '@' => {
-                cur.bump();
-                let name = cur.take_while(is_name_char);
-                if name.is_empty() {
-                    let what = if c == '%' { "value" } else { "function" };
-                    let found = match cur.peek() {
-                        Some(f) => format!("{f:?}"),
-                        None => "end of input".to_string(),
-                    };
-                    return Err(Error::parse(
-                        loc,
-                        format!(
-                            "expected a {what} name (letters, digits, `_`) after `{c}`, found {found}"
-                        ),
-                    ));
-                }
-                if c == '%' {
-                    Tok::Value(name.to_string())
-                } else {
-                    Tok::Global(name.to_string())
-                }
-            }
-            c if c.is_ascii_digit() => lex_number(&mut cur, loc)?,
-            c if c.is_ascii_alphabetic() || c == '_' => {
-                Tok::Ident(cur.take_while(is_name_char).to_string())
-            }
-            other => return Err(Error::parse(loc, format!("unexpected character {other:?}"))),
-        };
-        out.push(Token { tok, loc });
+        }
     }
 }
 
 /// `digits [. digits*] [(e|E) [+|-] digits]`, unsigned.
-fn lex_number(cur: &mut Cursor<'_>, loc: Loc) -> Result<Tok> {
+fn lex_number<'a>(cur: &mut Cursor<'a>, loc: Loc) -> Result<Tok<'a>> {
     let start = cur.pos();
     cur.take_while(|c| c.is_ascii_digit());
     if cur.peek() == Some('.') {
@@ -246,16 +313,14 @@ fn lex_number(cur: &mut Cursor<'_>, loc: Loc) -> Result<Tok> {
             format!("expected a number, found `{text}` followed by {next:?} (names need a `%` or `@` prefix)"),
         ));
     }
-    Ok(Tok::Number(
-        cur.src.get(start..end).unwrap_or("").to_string(),
-    ))
+    Ok(Tok::Number(cur.src.get(start..end).unwrap_or("")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Tok> {
+    fn toks(s: &str) -> Vec<Tok<'_>> {
         lex(s).unwrap().into_iter().map(|t| t.tok).collect()
     }
 
@@ -269,14 +334,14 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (Tok::Value("a".into()), 1, 3),
+                (Tok::Value("a"), 1, 3),
                 (Tok::Eq, 1, 6),
-                (Tok::Ident("mul".into()), 1, 8),
-                (Tok::Value("x1".into()), 1, 12),
+                (Tok::Ident("mul"), 1, 8),
+                (Tok::Value("x1"), 1, 12),
                 (Tok::Comma, 1, 15),
-                (Tok::Value("x2".into()), 1, 17),
-                (Tok::Ident("return".into()), 2, 3),
-                (Tok::Value("a".into()), 2, 10),
+                (Tok::Value("x2"), 1, 17),
+                (Tok::Ident("return"), 2, 3),
+                (Tok::Value("a"), 2, 10),
                 (Tok::Eof, 2, 12),
             ]
         );
@@ -287,14 +352,14 @@ mod tests {
         assert_eq!(
             toks("1 -2.5 1e-3 3.E+7 -> -inf"),
             vec![
-                Tok::Number("1".into()),
+                Tok::Number("1"),
                 Tok::Minus,
-                Tok::Number("2.5".into()),
-                Tok::Number("1e-3".into()),
-                Tok::Number("3.E+7".into()),
+                Tok::Number("2.5"),
+                Tok::Number("1e-3"),
+                Tok::Number("3.E+7"),
                 Tok::Arrow,
                 Tok::Minus,
-                Tok::Ident("inf".into()),
+                Tok::Ident("inf"),
                 Tok::Eof
             ]
         );
@@ -305,11 +370,11 @@ mod tests {
         assert_eq!(
             toks("%0 @f32_mix f32[3]"),
             vec![
-                Tok::Value("0".into()),
-                Tok::Global("f32_mix".into()),
-                Tok::Ident("f32".into()),
+                Tok::Value("0"),
+                Tok::Global("f32_mix"),
+                Tok::Ident("f32"),
                 Tok::LBracket,
-                Tok::Number("3".into()),
+                Tok::Number("3"),
                 Tok::RBracket,
                 Tok::Eof
             ]
@@ -332,7 +397,7 @@ mod tests {
     #[test]
     fn byte_order_mark_and_crlf_are_accepted() {
         let ts = lex("\u{feff}%a\r\n  @b").unwrap();
-        assert_eq!(ts[0].tok, Tok::Value("a".into()));
+        assert_eq!(ts[0].tok, Tok::Value("a"));
         assert_eq!((ts[0].loc.line, ts[0].loc.col), (1, 1));
         assert_eq!((ts[1].loc.line, ts[1].loc.col), (2, 3));
     }

@@ -15,8 +15,10 @@
 //! - [`parse_module`] reads a whole file (functions and custom-op
 //!   declarations), type-checks every statement as it goes (errors carry
 //!   line:column), and verifies each function. It never panics, on any
-//!   input; its resource limits are [`MAX_EXTENT`], [`MAX_CONST_ELEMS`] and
-//!   [`MAX_DEPTH`].
+//!   input; its resource limits are [`MAX_INPUT_BYTES`](crate::MAX_INPUT_BYTES),
+//!   [`MAX_EXTENT`], [`MAX_CONST_ELEMS`] and [`MAX_DEPTH`], enforced while
+//!   it reads (tokens are read on demand, and literals are counted as they
+//!   are read).
 //! - [`print_graph`] and [`print_module`] write the canonical form: every
 //!   result type, statements in [`Graph::topo_order`](crate::Graph::topo_order),
 //!   unnamed values as `%N`, floats in their shortest round-tripping form,
@@ -38,6 +40,7 @@
 //! ```
 
 mod lexer;
+mod literal;
 mod parser;
 mod printer;
 

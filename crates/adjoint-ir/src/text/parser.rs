@@ -1,30 +1,33 @@
 //! The parser: text to [`Module`], with line:column errors. Never panics.
 //!
-//! A recursive-descent parser over the token vector of the [lexer]. Every
+//! A recursive-descent parser over the tokens of the [lexer], read on
+//! demand with two tokens of lookahead (constant literals are read by
+//! [`super::literal`] in bounded memory). Every
 //! function is built through [`Graph::add`] / [`Graph::add_broadcasting`],
 //! so type inference runs statement by statement and its errors are located
 //! at the statement; after its closing `}` each function is [`verify`]d.
 //!
-//! Resource limits keep hostile input cheap and panic-free: integers in
+//! Resource limits keep hostile input cheap and panic-free: the text is at
+//! most [`MAX_INPUT_BYTES`](crate::MAX_INPUT_BYTES), integers in
 //! attributes and shapes are at most 2^31, a shape's nonzero dimensions
-//! multiply to at most 2^31, constants have at most 2^24 elements, and list
+//! multiply to at most 2^31, constants have at most 2^24 elements (counted
+//! while the literal is read, so an oversized literal stops there), and list
 //! literals nest at most [`MAX_DEPTH`] deep.
 //!
 //! [lexer]: super::lexer
 
-use super::lexer::{lex, Tok, Token};
+use super::lexer::{Lexer, Tok, Token};
+use super::literal;
+use crate::check_shape;
 use crate::{
     verify, BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module,
-    NodeId, Op, Result, Shape, Tensor, TensorData, TensorType, UnaryOp,
+    NodeId, Op, Result, Shape, TensorType, UnaryOp, MAX_INPUT_BYTES,
 };
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// The largest integer accepted in an attribute or a dimension, and the
-/// largest product of a shape's nonzero dimensions.
-pub const MAX_EXTENT: u64 = 1 << 31;
-/// The largest number of elements in a constant literal (dense or splat).
-pub const MAX_CONST_ELEMS: u64 = 1 << 24;
+pub use crate::limits::{MAX_CONST_ELEMS, MAX_EXTENT};
 /// The deepest nesting of `[` in a constant literal.
 pub const MAX_DEPTH: usize = 64;
 
@@ -37,33 +40,44 @@ pub const MAX_DEPTH: usize = 64;
 /// assert_eq!(e.to_string(), "2:10: parse error: use of undefined value %y in @f");
 /// ```
 pub fn parse_module(src: &str) -> Result<Module> {
-    let toks = lex(src)?;
+    if src.len() > MAX_INPUT_BYTES {
+        return Err(Error::parse(
+            Loc { line: 1, col: 1 },
+            format!(
+                "the input is {} bytes, more than the limit of 2^30 bytes (1 GiB) for IR text",
+                src.len()
+            ),
+        ));
+    }
     let mut p = Parser {
-        toks,
-        pos: 0,
+        lx: Lexer::new(src),
+        buf: VecDeque::with_capacity(LOOKAHEAD),
+        lex_err: None,
         funcs: HashMap::new(),
         customs: HashMap::new(),
     };
-    p.module()
+    p.fill();
+    let r = p.module();
+    // A lexical error comes first, wherever it is: the one the parser ran
+    // into, else (on the error path only) one in the rest of the input.
+    if let Some(e) = p.lex_err {
+        return Err(e);
+    }
+    if r.is_err() {
+        let mut lx = p.lx;
+        loop {
+            match lx.next_token() {
+                Err(e) => return Err(e),
+                Ok(t) if t.tok == Tok::Eof => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    r
 }
 
-/// Checks that the nonzero dimensions of `shape` multiply to at most
-/// [`MAX_EXTENT`], so no element count or stride computation can overflow.
-pub(crate) fn check_shape_size(shape: &Shape) -> std::result::Result<(), String> {
-    let mut p: u64 = 1;
-    for &d in shape.dims() {
-        if d == 0 {
-            continue;
-        }
-        p = (d as u64)
-            .checked_mul(p)
-            .filter(|&p| p <= MAX_EXTENT)
-            .ok_or_else(|| {
-                format!("shape {shape} is too large: its dimensions multiply to more than 2^31")
-            })?;
-    }
-    Ok(())
-}
+/// Tokens of lookahead the parser keeps.
+const LOOKAHEAD: usize = 2;
 
 /// A parsed attribute value.
 #[derive(Clone, Debug)]
@@ -83,32 +97,18 @@ impl AttrVal {
     }
 }
 
-/// A constant literal before its type is known.
-#[derive(Clone, Debug)]
-enum Lit {
-    /// A number (`neg` if preceded by `-`), `inf` or `nan` as written.
-    Num { text: String, neg: bool, loc: Loc },
-    /// `true` or `false`.
-    Bool(bool, Loc),
-    /// `[a, b, ...]`.
-    List(Vec<Lit>, Loc),
-}
-
-impl Lit {
-    fn loc(&self) -> Loc {
-        match self {
-            Lit::Num { loc, .. } | Lit::Bool(_, loc) | Lit::List(_, loc) => *loc,
-        }
-    }
-}
-
 /// The values of one function being parsed: name to node and definition
 /// site.
 type Scope = HashMap<String, (NodeId, Loc)>;
 
-struct Parser {
-    toks: Vec<Token>,
-    pos: usize,
+struct Parser<'a> {
+    /// The lexer, just after the buffered tokens.
+    lx: Lexer<'a>,
+    /// The next [`LOOKAHEAD`] tokens, each with a lexer just before it.
+    buf: VecDeque<(Token<'a>, Lexer<'a>)>,
+    /// The lexical error the lexer stopped at, if any (the parser then
+    /// sees the end of the input there).
+    lex_err: Option<Error>,
     funcs: HashMap<String, (Graph, Loc)>,
     customs: HashMap<String, (Arc<CustomOp>, Loc)>,
 }
@@ -117,17 +117,50 @@ fn located<T>(r: Result<T>, loc: Loc) -> Result<T> {
     r.map_err(|e| e.at(loc))
 }
 
-impl Parser {
+impl<'a> Parser<'a> {
     // ----- token access -------------------------------------------------
 
-    fn tok_at(&self, k: usize) -> &Token {
-        let last = self.toks.len().saturating_sub(1);
-        let i = self.pos.saturating_add(k).min(last);
-        // The lexer always ends with Eof, so the vector is never empty.
-        &self.toks[i]
+    /// Reads tokens until [`LOOKAHEAD`] are buffered. At a lexical error
+    /// the error is kept (and reported by [`parse_module`]) and the parser
+    /// sees the end of the input.
+    fn fill(&mut self) {
+        while self.buf.len() < LOOKAHEAD {
+            let before = self.lx.clone();
+            let t = match self.lx.next_token() {
+                Ok(t) => t,
+                Err(e) => {
+                    let loc = e.loc.unwrap_or(Loc { line: 1, col: 1 });
+                    self.lex_err.get_or_insert(e);
+                    self.lx = before.clone();
+                    Token { tok: Tok::Eof, loc }
+                }
+            };
+            self.buf.push_back((t, before));
+        }
     }
 
-    fn peek(&self) -> &Tok {
+    fn tok_at(&self, k: usize) -> &Token<'a> {
+        // `fill` keeps LOOKAHEAD tokens buffered, so the buffer is never
+        // empty.
+        let i = k.min(self.buf.len().saturating_sub(1));
+        &self.buf[i].0
+    }
+
+    /// A lexer just before the next token.
+    fn checkpoint(&self) -> Lexer<'a> {
+        self.buf
+            .front()
+            .map_or_else(|| self.lx.clone(), |(_, l)| l.clone())
+    }
+
+    /// Continues from `lx`, dropping the buffered tokens.
+    fn resume(&mut self, lx: Lexer<'a>) {
+        self.lx = lx;
+        self.buf.clear();
+        self.fill();
+    }
+
+    fn peek(&self) -> &Tok<'a> {
         &self.tok_at(0).tok
     }
 
@@ -135,10 +168,11 @@ impl Parser {
         self.tok_at(0).loc
     }
 
-    fn bump(&mut self) -> Token {
+    fn bump(&mut self) -> Token<'a> {
         let t = self.tok_at(0).clone();
-        if self.pos + 1 < self.toks.len() {
-            self.pos += 1;
+        if t.tok != Tok::Eof {
+            self.buf.pop_front();
+            self.fill();
         }
         t
     }
@@ -150,7 +184,7 @@ impl Parser {
         )
     }
 
-    fn expect(&mut self, tok: Tok, what: &str) -> Result<Loc> {
+    fn expect(&mut self, tok: Tok<'a>, what: &str) -> Result<Loc> {
         if *self.peek() == tok {
             Ok(self.bump().loc)
         } else {
@@ -158,7 +192,7 @@ impl Parser {
         }
     }
 
-    fn eat(&mut self, tok: &Tok) -> bool {
+    fn eat(&mut self, tok: &Tok<'a>) -> bool {
         if self.peek() == tok {
             self.bump();
             true
@@ -169,14 +203,14 @@ impl Parser {
 
     fn expect_global(&mut self, what: &str) -> Result<(String, Loc)> {
         match self.peek().clone() {
-            Tok::Global(s) => Ok((s, self.bump().loc)),
+            Tok::Global(s) => Ok((s.to_string(), self.bump().loc)),
             _ => Err(self.err_expected(what)),
         }
     }
 
     fn expect_value(&mut self, what: &str) -> Result<(String, Loc)> {
         match self.peek().clone() {
-            Tok::Value(s) => Ok((s, self.bump().loc)),
+            Tok::Value(s) => Ok((s.to_string(), self.bump().loc)),
             _ => Err(self.err_expected(what)),
         }
     }
@@ -188,11 +222,11 @@ impl Parser {
         loop {
             match self.peek() {
                 Tok::Eof => return Ok(m),
-                Tok::Ident(w) if w == "func" => {
+                Tok::Ident(w) if *w == "func" => {
                     let g = self.func()?;
                     m.items.push(Item::Func(g));
                 }
-                Tok::Ident(w) if w == "custom" => {
+                Tok::Ident(w) if *w == "custom" => {
                     let c = self.custom()?;
                     m.items.push(Item::Custom(c));
                 }
@@ -219,7 +253,7 @@ impl Parser {
             }
             let loc = self.bump().loc;
             self.bump(); // `=`
-            let slot = match w.as_str() {
+            let slot = match w {
                 "vjp" => &mut vjp,
                 "jvp" => &mut jvp,
                 _ => {
@@ -293,7 +327,7 @@ impl Parser {
         loop {
             match self.peek() {
                 Tok::Value(_) => self.statement(&mut g, &mut scope)?,
-                Tok::Ident(w) if w == "return" => {
+                Tok::Ident(w) if *w == "return" => {
                     self.ret(&mut g, &scope, &results)?;
                     self.expect(Tok::RBrace, "`}` after `return`")?;
                     break;
@@ -378,13 +412,24 @@ impl Parser {
         if let Some(&(id, _)) = scope.get(v) {
             return Ok(id);
         }
-        let rest = self.toks.get(self.pos..).unwrap_or(&[]);
-        let later = rest
-            .iter()
-            .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if w == "func" || w == "custom"))
-            .zip(rest.iter().skip(1))
-            .find(|(t, next)| matches!(&t.tok, Tok::Value(n) if n == v) && next.tok == Tok::Eq)
-            .map(|(t, _)| t.loc);
+        // The rest of the function, lexed again from here (an error path).
+        let mut lx = self.checkpoint();
+        let mut rest = std::iter::from_fn(move || match lx.next_token() {
+            Ok(t) if t.tok != Tok::Eof => Some(t),
+            _ => None,
+        })
+        .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if *w == "func" || *w == "custom"));
+        let mut later = None;
+        let mut prev: Option<Token> = rest.next();
+        for t in rest {
+            if let Some(p) = &prev {
+                if matches!(&p.tok, Tok::Value(n) if *n == v) && t.tok == Tok::Eq {
+                    later = Some(p.loc);
+                    break;
+                }
+            }
+            prev = Some(t);
+        }
         let f = g.name();
         Err(match later {
             Some(def) => Error::parse(
@@ -424,9 +469,11 @@ impl Parser {
             _ => return Err(self.err_expected("an op name")),
         };
         let id = if op_name == "const" {
-            let lit = self.literal(0)?;
+            let mut lx = self.checkpoint();
+            let lit = literal::scan(&mut lx)?;
+            self.resume(lx);
             let attrs = self.attrs()?;
-            let region = take_attrs(&op_name, attrs, &[])?.region;
+            let region = take_attrs(op_name, attrs, &[])?.region;
             if *self.peek() != Tok::Colon {
                 return Err(self
                     .err_expected("`:` and the constant's type (a const must declare its type)"));
@@ -434,12 +481,12 @@ impl Parser {
             self.bump();
             let ty_loc = self.loc();
             let ty = self.ty()?;
-            let t = literal_tensor(&lit, &ty, ty_loc)?;
+            let t = literal::literal_tensor(&lit, &ty, ty_loc)?;
             let id = g.constant(t);
             g[id].region = region;
             id
         } else {
-            let base = self.op_head(&op_name, op_loc)?;
+            let base = self.op_head(op_name, op_loc)?;
             let operands = self.operands(g, scope)?;
             let attrs = self.attrs()?;
             let declared = if self.eat(&Tok::Colon) {
@@ -448,7 +495,7 @@ impl Parser {
             } else {
                 None
             };
-            let taken = take_attrs(&op_name, attrs, attr_names(&base))?;
+            let taken = take_attrs(op_name, attrs, attr_names(&base))?;
             let op = build_op(base, &taken, op_loc)?;
             if !op.arity().accepts(operands.len()) {
                 let s = if op.arity() == crate::Arity::Exact(1) {
@@ -473,7 +520,7 @@ impl Parser {
             };
             let id = located(id, stmt_loc)?;
             let ty = g.ty(id).clone();
-            check_shape_size(&ty.shape)
+            check_shape(&ty.shape)
                 .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
             if let Some((want, l)) = declared {
                 if want != ty {
@@ -606,11 +653,11 @@ impl Parser {
                 Tok::Number(_) | Tok::Minus => AttrVal::Int(self.uint()?),
                 Tok::Ident(s) => {
                     self.bump();
-                    AttrVal::Name(s)
+                    AttrVal::Name(s.to_string())
                 }
                 _ => return Err(self.err_expected(&format!("a value for attribute `{name}`"))),
             };
-            out.push((name, val, loc));
+            out.push((name.to_string(), val, loc));
         }
         Ok(out)
     }
@@ -664,81 +711,8 @@ impl Parser {
             }
         }
         let shape = Shape(dims);
-        check_shape_size(&shape).map_err(|m| Error::parse(loc, m))?;
+        check_shape(&shape).map_err(|m| Error::parse(loc, m))?;
         Ok(TensorType::new(dtype, shape))
-    }
-
-    /// A constant literal: a scalar or a nested list.
-    fn literal(&mut self, depth: usize) -> Result<Lit> {
-        let loc = self.loc();
-        match self.peek().clone() {
-            Tok::LBracket => {
-                if depth >= MAX_DEPTH {
-                    return Err(Error::parse(
-                        loc,
-                        format!("list literal nested deeper than {MAX_DEPTH} levels"),
-                    ));
-                }
-                self.bump();
-                let mut items = Vec::new();
-                if !self.eat(&Tok::RBracket) {
-                    loop {
-                        items.push(self.literal(depth + 1)?);
-                        if self.eat(&Tok::Comma) {
-                            continue;
-                        }
-                        self.expect(Tok::RBracket, "`,` or `]` in the list literal")?;
-                        break;
-                    }
-                }
-                Ok(Lit::List(items, loc))
-            }
-            Tok::Minus => {
-                self.bump();
-                match self.peek().clone() {
-                    Tok::Number(text) => {
-                        self.bump();
-                        Ok(Lit::Num {
-                            text,
-                            neg: true,
-                            loc,
-                        })
-                    }
-                    Tok::Ident(w) if w == "inf" || w == "nan" => {
-                        self.bump();
-                        Ok(Lit::Num {
-                            text: w,
-                            neg: true,
-                            loc,
-                        })
-                    }
-                    _ => Err(self.err_expected("a number, `inf` or `nan` after `-`")),
-                }
-            }
-            Tok::Number(text) => {
-                self.bump();
-                Ok(Lit::Num {
-                    text,
-                    neg: false,
-                    loc,
-                })
-            }
-            Tok::Ident(w) if w == "inf" || w == "nan" => {
-                self.bump();
-                Ok(Lit::Num {
-                    text: w,
-                    neg: false,
-                    loc,
-                })
-            }
-            Tok::Ident(w) if w == "true" || w == "false" => {
-                self.bump();
-                Ok(Lit::Bool(w == "true", loc))
-            }
-            _ => Err(self.err_expected(
-                "a literal (a number, `inf`, `nan`, `true`, `false` or a `[...]` list)",
-            )),
-        }
     }
 }
 
@@ -908,12 +882,12 @@ fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
     Ok(match base {
         Op::Broadcast { .. } => {
             let shape = Shape(list("shape")?);
-            check_shape_size(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
+            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
             Op::Broadcast { shape }
         }
         Op::Reshape { .. } => {
             let shape = Shape(list("shape")?);
-            check_shape_size(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
+            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
             Op::Reshape { shape }
         }
         Op::Transpose { .. } => Op::Transpose {
@@ -975,140 +949,4 @@ fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
         | Op::MatMul
         | Op::Call(_)) => other,
     })
-}
-
-/// The tensor a literal denotes at type `ty`: a splat for a scalar literal,
-/// else a dense literal whose nesting matches the shape.
-fn literal_tensor(lit: &Lit, ty: &TensorType, ty_loc: Loc) -> Result<Tensor> {
-    let dims = ty.shape.dims();
-    // `ty` passed check_shape_size, so numel cannot overflow.
-    let numel = ty.numel() as u64;
-    if numel > MAX_CONST_ELEMS {
-        return Err(Error::parse(
-            ty_loc,
-            format!("const: {ty} has {numel} elements, more than the limit of 2^24 for a constant"),
-        ));
-    }
-    let mut leaves: Vec<&Lit> = Vec::new();
-    match lit {
-        Lit::List(_, loc) => {
-            if dims.is_empty() {
-                return Err(Error::parse(
-                    *loc,
-                    format!("const: a list literal needs a tensor type, but the type is {ty}"),
-                ));
-            }
-            collect_leaves(lit, dims, 0, ty, &mut leaves)?;
-        }
-        Lit::Num { .. } | Lit::Bool(..) => leaves.push(lit),
-    }
-    let splat = !matches!(lit, Lit::List(..));
-    let n = ty.numel();
-    let data = match ty.dtype {
-        DType::F64 => {
-            let v = leaves
-                .iter()
-                .map(|l| float_leaf(l, DType::F64, |s| s.parse::<f64>().ok()))
-                .collect::<Result<Vec<f64>>>()?;
-            TensorData::F64(expand(v, splat, n))
-        }
-        DType::F32 => {
-            let v = leaves
-                .iter()
-                .map(|l| float_leaf(l, DType::F32, |s| s.parse::<f32>().ok()))
-                .collect::<Result<Vec<f32>>>()?;
-            TensorData::F32(expand(v, splat, n))
-        }
-        DType::Bool => {
-            let v = leaves
-                .iter()
-                .map(|l| match l {
-                    Lit::Bool(b, _) => Ok(*b),
-                    other => Err(Error::parse(
-                        other.loc(),
-                        "expected `true` or `false` for a bool constant".to_string(),
-                    )),
-                })
-                .collect::<Result<Vec<bool>>>()?;
-            TensorData::Bool(expand(v, splat, n))
-        }
-    };
-    located(Tensor::new(ty.shape.clone(), data), ty_loc)
-}
-
-fn expand<T: Clone>(v: Vec<T>, splat: bool, n: usize) -> Vec<T> {
-    match (splat, v.first()) {
-        (true, Some(x)) => vec![x.clone(); n],
-        _ => v,
-    }
-}
-
-fn collect_leaves<'a>(
-    lit: &'a Lit,
-    dims: &[usize],
-    depth: usize,
-    ty: &TensorType,
-    out: &mut Vec<&'a Lit>,
-) -> Result<()> {
-    match (lit, dims.get(depth)) {
-        (Lit::List(items, loc), Some(&d)) => {
-            if items.len() != d {
-                return Err(Error::parse(
-                    *loc,
-                    format!(
-                        "const: the literal does not match {ty}: axis {depth} needs {d} entries, found {}",
-                        items.len()
-                    ),
-                ));
-            }
-            items
-                .iter()
-                .try_for_each(|i| collect_leaves(i, dims, depth + 1, ty, out))
-        }
-        (Lit::List(_, loc), None) => Err(Error::parse(
-            *loc,
-            format!(
-                "const: the literal does not match {ty}: nested deeper than the rank {}",
-                dims.len()
-            ),
-        )),
-        (leaf, Some(_)) => Err(Error::parse(
-            leaf.loc(),
-            format!(
-                "const: the literal does not match {ty}: expected a list at depth {depth}, found a scalar"
-            ),
-        )),
-        (leaf, None) => {
-            out.push(leaf);
-            Ok(())
-        }
-    }
-}
-
-/// A float element from a literal leaf, in `dtype` directly (so an `f32`
-/// literal is rounded once).
-fn float_leaf<T: std::ops::Neg<Output = T> + Copy + Into<f64>>(
-    lit: &Lit,
-    dtype: DType,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T> {
-    match lit {
-        Lit::Num { text, neg, loc } => {
-            let v = parse(text)
-                .ok_or_else(|| Error::parse(*loc, format!("invalid {dtype} literal `{text}`")))?;
-            let x: f64 = v.into();
-            if x.is_infinite() && text != "inf" {
-                return Err(Error::parse(
-                    *loc,
-                    format!("literal {text} is out of range for {dtype}"),
-                ));
-            }
-            Ok(if *neg { -v } else { v })
-        }
-        Lit::Bool(b, loc) => Err(Error::parse(
-            *loc,
-            format!("expected a {dtype} literal, found `{b}` (bool constants need a bool type)"),
-        )),
-        Lit::List(_, loc) => Err(Error::parse(*loc, "expected a scalar, found a list")),
-    }
 }

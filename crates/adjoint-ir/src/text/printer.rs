@@ -60,8 +60,11 @@ struct ModulePrinter {
     items: Vec<String>,
     /// Printed function name -> the text after `func @name`.
     funcs: HashMap<String, String>,
-    /// Printed custom ops and the names they were printed under.
-    customs: Vec<(Arc<CustomOp>, String)>,
+    /// Printed custom ops (by address) and the names they were printed
+    /// under.
+    customs: HashMap<*const CustomOp, String>,
+    /// The printed custom ops, which keeps the addresses above valid.
+    printed: Vec<Arc<CustomOp>>,
     custom_names: HashSet<String>,
 }
 
@@ -93,19 +96,31 @@ impl ModulePrinter {
     }
 
     fn custom_name(&self, c: &Arc<CustomOp>) -> Option<&str> {
-        self.customs
-            .iter()
-            .find(|(o, _)| Arc::ptr_eq(o, c))
-            .map(|(_, n)| n.as_str())
+        self.customs.get(&Arc::as_ptr(c)).map(String::as_str)
+    }
+
+    /// Prints every custom op that `g` needs and that is not printed yet,
+    /// callees first. Each op is visited once per module, with an explicit
+    /// stack, so printing is linear in the module and safe at any nesting
+    /// depth.
+    fn deps(&mut self, g: &Graph) {
+        // The walk only reads `self.customs`; the ops it emits are printed
+        // right away, in order, so their own needs are already printed.
+        let this = std::cell::RefCell::new(self);
+        crate::custom::walk_customs(
+            g,
+            |c| this.borrow().custom_name(c).is_some(),
+            |c| {
+                this.borrow_mut().custom(c);
+            },
+        );
     }
 
     /// Prints `g` (after the custom ops it calls) unless an identical
     /// function of the same name is already printed, and returns the name
     /// it was printed under.
     fn func(&mut self, g: &Graph) -> String {
-        for c in crate::custom_deps(g) {
-            self.custom(&c);
-        }
+        self.deps(g);
         let rest = self.func_rest(g);
         let base = sanitize(g.name());
         let mut k = 1u64;
@@ -147,7 +162,8 @@ impl ModulePrinter {
         line.push('\n');
         self.items.push(line);
         self.custom_names.insert(name.clone());
-        self.customs.push((c.clone(), name.clone()));
+        self.customs.insert(Arc::as_ptr(c), name.clone());
+        self.printed.push(c.clone());
         name
     }
 
