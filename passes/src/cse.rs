@@ -26,7 +26,7 @@ fn key(g: &Graph, id: NodeId) -> (Op, Vec<NodeId>) {
 /// Merges structurally equal nodes; returns the ops of the removed nodes.
 pub fn eliminate_common(g: &mut Graph) -> Result<Vec<&'static str>> {
     let mut seen: HashMap<(Op, Vec<NodeId>), NodeId> = HashMap::new();
-    let mut removed = Vec::new();
+    let mut merged = Vec::new();
     for id in g.topo_order()? {
         if matches!(g[id].op, Op::Param { .. }) {
             continue;
@@ -35,14 +35,20 @@ pub fn eliminate_common(g: &mut Graph) -> Result<Vec<&'static str>> {
         match seen.get(&k) {
             Some(&keep) => {
                 g.replace_all_uses(id, keep);
-                removed.push(g.remove_node(id)?.op.name());
+                merged.push(id);
             }
             None => {
                 seen.insert(k, id);
             }
         }
     }
-    Ok(removed)
+    // The merged nodes have no users left; remove them in one batch (one
+    // by one, unlinking them from a widely shared operand would cost time
+    // quadratic in its use count).
+    Ok(g.remove_nodes(&merged)?
+        .into_iter()
+        .map(|n| n.op.name())
+        .collect())
 }
 
 /// The `cse` pass.

@@ -270,27 +270,27 @@ pub fn decompose(g: &Graph, x: NodeId, y: NodeId) -> Result<Option<Chain>> {
     // stage i when it is after c_{i-1} and at or before c_i in the order.
     // Dominance makes that assignment agree with reachability: a node
     // reachable from c_{i-1} that reaches c_i is in stage i, and every
-    // relevant node is on a path through every cut point.
-    let reach_from = |from: NodeId| -> HashSet<NodeId> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![idx[&from]];
-        while let Some(i) = stack.pop() {
-            if seen.insert(dg[i]) {
-                stack.extend(dg.neighbors(i));
-            }
-        }
-        seen
-    };
+    // relevant node is on a path through every cut point (so on such a path
+    // c_{i-1} comes before it and c_i after it). One walk along the order
+    // therefore splits it into stages, in time linear in the relevant
+    // nodes, however many cut points there are.
     let mut stages = Vec::with_capacity(cuts.len().saturating_sub(1));
+    let mut rest = order.iter().copied().skip_while(|&n| n != x).skip(1);
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
-        let from_a = reach_from(a);
-        let to_b = g.ancestors(&[b]);
-        let nodes: Vec<NodeId> = order
-            .iter()
-            .copied()
-            .filter(|n| *n != a && from_a.contains(n) && to_b.contains(n))
-            .collect();
+        let mut nodes: Vec<NodeId> = Vec::new();
+        for n in rest.by_ref() {
+            nodes.push(n);
+            if n == b {
+                break;
+            }
+        }
+        if nodes.last() != Some(&b) {
+            return Err(Error::pass(format!(
+                "jacobian: internal: cut point {} is out of topological order",
+                g.display_name(b)
+            )));
+        }
         let in_stage: HashSet<NodeId> = nodes.iter().copied().chain([a]).collect();
         let mut cost = 0u64;
         let mut diagonal = g.ty(a).numel() == g.ty(b).numel();

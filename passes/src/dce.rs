@@ -3,19 +3,25 @@
 
 use crate::registry::{OptionSpec, PassType};
 use crate::{Pass, PassOptions, PassStats};
-use adjoint_ir::{Graph, Result};
+use adjoint_ir::{Graph, NodeId, Result};
+use std::collections::HashSet;
 
 /// Removes the nodes no output depends on, except parameters; returns the
 /// ops of the removed nodes.
 pub fn remove_dead(g: &mut Graph) -> Result<Vec<&'static str>> {
     let live = g.ancestors(g.outputs());
-    let mut removed = Vec::new();
-    for id in g.node_ids() {
-        if !live.contains(&id) && !g.params().contains(&id) {
-            removed.push(g.remove_node(id)?.op.name());
-        }
-    }
-    Ok(removed)
+    let params: HashSet<NodeId> = g.params().iter().copied().collect();
+    let dead: Vec<NodeId> = g
+        .node_ids()
+        .into_iter()
+        .filter(|id| !live.contains(id) && !params.contains(id))
+        .collect();
+    // One batch: removing the dead users of a widely used value one by one
+    // would cost time quadratic in its use count.
+    Ok(g.remove_nodes(&dead)?
+        .into_iter()
+        .map(|n| n.op.name())
+        .collect())
 }
 
 /// The `dce` pass.

@@ -37,12 +37,28 @@ pub fn push_forward(
         .into_iter()
         .filter(|n| relevant.contains(n))
         .collect();
+    push_forward_in_order(g, seeds, outputs, batch, &order)
+}
+
+/// [`push_forward`] given the nodes that get tangents: `order` holds, in
+/// topological order, the nodes on a path from a seed to an output (seeds
+/// and outputs included). The Jacobian pass, which knows these regions
+/// from its cut points, uses this to work in time proportional to the
+/// region rather than to the whole graph.
+pub fn push_forward_in_order(
+    g: &mut Graph,
+    seeds: &[(NodeId, NodeId)],
+    outputs: &[NodeId],
+    batch: &[usize],
+    order: &[NodeId],
+) -> Result<Vec<Lin>> {
     // Nodes inside a recognised composite whose tangent only the composite
     // would read get none: the composite's rule replaces them. Inner nodes
     // read from outside (say by a previous gradient) keep theirs, and so do
     // the inner nodes those are computed from.
+    let relevant: HashSet<NodeId> = order.iter().copied().collect();
     let mut skip: HashSet<NodeId> = HashSet::new();
-    for &n in &order {
+    for &n in order {
         let Some(lse) = LogSumExp::recognise(g, n) else {
             continue;
         };
@@ -57,7 +73,7 @@ pub fn push_forward(
             tans.insert(v, Lin::Val(t));
         }
     }
-    for n in order {
+    for &n in order {
         if tans.contains_key(&n) || skip.contains(&n) {
             continue;
         }

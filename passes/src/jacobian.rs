@@ -61,10 +61,10 @@
 
 use crate::bracketing::{self, Plan, Solution};
 use crate::contract::{self, Rule};
-use crate::cut_points::{self, Chain};
-use crate::forward::push_forward;
+use crate::cut_points::{self, Chain, Stage};
+use crate::forward::{push_forward, push_forward_in_order};
 use crate::registry::{OptionSpec, PassType};
-use crate::reverse::backpropagate;
+use crate::reverse::{backpropagate, backpropagate_in_order};
 use crate::{batched_matvec, emit, Pass, PassOptions, PassStats};
 use adjoint_ir::{CompareOp, DType, Error, Graph, NodeId, Op, Result, Shape, Tensor, TensorType};
 use std::collections::HashSet;
@@ -129,6 +129,10 @@ struct Emitter<'g> {
     g: &'g mut Graph,
     /// The dtype of the pieces (the output's dtype).
     dtype: DType,
+    /// The chain's stages, whose node lists are the regions tangents and
+    /// adjoints flow through (so each push or pull costs time in its
+    /// region, not in the whole graph).
+    stages: Vec<Stage>,
 }
 
 fn numel(g: &Graph, n: NodeId) -> usize {
@@ -136,6 +140,20 @@ fn numel(g: &Graph, n: NodeId) -> usize {
 }
 
 impl Emitter<'_> {
+    /// The nodes from cut point `from` to cut point `to`, in topological
+    /// order (`from` first): the input of the stage that starts at `from`
+    /// and the nodes of every stage up to the one that ends at `to`. `None`
+    /// if they are not cut points of the chain in that order.
+    fn region(&self, from: NodeId, to: NodeId) -> Option<Vec<NodeId>> {
+        let i = self.stages.iter().position(|s| s.input == from)?;
+        let j = i + self.stages[i..].iter().position(|s| s.output == to)?;
+        let mut order = vec![from];
+        for s in &self.stages[i..=j] {
+            order.extend_from_slice(&s.nodes);
+        }
+        Some(order)
+    }
+
     /// An `n × n` identity of the pieces' dtype, from an index ramp.
     fn identity(&mut self, n: usize) -> Result<NodeId> {
         let ramp: Vec<f64> = (0..n).map(|i| i as f64).collect();
@@ -168,7 +186,10 @@ impl Emitter<'_> {
         let fty = self.g.ty(from).clone();
         let s = emit::cast(self.g, seed, fty.dtype)?;
         let s = emit::reshape(self.g, s, &emit::prefixed(&[b], &fty.shape))?;
-        let t = push_forward(self.g, &[(from, s)], &[to], &[b])?[0];
+        let t = match self.region(from, to) {
+            Some(order) => push_forward_in_order(self.g, &[(from, s)], &[to], &[b], &order)?[0],
+            None => push_forward(self.g, &[(from, s)], &[to], &[b])?[0],
+        };
         let tty = self.g.ty(to).clone();
         let bt = TensorType::new(tty.dtype, emit::prefixed(&[b], &tty.shape));
         let t = t.materialize(self.g, &bt)?;
@@ -183,7 +204,10 @@ impl Emitter<'_> {
         let tty = self.g.ty(to).clone();
         let s = emit::cast(self.g, seed, tty.dtype)?;
         let s = emit::reshape(self.g, s, &emit::prefixed(&[b], &tty.shape))?;
-        let c = backpropagate(self.g, &[(to, s)], &[from], &[b])?[0];
+        let c = match self.region(from, to) {
+            Some(order) => backpropagate_in_order(self.g, &[(to, s)], &[from], &[b], &order)?[0],
+            None => backpropagate(self.g, &[(to, s)], &[from], &[b])?[0],
+        };
         let fty = self.g.ty(from).clone();
         let bf = TensorType::new(fty.dtype, emit::prefixed(&[b], &fty.shape));
         let c = c.materialize(self.g, &bf)?;
@@ -324,7 +348,12 @@ impl Jacobian {
         let (n, m) = (numel(g, x), numel(g, y));
         let what = format!("d{}/d{}", g.display_name(y), g.display_name(x));
         let pred = predict(g, x, y)?;
-        let mut e = Emitter { g, dtype };
+        let stages = pred
+            .chain
+            .as_ref()
+            .map(|c| c.stages.clone())
+            .unwrap_or_default();
+        let mut e = Emitter { g, dtype, stages };
         let Some(chain) = pred.chain.as_ref().filter(|_| n > 0 && m > 0) else {
             let z = emit::zeros(e.g, &TensorType::new(dtype, [m, n]))?;
             return Ok((

@@ -46,6 +46,22 @@ pub fn backpropagate(
         .into_iter()
         .filter(|n| relevant.contains(n))
         .collect();
+    backpropagate_in_order(g, seeds, wrt, batch, &order)
+}
+
+/// [`backpropagate`] given the nodes that get cotangents: `order` holds, in
+/// topological order, the nodes on a path from a `wrt` node to a seed
+/// (both included). The Jacobian pass, which knows these regions from its
+/// cut points, uses this to work in time proportional to the region rather
+/// than to the whole graph.
+pub fn backpropagate_in_order(
+    g: &mut Graph,
+    seeds: &[(NodeId, NodeId)],
+    wrt: &[NodeId],
+    batch: &[usize],
+    order: &[NodeId],
+) -> Result<Vec<Lin>> {
+    let relevant: HashSet<NodeId> = order.iter().copied().collect();
     let wrt_set: HashSet<NodeId> = wrt.iter().copied().collect();
     let mut cts: HashMap<NodeId, Lin> = HashMap::new();
     for &(v, c) in seeds {

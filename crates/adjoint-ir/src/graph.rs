@@ -379,6 +379,11 @@ impl Graph {
     }
 
     /// Removes node `id` and its edges. Parameters cannot be removed.
+    ///
+    /// Removing an edge walks the edge lists of its two ends, so removing
+    /// many users of one widely used value one at a time costs time
+    /// quadratic in its use count; [`Graph::remove_nodes`] removes a batch
+    /// in linear time.
     pub fn remove_node(&mut self, id: NodeId) -> Result<Node> {
         if self.params.contains(&id) {
             return Err(Error::pass(format!(
@@ -390,6 +395,80 @@ impl Graph {
         self.g
             .remove_node(id.0)
             .ok_or_else(|| Error::pass(format!("node {id} does not exist")))
+    }
+
+    /// Removes the nodes `ids` and their edges at once, in time linear in
+    /// the size of the graph (one [`Graph::remove_node`] per node can cost
+    /// time quadratic in the use count of a shared operand). Returns the
+    /// removed nodes in the order of `ids`. Parameters cannot be removed;
+    /// on an error (a parameter, a missing node, or a node listed twice)
+    /// nothing is removed.
+    ///
+    /// Every other node keeps its id, its operands and the order of its
+    /// users, and freed ids are reused in the same order as after removing
+    /// the nodes one by one in the order of `ids`.
+    pub fn remove_nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
+        let mut dead: HashSet<NodeIndex<u32>> = HashSet::with_capacity(ids.len());
+        let params: HashSet<NodeId> = self.params.iter().copied().collect();
+        for &id in ids {
+            if params.contains(&id) {
+                return Err(Error::pass(format!(
+                    "cannot remove parameter {} of @{}",
+                    self.display_name(id),
+                    self.name
+                )));
+            }
+            if !self.contains(id) || !dead.insert(id.0) {
+                return Err(Error::pass(format!(
+                    "node {id} does not exist or is listed twice for removal"
+                )));
+            }
+        }
+        // Few edges to unlink: remove one by one.
+        let touched: usize = ids
+            .iter()
+            .map(|id| {
+                self.g
+                    .edges_directed(id.0, Direction::Incoming)
+                    .count()
+                    .saturating_add(self.g.edges_directed(id.0, Direction::Outgoing).count())
+            })
+            .sum();
+        if touched <= 8 {
+            return ids.iter().map(|&id| self.remove_node(id)).collect();
+        }
+        // Otherwise rebuild the edge lists without the removed nodes'
+        // edges. Each node's outgoing list (its users) is re-added tail
+        // first, so that, since edges are prepended, it keeps its order.
+        let mut keep: Vec<(NodeIndex<u32>, NodeIndex<u32>, u32)> =
+            Vec::with_capacity(self.g.edge_count());
+        let mut outs: Vec<(NodeIndex<u32>, u32)> = Vec::new();
+        for i in self.g.node_indices() {
+            if dead.contains(&i) {
+                continue;
+            }
+            outs.clear();
+            outs.extend(
+                self.g
+                    .edges_directed(i, Direction::Outgoing)
+                    .filter(|e| !dead.contains(&e.target()))
+                    .map(|e| (e.target(), *e.weight())),
+            );
+            keep.extend(outs.iter().rev().map(|&(t, w)| (i, t, w)));
+        }
+        self.g.clear_edges();
+        let mut removed = Vec::with_capacity(ids.len());
+        for &id in ids {
+            removed.push(
+                self.g
+                    .remove_node(id.0)
+                    .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?,
+            );
+        }
+        for (s, t, w) in keep {
+            self.g.add_edge(s, t, w);
+        }
+        Ok(removed)
     }
 
     /// The name the printer uses for `id`: `%name` if named, `%N` otherwise.
@@ -404,21 +483,28 @@ impl Graph {
     /// ties by smallest index so the order follows insertion where it can.
     /// Errors if the graph has a cycle.
     pub fn topo_order(&self) -> Result<Vec<NodeId>> {
-        let mut indeg: std::collections::HashMap<NodeIndex<u32>, usize> = self
+        // In-degrees by raw index (a vector, not a map: this runs after
+        // every pass on every node).
+        let bound = self
             .g
             .node_indices()
-            .map(|i| (i, self.g.edges_directed(i, Direction::Incoming).count()))
-            .collect();
-        let mut heap: BinaryHeap<std::cmp::Reverse<NodeIndex<u32>>> = indeg
-            .iter()
-            .filter(|(_, &d)| d == 0)
-            .map(|(&i, _)| std::cmp::Reverse(i))
+            .next_back()
+            .map_or(0, |i| i.index() + 1);
+        let mut indeg: Vec<usize> = vec![0; bound];
+        for i in self.g.node_indices() {
+            indeg[i.index()] = self.g.edges_directed(i, Direction::Incoming).count();
+        }
+        let mut heap: BinaryHeap<std::cmp::Reverse<NodeIndex<u32>>> = self
+            .g
+            .node_indices()
+            .filter(|i| indeg[i.index()] == 0)
+            .map(std::cmp::Reverse)
             .collect();
         let mut order = Vec::with_capacity(self.g.node_count());
         while let Some(std::cmp::Reverse(i)) = heap.pop() {
             order.push(NodeId(i));
             for e in self.g.edges_directed(i, Direction::Outgoing) {
-                let d = indeg.get_mut(&e.target()).expect("edge target is a node");
+                let d = &mut indeg[e.target().index()];
                 *d -= 1;
                 if *d == 0 {
                     heap.push(std::cmp::Reverse(e.target()));
@@ -426,12 +512,11 @@ impl Graph {
             }
         }
         if order.len() != self.g.node_count() {
-            let on_cycle = indeg
-                .iter()
-                .filter(|(_, &d)| d > 0)
-                .map(|(&i, _)| NodeId(i))
-                .min()
-                .map(|i| self.display_name(i))
+            let on_cycle = self
+                .g
+                .node_indices()
+                .find(|i| indeg[i.index()] > 0)
+                .map(|i| self.display_name(NodeId(i)))
                 .unwrap_or_default();
             return Err(Error::verify(format!(
                 "@{}: the graph has a cycle through {on_cycle}",
