@@ -104,46 +104,94 @@ pub(crate) fn remove_if_dead(
 
 const DONE: u8 = 1;
 const NO_NEG_ZERO: u8 = 2;
+const COUNTED: u8 = 4;
+const DEAD: u8 = 8;
 
-/// The walk's state: per node index, whether the node is final (`DONE`)
-/// and its fact (`NO_NEG_ZERO`); cleared when a node is removed, since
-/// petgraph reuses the index.
+/// The walk's state, per node index: whether the node is final (`DONE`),
+/// its fact (`NO_NEG_ZERO`), whether its operand uses are counted in
+/// `uses` (`COUNTED`), and whether it is dead (`DEAD`: replaced, or left
+/// without uses by a replacement). Dead nodes are removed together at the
+/// end (removing them one by one costs time in the use count of their
+/// operands, quadratic for a shared operand), so no index is reused during
+/// the walk.
 struct Walk {
     flags: Vec<u8>,
-    removed: Vec<&'static str>,
+    /// Uses of each node by counted, live nodes, plus output appearances.
+    uses: Vec<u32>,
+    dead: Vec<NodeId>,
     fast_math: bool,
     budget: usize,
 }
 
 impl Walk {
+    fn grow(&mut self, n: NodeId) {
+        if self.flags.len() <= n.index() {
+            self.flags.resize(n.index() + 1, 0);
+            self.uses.resize(n.index() + 1, 0);
+        }
+    }
+
     fn flag(&self, n: NodeId) -> u8 {
         self.flags.get(n.index()).copied().unwrap_or(0)
     }
 
-    fn done(&self, n: NodeId) -> bool {
-        self.flag(n) & DONE != 0
+    fn has(&self, n: NodeId, f: u8) -> bool {
+        self.flag(n) & f != 0
     }
 
-    fn set(&mut self, n: NodeId, f: u8) {
-        if self.flags.len() <= n.index() {
-            self.flags.resize(n.index() + 1, 0);
+    fn add_flag(&mut self, n: NodeId, f: u8) {
+        self.grow(n);
+        self.flags[n.index()] |= f;
+    }
+
+    /// Counts the operand uses of `n` (once).
+    fn count(&mut self, g: &Graph, n: NodeId) {
+        if self.has(n, COUNTED) {
+            return;
         }
-        self.flags[n.index()] = f;
+        self.add_flag(n, COUNTED);
+        for o in g.operands(n) {
+            self.grow(o);
+            self.uses[o.index()] += 1;
+        }
+    }
+
+    /// Counts the operand uses of `r` and of the new nodes it is built
+    /// from (before a replacement can leave their operands without uses).
+    fn count_new(&mut self, g: &Graph, r: NodeId) {
+        let mut stack = vec![r];
+        while let Some(n) = stack.pop() {
+            if !self.has(n, COUNTED) {
+                self.count(g, n);
+                stack.extend(g.operands(n));
+            }
+        }
     }
 
     fn finish(&mut self, g: &Graph, n: NodeId) {
-        let nz = rules::never_neg_zero(g, n, &|o| self.flag(o) & NO_NEG_ZERO != 0);
-        self.set(n, DONE | if nz { NO_NEG_ZERO } else { 0 });
+        let nz = rules::never_neg_zero(g, n, &|o| self.has(o, NO_NEG_ZERO));
+        self.add_flag(n, DONE | if nz { NO_NEG_ZERO } else { 0 });
     }
 
-    fn remove_dead(&mut self, g: &mut Graph, n: NodeId) -> Result<()> {
-        let mut gone = Vec::new();
-        remove_dead_chain(g, n, |id, name| gone.push((id, name)))?;
-        for (id, name) in gone {
-            self.set(id, 0);
-            self.removed.push(name);
+    /// Marks `n` dead, then every counted operand chain left without uses
+    /// (never parameters).
+    fn kill(&mut self, g: &Graph, n: NodeId) {
+        let mut stack = vec![n];
+        while let Some(d) = stack.pop() {
+            if self.has(d, DEAD) || g.params().contains(&d) {
+                continue;
+            }
+            self.add_flag(d, DEAD);
+            self.dead.push(d);
+            if self.has(d, COUNTED) {
+                for o in g.operands(d) {
+                    self.uses[o.index()] -= 1;
+                    if self.uses[o.index()] == 0 {
+                        stack.push(o);
+                    }
+                }
+            }
         }
-        Ok(())
     }
 
     /// Simplifies `root` and every not-yet-final node it depends on
@@ -151,13 +199,14 @@ impl Walk {
     fn settle(&mut self, g: &mut Graph, root: NodeId) -> Result<()> {
         let mut stack = vec![(root, false)];
         while let Some((n, expanded)) = stack.pop() {
-            if !g.contains(n) || self.done(n) {
+            if self.has(n, DONE | DEAD) {
                 continue;
             }
             if !expanded {
+                self.count(g, n);
                 stack.push((n, true));
                 for o in g.operands(n) {
-                    if !self.done(o) {
+                    if !self.has(o, DONE) {
                         stack.push((o, false));
                     }
                 }
@@ -178,8 +227,11 @@ impl Walk {
             match r {
                 Some(r) if r != n => {
                     self.budget -= 1;
+                    self.count_new(g, r);
                     g.replace_all_uses(n, r);
-                    self.remove_dead(g, n)?;
+                    self.grow(r.max(n));
+                    self.uses[r.index()] += std::mem::take(&mut self.uses[n.index()]);
+                    self.kill(g, n);
                     // `r` (if new) and the nodes it was built from are
                     // simplified next.
                     stack.push((r, false));
@@ -197,25 +249,40 @@ impl Walk {
 pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec<&'static str>)> {
     let start = g.len();
     let order = g.topo_order()?;
+    let bound = g.petgraph().node_bound();
     let mut w = Walk {
-        flags: vec![0; g.petgraph().node_bound()],
-        removed: Vec::new(),
+        flags: vec![0; bound],
+        uses: vec![0; bound],
+        dead: Vec::new(),
         fast_math,
         budget: 8 * start + 1024,
     };
     for &id in &order {
-        if g.contains(id) && !w.done(id) {
+        w.count(g, id);
+    }
+    for &o in g.outputs() {
+        w.uses[o.index()] += 1;
+    }
+    for &id in &order {
+        if !w.has(id, DONE | DEAD) {
             w.settle(g, id)?;
         }
     }
-    // Nodes a rewrite created but did not use.
-    for id in g.node_ids() {
-        if !w.done(id) {
-            w.remove_dead(g, id)?;
-        }
+    // Nodes a rewrite created but did not use are neither final nor dead.
+    let mut gone = std::mem::take(&mut w.dead);
+    gone.extend(
+        g.node_ids()
+            .into_iter()
+            .filter(|&n| !w.has(n, DONE | DEAD) && !g.params().contains(&n)),
+    );
+    let mut removed = Vec::with_capacity(gone.len());
+    for n in gone {
+        removed.push(g[n].op.name());
+        // (Graph::remove_nodes, once the IR has it, removes them at once.)
+        g.remove_node(n)?;
     }
-    let added = (g.len() + w.removed.len()).saturating_sub(start);
-    Ok((added, w.removed))
+    let added = (g.len() + removed.len()).saturating_sub(start);
+    Ok((added, removed))
 }
 
 /// [`simplify_graph_with`] without fast math: exact rewrites only.
