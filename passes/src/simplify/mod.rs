@@ -15,14 +15,15 @@
 //! Rewrites that are not exact run only with `simplify{fast_math=true}`
 //! (as `-ffast-math` does for a C compiler); they are marked *fast* below.
 //!
-//! - `x + (-0)`, `(-0) + x`, `x - 0`, `x·1`, `1·x`, `x/1`, `pow(x, 1)` →
-//!   `x`; `(-0) - x`, `x·(-1)`, `(-1)·x` → `-x`;
+//! - `x + (-0)`, `(-0) + x`, `x - 0`, `x·1`, `1·x`, `x/1` → `x`;
+//!   `(-0) - x`, `x·(-1)`, `(-1)·x` → `-x`;
 //! - `x + 0`, `0 + x`, `x - (-0)`, and `reduce_sum` over no axes → `x` when
 //!   `x` is never `-0` (a sum, a `matmul`, `exp`, `relu`, a constant
 //!   without `-0`, …; *fast* otherwise: `-0 + 0 = +0`);
 //! - *fast*: `0 - x` → `-x` (`0 - 0 = +0`); `pow(x, 2)` → `x·x` (glibc's
 //!   `pow` is not correctly rounded, so it differs from the square by an
-//!   ulp on about one value in 2,000);
+//!   ulp on about one value in 2,000); `pow(x, 1)` → `x` (true of glibc's
+//!   `pow`, but a polynomial `pow` promises only an error bound);
 //! - `a + (-b)` → `a - b`; `(-a) + b` → `b - a`; `a - (-b)` → `a + b`;
 //!   `(-a)·(-b)` → `a·b`; `-(-x)` → `x`; `(-x)·c` and `-(x·c)` → `x·(-c)`
 //!   for a splat constant `c`;
@@ -314,7 +315,7 @@ impl PassType for Simplify {
         "algebraic simplification, exact in IEEE arithmetic (x*1, x-0, neg(neg x), broadcast/reshape/transpose chains, ...)";
     const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
         name: "fast_math",
-        help: "true: also rewrites that may change results (x+0 -> x, 0-x -> -x, pow(x,2) -> x*x, sums of copies -> x*n, constant reassociation); default false",
+        help: "true: also rewrites that may change results (x+0 -> x, 0-x -> -x, pow(x,1|2), sums of copies -> x*n, constant reassociation); default false",
     }];
     fn from_options(o: &PassOptions) -> Result<Self> {
         let fast_math = match o.get_one(Self::NAME, "fast_math")? {

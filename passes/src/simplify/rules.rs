@@ -160,11 +160,12 @@ pub(super) fn rewrite(g: &mut Graph, id: NodeId, cx: &Ctx) -> Result<Option<Node
                 BinaryOp::Mul => rewrite_mul(g, a, c, fast)?,
                 BinaryOp::Div => splat_bits(g, c, 1.0).then_some(a),
                 BinaryOp::Pow => {
-                    // pow(x, 1) = x for a pow within an ulp (x is representable).
-                    // pow(x, 2) is not always x*x: glibc's pow is not
-                    // correctly rounded (pow(1.000067609999589, 2) is an ulp
-                    // below the square), so that one is fast-math only.
-                    if splat_bits(g, c, 1.0) {
+                    // Fast math only. pow(x, 2) is not always x*x: glibc's
+                    // pow is not correctly rounded (pow(1.000067609999589, 2)
+                    // is an ulp below the square). pow(x, 1) = x holds for
+                    // the platform's pow (error under an ulp), but an
+                    // engine's polynomial pow promises only a bound.
+                    if fast && splat_bits(g, c, 1.0) {
                         Some(a)
                     } else if fast && splat_bits(g, c, 2.0) {
                         Some(emit::mul(g, a, a)?)
