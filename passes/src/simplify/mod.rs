@@ -18,8 +18,8 @@
 //! - `x + (-0)`, `(-0) + x`, `x - 0`, `x·1`, `1·x`, `x/1` → `x`;
 //!   `(-0) - x`, `x·(-1)`, `(-1)·x` → `-x`;
 //! - `x + 0`, `0 + x`, `x - (-0)`, and `reduce_sum` over no axes → `x` when
-//!   `x` is never `-0` (a sum, a `matmul`, `exp`, `relu`, a constant
-//!   without `-0`, …; *fast* otherwise: `-0 + 0 = +0`);
+//!   `x` is never `-0` (a sum, `exp`, `relu`, a constant without `-0`, …;
+//!   *fast* otherwise: `-0 + 0 = +0`);
 //! - *fast*: `0 - x` → `-x` (`0 - 0 = +0`); `pow(x, 2)` → `x·x` (glibc's
 //!   `pow` is not correctly rounded, so it differs from the square by an
 //!   ulp on about one value in 2,000); `pow(x, 1)` → `x` (true of glibc's
@@ -107,6 +107,7 @@ const DONE: u8 = 1;
 const NO_NEG_ZERO: u8 = 2;
 const COUNTED: u8 = 4;
 const DEAD: u8 = 8;
+const PARAM: u8 = 16;
 
 /// The walk's state, per node index: whether the node is final (`DONE`),
 /// its fact (`NO_NEG_ZERO`), whether its operand uses are counted in
@@ -179,7 +180,7 @@ impl Walk {
     fn kill(&mut self, g: &Graph, n: NodeId) {
         let mut stack = vec![n];
         while let Some(d) = stack.pop() {
-            if self.has(d, DEAD) || g.params().contains(&d) {
+            if self.has(d, DEAD | PARAM) {
                 continue;
             }
             self.add_flag(d, DEAD);
@@ -264,6 +265,9 @@ pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec
     for &o in g.outputs() {
         w.uses[o.index()] += 1;
     }
+    for &p in g.params() {
+        w.add_flag(p, PARAM);
+    }
     for &id in &order {
         if !w.has(id, DONE | DEAD) {
             w.settle(g, id)?;
@@ -274,7 +278,7 @@ pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec
     gone.extend(
         g.node_ids()
             .into_iter()
-            .filter(|&n| !w.has(n, DONE | DEAD) && !g.params().contains(&n)),
+            .filter(|&n| !w.has(n, DONE | DEAD | PARAM)),
     );
     let mut removed = Vec::with_capacity(gone.len());
     for n in gone {

@@ -93,10 +93,11 @@ pub(super) fn never_neg_zero(g: &Graph, id: NodeId, known: &dyn Fn(NodeId) -> bo
                 .iter()
                 .any(|v| v.to_bits() == (-0.0f64).to_bits()),
         },
-        // Sums start at +0 (docs/ir.md §14), and `+0 + -0 = +0`.
-        Op::ReduceSum { .. } | Op::MatMul | Op::Compare(_) => true,
+        // Sums start at +0 in the fixed order every engine follows
+        // (docs/ir.md §14), and `+0 + -0 = +0`. (Not `matmul`: an engine
+        // may sum its products in another order.)
+        Op::ReduceSum { .. } | Op::Compare(_) => true,
         Op::Unary(UnaryOp::Relu | UnaryOp::Abs | UnaryOp::Exp | UnaryOp::Log) => true,
-        Op::Unary(UnaryOp::Cos | UnaryOp::Sigmoid) => true,
         // `a + b` is -0 only if both are -0.
         Op::Binary(BinaryOp::Add) => ops().iter().any(|&o| known(o)),
         Op::Broadcast { .. }
