@@ -109,18 +109,24 @@ const COUNTED: u8 = 4;
 const DEAD: u8 = 8;
 const PARAM: u8 = 16;
 
+/// Removing a node walks the user list of each of its operands; past this
+/// many users the removal waits for the end of the walk.
+const CHEAP_USES: usize = 32;
+
 /// The walk's state, per node index: whether the node is final (`DONE`),
 /// its fact (`NO_NEG_ZERO`), whether its operand uses are counted in
 /// `uses` (`COUNTED`), and whether it is dead (`DEAD`: replaced, or left
-/// without uses by a replacement). Dead nodes are removed together at the
-/// end (removing them one by one costs time in the use count of their
-/// operands, quadratic for a shared operand), so no index is reused during
-/// the walk.
+/// without uses by a replacement). A dead node is removed at once when
+/// its operands have few users, else with the others at the end (removing
+/// a node costs time in the use count of its operands, quadratic in all
+/// for a shared operand). A removed node's index may be reused by a new
+/// node, so its entries are cleared.
 struct Walk {
     flags: Vec<u8>,
     /// Uses of each node by counted, live nodes, plus output appearances.
     uses: Vec<u32>,
     dead: Vec<NodeId>,
+    removed: Vec<&'static str>,
     fast_math: bool,
     budget: usize,
 }
@@ -176,24 +182,44 @@ impl Walk {
     }
 
     /// Marks `n` dead, then every counted operand chain left without uses
-    /// (never parameters).
-    fn kill(&mut self, g: &Graph, n: NodeId) {
+    /// (never parameters). A dead node whose operands have few users is
+    /// removed at once (so its id is reused, as after removing it alone);
+    /// the others wait for the end.
+    fn kill(&mut self, g: &mut Graph, n: NodeId) -> Result<()> {
         let mut stack = vec![n];
         while let Some(d) = stack.pop() {
-            if self.has(d, DEAD | PARAM) {
+            if !g.contains(d) || self.has(d, DEAD | PARAM) {
                 continue;
             }
-            self.add_flag(d, DEAD);
-            self.dead.push(d);
+            let ops = g.operands(d);
             if self.has(d, COUNTED) {
-                for o in g.operands(d) {
+                for &o in &ops {
                     self.uses[o.index()] -= 1;
                     if self.uses[o.index()] == 0 {
                         stack.push(o);
                     }
                 }
             }
+            let cheap = ops.iter().all(|&o| {
+                g.petgraph()
+                    .neighbors_directed(NodeIndex::new(o.index()), Direction::Outgoing)
+                    .take(CHEAP_USES + 1)
+                    .count()
+                    <= CHEAP_USES
+            });
+            if cheap {
+                self.removed.push(g[d].op.name());
+                g.remove_node(d)?;
+                // The id may be reused by a new node.
+                self.grow(d);
+                self.flags[d.index()] = 0;
+                self.uses[d.index()] = 0;
+            } else {
+                self.add_flag(d, DEAD);
+                self.dead.push(d);
+            }
         }
+        Ok(())
     }
 
     /// Simplifies `root` and every not-yet-final node it depends on
@@ -201,7 +227,7 @@ impl Walk {
     fn settle(&mut self, g: &mut Graph, root: NodeId) -> Result<()> {
         let mut stack = vec![(root, false)];
         while let Some((n, expanded)) = stack.pop() {
-            if self.has(n, DONE | DEAD) {
+            if !g.contains(n) || self.has(n, DONE | DEAD) {
                 continue;
             }
             if !expanded {
@@ -233,7 +259,7 @@ impl Walk {
                     g.replace_all_uses(n, r);
                     self.grow(r.max(n));
                     self.uses[r.index()] += std::mem::take(&mut self.uses[n.index()]);
-                    self.kill(g, n);
+                    self.kill(g, n)?;
                     // `r` (if new) and the nodes it was built from are
                     // simplified next.
                     stack.push((r, false));
@@ -256,6 +282,7 @@ pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec
         flags: vec![0; bound],
         uses: vec![0; bound],
         dead: Vec::new(),
+        removed: Vec::new(),
         fast_math,
         budget: 8 * start + 1024,
     };
@@ -269,7 +296,7 @@ pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec
         w.add_flag(p, PARAM);
     }
     for &id in &order {
-        if !w.has(id, DONE | DEAD) {
+        if g.contains(id) && !w.has(id, DONE | DEAD) {
             w.settle(g, id)?;
         }
     }
@@ -280,7 +307,7 @@ pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec
             .into_iter()
             .filter(|&n| !w.has(n, DONE | DEAD | PARAM)),
     );
-    let mut removed = Vec::with_capacity(gone.len());
+    let mut removed = std::mem::take(&mut w.removed);
     for n in gone {
         removed.push(g[n].op.name());
         // (Graph::remove_nodes, once the IR has it, removes them at once.)
