@@ -93,6 +93,12 @@ pub fn op_counts(g: &Graph) -> std::collections::BTreeMap<&'static str, usize> {
 
 /// A random program over `[3,4]` values built from every kind of op.
 pub fn random_graph(seed: u64, steps: usize) -> Graph {
+    random_graph_with(seed, steps, false)
+}
+
+/// [`random_graph`], and with `rewrites` also the patterns `simplify`
+/// rewrites (see [`rewrite_pattern`]), with special constants.
+pub fn random_graph_with(seed: u64, steps: usize, rewrites: bool) -> Graph {
     let mut r = Rng(seed);
     let b = GraphBuilder::new(format!("rand{seed}"));
     let x = b.param("x", TensorType::f64([3, 4]));
@@ -104,7 +110,8 @@ pub fn random_graph(seed: u64, steps: usize) -> Graph {
     for _ in 0..steps {
         let a = pool[pick(&mut r, pool.len())];
         let c = pool[pick(&mut r, pool.len())];
-        let v = match pick(&mut r, 21) {
+        let kinds = if rewrites { 21 + REWRITE_PATTERNS } else { 21 };
+        let v = match pick(&mut r, kinds) {
             0 => a.sin(),
             1 => a.tanh(),
             2 => a.sigmoid(),
@@ -128,7 +135,8 @@ pub fn random_graph(seed: u64, steps: usize) -> Graph {
                 .unwrap()
                 .pad(&[1, 1], &[0, 1]),
             19 => (a * w).relu() + s * c,
-            _ => a.logsumexp(1).reshape([3, 1]).broadcast_to([3, 4]) * c,
+            20 => a.logsumexp(1).reshape([3, 1]).broadcast_to([3, 4]) * c,
+            k => rewrite_pattern(&mut r, k - 21, a, c),
         };
         pool.push(v);
     }
@@ -136,4 +144,110 @@ pub fn random_graph(seed: u64, steps: usize) -> Graph {
     let o1 = pool[n - 1];
     let o2 = pool[n - 2].sum_axes(&[0]);
     b.build(&[o1, o2]).unwrap()
+}
+
+/// The number of pattern kinds of [`rewrite_pattern`].
+pub const REWRITE_PATTERNS: usize = 8;
+
+/// Constants for the rewrite patterns: signed zeros, ±1, powers of two
+/// (small, large, tiny), non-powers of two, and special values.
+pub const PATTERN_CONSTS: [f64; 18] = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    2.0,
+    -4.0,
+    0.5,
+    3.0,
+    0.1,
+    1.2676506002282294e30, // 2^100
+    7.888609052210118e-31, // 2^-100
+    8.98846567431158e307,  // 2^1023
+    1e300,
+    5e-324,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+    0.7,
+];
+
+/// One pattern that `simplify` rewrites (or must leave alone), on `[3,4]`
+/// values `a` and `c`: constants times expressions (nested), `x ± 0` and
+/// `0 - x` with both zeros, sums of broadcast copies (0 to 24 copies),
+/// nested negations, `x·1`, `x/1`, `pow(x, 1|2)`, identity ops written out
+/// (`reduce_sum`/`reduce_max` over no axes, same-shape `broadcast`, cast
+/// round trips), and products with special constants.
+pub fn rewrite_pattern<'b>(r: &mut Rng, kind: usize, a: Value<'b>, c: Value<'b>) -> Value<'b> {
+    use adjoint_ir::{DType, Op};
+    let pick = |r: &mut Rng, n: usize| (r.next_f64() * n as f64) as usize % n;
+    let k = |r: &mut Rng| PATTERN_CONSTS[pick(r, PATTERN_CONSTS.len())];
+    let b = a.builder();
+    match kind {
+        0 => {
+            let (k1, k2) = (k(r), k(r));
+            match pick(r, 3) {
+                0 => k1 * (a * k2),
+                1 => (k2 * a) * k1,
+                _ => -(k1 * (k2 * -a)),
+            }
+        }
+        1 => match pick(r, 8) {
+            0 => a + 0.0,
+            1 => 0.0 + a,
+            2 => a + -0.0,
+            3 => -0.0 + a,
+            4 => a - 0.0,
+            5 => a - -0.0,
+            6 => 0.0 - a,
+            _ => -0.0 - a,
+        },
+        2 | 3 => {
+            let n = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 24][pick(r, 13)];
+            if kind == 2 {
+                a.broadcast_to([n, 3, 4]).sum_axes(&[0])
+            } else {
+                a.reshape([3, 1, 4]).broadcast_to([3, n, 4]).sum_axes(&[1])
+            }
+        }
+        4 => match pick(r, 9) {
+            0 => -(-a),
+            1 => (-a) * (-c),
+            2 => a + (-c),
+            3 => (-a) + c,
+            4 => a - (-c),
+            5 => -(a * k(r)),
+            6 => (-a) * k(r),
+            7 => a * -1.0,
+            _ => -1.0 * a,
+        },
+        5 => match pick(r, 6) {
+            0 => a * 1.0,
+            1 => 1.0 * a,
+            2 => a / 1.0,
+            3 => a.powf(1.0),
+            4 => a.powf(2.0),
+            _ => a.gt(c).select(a, a),
+        },
+        6 => match pick(r, 4) {
+            0 => b.op(Op::ReduceSum { axes: vec![] }, &[a]),
+            1 => b.op(Op::ReduceMax { axes: vec![] }, &[a]),
+            2 => b.op(
+                Op::Broadcast {
+                    shape: [3, 4].into(),
+                },
+                &[a],
+            ),
+            _ => a
+                .cast(DType::F32)
+                .cast(DType::F64)
+                .cast(DType::F32)
+                .cast(DType::F64),
+        },
+        _ => match pick(r, 3) {
+            0 => a * k(r),
+            1 => k(r) + a,
+            _ => a * 0.0,
+        },
+    }
 }
