@@ -308,11 +308,7 @@ pub fn simplify_graph_with(g: &mut Graph, fast_math: bool) -> Result<(usize, Vec
             .filter(|&n| !w.has(n, DONE | DEAD | PARAM)),
     );
     let mut removed = std::mem::take(&mut w.removed);
-    for n in gone {
-        removed.push(g[n].op.name());
-        // (Graph::remove_nodes, once the IR has it, removes them at once.)
-        g.remove_node(n)?;
-    }
+    removed.extend(g.remove_nodes(&gone)?.iter().map(|n| n.op.name()));
     let added = (g.len() + removed.len()).saturating_sub(start);
     Ok((added, removed))
 }
