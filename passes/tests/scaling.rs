@@ -220,7 +220,7 @@ fn a_long_hourglass_chain_gets_the_same_jacobian_in_every_mode() {
             .unwrap()
             .run(&mut g)
             .unwrap();
-        let out = eval(&g, &[x.clone()]);
+        let out = eval(&g, std::slice::from_ref(&x));
         assert_eq!(out[1].shape().dims(), &[4, 4]);
         jacs.push((
             mode,
