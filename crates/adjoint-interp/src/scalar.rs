@@ -18,7 +18,6 @@
 use adjoint_ir::math::{self, MathFloat, MathMode};
 use adjoint_ir::{BinaryOp, CompareOp, DType, TensorData, UnaryOp};
 use std::fmt::Debug;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// An element type a tensor can hold (`f32`, `f64` or `bool`): how to view
 /// a [`TensorData`] as a slice of it, how to wrap a vector of it, and its
@@ -37,16 +36,7 @@ pub trait Elem: Copy + Debug + 'static {
 /// A floating-point element type (`f32` or `f64`). Every method computes in
 /// the type itself: `f32` uses `f32` arithmetic and the `f32` libm
 /// functions, never a detour through `f64`.
-pub trait Float:
-    Elem
-    + MathFloat
-    + PartialOrd
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-{
+pub trait Float: Elem + MathFloat {
     /// `1.0`.
     const ONE: Self;
     /// `-inf`.
