@@ -13,9 +13,11 @@
 //! interpreter would change what the JIT computes.
 
 use crate::registry::{OptionSpec, PassType};
-use crate::simplify::remove_if_dead;
 use crate::{Pass, PassOptions, PassStats};
 use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Tensor, TensorType};
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use std::collections::{HashMap, HashSet};
 
 /// Whether `op`'s result is the same bits on every engine and in every
 /// math mode (docs/ir.md §14), so that evaluating it with the interpreter
@@ -85,6 +87,7 @@ fn materialize(g: &mut Graph, t: Tensor, ty: &TensorType) -> Result<NodeId> {
 ///   `broadcast` of a scalar constant is already folded.
 pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, Vec<&'static str>)> {
     let (mut added, mut removed) = (0, Vec::new());
+    let mut deferred = Vec::new();
     for id in g.topo_order()? {
         if !g.contains(id) || g[id].op.is_leaf() || !engine_independent(&g[id].op) {
             continue;
@@ -131,9 +134,95 @@ pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, Vec<
         if g[c].name.is_none() {
             g[c].name = name;
         }
-        remove_if_dead(g, id, &mut removed)?;
+        remove_or_defer(g, id, &mut removed, &mut deferred)?;
     }
+    // What was too costly to remove one at a time goes in one batch.
+    let dead = dead_after(g, deferred);
+    removed.extend(g.remove_nodes(&dead)?.iter().map(|n| n.op.name()));
     Ok((added, removed))
+}
+
+/// Removing a node walks the list of users of each of its operands: past
+/// this many users the removal is deferred to one batch at the end.
+const CHEAP_USES: usize = 32;
+
+/// Whether `n` has no users and is not an output or parameter.
+fn is_dead(g: &Graph, n: NodeId) -> bool {
+    g.contains(n)
+        && g.petgraph()
+            .neighbors_directed(NodeIndex::new(n.index()), Direction::Outgoing)
+            .next()
+            .is_none()
+        && !g.outputs().contains(&n)
+        && !g.params().contains(&n)
+}
+
+/// Whether removing `n` is cheap: each operand has at most [`CHEAP_USES`]
+/// users (counted no further than that).
+fn cheap_to_remove(g: &Graph, n: NodeId) -> bool {
+    g.operands(n).iter().all(|o| {
+        g.petgraph()
+            .neighbors_directed(NodeIndex::new(o.index()), Direction::Outgoing)
+            .take(CHEAP_USES + 1)
+            .count()
+            <= CHEAP_USES
+    })
+}
+
+/// Removes `id` if it is dead, then the operand chains it leaves dead, one
+/// node at a time (so the ids freed are reused in the same order as
+/// always, and the printed IR does not change); a dead node whose removal
+/// would walk a long list of users is put in `deferred` instead.
+fn remove_or_defer(
+    g: &mut Graph,
+    id: NodeId,
+    removed: &mut Vec<&'static str>,
+    deferred: &mut Vec<NodeId>,
+) -> Result<()> {
+    let mut stack = vec![id];
+    while let Some(n) = stack.pop() {
+        if !is_dead(g, n) {
+            continue;
+        }
+        if !cheap_to_remove(g, n) {
+            deferred.push(n);
+            continue;
+        }
+        let ops = g.operands(n);
+        removed.push(g[n].op.name());
+        g.remove_node(n)?;
+        stack.extend(ops);
+    }
+    Ok(())
+}
+
+/// `roots` (nodes left without users) and every node whose users all end
+/// up in the result, never parameters or outputs; linear in the edges
+/// visited (each node's remaining users are counted down, not rescanned).
+fn dead_after(g: &Graph, roots: Vec<NodeId>) -> Vec<NodeId> {
+    let params: HashSet<NodeId> = g.params().iter().copied().collect();
+    let outputs: HashSet<NodeId> = g.outputs().iter().copied().collect();
+    let mut users_left: HashMap<NodeId, usize> = HashMap::new();
+    let mut dead = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<NodeId> = roots
+        .into_iter()
+        .filter(|&r| g.users(r).is_empty())
+        .collect();
+    while let Some(n) = stack.pop() {
+        if params.contains(&n) || outputs.contains(&n) || !seen.insert(n) {
+            continue;
+        }
+        dead.push(n);
+        for o in g.operands(n) {
+            let left = users_left.entry(o).or_insert_with(|| g.users(o).len());
+            *left -= 1;
+            if *left == 0 {
+                stack.push(o);
+            }
+        }
+    }
+    dead
 }
 
 /// The `fold` pass.

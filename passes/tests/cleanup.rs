@@ -416,3 +416,30 @@ fn ad_uses_custom_rules_or_differentiates_the_body() {
         }
     }
 }
+
+#[test]
+fn fold_removes_the_users_of_a_shared_constant_and_the_constant_in_one_batch() {
+    // y = x + c·c + c·c + ... (2000 products of one shared constant c):
+    // every product folds, then c is left without users; the folded nodes
+    // and c go in one batch (one at a time, each removal walked c's list of
+    // users, quadratic in the number of users).
+    const N: usize = 2000;
+    let mut g = Graph::new("shared");
+    let x = g.add_param("x", TensorType::f64([])).unwrap();
+    let c = g.constant(Tensor::scalar_f64(1.5));
+    let mut y = x;
+    for _ in 0..N {
+        let p = g.add(Op::Binary(BinaryOp::Mul), &[c, c]).unwrap();
+        y = g.add(Op::Binary(BinaryOp::Add), &[y, p]).unwrap();
+    }
+    g.set_outputs(vec![y]);
+    let (h, s) = apply(&g, &adjoint_passes::fold::Fold::default());
+    assert_eq!(count(&h, "mul"), 0);
+    assert_eq!(count(&h, "add"), N);
+    assert!(
+        !h.contains(c),
+        "the shared constant is left without users and removed"
+    );
+    assert_eq!(s.removed, N + 1, "{N} products and the constant");
+    same_values(&g, &h, 7);
+}

@@ -63,46 +63,6 @@ use petgraph::graph::NodeIndex;
 use petgraph::visit::NodeIndexable;
 use petgraph::Direction;
 
-/// Whether `n` has no users (and is not an output): O(1) in its users.
-fn is_unused(g: &Graph, n: NodeId) -> bool {
-    g.petgraph()
-        .neighbors_directed(NodeIndex::new(n.index()), Direction::Outgoing)
-        .next()
-        .is_none()
-        && !g.outputs().contains(&n)
-}
-
-/// Removes `id` if it is unused, then every operand chain left without
-/// uses (never parameters or outputs), calling `on_remove` for each node
-/// removed (before it is removed).
-fn remove_dead_chain(
-    g: &mut Graph,
-    id: NodeId,
-    mut on_remove: impl FnMut(NodeId, &'static str),
-) -> Result<()> {
-    let mut stack = vec![id];
-    while let Some(n) = stack.pop() {
-        if !g.contains(n) || !is_unused(g, n) || g.params().contains(&n) {
-            continue;
-        }
-        let ops = g.operands(n);
-        on_remove(n, g[n].op.name());
-        g.remove_node(n)?;
-        stack.extend(ops);
-    }
-    Ok(())
-}
-
-/// Removes `id` if it is unused, then every operand chain left without
-/// uses (never parameters or outputs), recording the removed ops.
-pub(crate) fn remove_if_dead(
-    g: &mut Graph,
-    id: NodeId,
-    removed: &mut Vec<&'static str>,
-) -> Result<()> {
-    remove_dead_chain(g, id, |_, name| removed.push(name))
-}
-
 const DONE: u8 = 1;
 const NO_NEG_ZERO: u8 = 2;
 const COUNTED: u8 = 4;
