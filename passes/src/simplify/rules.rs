@@ -108,11 +108,10 @@ pub(super) fn never_neg_zero(g: &Graph, id: NodeId, known: &dyn Fn(NodeId) -> bo
         | Op::Concat { .. } => ops().iter().all(|&o| known(o)),
         Op::Select => ops()[1..].iter().all(|&o| known(o)),
         Op::Cast { to } => {
-            // f32 -> f64 is exact; f64 -> f32 can round a tiny negative to -0.
+            // bool -> float gives +0 or 1; f32 -> f64 is exact; f64 -> f32
+            // can round a tiny negative to -0.
             let from = g.ty(ops()[0]).dtype;
-            from == DType::Bool
-                || *to == DType::Bool
-                || from == DType::F32 && *to == DType::F64 && known(ops()[0])
+            from == DType::Bool || from == DType::F32 && *to == DType::F64 && known(ops()[0])
         }
         _ => false,
     }

@@ -4,6 +4,13 @@
 //! exact for every constant below whose `f32` variant is given as `f32`
 //! bits. `f32` selects the dtype.
 
+/// `ln 2 = hi + lo` in `f64`, `hi` with 21 trailing zero bits (so that
+/// `n * hi` is exact for every exponent `n`): `exp`'s reduction and `log`'s
+/// `k ln 2` share it.
+const LN2_HI_F64: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+/// The low part of [`LN2_HI_F64`]'s split of `ln 2`.
+const LN2_LO_F64: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+
 /// `ln 2 = hi + lo` for the argument reduction of `exp` (and `pow`'s
 /// logarithm), with `hi` having trailing zero bits so that `n * hi` is
 /// exact, and the degree of `exp`'s Taylor polynomial.
@@ -15,11 +22,7 @@ pub fn exp_reduction(f32: bool) -> (f64, f64, u32) {
             7,
         )
     } else {
-        (
-            f64::from_bits(0x3FE6_2E42_FEE0_0000),
-            f64::from_bits(0x3DEA_39EF_3579_3C76),
-            13,
-        )
+        (LN2_HI_F64, LN2_LO_F64, 13)
     }
 }
 
@@ -75,10 +78,7 @@ pub fn log_ln2(f32: bool) -> (f64, f64) {
             f64::from(f32::from_bits(0x3717_F7D1)),
         )
     } else {
-        (
-            f64::from_bits(0x3FE6_2E42_FEE0_0000),
-            f64::from_bits(0x3DEA_39EF_3579_3C76),
-        )
+        (LN2_HI_F64, LN2_LO_F64)
     }
 }
 
