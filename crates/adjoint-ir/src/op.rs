@@ -3,7 +3,7 @@
 //! `match` on [`Op`], so adding an op makes the compiler name every rule that
 //! is still missing.
 
-use crate::{CustomOp, DType, Shape, Tensor};
+use crate::{BodyRef, CustomOp, DType, Shape, Tensor};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -197,6 +197,40 @@ impl CompareOp {
     }
 }
 
+/// Elementwise boolean ops on `bool` operands, producing `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogicalOp {
+    /// `a and b` (two operands, implicit broadcasting)
+    And,
+    /// `a or b` (two operands, implicit broadcasting)
+    Or,
+    /// `not a` (one operand)
+    Not,
+}
+
+impl LogicalOp {
+    /// Every boolean op.
+    pub const ALL: [LogicalOp; 3] = [LogicalOp::And, LogicalOp::Or, LogicalOp::Not];
+
+    /// The op's name in the text IR.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogicalOp::And => "and",
+            LogicalOp::Or => "or",
+            LogicalOp::Not => "not",
+        }
+    }
+
+    /// Evaluates the op (`b` is ignored by `not`).
+    pub fn eval(self, a: bool, b: bool) -> bool {
+        match self {
+            LogicalOp::And => a && b,
+            LogicalOp::Or => a || b,
+            LogicalOp::Not => !a,
+        }
+    }
+}
+
 /// A shared reference to a user-defined [`CustomOp`]. Two references are
 /// equal (and hash equal) only when they point at the same definition.
 #[derive(Clone)]
@@ -308,6 +342,64 @@ pub enum Op {
     },
     /// A call of a user-defined composite op with its own derivative rules.
     Call(CustomRef),
+    /// `iota shape=S axis=k`: the element at index `(i_0, …)` is `i_k`, as a
+    /// float of the node's dtype (f32 or f64). No operands.
+    Iota {
+        /// The result shape.
+        shape: Shape,
+        /// The axis whose index is the value.
+        axis: usize,
+        /// The result dtype (`f32` or `f64`), from the statement's type.
+        dtype: DType,
+    },
+    /// Elementwise `and`, `or` (two `bool` operands of one shape) and `not`
+    /// (one `bool` operand).
+    Logical(LogicalOp),
+    /// JAX's `lax.scan`. Operands: `carry` initial carries, then `xs`
+    /// scanned inputs (all with leading dimension `length`), then loop
+    /// invariants (the rest). Results: the final carries, then each of the
+    /// body's extra outputs stacked along a new leading axis of `length`.
+    /// A multi-result op: see [`Op::is_multi_result`].
+    Scan {
+        /// The step function `(carries, x slices, invariants) -> (carries, ys)`.
+        body: BodyRef,
+        /// The number of carries.
+        carry: usize,
+        /// The number of scanned inputs.
+        xs: usize,
+        /// The trip count (the scanned inputs' leading dimension when
+        /// `xs > 0`).
+        length: usize,
+        /// Whether iteration runs from `length - 1` down to 0.
+        reverse: bool,
+    },
+    /// JAX's `lax.while_loop`, with an optional bound. Operands: `carry`
+    /// initial carries, then loop invariants. Results: the final carries.
+    While {
+        /// The predicate `(carries, invariants) -> bool[]`.
+        cond: BodyRef,
+        /// The step `(carries, invariants) -> carries`.
+        body: BodyRef,
+        /// The number of carries (at least 1).
+        carry: usize,
+        /// At most this many runs of the body, when given.
+        max_trips: Option<usize>,
+    },
+    /// JAX's `lax.cond`. Operands: the predicate (`bool[]`), then the branch
+    /// operands. Results: the chosen branch's outputs.
+    Cond {
+        /// The branch run when the predicate is true.
+        then: BodyRef,
+        /// The branch run when the predicate is false.
+        els: BodyRef,
+    },
+    /// Result `index` of a multi-result node (its one operand). Internal:
+    /// the text form binds one name per result instead
+    /// (`%a, %b = scan ...`).
+    Project {
+        /// The result's position.
+        index: usize,
+    },
 }
 
 /// How many operands an op takes.
@@ -359,13 +451,24 @@ impl Op {
             Op::MatMul => "matmul",
             Op::Cast { .. } => "cast",
             Op::Call(_) => "call",
+            Op::Iota { .. } => "iota",
+            Op::Logical(l) => l.name(),
+            Op::Scan { .. } => "scan",
+            Op::While { .. } => "while",
+            Op::Cond { .. } => "cond",
+            Op::Project { .. } => "project",
         }
     }
 
     /// How many operands the op takes.
     pub fn arity(&self) -> Arity {
         match self {
-            Op::Param { .. } | Op::Const(_) => Arity::Exact(0),
+            Op::Param { .. } | Op::Const(_) | Op::Iota { .. } => Arity::Exact(0),
+            Op::Logical(LogicalOp::Not) | Op::Project { .. } => Arity::Exact(1),
+            Op::Logical(_) => Arity::Exact(2),
+            Op::Scan { carry, xs, .. } => Arity::AtLeast(carry + xs),
+            Op::While { carry, .. } => Arity::AtLeast(*carry),
+            Op::Cond { .. } => Arity::AtLeast(1),
             Op::Unary(_)
             | Op::Broadcast { .. }
             | Op::Reshape { .. }
@@ -388,14 +491,44 @@ impl Op {
     pub fn is_elementwise(&self) -> bool {
         matches!(
             self,
-            Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast { .. }
+            Op::Unary(_)
+                | Op::Binary(_)
+                | Op::Compare(_)
+                | Op::Select
+                | Op::Cast { .. }
+                | Op::Logical(_)
         )
     }
 
     /// Whether implicit numpy broadcasting applies to the op's operands in
     /// the builder and the parser (arithmetic, comparisons and `select`).
     pub fn broadcasts_implicitly(&self) -> bool {
-        matches!(self, Op::Binary(_) | Op::Compare(_) | Op::Select)
+        matches!(
+            self,
+            Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Logical(_)
+        )
+    }
+
+    /// Whether the op has several results (`scan`, `while`, `cond`): its node
+    /// is read only through [`Op::Project`] nodes, one per used result, and
+    /// the node's own `ty` is a placeholder (the type of result 0).
+    pub fn is_multi_result(&self) -> bool {
+        matches!(self, Op::Scan { .. } | Op::While { .. } | Op::Cond { .. })
+    }
+
+    /// The functions the op runs, in print order (body, cond, then, else).
+    pub fn bodies(&self) -> Vec<&BodyRef> {
+        match self {
+            Op::Scan { body, .. } => vec![body],
+            Op::While { cond, body, .. } => vec![body, cond],
+            Op::Cond { then, els } => vec![then, els],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the op runs bodies (`scan`, `while`, `cond`).
+    pub fn has_bodies(&self) -> bool {
+        self.is_multi_result()
     }
 
     /// Whether the op is a leaf (`param` or `const`).
@@ -422,7 +555,10 @@ impl Op {
             "matmul",
             "cast",
             "call",
+            "iota",
         ]);
+        v.extend(LogicalOp::ALL.iter().map(|l| l.name()));
+        v.extend(["scan", "while", "cond"]);
         v
     }
 }

@@ -783,7 +783,13 @@ fn attr_names(op: &Op) -> &'static [(&'static str, bool)] {
         | Op::Compare(_)
         | Op::Select
         | Op::MatMul
-        | Op::Call(_) => &[],
+        | Op::Call(_)
+        | Op::Iota { .. }
+        | Op::Logical(_)
+        | Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => &[],
     }
 }
 
@@ -880,6 +886,14 @@ fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
         a.list(attr, name)?.ok_or_else(|| missing(attr, "[0]"))
     };
     Ok(match base {
+        Op::Iota { .. }
+        | Op::Logical(_)
+        | Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => {
+            return Err(Error::parse(loc, format!("{name}: no text syntax yet")))
+        }
         Op::Broadcast { .. } => {
             let shape = Shape(list("shape")?);
             check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;

@@ -312,7 +312,46 @@ pub(crate) fn attrs_text(op: &Op, s: &mut String) {
         | Op::Compare(_)
         | Op::Select
         | Op::MatMul
-        | Op::Call(_) => {}
+        | Op::Call(_)
+        | Op::Logical(_)
+        | Op::Project { .. } => {}
+        Op::Iota { shape, axis, .. } => {
+            let _ = write!(s, " shape={} axis={axis}", list(shape.dims()));
+        }
+        Op::Scan {
+            body,
+            carry,
+            xs,
+            length,
+            reverse,
+        } => {
+            let _ = write!(s, " body=@{} carry={carry} xs={xs}", body.name());
+            if *xs == 0 {
+                let _ = write!(s, " length={length}");
+            }
+            if *reverse {
+                s.push_str(" reverse=true");
+            }
+        }
+        Op::While {
+            cond,
+            body,
+            carry,
+            max_trips,
+        } => {
+            let _ = write!(
+                s,
+                " body=@{} cond=@{} carry={carry}",
+                body.name(),
+                cond.name()
+            );
+            if let Some(n) = max_trips {
+                let _ = write!(s, " max_trips={n}");
+            }
+        }
+        Op::Cond { then, els } => {
+            let _ = write!(s, " then=@{} else=@{}", then.name(), els.name());
+        }
     }
 }
 
