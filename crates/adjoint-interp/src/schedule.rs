@@ -1,12 +1,14 @@
 //! The evaluation schedule of a graph, computed once per graph (the root
-//! and every custom-op body it reaches) before anything is evaluated: the
-//! nodes the outputs need, in topological order; each one's operands and
-//! use count (to free a value after its last use); and, from the types
-//! alone, the peak working memory and the nesting depth of calls, which
-//! [`crate::eval_with`] checks against [`crate::EvalOptions`] up front.
+//! and every custom-op body and loop or conditional function it reaches)
+//! before anything is evaluated: the nodes the outputs need, in
+//! topological order; each one's operands and use count (to free a value
+//! after its last use); and, from the types alone, the peak working memory
+//! and the nesting depth of calls and bodies, which [`crate::eval_with`]
+//! checks against [`crate::EvalOptions`] up front.
 //!
-//! Bodies are visited with an explicit stack, callees before callers, so a
-//! chain of thousands of nested custom ops needs no recursion.
+//! Functions are visited with an explicit stack, callees before callers,
+//! so a chain of thousands of nested custom ops or loops needs no
+//! recursion. A function that serves several loops is scheduled once.
 
 use crate::memory::{scratch_bytes, type_bytes};
 use adjoint_ir::{Error, Graph, NodeId, Op, Result, TensorType};
@@ -186,7 +188,7 @@ fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
             Op::Param { .. } | Op::Const(_) => (0, 0),
             Op::Call(c) => (of(done, &c.body)?.peak, type_bytes(&node.ty)),
             // A projection shares its result with the tuple: the bytes move
-            // from the one to the other.
+            // from the one to the other, and the total held is unchanged.
             Op::Project { .. } => {
                 let r = type_bytes(&node.ty);
                 let moved = s.operands[id.index()].first().map_or(0, |&p| {
@@ -194,6 +196,7 @@ fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
                     held[p.index()] -= m;
                     m
                 });
+                live -= moved;
                 (0, moved)
             }
             op if op.is_multi_result() => {

@@ -5,9 +5,10 @@
 //! loops. Programs are built with the Graph API (`Graph::add_multi`,
 //! `BodyRef::new`), bodies with `GraphBuilder`.
 
-use adjoint_interp::{eval, eval_with, EvalOptions};
+use adjoint_interp::{eval, eval_node, eval_with, EvalOptions};
 use adjoint_ir::{
-    BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, NodeId, Op, Tensor, TensorType, Value,
+    BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, NodeId, Op, Tensor,
+    TensorType, Value,
 };
 
 fn f64s(d: &[usize]) -> TensorType {
@@ -494,4 +495,285 @@ fn nested_scan_while_cond() {
     let out = run(&g, &[s64(0.0), t64(&[3], &[1.0, 2.0, 3.0]), s64(10.0)]);
     // 1 -> 2 -> 4 -> 7 -> 10; 2 -> 4 -> 7 -> 10; 3 -> 6 -> 9 -> 12.
     assert_eq!(out, vec![vec![32.0], vec![10.0, 10.0, 12.0]]);
+}
+
+/// The stack of a test thread, and of many a user's thread: 2 MiB.
+const SMALL_STACK: usize = 2 << 20;
+
+/// Runs `f` on a thread with a stack of `bytes`.
+fn on_stack<T: Send + 'static>(bytes: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(bytes)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// `@main(c)` running `n` nested scans of length 1: `@b0(c) = c + 1` and
+/// `@bi(c) = scan(c body=@b(i-1) length=1) + 1`, so the result is `c + n`
+/// and the bodies nest `n` deep. Built iteratively with the Graph API.
+fn nested_scans(n: usize) -> Graph {
+    let one = |g: &mut Graph, c: NodeId| {
+        let k = g.constant(s64(1.0));
+        g.add(Op::Binary(BinaryOp::Add), &[c, k]).unwrap()
+    };
+    let mut f: Option<BodyRef> = None;
+    for i in 0..n {
+        let mut g = Graph::new(if i + 1 == n {
+            "main".to_string()
+        } else {
+            format!("b{i}")
+        });
+        let c = g.add_param("c", f64s(&[])).unwrap();
+        let c = match &f {
+            None => c,
+            Some(inner) => g.add_multi(scan(inner, 1, 0, 1, false), &[c]).unwrap()[0],
+        };
+        let y = one(&mut g, c);
+        g.set_outputs(vec![y]);
+        if i + 1 == n {
+            return g;
+        }
+        f = Some(BodyRef::new(g));
+    }
+    unreachable!("n >= 1")
+}
+
+#[test]
+fn ten_thousand_nested_scans_evaluate_on_a_2mib_stack_and_the_depth_limit_counts_them() {
+    // 10,001 functions: @main runs a scan of @b9999, which runs one of
+    // @b9998, ...: bodies nest 10,000 deep.
+    let g = nested_scans(10_001);
+    let g = std::sync::Arc::new(g);
+    let h = g.clone();
+    let (y, refused) = on_stack(SMALL_STACK, move || {
+        let y = eval(&h, &[s64(0.5)]).unwrap()[0].to_f64_vec();
+        let at = |max_call_depth| EvalOptions {
+            max_call_depth,
+            ..EvalOptions::default()
+        };
+        assert!(eval_with(&h, &[s64(0.5)], &at(10_000)).is_ok());
+        let e = eval_with(&h, &[s64(0.5)], &at(9_999)).unwrap_err();
+        (y, e.message)
+    });
+    assert_eq!(y, vec![10_001.5]);
+    assert!(
+        refused.contains("@main: %2 = scan body=@b9999"),
+        "{refused}"
+    );
+    assert!(refused.contains("nest 10000 deep"), "{refused}");
+    assert!(refused.contains("limit of 9999"), "{refused}");
+    // Dropping the chain of bodies recurses once per level in adjoint-ir
+    // (BodyRef has no iterative drop, unlike CustomOp): drop it on a big
+    // stack so that this test exercises the interpreter only.
+    on_stack(256 << 20, move || drop(g));
+}
+
+#[test]
+fn f32_and_f64_carries_compute_in_their_own_dtype() {
+    // (c32: f32, c64: f64, x: f32) -> (c32 + x*0.1, c64 + f64(x)*0.1, c32)
+    let f = body(
+        "mixed",
+        &[TensorType::f32([]), f64s(&[]), TensorType::f32([])],
+        |_, p| {
+            let x = p[2];
+            vec![p[0] + x * 0.1, p[1] + x.cast(DType::F64) * 0.1, p[0]]
+        },
+    );
+    let g = main_with(
+        scan(&f, 2, 1, 5, false),
+        &[TensorType::f32([]), f64s(&[]), TensorType::f32([5])],
+    );
+    let xs = [1.5f32, -2.25, 3.0, 0.7, 1e-3];
+    let out = eval(
+        &g,
+        &[
+            Tensor::scalar_f32(0.3),
+            s64(0.3),
+            Tensor::from_f32([5], xs.to_vec()).unwrap(),
+        ],
+    )
+    .unwrap();
+    let (mut c32, mut c64, mut ys) = (0.3f32, 0.3f64, vec![]);
+    for x in xs {
+        ys.push(c32);
+        c32 += x * 0.1f32;
+        c64 += f64::from(x) * 0.1;
+    }
+    assert_eq!(out[0].as_f32().unwrap()[0].to_bits(), c32.to_bits());
+    assert_eq!(out[1].as_f64().unwrap()[0].to_bits(), c64.to_bits());
+    assert_eq!(out[2].as_f32().unwrap(), ys.as_slice());
+}
+
+#[test]
+fn bool_carries_and_stacked_bool_outputs() {
+    // (b) -> (not b, not b), five times from false.
+    let f = body("flip", &[TensorType::bool([])], |b, p| {
+        let n = b.op(Op::Logical(LogicalOp::Not), &[p[0]]);
+        vec![n, n]
+    });
+    let g = main_with(scan(&f, 1, 0, 5, false), &[TensorType::bool([])]);
+    let out = eval(&g, &[pred(false)]).unwrap();
+    assert_eq!(out[0].as_bool().unwrap(), &[true]);
+    assert_eq!(out[1].as_bool().unwrap(), &[true, false, true, false, true]);
+}
+
+#[test]
+fn one_function_serves_several_loops_and_runs_itself() {
+    let f = cumsum();
+    let mut g = Graph::new("main");
+    let c = g.add_param("c", f64s(&[])).unwrap();
+    let xs = g.add_param("xs", f64s(&[3])).unwrap();
+    let a = g.add_multi(scan(&f, 1, 1, 3, false), &[c, xs]).unwrap();
+    let b = g.add_multi(scan(&f, 1, 1, 3, true), &[a[0], a[1]]).unwrap();
+    g.set_outputs(vec![b[0], b[1], a[1]]);
+    let out = run(&g, &[s64(1.0), t64(&[3], &[1.0, 2.0, 3.0])]);
+    // a: c = 7, ys = [2, 4, 7]; b from 7 in reverse over [2, 4, 7]:
+    // t=2: 14, t=1: 18, t=0: 20.
+    assert_eq!(
+        out,
+        vec![vec![20.0], vec![20.0, 18.0, 14.0], vec![2.0, 4.0, 7.0]]
+    );
+    assert_eq!(run(&f, &[s64(1.0), s64(2.0)]), vec![vec![3.0], vec![3.0]]);
+}
+
+#[test]
+fn errors_in_a_body_name_the_loop_the_function_and_the_iteration() {
+    let broken = broken_branch();
+    let g = main_with(scan(&broken, 0, 1, 3, true), &[f64s(&[3]), f64s(&[])]);
+    let e = eval(&g, &[t64(&[3], &[1.0, 2.0, 3.0]), s64(0.0)]).unwrap_err();
+    assert!(
+        e.message.starts_with(
+            "@main: %3 = scan body=@broken: body=@broken (iteration t=2): @broken: %2 = const:"
+        ),
+        "{e}"
+    );
+    let s = [f64s(&[]), f64s(&[])];
+    let cond = body("always", &s, |_, p| vec![p[0].eq_(p[0])]);
+    let op = Op::While {
+        cond,
+        body: broken,
+        carry: 1,
+        max_trips: Some(3),
+    };
+    let g = main_with(op, &s);
+    let e = eval(&g, &[s64(1.0), s64(2.0)]).unwrap_err();
+    assert!(
+        e.message
+            .contains("= while body=@broken cond=@always: body=@broken (after 0 trips)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn eval_node_of_a_multi_result_op_is_an_error_naming_it() {
+    let op = scan(&cumsum(), 1, 1, 2, false);
+    let (c, xs) = (s64(0.0), t64(&[2], &[1.0, 2.0]));
+    let e = eval_node(&op, &f64s(&[]), &[&c, &xs]).unwrap_err();
+    assert!(e.message.starts_with("scan:"), "{e}");
+    assert!(e.message.contains("several results"), "{e}");
+    let e = eval_node(&Op::Project { index: 0 }, &f64s(&[]), &[&c]).unwrap_err();
+    assert!(e.message.starts_with("project:"), "{e}");
+}
+
+fn budget(max_working_bytes: u64) -> EvalOptions {
+    EvalOptions {
+        max_working_bytes,
+        ..EvalOptions::default()
+    }
+}
+
+#[test]
+fn a_huge_stacked_output_is_refused_before_allocating() {
+    // A map of length 2^31 whose one output is f64[]: 16 GiB of ys.
+    let f = body("twice", &[f64s(&[])], |_, p| vec![p[0] * 2.0]);
+    let g = main_with(scan(&f, 0, 0, 1 << 31, false), &[f64s(&[])]);
+    let e = eval_with(&g, &[s64(1.0)], &budget(1 << 30)).unwrap_err();
+    assert!(
+        e.message.starts_with("@main: %2 = scan body=@twice:"),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("its results (f64[2147483648]) need 17179869184 bytes"),
+        "{e}"
+    );
+    assert!(e.message.contains("max_working_bytes"), "{e}");
+}
+
+#[test]
+fn a_scan_needs_its_results_its_slices_and_one_body_peak() {
+    // (c: f64[4], x: f64[4]) -> (c + x, c * x): the body's peak is 64
+    // bytes. The scan holds its results (32 + 96) and one slice of xs (32).
+    let f = body("step", &[f64s(&[4]), f64s(&[4])], |_, p| {
+        vec![p[0] + p[1], p[0] * p[1]]
+    });
+    let g = main_with(scan(&f, 1, 1, 3, false), &[f64s(&[4]), f64s(&[3, 4])]);
+    let inputs = [t64(&[4], &[1.0, 2.0, 3.0, 4.0]), t64(&[3, 4], &[0.5; 12])];
+    let out = eval_with(&g, &inputs, &budget(224)).unwrap();
+    assert_eq!(out[0].to_f64_vec(), vec![2.5, 3.5, 4.5, 5.5]);
+    let e = eval_with(&g, &inputs, &budget(223)).unwrap_err();
+    assert!(
+        e.message.starts_with("@main: %3, %4 = scan body=@step:"),
+        "{e}"
+    );
+    assert!(e.message.contains("up to 224 bytes"), "{e}");
+}
+
+#[test]
+fn a_while_needs_its_carries_and_the_larger_of_its_functions_peaks() {
+    // Carries (i: f64[], x: f64[4]) = 40 bytes; the body's peak is 40
+    // bytes (i + 1 and x + x), the predicate's 1.
+    let s = [f64s(&[]), f64s(&[4]), f64s(&[])];
+    let cond = body("below", &s, |_, p| vec![p[0].lt(p[2])]);
+    let step = body("double", &s, |_, p| vec![p[0] + 1.0, p[1] + p[1]]);
+    let op = Op::While {
+        cond,
+        body: step,
+        carry: 2,
+        max_trips: None,
+    };
+    let g = main_with(op, &s);
+    let inputs = [s64(0.0), t64(&[4], &[1.0; 4]), s64(3.0)];
+    let out = eval_with(&g, &inputs, &budget(80)).unwrap();
+    assert_eq!(out[1].to_f64_vec(), vec![8.0; 4]);
+    let e = eval_with(&g, &inputs, &budget(79)).unwrap_err();
+    assert!(
+        e.message.contains("= while body=@double cond=@below:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_branch_is_checked_against_the_budget_with_what_its_callers_hold() {
+    // @main(pred, a: f64[4], b: f64[4]) = (cond(pred, a, b), a * b): the
+    // product (32 bytes) is held while the branch runs. @t's peak is 72
+    // bytes (a * b, its sum's scratch copy and the sum); @e's 8.
+    let s = [f64s(&[4]), f64s(&[4])];
+    let t = body("t", &s, |_, p| vec![(p[0] * p[1]).sum()]);
+    let e = body("e", &s, |_, p| vec![p[0].max_all()]);
+    let mut g = Graph::new("main");
+    let pr = g.add_param("pred", TensorType::bool([])).unwrap();
+    let a = g.add_param("a", f64s(&[4])).unwrap();
+    let b = g.add_param("b", f64s(&[4])).unwrap();
+    let p = g.add(Op::Binary(BinaryOp::Mul), &[a, b]).unwrap();
+    let r = g
+        .add_multi(Op::Cond { then: t, els: e }, &[pr, a, b])
+        .unwrap();
+    g.set_outputs(vec![r[0], p]);
+    let x = t64(&[4], &[1.0, 2.0, 3.0, 4.0]);
+    let inputs = |c| [pred(c), x.clone(), x.clone()];
+    let out = eval_with(&g, &inputs(true), &budget(104)).unwrap();
+    assert_eq!(out[0].to_f64_vec(), vec![30.0]);
+    let err = eval_with(&g, &inputs(true), &budget(103)).unwrap_err();
+    assert!(
+        err.message.contains(
+            "then=@t: evaluating it needs up to 72 bytes of working memory, with 32 bytes held"
+        ),
+        "{err}"
+    );
+    // The else branch fits.
+    let out = eval_with(&g, &inputs(false), &budget(103)).unwrap();
+    assert_eq!(out[0].to_f64_vec(), vec![4.0]);
 }
