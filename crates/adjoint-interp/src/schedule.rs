@@ -196,7 +196,7 @@ fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
                     held[p.index()] -= m;
                     m
                 });
-                live -= moved;
+                live = live.saturating_sub(moved);
                 (0, moved)
             }
             op if op.is_multi_result() => {

@@ -777,3 +777,54 @@ fn a_branch_is_checked_against_the_budget_with_what_its_callers_hold() {
     let out = eval_with(&g, &inputs(false), &budget(103)).unwrap();
     assert_eq!(out[0].to_f64_vec(), vec![4.0]);
 }
+
+#[test]
+fn eval_node_of_a_call_whose_body_loops() {
+    // Constant folding evaluates calls with eval_node: a custom op whose
+    // body is a cumulative-sum scan, returning the final carry.
+    let mut g = Graph::new("total");
+    let xs = g.add_param("xs", f64s(&[4])).unwrap();
+    let zero = g.constant(s64(0.0));
+    let r = g
+        .add_multi(scan(&cumsum(), 1, 1, 4, false), &[zero, xs])
+        .unwrap();
+    g.set_outputs(vec![r[0]]);
+    let c = adjoint_ir::CustomOp::new("total", g, None, None).unwrap();
+    let x = t64(&[4], &[1.0, 2.0, 3.0, 4.5]);
+    let y = eval_node(&Op::Call(adjoint_ir::CustomRef(c)), &f64s(&[]), &[&x]).unwrap();
+    assert_eq!(y.to_f64_vec(), vec![10.5]);
+}
+
+#[test]
+fn misused_multi_result_nodes_are_errors_not_panics() {
+    // A graph built unchecked that reads a scan's tuple directly, returns
+    // it as an output, or projects a result it does not have.
+    let build = |how: usize| {
+        let mut g = Graph::new("main");
+        let c = g.add_param("c", f64s(&[])).unwrap();
+        let xs = g.add_param("xs", f64s(&[2])).unwrap();
+        let r = g
+            .add_multi(scan(&cumsum(), 1, 1, 2, false), &[c, xs])
+            .unwrap();
+        let node = g.operands(r[0])[0];
+        let out = match how {
+            0 => g.add_unchecked(Op::Unary(adjoint_ir::UnaryOp::Neg), f64s(&[]), &[node]),
+            1 => node,
+            2 => g.add_unchecked(Op::Project { index: 7 }, f64s(&[]), &[node]),
+            _ => g.add_unchecked(Op::Project { index: 0 }, f64s(&[]), &[c]),
+        };
+        g.set_outputs(vec![out]);
+        g
+    };
+    let inputs = [s64(0.0), t64(&[2], &[1.0, 2.0])];
+    let expect = [
+        "is read through projections only",
+        "is a node with several results",
+        "project: result 7",
+        "has a single result",
+    ];
+    for (how, want) in expect.iter().enumerate() {
+        let e = eval(&build(how), &inputs).unwrap_err();
+        assert!(e.message.contains(want), "{how}: {e}");
+    }
+}
