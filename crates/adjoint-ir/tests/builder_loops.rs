@@ -41,7 +41,7 @@ fn scan_captures_an_invariant_once_even_if_used_twice() {
     let xs = b.param("xs", f64s(&[5, 2]));
     let k = b.param("k", f64s(&[]));
     let (c, ys) = b.scan(&[c0], &[xs], |_, c, x| {
-        let nc = c[0] + x[0] * k + k;
+        let nc = c[0] + k * x[0] + k; // `k * x` goes to the body
         (vec![nc], vec![nc.sum()])
     });
     assert_eq!((c.len(), ys.len()), (1, 1));
