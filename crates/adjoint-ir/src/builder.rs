@@ -373,6 +373,17 @@ impl<'b> Value<'b> {
     }
 
     /// Checked elementwise boolean `not`.
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let x = b.param("x", TensorType::f64([3]));
+    /// let y = b.param("y", TensorType::f64([]));
+    /// // and/or broadcast like the comparisons: bool[3] and bool[] -> bool[3].
+    /// let inside = x.gt(x.lit(0.0)).and(x.lt(y));
+    /// assert_eq!(inside.try_not().unwrap().ty(), TensorType::bool([3]));
+    /// assert!(x.try_not().unwrap_err().message.contains("bool"));
+    /// ```
     pub fn try_not(self) -> Result<Value<'b>> {
         self.b.try_op(Op::Logical(LogicalOp::Not), &[self])
     }

@@ -287,6 +287,21 @@ impl GraphBuilder {
     /// returns the new carries and the values to stack, and the result is
     /// the final carries and the stacked values. See
     /// [`GraphBuilder::scan`].
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let x = b.param("x", TensorType::f64([]));
+    /// let xs = b.param("xs", TensorType::f64([3]));
+    /// // The body returns two carries for one init: an error naming it.
+    /// let e = b.try_scan(&[x], &[xs], |_, c, x| Ok((vec![c[0], x[0]], vec![]))).unwrap_err();
+    /// assert!(e.message.contains("body=@f_scan_body_1 returns 2 carries"));
+    /// // The closure's own errors come back as they are.
+    /// let e = b.try_scan(&[x], &[xs], |_, c, x| {
+    ///     Ok((vec![c[0].try_add(x[0].try_reshape([2])?)?], vec![]))
+    /// }).unwrap_err();
+    /// assert!(e.message.contains("reshape"));
+    /// ```
     pub fn try_scan<'a, F>(
         &'a self,
         init: &[Value<'a>],
@@ -461,6 +476,15 @@ impl GraphBuilder {
     /// is none). Sugar over [`GraphBuilder::scan`] with an `iota` of shape
     /// `[n]` as the scanned input, so `i` is exact. Returns the final
     /// carries.
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let x = b.param("x", TensorType::f32([2]));
+    /// // The index is f32, as the carry.
+    /// let r = b.try_fori_loop(3, &[x], |_, i, c| Ok(vec![c[0].try_mul(i)?])).unwrap();
+    /// assert_eq!(r[0].ty(), TensorType::f32([2]));
+    /// ```
     pub fn try_fori_loop<'a, F>(
         &'a self,
         n: usize,
@@ -517,6 +541,15 @@ impl GraphBuilder {
     /// true, `carries = body(b, carries)`. Returns the final carries. The
     /// condition and the body share one list of loop invariants: both take
     /// every value of the enclosing function that either uses.
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let x = b.param("x", TensorType::f64([]));
+    /// // The condition must be a bool[].
+    /// let e = b.try_while_loop(&[x], |_, c| Ok(c[0]), |_, c| Ok(vec![c[0]])).unwrap_err();
+    /// assert!(e.message.contains("cond=@f_while_cond_1 must return (bool)"));
+    /// ```
     pub fn try_while_loop<'a, C, F>(
         &'a self,
         init: &[Value<'a>],
@@ -661,6 +694,18 @@ impl GraphBuilder {
     /// true, else `els(b, operands)`; only the chosen branch runs. Both
     /// return values of the same types. Values of the enclosing function
     /// that either branch uses become extra operands of both branches.
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType, DType};
+    /// let b = GraphBuilder::new("f");
+    /// let x = b.param("x", TensorType::f64([]));
+    /// let p = x.gt(x.lit(0.0));
+    /// // The branches must return the same types.
+    /// let e = b
+    ///     .try_cond(p, &[x], |_, a| Ok(vec![a[0]]), |_, a| a[0].try_cast(DType::F32).map(|v| vec![v]))
+    ///     .unwrap_err();
+    /// assert!(e.message.contains("then=@f_cond_then_1 returns (f64), else=@f_cond_else_1 returns (f32)"));
+    /// ```
     pub fn try_cond<'a, T, E>(
         &'a self,
         pred: Value<'a>,
