@@ -45,7 +45,7 @@ pub struct GraphBuilder {
     pub(crate) ancestors: Vec<usize>,
     /// The values of enclosing builders this builder captured as
     /// parameters, in order of first use.
-    pub(crate) captures: RefCell<Vec<crate::builder_loops::Capture>>,
+    pub(crate) captures: RefCell<Vec<crate::builder_capture::Capture>>,
     /// The number of loops and conditionals built so far (names bodies).
     pub(crate) loops: Cell<usize>,
 }
@@ -223,33 +223,13 @@ impl GraphBuilder {
         Ok(g)
     }
 
-    /// The node of this builder for `v`: `v` itself when this builder made
-    /// it; when an enclosing builder made it, the parameter that captures
-    /// it (added on first use); otherwise an error, as
-    /// [`GraphBuilder::check_owner`]'s.
-    pub(crate) fn local(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<NodeId> {
-        let owner = v.b as *const GraphBuilder as usize;
-        if self.ancestors.contains(&owner) {
-            // A capture parameter of an enclosing builder stands for the
-            // value it captured: capture that one, so it is captured once.
-            let (owner, id, ty, hint) = v.b.capture_of(v.id).unwrap_or_else(|| {
-                let theirs = v.b.g.borrow();
-                let hint = theirs[v.id].name.clone();
-                (owner, v.id, theirs.ty(v.id).clone(), hint)
-            });
-            return self.capture(owner, id, ty, hint);
-        }
-        self.check_owner(v, what)?;
-        Ok(v.id)
-    }
-
     /// A snapshot of the graph built so far (without outputs).
     pub fn graph(&self) -> Graph {
         self.g.borrow().clone()
     }
 
     /// An error unless `v` was made by this builder; `what` names the use.
-    fn check_owner(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<()> {
+    pub(crate) fn check_owner(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<()> {
         if std::ptr::eq(v.b, self) {
             return Ok(());
         }

@@ -9,13 +9,9 @@
 //! builds the function, wraps it in a [`BodyRef`] and adds the op with
 //! [`crate::Graph::add_multi`], returning one [`Value`] per result.
 //!
-//! **Closure conversion** (as JAX does): a closure may use values of the
-//! enclosing function, or of any enclosing builder when loops nest. Such a
-//! value becomes a parameter of the body (once per distinct value) and a
-//! trailing loop-invariant operand of the loop (an extra branch operand of
-//! a `cond`). A value of a grandparent used in a grandchild is captured by
-//! the builder in between too. A value of an unrelated builder is still an
-//! error naming both builders.
+//! **Closure conversion** (as JAX does, see `builder_capture.rs`): values
+//! of the enclosing function, or of any enclosing builder when loops nest,
+//! that a closure uses become loop invariants automatically.
 //!
 //! An op whose operands all belong to an enclosing builder is built *in*
 //! that builder (a Rust [`Value`] is tied to its builder): inside a loop
@@ -25,24 +21,9 @@
 //! body with [`GraphBuilder::import`].
 
 use crate::builder::ok;
+use crate::builder_capture::is_name_char;
 use crate::{BodyRef, DType, Error, GraphBuilder, NodeId, Op, Result, Shape, TensorType, Value};
 use std::marker::PhantomData;
-
-/// A value of an enclosing builder that a body builder captured as a
-/// parameter.
-#[derive(Clone, Debug)]
-pub(crate) struct Capture {
-    /// The address of the builder that owns the value.
-    owner: usize,
-    /// The value's node in its owner.
-    id: NodeId,
-    /// Its type.
-    ty: TensorType,
-    /// Its name in the owner, if any (names the parameter).
-    hint: Option<String>,
-    /// The parameter of this builder that stands for it.
-    param: NodeId,
-}
 
 /// The builder of a loop body, a loop condition or a branch, passed to the
 /// closures of [`GraphBuilder::scan`], [`GraphBuilder::while_loop`],
@@ -80,94 +61,11 @@ pub struct ScanOpts {
 /// The outputs of a scan body: the new carries, then the values to stack.
 pub type ScanStep<'c> = (Vec<Value<'c>>, Vec<Value<'c>>);
 
-/// Whether `c` may appear in an IR name (as the text lexer accepts them).
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
 fn err(msg: impl std::fmt::Display) -> Error {
     Error::type_error(msg.to_string())
 }
 
 impl GraphBuilder {
-    fn addr(&self) -> usize {
-        self as *const GraphBuilder as usize
-    }
-
-    /// The parameter of this builder standing for value `id` of the
-    /// enclosing builder at `owner` (added on first use).
-    pub(crate) fn capture(
-        &self,
-        owner: usize,
-        id: NodeId,
-        ty: TensorType,
-        hint: Option<String>,
-    ) -> Result<NodeId> {
-        let mut caps = self.captures.borrow_mut();
-        if let Some(c) = caps.iter().find(|c| c.owner == owner && c.id == id) {
-            return Ok(c.param);
-        }
-        let mut g = self.g.borrow_mut();
-        let base = match &hint {
-            Some(h) if !h.is_empty() && h.chars().all(is_name_char) => h.clone(),
-            _ => format!("k{}", caps.len()),
-        };
-        let mut name = base.clone();
-        let mut n = 1;
-        while g.value_by_name(&name).is_some() {
-            n += 1;
-            name = format!("{base}_{n}");
-        }
-        let param = g.add_param(name, ty.clone())?;
-        caps.push(Capture {
-            owner,
-            id,
-            ty,
-            hint,
-            param,
-        });
-        Ok(param)
-    }
-
-    /// The capture record behind `id` when it is one of this builder's
-    /// capture parameters (so that a captured capture names the original
-    /// value).
-    pub(crate) fn capture_of(
-        &self,
-        id: NodeId,
-    ) -> Option<(usize, NodeId, TensorType, Option<String>)> {
-        self.captures
-            .borrow()
-            .iter()
-            .find(|c| c.param == id)
-            .map(|c| (c.owner, c.id, c.ty.clone(), c.hint.clone()))
-    }
-
-    /// Captures everything `other` captured, in its order (so that two
-    /// functions of one loop take the same invariant parameters).
-    fn capture_all_of(&self, other: &GraphBuilder) -> Result<()> {
-        let caps = other.captures.borrow().clone();
-        for c in caps {
-            self.capture(c.owner, c.id, c.ty, c.hint)?;
-        }
-        Ok(())
-    }
-
-    /// The operands of this builder for the captures of its child `child`:
-    /// this builder's own values, or its captures of its ancestors'.
-    fn invariants_of(&self, child: &GraphBuilder) -> Result<Vec<NodeId>> {
-        let caps = child.captures.borrow().clone();
-        caps.into_iter()
-            .map(|c| {
-                if c.owner == self.addr() {
-                    Ok(c.id)
-                } else {
-                    self.capture(c.owner, c.id, c.ty, c.hint)
-                }
-            })
-            .collect()
-    }
-
     /// A fresh builder for a function of the next loop of this builder,
     /// named `<this>_<role>_<n>`, with parameters of `types` named
     /// `<prefix>0`, `<prefix>1`, ….
@@ -227,32 +125,6 @@ impl GraphBuilder {
     fn add_loop(&self, op: Op, operands: &[NodeId]) -> Result<Vec<Value<'_>>> {
         let ids = self.g.borrow_mut().add_multi(op, operands)?;
         Ok(ids.into_iter().map(|id| self.wrap(id)).collect())
-    }
-
-    /// Brings `v`, a value of this builder or of an enclosing one, into
-    /// this builder: a value of an enclosing builder becomes a captured
-    /// parameter (a loop invariant), so that ops on it are built here,
-    /// inside the body. An error for a value of an unrelated builder.
-    ///
-    /// ```
-    /// use adjoint_ir::{GraphBuilder, TensorType, DType, Op};
-    /// let b = GraphBuilder::new("f");
-    /// let p = b.param("p", TensorType::new(DType::Bool, vec![]));
-    /// let x = b.param("x", TensorType::f64([]));
-    /// // `ln x` is computed only when the branch runs.
-    /// let r = b.cond(p, &[], |t, _| vec![t.import(x).ln()], |_, _| vec![x]);
-    /// assert_eq!(b.graph().len(), 2 + 1 + 1); // params, the cond, its projection
-    /// # let _ = r;
-    /// ```
-    pub fn try_import<'s>(&'s self, v: Value<'_>) -> Result<Value<'s>> {
-        let id = self.local(&v, || "import: the value".to_string())?;
-        Ok(self.wrap(id))
-    }
-
-    /// [`GraphBuilder::try_import`], panicking on error.
-    #[track_caller]
-    pub fn import<'s>(&'s self, v: Value<'_>) -> Value<'s> {
-        ok(self.try_import(v))
     }
 
     /// `iota`: a tensor of `shape` whose element at index `(i_0, …)` is

@@ -21,6 +21,7 @@
 
 mod body;
 mod builder;
+mod builder_capture;
 mod builder_loops;
 mod control;
 mod custom;
