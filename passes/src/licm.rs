@@ -26,11 +26,12 @@
 //! so a value invariant in several nested loops moves all the way out.
 //! `simplify` runs it as well.
 
-use crate::nested::{run_nested, Order};
+use crate::nested::{run_nested, with_bodies, Order};
 use crate::registry::{OptionSpec, PassType};
 use crate::{Pass, PassOptions, PassStats};
 use adjoint_ir::{BodyRef, Graph, NodeId, Op, Result, TensorType};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What moves out of one body: the nodes to copy out (topological order,
 /// constants included) and the frontier values the body then receives as
@@ -151,73 +152,71 @@ fn copy_out(g: &mut Graph, body: &Graph, plan: &Plan, operands: &[NodeId]) -> Ve
     plan.frontier.iter().map(|f| map[f]).collect()
 }
 
-/// What hoisting does to one loop op: its new op and the plans of its
-/// body (and, for a `while`, its condition), shared by every loop with the
-/// same op.
+/// What hoisting does to the bodies of one loop: the new body (and, for a
+/// `while`, condition) and their plans. It depends only on the bodies and
+/// the number of loop-variant parameters, so loops that share bodies share
+/// the new ones.
 struct Hoist {
-    op: Op,
-    body: Option<Plan>,
-    cond: Option<Plan>,
+    body: BodyRef,
+    cond: Option<BodyRef>,
+    body_plan: Option<Plan>,
+    cond_plan: Option<Plan>,
 }
 
-fn hoist_op(op: &Op) -> Result<Option<Hoist>> {
+/// The bodies of a hoistable loop op (body, and condition for a `while`)
+/// and its number of loop-variant parameters; `None` for ops that are not
+/// hoisted from (a `cond`, a loop whose body never runs).
+fn loop_parts(op: &Op) -> Option<(&BodyRef, Option<&BodyRef>, usize)> {
     match op {
         Op::Scan {
             body,
             carry,
             xs,
             length,
-            reverse,
-        } if *length > 0 => {
-            let Some(p) = plan(body, carry + xs)? else {
-                return Ok(None);
-            };
-            let nb = BodyRef::new(edit(body, Some(&p), &[], &[])?);
-            Ok(Some(Hoist {
-                op: Op::Scan {
-                    body: nb,
-                    carry: *carry,
-                    xs: *xs,
-                    length: *length,
-                    reverse: *reverse,
-                },
-                body: Some(p),
-                cond: None,
-            }))
-        }
+            ..
+        } if *length > 0 => Some((body, None, carry + xs)),
         Op::While {
             cond,
             body,
             carry,
             max_trips,
-        } if *max_trips != Some(0) => {
-            let pb = plan(body, *carry)?;
-            let pc = plan(cond, *carry)?;
-            if pb.is_none() && pc.is_none() {
-                return Ok(None);
-            }
-            let tys = |g: &Graph, p: &Option<Plan>| -> Vec<TensorType> {
-                p.iter()
-                    .flat_map(|p| p.frontier.iter().map(|&f| g.ty(f).clone()))
-                    .collect()
-            };
-            let (tb, tc) = (tys(body, &pb), tys(cond, &pc));
-            let nb = BodyRef::new(edit(body, pb.as_ref(), &[], &tc)?);
-            let nc = BodyRef::new(edit(cond, pc.as_ref(), &tb, &[])?);
-            Ok(Some(Hoist {
-                op: Op::While {
-                    cond: nc,
-                    body: nb,
-                    carry: *carry,
-                    max_trips: *max_trips,
-                },
-                body: pb,
-                cond: pc,
-            }))
-        }
-        _ => Ok(None),
+        } if *max_trips != Some(0) => Some((body, Some(cond), *carry)),
+        _ => None,
     }
 }
+
+fn hoist_bodies(body: &BodyRef, cond: Option<&BodyRef>, first_inv: usize) -> Result<Option<Hoist>> {
+    let pb = plan(body, first_inv)?;
+    let pc = match cond {
+        Some(c) => plan(c, first_inv)?,
+        None => None,
+    };
+    if pb.is_none() && pc.is_none() {
+        return Ok(None);
+    }
+    let tys = |g: &Graph, p: &Option<Plan>| -> Vec<TensorType> {
+        p.iter()
+            .flat_map(|p| p.frontier.iter().map(|&f| g.ty(f).clone()))
+            .collect()
+    };
+    let tb = tys(body, &pb);
+    let (nc, tc) = match cond {
+        Some(c) => {
+            let tc = tys(c, &pc);
+            (Some(BodyRef::new(edit(c, pc.as_ref(), &tb, &[])?)), tc)
+        }
+        None => (None, Vec::new()),
+    };
+    let nb = BodyRef::new(edit(body, pb.as_ref(), &[], &tc)?);
+    Ok(Some(Hoist {
+        body: nb,
+        cond: nc,
+        body_plan: pb,
+        cond_plan: pc,
+    }))
+}
+
+type Key = (*const Graph, *const Graph, usize);
 
 /// Hoists the invariant nodes out of the loops of `g` (not out of loops in
 /// its bodies); returns the nodes added to `g` and the number of loops
@@ -226,18 +225,23 @@ pub fn hoist_here(g: &mut Graph) -> Result<(usize, usize)> {
     if !crate::body_edit::has_loops(g) {
         return Ok((0, 0));
     }
-    let mut memo: HashMap<Op, Option<std::sync::Arc<Hoist>>> = HashMap::new();
+    let mut memo: HashMap<Key, Option<Arc<Hoist>>> = HashMap::new();
     let (mut added, mut loops) = (0, 0);
     for id in g.topo_order()? {
-        if !matches!(g[id].op, Op::Scan { .. } | Op::While { .. }) {
-            continue;
-        }
         let op = g[id].op.clone();
-        let h = match memo.get(&op) {
+        let Some((body, cond, first_inv)) = loop_parts(&op) else {
+            continue;
+        };
+        let key = (
+            Arc::as_ptr(&body.0),
+            cond.map_or(std::ptr::null(), |c| Arc::as_ptr(&c.0)),
+            first_inv,
+        );
+        let h = match memo.get(&key) {
             Some(h) => h.clone(),
             None => {
-                let h = hoist_op(&op)?.map(std::sync::Arc::new);
-                memo.insert(op.clone(), h.clone());
+                let h = hoist_bodies(body, cond, first_inv)?.map(Arc::new);
+                memo.insert(key, h.clone());
                 h
             }
         };
@@ -245,16 +249,24 @@ pub fn hoist_here(g: &mut Graph) -> Result<(usize, usize)> {
         let operands = g.operands(id);
         let before = g.len();
         let mut vals = Vec::new();
-        for (p, f) in [
-            (&h.body, op.bodies()[0]),
-            (&h.cond, op.bodies().last().copied().unwrap()),
-        ] {
-            if let Some(p) = p {
-                vals.extend(copy_out(g, f, p, &operands));
-            }
+        if let Some(p) = &h.body_plan {
+            vals.extend(copy_out(g, body, p, &operands));
+        }
+        if let (Some(p), Some(c)) = (&h.cond_plan, cond) {
+            vals.extend(copy_out(g, c, p, &operands));
         }
         added += g.len() - before;
-        g[id].op = h.op.clone();
+        g[id].op = match op.clone() {
+            Op::While {
+                carry, max_trips, ..
+            } => Op::While {
+                cond: h.cond.clone().unwrap_or_else(|| h.body.clone()),
+                body: h.body.clone(),
+                carry,
+                max_trips,
+            },
+            other => with_bodies(&other, |_| h.body.clone()),
+        };
         for (j, v) in vals.into_iter().enumerate() {
             g.set_operand(id, operands.len() + j, v);
         }
