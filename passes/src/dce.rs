@@ -54,9 +54,9 @@ fn carry_fixpoint(body: &Graph, k: usize, keep: &mut [bool]) -> HashSet<NodeId> 
     loop {
         let live = reads(body, keep);
         let mut changed = false;
-        for i in 0..k {
-            if !keep[i] && live.contains(&body.params()[i]) {
-                keep[i] = true;
+        for (kept, p) in keep[..k].iter_mut().zip(body.params()) {
+            if !*kept && live.contains(p) {
+                *kept = true;
                 changed = true;
             }
         }
@@ -134,8 +134,8 @@ fn prune_loop(g: &mut Graph, id: NodeId, used: &[bool], memo: &mut Memo) -> Resu
         } => {
             let mut keep_out = used.to_vec();
             let cond_live = cond.ancestors(cond.outputs());
-            for i in 0..carry {
-                keep_out[i] |= cond_live.contains(&cond.params()[i]);
+            for (kept, p) in keep_out[..carry].iter_mut().zip(cond.params()) {
+                *kept |= cond_live.contains(p);
             }
             let live = carry_fixpoint(&body, carry, &mut keep_out);
             let keep_par: Vec<bool> = (0..body.params().len())
