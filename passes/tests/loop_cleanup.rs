@@ -705,3 +705,31 @@ fn deep_nesting_does_not_overflow_the_stack() {
         }
     }
 }
+
+#[test]
+fn inline_expands_calls_inside_bodies() {
+    let sb = GraphBuilder::new("sq_body");
+    let x = sb.param("x", f64s(&[]));
+    let sq = adjoint_ir::CustomOp::new("sq", sb.build(&[x * x]).unwrap(), None, None).unwrap();
+    let s = f64s(&[]);
+    let b = body("step", &[("c", s.clone())], |p| {
+        vec![p[0].builder().call(&sq, &[p[0]]) + p[0]]
+    });
+    let mut g = Graph::new("f");
+    let a = g.add_param("a", s).unwrap();
+    let op = Op::Scan {
+        body: b,
+        carry: 1,
+        xs: 0,
+        length: 3,
+        reverse: false,
+    };
+    let r = g.add_multi(op, &[a]).unwrap();
+    g.set_outputs(r);
+    let (h, s) = apply(&g, &adjoint_passes::inline::Inline);
+    assert_eq!(s.removed, 1);
+    let inner = body_of(&h, the(&h, "scan"));
+    assert_eq!(count(&inner, "call"), 0);
+    assert_eq!(count(&inner, "mul"), 1);
+    same_bits(&g, &h);
+}

@@ -320,7 +320,7 @@ impl Pass for Simplify {
 impl PassType for Simplify {
     const NAME: &'static str = "simplify";
     const SUMMARY: &'static str =
-        "algebraic simplification, exact in IEEE arithmetic (x*1, x-0, neg(neg x), broadcast/reshape/transpose chains, ...)";
+        "algebraic simplification, exact in IEEE arithmetic (x*1, x-0, neg(neg x), broadcast/reshape/transpose chains, ...), in bodies too; trivial loops replaced, loop invariants hoisted";
     const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
         name: "fast_math",
         help: "true: also rewrites that may change results (x+0 -> x, 0-x -> -x, pow(x,1|2), sums of copies -> x*n, constant reassociation); default false",
