@@ -587,6 +587,31 @@ fn simplify_replaces_a_while_with_max_trips_zero_by_its_inits() {
 }
 
 #[test]
+fn simplify_replaces_a_while_whose_condition_is_constant_false_by_its_inits() {
+    let s = f64s(&[]);
+    let cond = body("never", &[("c", s.clone())], |p| {
+        vec![p[0]
+            .builder()
+            .constant(Tensor::from_bool(Vec::<usize>::new(), vec![false]).unwrap())]
+    });
+    let step = body("step", &[("c", s.clone())], |p| vec![p[0] + p[0]]);
+    let mut g = Graph::new("f");
+    let a = g.add_param("a", s).unwrap();
+    let op = Op::While {
+        cond,
+        body: step,
+        carry: 1,
+        max_trips: None,
+    };
+    let r = g.add_multi(op, &[a]).unwrap();
+    g.set_outputs(r);
+    let (h, _) = apply(&g, &simplify());
+    assert_eq!(count(&h, "while"), 0);
+    assert_eq!(h.outputs(), &[a]);
+    same_bits(&g, &h);
+}
+
+#[test]
 fn a_body_shared_by_two_loops_stays_shared() {
     let s = f64s(&[]);
     let b = body("step", &[("c", s.clone()), ("k", s.clone())], |p| {
@@ -731,5 +756,51 @@ fn inline_expands_calls_inside_bodies() {
     let inner = body_of(&h, the(&h, "scan"));
     assert_eq!(count(&inner, "call"), 0);
     assert_eq!(count(&inner, "mul"), 1);
+    same_bits(&g, &h);
+}
+
+#[test]
+fn dce_prunes_an_inner_loop_once_the_outer_loop_drops_what_it_fed() {
+    // inner: (a, b) -> (a*a, b+a), 2 trips; the outer body returns
+    // (c + a_final, b_final) as (carry, y). Only the outer carry is used,
+    // so the outer ys goes, and then the inner carry b.
+    let s = f64s(&[]);
+    let inner = body("inner", &[("a", s.clone()), ("b", s.clone())], |p| {
+        vec![p[0] * p[0], p[1] + p[0]]
+    });
+    let mut ob = Graph::new("outer");
+    let c = ob.add_param("c", s.clone()).unwrap();
+    let op = Op::Scan {
+        body: inner,
+        carry: 2,
+        xs: 0,
+        length: 2,
+        reverse: false,
+    };
+    let r = ob.add_multi(op, &[c, c]).unwrap();
+    let nc = ob
+        .add(Op::Binary(adjoint_ir::BinaryOp::Add), &[c, r[0]])
+        .unwrap();
+    ob.set_outputs(vec![nc, r[1]]);
+    let mut g = Graph::new("f");
+    let a = g.add_param("a", s).unwrap();
+    let op = Op::Scan {
+        body: BodyRef::new(ob),
+        carry: 1,
+        xs: 0,
+        length: 3,
+        reverse: false,
+    };
+    let r = g.add_multi(op, &[a]).unwrap();
+    g.set_outputs(vec![r[0]]);
+    verify(&g).unwrap();
+    let (h, _) = apply(&g, &dce());
+    let outer = body_of(&h, the(&h, "scan"));
+    assert_eq!(outer.outputs().len(), 1);
+    let Op::Scan { carry, body, .. } = &outer[the(&outer, "scan")].op else {
+        unreachable!()
+    };
+    assert_eq!(*carry, 1);
+    assert_eq!(body.param_names(), ["a"]);
     same_bits(&g, &h);
 }

@@ -8,11 +8,19 @@
 //! - a `scan` of length 1 becomes its body, inlined once: it reads each
 //!   scanned input `xs: T[1, S…]` reshaped to `T[S…]`, and each output `y`
 //!   is reshaped to `[1, …]`;
-//! - a `while` with `max_trips=0` becomes its inits.
+//! - a `while` with `max_trips=0`, or whose condition returns the constant
+//!   `false`, becomes its inits.
 
 use crate::body_edit::{loop_nodes, replace_results};
 use crate::inline::inline_graph;
 use adjoint_ir::{Graph, NodeId, Op, Result, Shape, Tensor};
+
+/// Whether the function `f` returns the constant `false`.
+fn is_const_false(f: &Graph) -> bool {
+    f.outputs()
+        .first()
+        .is_some_and(|&o| matches!(&f[o].op, Op::Const(t) if t.as_bool() == Some(&[false][..])))
+}
 
 /// The values that replace the results of loop `id`, if it simplifies.
 fn replacement(g: &mut Graph, id: NodeId) -> Result<Option<Vec<NodeId>>> {
@@ -28,10 +36,11 @@ fn replacement(g: &mut Graph, id: NodeId) -> Result<Option<Vec<NodeId>>> {
             inline_graph(g, &branch, &operands[1..]).map(Some)
         }
         Op::While {
+            cond,
             carry,
-            max_trips: Some(0),
+            max_trips,
             ..
-        } => Ok(Some(operands[..carry].to_vec())),
+        } if max_trips == Some(0) || is_const_false(&cond) => Ok(Some(operands[..carry].to_vec())),
         Op::Scan {
             carry, length: 0, ..
         } => {
