@@ -804,3 +804,106 @@ fn dce_prunes_an_inner_loop_once_the_outer_loop_drops_what_it_fed() {
     assert_eq!(body.param_names(), ["a"]);
     same_bits(&g, &h);
 }
+
+/// A random scan body: `k` carries, `m` scanned inputs (all `f64[3]`) and
+/// invariants `f64[3]`/`f64[]`; `steps` random elementwise nodes; outputs
+/// the carries then `q` ys picked from the values.
+fn random_body(r: &mut common::Rng, k: usize, m: usize, invs: &[TensorType], q: usize) -> BodyRef {
+    use adjoint_ir::{BinaryOp, UnaryOp};
+    let v3 = f64s(&[3]);
+    let mut g = Graph::new("rb");
+    let mut pool = vec![g.constant(Tensor::from_f64([3], vec![f64::NAN, -0.0, 2.5]).unwrap())];
+    for i in 0..k + m {
+        pool.push(g.add_param(format!("p{i}"), v3.clone()).unwrap());
+    }
+    for (i, t) in invs.iter().enumerate() {
+        let p = g.add_param(format!("k{i}"), t.clone()).unwrap();
+        let v = if t.shape.is_scalar() {
+            g.add(Op::Broadcast { shape: [3].into() }, &[p]).unwrap()
+        } else {
+            p
+        };
+        pool.push(v);
+    }
+    let pick =
+        |r: &mut common::Rng, pool: &[NodeId]| pool[(r.next_f64() * pool.len() as f64) as usize];
+    for _ in 0..6 {
+        let a = pick(r, &pool);
+        let b = pick(r, &pool);
+        let n = match (r.next_f64() * 7.0) as usize {
+            0 => g.add(Op::Binary(BinaryOp::Add), &[a, b]),
+            1 => g.add(Op::Binary(BinaryOp::Mul), &[a, b]),
+            2 => g.add(Op::Binary(BinaryOp::Sub), &[a, b]),
+            3 => g.add(Op::Unary(UnaryOp::Neg), &[a]),
+            4 => g.add(Op::Unary(UnaryOp::Tanh), &[a]),
+            5 => {
+                let c = g.constant(Tensor::scalar_f64(if r.next_f64() < 0.5 {
+                    1.0
+                } else {
+                    -0.0
+                }));
+                let c = g.add(Op::Broadcast { shape: [3].into() }, &[c]).unwrap();
+                g.add(Op::Binary(BinaryOp::Mul), &[a, c])
+            }
+            _ => g.add(Op::Binary(BinaryOp::Max), &[a, b]),
+        };
+        pool.push(n.unwrap());
+    }
+    let outs: Vec<NodeId> = (0..k + q).map(|_| pick(r, &pool)).collect();
+    g.set_outputs(outs);
+    BodyRef::new(g)
+}
+
+#[test]
+fn random_loop_programs_keep_their_bits_through_the_clean_up_pipeline() {
+    let mut r = common::Rng(2024);
+    for case in 0..60 {
+        let k = (r.next_f64() * 3.0) as usize;
+        let m = (r.next_f64() * 3.0) as usize;
+        let q = if k == 0 {
+            1
+        } else {
+            (r.next_f64() * 3.0) as usize
+        };
+        let n = (r.next_f64() * 4.0) as usize;
+        let invs: Vec<TensorType> = (0..(r.next_f64() * 3.0) as usize)
+            .map(|i| if i % 2 == 0 { f64s(&[]) } else { f64s(&[3]) })
+            .collect();
+        let body = random_body(&mut r, k, m, &invs, q);
+        let mut g = Graph::new("f");
+        let mut ops = Vec::new();
+        for i in 0..k {
+            ops.push(g.add_param(format!("c{i}"), f64s(&[3])).unwrap());
+        }
+        for i in 0..m {
+            ops.push(g.add_param(format!("x{i}"), f64s(&[n, 3])).unwrap());
+        }
+        for (i, t) in invs.iter().enumerate() {
+            ops.push(g.add_param(format!("k{i}"), t.clone()).unwrap());
+        }
+        let op = Op::Scan {
+            body,
+            carry: k,
+            xs: m,
+            length: n,
+            reverse: r.next_f64() < 0.5,
+        };
+        // The same scan twice (cse), results used at random.
+        let r1 = g.add_multi(op.clone(), &ops).unwrap();
+        let r2 = g.add_multi(op, &ops).unwrap();
+        let mut outs: Vec<NodeId> = r1
+            .iter()
+            .chain(&r2)
+            .copied()
+            .filter(|_| r.next_f64() < 0.4)
+            .collect();
+        if outs.is_empty() {
+            outs.push(r1[0]);
+        }
+        g.set_outputs(outs);
+        verify(&g).unwrap();
+        let h = common::run(&g, "fold,simplify,cse,licm,dce");
+        assert!(count(&h, "scan") <= 1, "case {case}");
+        same_bits(&g, &h);
+    }
+}
