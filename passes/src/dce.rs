@@ -179,10 +179,10 @@ fn prune_loop(g: &mut Graph, id: NodeId, used: &[bool], memo: &mut Memo) -> Resu
     }
 }
 
-/// Removes the nodes no output depends on, except parameters, and prunes
-/// the loops of `g` (not of its bodies); returns the number of nodes added
-/// (the rebuilt loops) and the ops of the removed nodes.
-pub fn remove_dead_here(g: &mut Graph) -> Result<(usize, Vec<&'static str>)> {
+/// The nodes the outputs of `g` need, pruning the loops of `g` on the way
+/// (outputs first, so a loop is pruned once all its users are known);
+/// returns the number of nodes added (the rebuilt loops) and the set.
+fn needed_pruning_loops(g: &mut Graph) -> Result<(usize, HashSet<NodeId>)> {
     let mut memo = Memo::new();
     let mut needed: HashSet<NodeId> = g.outputs().iter().copied().collect();
     let mut added = 0;
@@ -210,6 +210,18 @@ pub fn remove_dead_here(g: &mut Graph) -> Result<(usize, Vec<&'static str>)> {
         }
         needed.extend(g.operands(id));
     }
+    Ok((added, needed))
+}
+
+/// Removes the nodes no output depends on, except parameters, and prunes
+/// the loops of `g` (not of its bodies); returns the number of nodes added
+/// (the rebuilt loops) and the ops of the removed nodes.
+pub fn remove_dead_here(g: &mut Graph) -> Result<(usize, Vec<&'static str>)> {
+    let (added, needed) = if crate::body_edit::has_loops(g) {
+        needed_pruning_loops(g)?
+    } else {
+        (0, g.ancestors(g.outputs()))
+    };
     let params: HashSet<NodeId> = g.params().iter().copied().collect();
     let dead: Vec<NodeId> = g
         .node_ids()

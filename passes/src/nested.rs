@@ -148,19 +148,18 @@ fn run_items(
     // explicit stack.
     let n = items.len();
     let mut post = Vec::with_capacity(n);
-    let mut state = vec![0u8; n];
+    let mut seen = vec![false; n];
     let mut stack = vec![(0usize, 0usize)];
-    state[0] = 1;
+    seen[0] = true;
     while let Some(top) = stack.last_mut() {
         let (it, next) = *top;
         if let Some(&c) = items[it].children.get(next) {
             top.1 += 1;
-            if state[c] == 0 {
-                state[c] = 1;
+            if !seen[c] {
+                seen[c] = true;
                 stack.push((c, 0));
             }
         } else {
-            state[it] = 2;
             post.push(it);
             stack.pop();
         }
