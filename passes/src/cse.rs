@@ -4,7 +4,14 @@
 //! commutative ops (`add`, `mul`, `max`, `min`) are sorted first, so `a*b`
 //! and `b*a` merge. One pass in topological order finds every redundancy,
 //! since operands are canonicalised before their users are hashed.
+//!
+//! Loops merge like any node: two `scan`s (`while`s, `cond`s) with the
+//! same op (attributes and the very same bodies, by address) and the same
+//! operands are one loop, and their projections then merge too. The pass
+//! runs in every body ([`crate::nested`], innermost first), so bodies
+//! shared by two loops stay shared and such loops can merge.
 
+use crate::nested::{run_nested, Order};
 use crate::registry::{OptionSpec, PassType};
 use crate::{Pass, PassOptions, PassStats};
 use adjoint_ir::{Graph, NodeId, Op, Result};
@@ -23,8 +30,22 @@ fn key(g: &Graph, id: NodeId) -> (Op, Vec<NodeId>) {
     (op, ops)
 }
 
-/// Merges structurally equal nodes; returns the ops of the removed nodes.
+/// Merges structurally equal nodes in `g` and in every body it runs;
+/// returns the ops of the removed nodes.
 pub fn eliminate_common(g: &mut Graph) -> Result<Vec<&'static str>> {
+    let mut removed = Vec::new();
+    run_nested(g, Order::BottomUp, |h| {
+        let r = eliminate_common_here(h)?;
+        let changed = !r.is_empty();
+        removed.extend(r);
+        Ok(changed)
+    })?;
+    Ok(removed)
+}
+
+/// Merges structurally equal nodes of `g` (not inside its bodies); returns
+/// the ops of the removed nodes.
+pub fn eliminate_common_here(g: &mut Graph) -> Result<Vec<&'static str>> {
     let mut seen: HashMap<(Op, Vec<NodeId>), NodeId> = HashMap::new();
     let mut merged = Vec::new();
     for id in g.topo_order()? {
@@ -68,7 +89,7 @@ impl Pass for Cse {
 impl PassType for Cse {
     const NAME: &'static str = "cse";
     const SUMMARY: &'static str =
-        "merge structurally equal nodes (hash of op and operands; commutative operands sorted)";
+        "merge structurally equal nodes (hash of op and operands; commutative operands sorted), in bodies too";
     const OPTIONS: &'static [OptionSpec] = &[];
     fn from_options(_: &PassOptions) -> Result<Self> {
         Ok(Cse)

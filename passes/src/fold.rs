@@ -11,7 +11,11 @@
 //! mode), not `matmul` (whose summation order is the engine's), and not
 //! custom-op calls (whose bodies may hold either). Folding them with the
 //! interpreter would change what the JIT computes.
+//!
+//! Loops, conditionals and `iota` are never evaluated; the pass folds
+//! inside every body instead ([`crate::nested`], innermost first).
 
+use crate::nested::{run_nested, Order};
 use crate::registry::{OptionSpec, PassType};
 use crate::{Pass, PassOptions, PassStats};
 use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Tensor, TensorType};
@@ -265,7 +269,14 @@ impl Pass for Fold {
     }
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
-        let (added, removed) = fold_constants(g, self.max_elements)?;
+        let (mut added, mut removed) = (0, Vec::new());
+        run_nested(g, Order::BottomUp, |h| {
+            let (a, r) = fold_constants(h, self.max_elements)?;
+            let changed = a > 0 || !r.is_empty();
+            added += a;
+            removed.extend(r);
+            Ok(changed)
+        })?;
         Ok(PassStats::removing(added, &removed))
     }
 }
@@ -273,7 +284,7 @@ impl Pass for Fold {
 impl PassType for Fold {
     const NAME: &'static str = "fold";
     const SUMMARY: &'static str =
-        "constant folding through the interpreter (results up to `max` elements, default 4096)";
+        "constant folding through the interpreter (results up to `max` elements, default 4096), in bodies too";
     const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
         name: "max",
         help: "largest folded result, in elements (default 4096)",

@@ -107,7 +107,8 @@ pub fn inline_calls_where(
     }
 }
 
-/// The `inline` pass: expands every `call` into the custom op's body.
+/// The `inline` pass: expands every `call` into the custom op's body, in
+/// the function and in every body it runs.
 #[derive(Clone, Debug, Default)]
 pub struct Inline;
 
@@ -117,7 +118,13 @@ impl Pass for Inline {
     }
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
-        let (added, removed) = inline_calls_where(g, |_| true)?;
+        let (mut added, mut removed) = (0, 0);
+        crate::nested::run_nested(g, crate::nested::Order::BottomUp, |h| {
+            let (a, r) = inline_calls_where(h, |_| true)?;
+            added += a;
+            removed += r;
+            Ok(r > 0)
+        })?;
         Ok(PassStats {
             added,
             removed,

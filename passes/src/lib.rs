@@ -6,7 +6,8 @@
 //! - automatic differentiation as graph transforms: [`reverse`] (`grad`,
 //!   `vjp`) and [`forward`] (`jvp`), built on one table of derivative
 //!   [`rules`] with symbolic zeros ([`Lin`]);
-//! - clean-up: [`dce`], [`cse`], [`fold`], [`simplify`], [`inline`];
+//! - clean-up: [`dce`], [`cse`], [`fold`], [`simplify`], [`inline`],
+//!   [`licm`], which also run inside loop bodies ([`nested`]);
 //! - [`gradcheck`]: reverse and forward mode against finite differences.
 //!
 //! ```
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod batched_matvec;
+pub mod body_edit;
 pub mod bracketing;
 pub mod composite;
 pub mod contract;
@@ -35,8 +37,10 @@ pub mod fuse;
 pub mod gradcheck;
 pub mod inline;
 pub mod jacobian;
+pub mod licm;
 pub mod lin;
 mod manager;
+pub mod nested;
 mod pipeline;
 mod registry;
 pub mod reverse;

@@ -97,6 +97,7 @@ impl Registry {
         r.register(PassEntry::of::<crate::dce::Dce>());
         r.register(PassEntry::of::<crate::fold::Fold>());
         r.register(PassEntry::of::<crate::inline::Inline>());
+        r.register(PassEntry::of::<crate::licm::Licm>());
         r.register(PassEntry::of::<crate::jacobian::Jacobian>());
         r.register(PassEntry::of::<crate::fuse::Fuse>());
         r

@@ -47,6 +47,13 @@
 //! `x·0` is never rewritten (`inf·0` and `NaN·0` are NaN); AD avoids
 //! materialising such products through symbolic zeros instead.
 //!
+//! **Loops.** The pass runs in every body ([`crate::nested`], innermost
+//! first). In each function it first rewrites loops ([`rewrite_loops`]: a
+//! `cond` on a constant predicate, a `scan` of length 0 or 1, a `while`
+//! with `max_trips=0`), then hoists loop invariants
+//! ([`crate::licm::hoist_here`]), then walks the nodes. All of that is
+//! exact.
+//!
 //! **Cost.** One walk in topological order: a node is rewritten once its
 //! operands are final, the nodes a rewrite creates are simplified at once,
 //! and the replaced node's users come later in the walk. So the result is
@@ -54,8 +61,12 @@
 //! the topological sort), with a budget on the number of rewrites as a
 //! guard against a rule cycle.
 
+mod loops;
 mod rules;
 
+pub use loops::rewrite_loops;
+
+use crate::nested::{run_nested, Order};
 use crate::registry::{OptionSpec, PassType};
 use crate::{Pass, PassOptions, PassStats};
 use adjoint_ir::{Error, Graph, NodeId, Result};
@@ -291,7 +302,17 @@ impl Pass for Simplify {
     }
 
     fn run(&self, g: &mut Graph) -> Result<PassStats> {
-        let (added, removed) = simplify_graph_with(g, self.fast_math)?;
+        let (mut added, mut removed) = (0, Vec::new());
+        run_nested(g, Order::BottomUp, |h| {
+            let (a1, r1) = rewrite_loops(h)?;
+            let (a2, loops) = crate::licm::hoist_here(h)?;
+            let (a3, r3) = simplify_graph_with(h, self.fast_math)?;
+            let changed = a1 + a2 + a3 > 0 || loops > 0 || !r1.is_empty() || !r3.is_empty();
+            added += a1 + a2 + a3;
+            removed.extend(r1);
+            removed.extend(r3);
+            Ok(changed)
+        })?;
         Ok(PassStats::removing(added, &removed))
     }
 }
@@ -299,7 +320,7 @@ impl Pass for Simplify {
 impl PassType for Simplify {
     const NAME: &'static str = "simplify";
     const SUMMARY: &'static str =
-        "algebraic simplification, exact in IEEE arithmetic (x*1, x-0, neg(neg x), broadcast/reshape/transpose chains, ...)";
+        "algebraic simplification, exact in IEEE arithmetic (x*1, x-0, neg(neg x), broadcast/reshape/transpose chains, ...), in bodies too; trivial loops replaced, loop invariants hoisted";
     const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
         name: "fast_math",
         help: "true: also rewrites that may change results (x+0 -> x, 0-x -> -x, pow(x,1|2), sums of copies -> x*n, constant reassociation); default false",
