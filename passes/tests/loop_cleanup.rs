@@ -694,7 +694,7 @@ fn nested(depth: usize) -> Graph {
         g.set_outputs(r);
         inner = BodyRef::new(g);
     }
-    Arc::try_unwrap(inner.0).unwrap_or_else(|a| (*a).clone())
+    inner.into_graph()
 }
 
 #[test]

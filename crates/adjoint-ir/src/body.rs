@@ -32,6 +32,15 @@ impl BodyRef {
     pub fn graph(&self) -> &Graph {
         &self.0
     }
+
+    /// The function by value: moved out when this is the last reference,
+    /// else cloned.
+    pub fn into_graph(mut self) -> Graph {
+        match Arc::get_mut(&mut self.0) {
+            Some(g) => std::mem::take(g),
+            None => (*self.0).clone(),
+        }
+    }
 }
 
 /// `BodyRef(@name)`: the name only, as bodies nest.
