@@ -225,11 +225,7 @@ impl Graph {
     /// verifier catches a wrong type later; passes that know the type use
     /// this to avoid recomputing it.
     pub fn add_unchecked(&mut self, op: Op, ty: TensorType, operands: &[NodeId]) -> NodeId {
-        let id = NodeId(self.g.add_node(Node {
-            op,
-            ty,
-            name: None,
-        }));
+        let id = NodeId(self.g.add_node(Node { op, ty, name: None }));
         for (pos, &o) in operands.iter().enumerate() {
             self.g.add_edge(o.0, id.0, pos as u32);
         }

@@ -26,9 +26,9 @@
 //! result left in a scratch slot and the slots folded in order after the
 //! threads are done.
 
+use crate::libcall::{Float, HostFn, HostSig, MathFn};
 use crate::plan::{Access, BufKind, KExpr, Kernel, Plan, ReduceKind, Step};
 use crate::ports;
-use crate::runtime::{self, HostFn, HostSig};
 use crate::stencil::{self, Reuse};
 use crate::{vmath, vpow, JitOptions, OptLevel};
 use adjoint_ir::{BinaryOp, CompareOp, DType, Error, Result, UnaryOp, REDUCE_SUM_BLOCK};
@@ -223,7 +223,8 @@ struct Ctx<'a> {
     module: JITModule,
     plan: &'a Plan,
     addrs: &'a Addresses,
-    host: HashMap<&'static str, (FuncId, HostSig)>,
+    /// The declared host functions, indexed by [`HostFn::index`].
+    host: Vec<FuncId>,
     opts: &'a JitOptions,
     clif: Option<String>,
     disasm: Option<String>,
@@ -238,7 +239,7 @@ struct Ctx<'a> {
     kernel_poly: bool,
     /// The out-of-line polynomial functions called so far (defined after
     /// `main`): kernels that do not inline the polynomials call these.
-    math_fns: Vec<MathFn>,
+    math_fns: Vec<PolyFn>,
     /// Whether vector lanes run along the last outer loop (transposed
     /// reductions) instead of the inner loop.
     lane_outer: bool,
@@ -248,37 +249,21 @@ struct Ctx<'a> {
 }
 
 /// One out-of-line polynomial function, `fn(x) -> t` (or `fn(x, y) -> t`
-/// for `pow`) of the dtype: the same code as the inline one, compiled once
-/// per module.
+/// for `pow`) of the float type: the same code as the inline one, compiled
+/// once per module.
 #[derive(Clone, Copy, Debug)]
-struct MathFn {
-    /// The function's name, also its key among a function's refs.
-    name: &'static str,
+struct PolyFn {
+    f: MathFn,
+    t: Float,
     id: FuncId,
-    /// `None` for `pow`.
-    op: Option<UnaryOp>,
-    dt: DType,
 }
 
-/// The name of the out-of-line polynomial function of `op` (`None`:
-/// `pow`) in `dt`.
-fn math_fn_name(op: Option<UnaryOp>, dt: DType) -> &'static str {
-    let f64 = dt == DType::F64;
-    match (op, f64) {
-        (Some(UnaryOp::Exp), true) => "poly_exp_f64",
-        (Some(UnaryOp::Exp), false) => "poly_exp_f32",
-        (Some(UnaryOp::Log), true) => "poly_log_f64",
-        (Some(UnaryOp::Log), false) => "poly_log_f32",
-        (Some(UnaryOp::Sin), true) => "poly_sin_f64",
-        (Some(UnaryOp::Sin), false) => "poly_sin_f32",
-        (Some(UnaryOp::Cos), true) => "poly_cos_f64",
-        (Some(UnaryOp::Cos), false) => "poly_cos_f32",
-        (Some(UnaryOp::Tanh), true) => "poly_tanh_f64",
-        (Some(UnaryOp::Tanh), false) => "poly_tanh_f32",
-        (None, true) => "poly_pow_f64",
-        (None, false) => "poly_pow_f32",
-        (Some(u), _) => unreachable!("{} has no polynomial function", u.name()),
-    }
+/// A function a generated function refers to: a host function or an
+/// out-of-line polynomial one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Callee {
+    Host(HostFn),
+    Poly(MathFn, Float),
 }
 
 /// Per-function state: the entry values and imported function refs.
@@ -286,13 +271,12 @@ struct Env {
     ins: Value,
     outs: Value,
     arena: Value,
-    refs: HashMap<&'static str, FuncRef>,
+    refs: HashMap<Callee, FuncRef>,
 }
 
 pub(crate) fn lower(
     plan: &Plan,
     addrs: &Addresses,
-    host_fns: &[HostFn],
     opts: &JitOptions,
     threads: usize,
 ) -> Result<Lowered> {
@@ -324,15 +308,15 @@ pub(crate) fn lower(
         .map_err(|e| cl_err("host ISA", e))?;
     let mut jb =
         cranelift_jit::JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-    for h in host_fns {
-        jb.symbol(h.name, h.ptr);
+    for h in HostFn::ALL {
+        jb.symbol(h.symbol(), h.addr());
     }
     let mut module = JITModule::new(jb);
     let ptr = module.target_config().pointer_type();
-    let mut host = HashMap::new();
-    for h in host_fns {
+    let mut host = Vec::with_capacity(HostFn::ALL.len());
+    for h in HostFn::ALL {
         let mut sig = module.make_signature();
-        match h.sig {
+        match h.sig() {
             HostSig::Unary(d) => {
                 sig.params.push(AbiParam::new(scalar_ty(d)));
                 sig.returns.push(AbiParam::new(scalar_ty(d)));
@@ -354,9 +338,9 @@ pub(crate) fn lower(
             }
         }
         let id = module
-            .declare_function(h.name, Linkage::Import, &sig)
+            .declare_function(h.symbol(), Linkage::Import, &sig)
             .map_err(|e| cl_err("declare host function", e))?;
-        host.insert(h.name, (id, h.sig));
+        host.push(id);
     }
     let mut kernel_sig = module.make_signature();
     for _ in 0..5 {
@@ -554,7 +538,7 @@ impl Ctx<'_> {
                     let pa = self.buf_base(b, env, *a);
                     let pb = self.buf_base(b, env, *bb);
                     let pc = self.buf_base(b, env, *c);
-                    let f = self.host_ref(b, env, "adj_matmul");
+                    let f = self.host_ref(b, env, HostFn::MatMul);
                     b.ins().call(f, &[d, pa, pb, pc]);
                 }
             }
@@ -611,7 +595,7 @@ impl Ctx<'_> {
         };
         let grain = b.ins().iconst(I64, grain);
         let threads = b.ins().iconst(I64, self.threads as i64);
-        let pf = self.host_ref(b, env, "adj_parallel_for");
+        let pf = self.host_ref(b, env, HostFn::ParallelFor);
         b.ins()
             .call(pf, &[fptr, env.ins, env.outs, env.arena, n, grain, threads]);
         if inner_reduce {
@@ -651,45 +635,45 @@ impl Ctx<'_> {
     }
 
     /// A reference, in the function being built, to the out-of-line
-    /// polynomial function of `op` (`None`: `pow`) in `dt`, declared on
-    /// first use and defined after `main` ([`Self::define_math_fns`]).
+    /// polynomial function `f` in `t`, declared on first use and defined
+    /// after `main` ([`Self::define_math_fns`]).
     fn math_fn_ref(
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
-        op: Option<UnaryOp>,
-        dt: DType,
+        f: MathFn,
+        t: Float,
     ) -> FuncRef {
-        let name = math_fn_name(op, dt);
-        if let Some(&r) = env.refs.get(name) {
+        let key = Callee::Poly(f, t);
+        if let Some(&r) = env.refs.get(&key) {
             return r;
         }
-        let id = match self.math_fns.iter().find(|f| f.name == name) {
-            Some(f) => f.id,
+        let id = match self.math_fns.iter().find(|p| p.f == f && p.t == t) {
+            Some(p) => p.id,
             None => {
-                let sig = self.math_sig(op, dt);
+                let sig = self.math_sig(f, t);
+                let name = f.poly_name(t);
                 // A new name (each is declared once, here) with a local
                 // linkage cannot clash with another declaration.
                 let id = self
                     .module
                     .declare_function(name, Linkage::Local, &sig)
                     .unwrap_or_else(|e| unreachable!("declaring {name}: {e}"));
-                self.math_fns.push(MathFn { name, id, op, dt });
+                self.math_fns.push(PolyFn { f, t, id });
                 id
             }
         };
         let r = self.module.declare_func_in_func(id, b.func);
-        env.refs.insert(name, r);
+        env.refs.insert(key, r);
         r
     }
 
-    fn math_sig(&self, op: Option<UnaryOp>, dt: DType) -> Signature {
+    fn math_sig(&self, f: MathFn, t: Float) -> Signature {
         let mut sig = self.module.make_signature();
-        let arity = if op.is_some() { 1 } else { 2 };
-        for _ in 0..arity {
-            sig.params.push(AbiParam::new(scalar_ty(dt)));
+        for _ in 0..f.arity() {
+            sig.params.push(AbiParam::new(scalar_ty(t.dtype())));
         }
-        sig.returns.push(AbiParam::new(scalar_ty(dt)));
+        sig.returns.push(AbiParam::new(scalar_ty(t.dtype())));
         sig
     }
 
@@ -700,18 +684,19 @@ impl Ctx<'_> {
         self.kernel_poly = true;
         let fns = self.math_fns.clone();
         for f in fns {
-            let sig = self.math_sig(f.op, f.dt);
-            self.define_declared_fn(f.id, f.name, sig, |cx, b, p| {
+            let sig = self.math_sig(f.f, f.t);
+            let dt = f.t.dtype();
+            self.define_declared_fn(f.id, f.f.poly_name(f.t), sig, |cx, b, p| {
                 let mut env = Env {
                     ins: p[0],
                     outs: p[0],
                     arena: p[0],
                     refs: HashMap::new(),
                 };
-                let fl = cx.flavor(f.dt, false);
-                let v = match f.op {
+                let fl = cx.flavor(dt, false);
+                let v = match f.f.unary() {
                     Some(u) => cx
-                        .inline_math(b, &mut env, u, f.dt, false, p[0])
+                        .inline_math(b, &mut env, u, dt, false, p[0])
                         .ok_or_else(|| Error::jit(format!("no polynomial for {}", u.name())))?,
                     None => vpow::pow(b, fl, p[0], p[1]),
                 };
@@ -722,13 +707,15 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn host_ref(&mut self, b: &mut FunctionBuilder, env: &mut Env, name: &'static str) -> FuncRef {
-        if let Some(&r) = env.refs.get(name) {
+    fn host_ref(&mut self, b: &mut FunctionBuilder, env: &mut Env, h: HostFn) -> FuncRef {
+        let key = Callee::Host(h);
+        if let Some(&r) = env.refs.get(&key) {
             return r;
         }
-        let (id, _) = self.host[name];
-        let r = self.module.declare_func_in_func(id, b.func);
-        env.refs.insert(name, r);
+        let r = self
+            .module
+            .declare_func_in_func(self.host[h.index()], b.func);
+        env.refs.insert(key, r);
         r
     }
 
@@ -1836,14 +1823,8 @@ impl Ctx<'_> {
         Ok(v)
     }
 
-    fn call1(
-        &mut self,
-        b: &mut FunctionBuilder,
-        env: &mut Env,
-        name: &'static str,
-        x: Value,
-    ) -> Value {
-        let f = self.host_ref(b, env, name);
+    fn call1(&mut self, b: &mut FunctionBuilder, env: &mut Env, h: HostFn, x: Value) -> Value {
+        let f = self.host_ref(b, env, h);
         let c = b.ins().call(f, &[x]);
         b.inst_results(c)[0]
     }
@@ -1852,11 +1833,11 @@ impl Ctx<'_> {
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
-        name: &'static str,
+        h: HostFn,
         x: Value,
         y: Value,
     ) -> Value {
-        let f = self.host_ref(b, env, name);
+        let f = self.host_ref(b, env, h);
         let c = b.ins().call(f, &[x, y]);
         b.inst_results(c)[0]
     }
@@ -1894,8 +1875,9 @@ impl Ctx<'_> {
             UnaryOp::Sigmoid => Some(vmath::sigmoid(b, fl, x)),
             UnaryOp::Sin | UnaryOp::Cos if self.fma => {
                 let cos = u == UnaryOp::Cos;
+                let f = if cos { MathFn::Cos } else { MathFn::Sin };
                 Some(vmath::sincos(b, fl, x, cos, |b, v| {
-                    self.libm_unary(b, env, u, dt, vector, v)
+                    self.libm_unary(b, env, f, dt, vector, v)
                 }))
             }
             UnaryOp::Sin
@@ -1930,14 +1912,16 @@ impl Ctx<'_> {
             }
             UnaryOp::Sigmoid => {
                 let n = b.ins().fneg(x);
-                let e = self.host_unary(b, env, UnaryOp::Exp, dt, vector, n);
+                let e = self.host_unary(b, env, MathFn::Exp, dt, vector, n);
                 let one = splat_const(b, dt, vector, 1.0);
                 let d = b.ins().fadd(one, e);
                 b.ins().fdiv(one, d)
             }
-            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tanh => {
-                self.host_unary(b, env, u, dt, vector, x)
-            }
+            UnaryOp::Exp => self.host_unary(b, env, MathFn::Exp, dt, vector, x),
+            UnaryOp::Log => self.host_unary(b, env, MathFn::Log, dt, vector, x),
+            UnaryOp::Sin => self.host_unary(b, env, MathFn::Sin, dt, vector, x),
+            UnaryOp::Cos => self.host_unary(b, env, MathFn::Cos, dt, vector, x),
+            UnaryOp::Tanh => self.host_unary(b, env, MathFn::Tanh, dt, vector, x),
         }
     }
 
@@ -1948,18 +1932,18 @@ impl Ctx<'_> {
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
-        u: UnaryOp,
+        f: MathFn,
         dt: DType,
         vector: bool,
         x: Value,
     ) -> Value {
         // Without FMA the polynomial mode's `sin` and `cos` are libm's.
-        let libm_trig = matches!(u, UnaryOp::Sin | UnaryOp::Cos) && !self.fma;
+        let libm_trig = matches!(f, MathFn::Sin | MathFn::Cos) && !self.fma;
         if !self.opts.poly_math || libm_trig {
-            return self.libm_unary(b, env, u, dt, vector, x);
+            return self.libm_unary(b, env, f, dt, vector, x);
         }
         let call = |cx: &mut Self, b: &mut FunctionBuilder, env: &mut Env, a: Value| {
-            let f = cx.math_fn_ref(b, env, Some(u), dt);
+            let f = cx.math_fn_ref(b, env, f, Float::of(dt));
             let c = b.ins().call(f, &[a]);
             b.inst_results(c)[0]
         };
@@ -1976,18 +1960,16 @@ impl Ctx<'_> {
         &mut self,
         b: &mut FunctionBuilder,
         env: &mut Env,
-        u: UnaryOp,
+        f: MathFn,
         dt: DType,
         vector: bool,
         x: Value,
     ) -> Value {
-        let name = runtime::libm_fn_name(u.name(), dt);
+        let h = HostFn::Math(f, Float::of(dt));
         if vector {
-            self.per_lane(b, env, dt, &[x], |cx, b, env, a| {
-                cx.call1(b, env, name, a[0])
-            })
+            self.per_lane(b, env, dt, &[x], |cx, b, env, a| cx.call1(b, env, h, a[0]))
         } else {
-            self.call1(b, env, name, x)
+            self.call1(b, env, h, x)
         }
     }
 
@@ -2015,14 +1997,14 @@ impl Ctx<'_> {
                 // A call: of the out-of-line polynomial `pow` with
                 // `poly_math` (kernels that do not inline it), else libm's.
                 let poly = self.opts.poly_math;
-                let name = runtime::libm_fn_name("pow", dt);
+                let t = Float::of(dt);
                 let call = |cx: &mut Self, b: &mut FunctionBuilder, env: &mut Env, a: &[Value]| {
                     if poly {
-                        let f = cx.math_fn_ref(b, env, None, dt);
+                        let f = cx.math_fn_ref(b, env, MathFn::Pow, t);
                         let c = b.ins().call(f, a);
                         b.inst_results(c)[0]
                     } else {
-                        cx.call2(b, env, name, a[0], a[1])
+                        cx.call2(b, env, HostFn::Math(MathFn::Pow, t), a[0], a[1])
                     }
                 };
                 if vector {

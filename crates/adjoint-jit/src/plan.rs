@@ -25,11 +25,11 @@
 
 use crate::arena::ArenaError;
 use crate::runtime::{BatchOffsets, MatMulDesc};
+use adjoint_ir::fusion::{is_reduction, is_view_op, Regions};
 use adjoint_ir::{
     BinaryOp, CompareOp, DType, Error, Graph, NodeId, Op, Result, Shape, TensorData, UnaryOp,
     REDUCE_SUM_BLOCK,
 };
-use adjoint_passes::fuse::{is_reduction, is_view_op};
 use std::collections::{BTreeSet, HashMap};
 
 /// Products with at least this many multiply-adds are split across
@@ -296,6 +296,8 @@ enum Unit {
 
 struct Builder<'g> {
     g: &'g Graph,
+    /// The fusion regions of `g` (a side table).
+    regions: &'g Regions,
     bufs: Vec<Buf>,
     consts: Vec<ConstData>,
     matmuls: Vec<MatMulDesc>,
@@ -338,8 +340,8 @@ pub(crate) fn largest_arena_op(g: &Graph, p: &Plan) -> String {
 }
 
 /// Whether `user` reads `operand` inside `operand`'s region loop.
-fn reads_in_region(g: &Graph, operand: NodeId, user: NodeId) -> bool {
-    let (ro, ru) = (g[operand].region, g[user].region);
+fn reads_in_region(g: &Graph, regions: &Regions, operand: NodeId, user: NodeId) -> bool {
+    let (ro, ru) = (regions.region(operand), regions.region(user));
     ro.is_some()
         && ro == ru
         && is_region_member(&g[operand].op)
@@ -442,23 +444,23 @@ impl<'g> Builder<'g> {
                     }
                 }
                 op if is_region_member(op) => {
-                    let r = node.region.ok_or_else(|| {
+                    let r = self.regions.region(id).ok_or_else(|| {
                         jit_err(g, id, "internal: compute node without a fusion region")
                     })?;
                     let unit = Unit::Region(r);
                     self.region_members.entry(r).or_default().push(id);
                     let mut d = BTreeSet::new();
                     for &o in &operands {
-                        if !reads_in_region(g, o, id) {
+                        if !reads_in_region(g, self.regions, o, id) {
                             d.extend(self.deps_of(o));
                         }
                     }
                     self.add_unit_deps(&unit, d, pos);
                     let leaves = is_reduction(op)
                         || outputs.contains(&id)
-                        || g.users(id)
-                            .iter()
-                            .any(|&u| !reads_in_region(g, id, u) && !self.recompute.contains(&u));
+                        || g.users(id).iter().any(|&u| {
+                            !reads_in_region(g, self.regions, id, u) && !self.recompute.contains(&u)
+                        });
                     if leaves {
                         let b = self.new_buf(
                             id,
@@ -514,7 +516,7 @@ impl<'g> Builder<'g> {
                     let valid = src.iter().zip(lo).map(|(&d, &l)| (l, d)).collect();
                     // The value needs whatever the recomputed nodes read.
                     let mut deps = BTreeSet::new();
-                    for leaf in in_region_leaves(g, o) {
+                    for leaf in in_region_leaves(g, self.regions, o) {
                         deps.extend(self.deps_of(leaf));
                     }
                     self.vals.insert(
@@ -708,7 +710,7 @@ impl<'g> Builder<'g> {
         );
         operand_ok
             && g.users(id).iter().all(|&u| {
-                (is_region_member(&g[u].op) && g[u].region.is_some())
+                (is_region_member(&g[u].op) && self.regions.region(u).is_some())
                     || (matches!(g[u].op, Op::Pad { .. } | Op::Concat { .. })
                         && !self.recompute.contains(&u))
             })
@@ -991,6 +993,7 @@ impl KernelBuilder {
 /// The arena may not exceed `budget` bytes.
 pub(crate) fn build_plan(
     g: &Graph,
+    regions: &Regions,
     threads: usize,
     cheap_math: bool,
     budget: usize,
@@ -1009,7 +1012,8 @@ pub(crate) fn build_plan(
         region_members: HashMap::new(),
         copies: HashMap::new(),
         threads,
-        recompute: recompute_pads(g, cheap_math),
+        recompute: recompute_pads(g, regions, cheap_math),
+        regions,
     };
     b.run(&order)?;
     // Outputs: the first occurrence of a stored node writes the caller's
@@ -1099,7 +1103,7 @@ pub(crate) fn build_plan(
 
 /// The operands read from memory by `node` and the members of its region
 /// it reads in registers (transitively).
-fn in_region_leaves(g: &Graph, node: NodeId) -> Vec<NodeId> {
+fn in_region_leaves(g: &Graph, regions: &Regions, node: NodeId) -> Vec<NodeId> {
     let mut out = Vec::new();
     let mut stack = vec![node];
     let mut seen = BTreeSet::new();
@@ -1108,7 +1112,7 @@ fn in_region_leaves(g: &Graph, node: NodeId) -> Vec<NodeId> {
             continue;
         }
         for o in g.operands(n) {
-            if reads_in_region(g, o, n) {
+            if reads_in_region(g, regions, o, n) {
                 stack.push(o);
             } else {
                 out.push(o);
@@ -1127,11 +1131,11 @@ const MAX_RECOMPUTE_NODES: usize = 48;
 /// most `MAX_RECOMPUTE_NODES` cheap nodes, and every user of the pad is a
 /// loop. One loop then reads the inputs once, instead of one loop storing
 /// the value and another reading it back (the Rosenbrock gradients).
-fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
+fn recompute_pads(g: &Graph, regions: &Regions, cheap_math: bool) -> BTreeSet<NodeId> {
     let mut reducing = BTreeSet::new();
     for id in g.node_ids() {
         if is_reduction(&g[id].op) {
-            if let Some(r) = g[id].region {
+            if let Some(r) = regions.region(id) {
                 reducing.insert(r);
             }
         }
@@ -1153,14 +1157,14 @@ fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
             continue;
         }
         let o = g.operands(id)[0];
-        let Some(r) = g[o].region else { continue };
+        let Some(r) = regions.region(o) else { continue };
         if !g[o].op.is_elementwise() || reducing.contains(&r) || g[o].ty.dtype == DType::Bool {
             continue;
         }
         let users_ok = g
             .users(id)
             .iter()
-            .all(|&u| is_region_member(&g[u].op) && g[u].region.is_some());
+            .all(|&u| is_region_member(&g[u].op) && regions.region(u).is_some());
         if !users_ok {
             continue;
         }
@@ -1176,7 +1180,7 @@ fn recompute_pads(g: &Graph, cheap_math: bool) -> BTreeSet<NodeId> {
                 break;
             }
             for p in g.operands(n) {
-                if reads_in_region(g, p, n) {
+                if reads_in_region(g, regions, p, n) {
                     stack.push(p);
                 } else if !leaf_or_view_of_leaves(g, p) {
                     ok = false;
@@ -1214,19 +1218,25 @@ impl Builder<'_> {
         valid: &[(usize, usize)],
     ) -> Result<usize> {
         let g = self.g;
-        fn visit(g: &Graph, n: NodeId, seen: &mut BTreeSet<NodeId>, order: &mut Vec<NodeId>) {
+        fn visit(
+            g: &Graph,
+            regions: &Regions,
+            n: NodeId,
+            seen: &mut BTreeSet<NodeId>,
+            order: &mut Vec<NodeId>,
+        ) {
             if !seen.insert(n) {
                 return;
             }
             for o in g.operands(n) {
-                if reads_in_region(g, o, n) {
-                    visit(g, o, seen, order);
+                if reads_in_region(g, regions, o, n) {
+                    visit(g, regions, o, seen, order);
                 }
             }
             order.push(n);
         }
         let mut order = Vec::new();
-        visit(g, node, &mut BTreeSet::new(), &mut order);
+        visit(g, self.regions, node, &mut BTreeSet::new(), &mut order);
         let restrict: Vec<Option<(usize, usize)>> = valid
             .iter()
             .zip(&k.dims)
@@ -1252,7 +1262,7 @@ impl Builder<'_> {
         for &n in &order {
             let mut args = Vec::new();
             for o in g.operands(n) {
-                let e = if reads_in_region(g, o, n) {
+                let e = if reads_in_region(g, self.regions, o, n) {
                     ex[&o]
                 } else {
                     match self.vals.get(&o).cloned() {
@@ -1332,7 +1342,7 @@ impl Builder<'_> {
             let ops = g.operands(id);
             let mut args = Vec::with_capacity(ops.len());
             for &o in &ops {
-                let e = if reads_in_region(g, o, id) {
+                let e = if reads_in_region(g, self.regions, o, id) {
                     ex[&o]
                 } else {
                     let val = self.vals[&o].clone();
