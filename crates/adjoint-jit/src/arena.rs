@@ -9,7 +9,7 @@
 //! buffers is placed in `O(n log n)` whatever the number of buffers live at
 //! once. Sizes are 64-byte aligned and all size arithmetic is checked.
 
-use crate::plan::{Buf, BufId, BufKind, Step};
+use crate::kernel_ir::{Buf, BufId, BufKind, Step};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -163,7 +163,7 @@ pub(crate) fn allocate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Access, Kernel};
+    use crate::kernel_ir::{Access, Kernel};
     use adjoint_ir::{DType, GraphBuilder, TensorType};
 
     fn buf(numel: usize) -> Buf {

@@ -28,9 +28,10 @@ mod buffers;
 mod codegen;
 mod compiled;
 mod gemm_backend;
+mod kernel_ir;
 mod libcall;
 mod options;
-mod plan;
+mod planner;
 mod pool;
 mod ports;
 mod runtime;
@@ -67,10 +68,14 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = plan::build_plan(&g, &regions, threads, opts.poly_math, opts.memory_budget)?;
-    let plan_text = plan::describe(&plan);
-    let arena_op = plan::largest_arena_op(&g, &plan);
-    let output_ops = g.outputs().iter().map(|&o| plan::op_desc(&g, o)).collect();
+    let mut plan = planner::build_plan(&g, &regions, threads, opts.poly_math, opts.memory_budget)?;
+    let plan_text = kernel_ir::describe(&plan);
+    let arena_op = planner::largest_arena_op(&g, &plan);
+    let output_ops = g
+        .outputs()
+        .iter()
+        .map(|&o| planner::op_desc(&g, o))
+        .collect();
     // The descriptors' heap storage never moves: the code holds pointers.
     let descs: Vec<runtime::MatMulDesc> = std::mem::take(&mut plan.matmuls);
     let addrs = codegen::Addresses {
@@ -89,7 +94,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
     let kernels = plan
         .steps
         .iter()
-        .filter(|s| matches!(s, plan::Step::Kernel(_)))
+        .filter(|s| matches!(s, kernel_ir::Step::Kernel(_)))
         .count();
     let stats = CompileStats {
         nodes: g.len(),
@@ -104,8 +109,8 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
             .steps
             .iter()
             .map(|s| match s {
-                plan::Step::Kernel(k) => k.exprs.len(),
-                plan::Step::MatMul { .. } => 0,
+                kernel_ir::Step::Kernel(k) => k.exprs.len(),
+                kernel_ir::Step::MatMul { .. } => 0,
             })
             .sum(),
         seconds: t0.elapsed().as_secs_f64(),

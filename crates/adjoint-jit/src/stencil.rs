@@ -1,6 +1,6 @@
 //! Reuse of shifted subexpressions across the steps of a vector loop.
 //!
-//! A consumer of a recomputed `pad` (`plan::Val::PadExpr`) evaluates a
+//! A consumer of a recomputed `pad` (`planner::Val::PadExpr`) evaluates a
 //! region's value at its own index minus the pad's low edge: the Rosenbrock
 //! gradient computes `t(i) = 200 (x[i+1] - x[i]²)` for its first term and
 //! `t(i-1)` for its second. When the loop evaluates the unshifted
@@ -14,7 +14,7 @@
 //! copies of earlier ones and which expressions still need computing;
 //! [`window`] builds a shifted vector from the lanes of two steps.
 
-use crate::plan::{KExpr, Kernel};
+use crate::kernel_ir::{KExpr, Kernel};
 use adjoint_ir::{BinaryOp, CompareOp, DType, UnaryOp};
 use cranelift_codegen::ir::types::I8X16;
 use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value};

@@ -3,8 +3,8 @@
 //! shape of a vector step ([`VecStep`]) is passed down explicitly.
 
 use super::clif::flags;
+use crate::kernel_ir::{BufKind, Plan};
 use crate::libcall::{Float, HostFn, MathFn};
-use crate::plan::{BufKind, Plan};
 use crate::{JitOptions, OptLevel};
 use adjoint_ir::DType;
 use cranelift_codegen::ir::types::I64;

@@ -4,7 +4,7 @@
 use super::clif::{cast, fconst, flags, float_cc, mask_ty, scalar_ty, vec_ty, vecs_per_step};
 use super::context::{Ctx, Env, VecStep};
 use super::loops::Rows;
-use crate::plan::{KExpr, Kernel};
+use crate::kernel_ir::{KExpr, Kernel};
 use crate::ports;
 use crate::stencil::{self, Reuse};
 use adjoint_ir::{DType, Error, Result, UnaryOp};

@@ -6,7 +6,7 @@ use super::context::{Ctx, Env, VecStep};
 use super::loops::{begin_loop, end_loop, rows_at, Rows};
 use super::math::kernel_inlines_math;
 use super::reduce::{fold_into, identity, store_slots};
-use crate::plan::{Access, KExpr, Kernel};
+use crate::kernel_ir::{Access, KExpr, Kernel};
 use crate::stencil::{self, Reuse};
 use adjoint_ir::{DType, Result, REDUCE_SUM_BLOCK};
 use cranelift_codegen::ir::condcodes::IntCC;

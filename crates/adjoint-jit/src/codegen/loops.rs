@@ -3,7 +3,7 @@
 //! addresses (with bounds tests for padded operands) along the inner loop.
 
 use super::context::Ctx;
-use crate::plan::{Access, Kernel};
+use crate::kernel_ir::{Access, Kernel};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{InstBuilder, Value};

@@ -4,8 +4,8 @@
 
 use super::clif::{scalar_ty, splat_const};
 use super::context::{Callee, Ctx, Env, PolyFn};
+use crate::kernel_ir::{KExpr, Kernel};
 use crate::libcall::{Float, HostFn, MathFn};
-use crate::plan::{KExpr, Kernel};
 use crate::{vmath, vpow, JitOptions};
 use adjoint_ir::{BinaryOp, DType, Error, Result, UnaryOp};
 use cranelift_codegen::ir::{AbiParam, FuncRef, InstBuilder, Signature, Value};

@@ -39,8 +39,8 @@ mod reduce;
 pub(crate) use context::Addresses;
 pub(crate) use module::lower;
 
+use crate::kernel_ir::{Plan, Step};
 use crate::libcall::HostFn;
-use crate::plan::{Plan, Step};
 use crate::JitOptions;
 use adjoint_ir::Result;
 use context::{Ctx, Env};

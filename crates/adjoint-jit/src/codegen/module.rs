@@ -5,8 +5,8 @@
 use super::clif::{cl_err, scalar_ty};
 use super::context::{Addresses, Ctx, Lowered};
 use super::math::{kernel_inlines_math, transcendentals};
+use crate::kernel_ir::{Plan, Step};
 use crate::libcall::{HostFn, HostSig};
-use crate::plan::{Plan, Step};
 use crate::{JitOptions, OptLevel};
 use adjoint_ir::Result;
 use cranelift_codegen::ir::types::I64;
