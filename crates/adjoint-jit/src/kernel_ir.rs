@@ -10,9 +10,86 @@
 
 use crate::runtime::MatMulDesc;
 use adjoint_ir::{BinaryOp, CompareOp, DType, NodeId, TensorData, UnaryOp};
+use std::fmt;
 
-/// Index of a buffer in [`Plan::bufs`].
-pub(crate) type BufId = usize;
+/// Declares an index newtype: `new`/`index` conversions, `Display` as
+/// `prefix` and the number (the printer's syntax), and indexing of vectors
+/// and slices by it.
+macro_rules! index_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub(crate) struct $name(usize);
+
+        impl $name {
+            /// The id of position `i`.
+            pub fn new(i: usize) -> $name {
+                $name(i)
+            }
+
+            /// The position.
+            pub fn index(self) -> usize {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+
+        impl<T> std::ops::Index<$name> for [T] {
+            type Output = T;
+            fn index(&self, i: $name) -> &T {
+                &self[i.index()]
+            }
+        }
+
+        impl<T> std::ops::IndexMut<$name> for [T] {
+            fn index_mut(&mut self, i: $name) -> &mut T {
+                &mut self[i.index()]
+            }
+        }
+
+        impl<T> std::ops::Index<$name> for Vec<T> {
+            type Output = T;
+            fn index(&self, i: $name) -> &T {
+                &self[i.index()]
+            }
+        }
+
+        impl<T> std::ops::IndexMut<$name> for Vec<T> {
+            fn index_mut(&mut self, i: $name) -> &mut T {
+                &mut self[i.index()]
+            }
+        }
+    };
+}
+
+index_id!(
+    /// A buffer: its position in [`Plan::bufs`]. Prints as `b3`.
+    BufId,
+    "b"
+);
+index_id!(
+    /// A memory access of a kernel: its position in [`Kernel::accesses`].
+    /// Prints as `a1`.
+    AccessId,
+    "a"
+);
+index_id!(
+    /// An expression of a kernel: its position in [`Kernel::exprs`] (and
+    /// [`Kernel::tys`]). Prints as `e7`.
+    ExprId,
+    "e"
+);
+index_id!(
+    /// A GEMM descriptor: its position in [`Plan::matmuls`]. Prints as
+    /// `mm0`.
+    MatMulId,
+    "mm"
+);
 
 /// Where a buffer lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,21 +142,21 @@ impl Access {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum KExpr {
     /// A load through an access.
-    Load(usize),
+    Load(AccessId),
     /// A constant of the expression's dtype.
     Const(f64),
     /// `op(x)`
-    Unary(UnaryOp, usize),
+    Unary(UnaryOp, ExprId),
     /// `op(a, b)`
-    Binary(BinaryOp, usize, usize),
+    Binary(BinaryOp, ExprId, ExprId),
     /// `op(a, b)`, producing bool.
-    Compare(CompareOp, usize, usize),
+    Compare(CompareOp, ExprId, ExprId),
     /// `c ? a : b`
-    Select(usize, usize, usize),
+    Select(ExprId, ExprId, ExprId),
     /// Conversion of `x` (of dtype `from`) to the expression's dtype.
-    Cast(DType, usize),
+    Cast(DType, ExprId),
     /// `x` where the access (never read) is valid, zero elsewhere.
-    Masked(usize, usize),
+    Masked(ExprId, AccessId),
 }
 
 /// Sum or max.
@@ -96,9 +173,9 @@ pub(crate) enum ReduceKind {
 /// access (inner strides zero) where each result is stored.
 #[derive(Clone, Debug)]
 pub(crate) struct KReduce {
-    pub value: usize,
+    pub value: ExprId,
     pub kind: ReduceKind,
-    pub dest: usize,
+    pub dest: AccessId,
     /// For a kernel without outer loops reducing more than one block
     /// (`adjoint_ir::REDUCE_SUM_BLOCK`): one slot per block, where threads
     /// that each reduce some of the blocks leave the block results for the
@@ -118,7 +195,7 @@ pub(crate) struct Kernel {
     pub exprs: Vec<KExpr>,
     pub tys: Vec<DType>,
     /// `(value, access)`: stored every iteration.
-    pub stores: Vec<(usize, usize)>,
+    pub stores: Vec<(ExprId, AccessId)>,
     pub reductions: Vec<KReduce>,
 }
 
@@ -141,7 +218,7 @@ pub(crate) enum Step {
     Kernel(Kernel),
     /// A GEMM call: descriptor index and the buffers of `a`, `b`, `c`.
     MatMul {
-        desc: usize,
+        desc: MatMulId,
         a: BufId,
         b: BufId,
         c: BufId,
@@ -196,17 +273,90 @@ pub(crate) struct Plan {
     pub arena_bytes: usize,
 }
 
-/// A readable listing of the plan, one step a line.
-pub(crate) fn describe(p: &Plan) -> String {
+impl fmt::Display for BufKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BufKind::Input(i) => write!(f, "in{i}"),
+            BufKind::Output(i) => write!(f, "out{i}"),
+            BufKind::Const(i) => write!(f, "const{i}"),
+            BufKind::Arena { offset } => write!(f, "arena+{offset}"),
+        }
+    }
+}
+
+impl fmt::Display for KExpr {
+    /// The printer's syntax: `load a0`, `const 2`, `mul e0, e1`,
+    /// `lt e0, e1`, `select e0, e1, e2`, `cast f32 e0` (from `f32`),
+    /// `masked e3 a2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KExpr::Load(a) => write!(f, "load {a}"),
+            KExpr::Const(c) => write!(f, "const {c:?}"),
+            KExpr::Unary(u, x) => write!(f, "{} {x}", u.name()),
+            KExpr::Binary(op, x, y) => write!(f, "{} {x}, {y}", op.name()),
+            KExpr::Compare(op, x, y) => write!(f, "{} {x}, {y}", op.name()),
+            KExpr::Select(c, x, y) => write!(f, "select {c}, {x}, {y}"),
+            KExpr::Cast(from, x) => write!(f, "cast {from} {x}"),
+            KExpr::Masked(x, a) => write!(f, "masked {x} {a}"),
+        }
+    }
+}
+
+impl fmt::Display for ReduceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReduceKind::Sum => "reduce_sum",
+            ReduceKind::Max => "reduce_max",
+        })
+    }
+}
+
+/// The validity ranges of an access's dims (`[lo+len]`, `*` for a whole
+/// dim), or nothing when every dim is whole.
+fn valid_text(v: &[Option<(i64, i64)>]) -> String {
+    if v.iter().all(Option::is_none) {
+        return String::new();
+    }
+    let parts: Vec<String> = v
+        .iter()
+        .map(|r| r.map_or_else(|| "*".to_string(), |(lo, n)| format!("{lo}+{n}")))
+        .collect();
+    format!(" valid [{}]", parts.join(", "))
+}
+
+/// A readable listing of the plan: the arena size, the buffers, and every
+/// step with its loops, accesses, expressions, stores and reductions (ids
+/// as `b3`, `a1`, `e7`, `mm0`). [`crate::CompiledFn::plan`] returns it.
+///
+/// ```text
+/// arena: 0 bytes
+/// buffers:
+///     b0 = in0 f64 x8 (%0)
+///     b1 = out0 f64 x1 (%4)
+/// step 0: kernel [region 0: %1 %2 %3 %4] outer [] inner [8], 4 exprs, 0 stores, 1 reductions
+///     a0 = b0 f64 offset 0 outer [] inner [1]
+///     a1 = b1 f64 offset 0 outer [] inner [0]
+///     e0: f64 = load a0
+///     e1: f64 = mul e0, e0
+///     ...
+///     reduce_sum e3 -> a1
+/// ```
+pub(crate) fn print_plan(p: &Plan) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let buf = |b: BufId| match &p.bufs[b].kind {
-        BufKind::Input(i) => format!("in{i}"),
-        BufKind::Output(i) => format!("out{i}"),
-        BufKind::Const(i) => format!("const{i}"),
-        BufKind::Arena { offset } => format!("arena+{offset}"),
-    };
     let _ = writeln!(s, "arena: {} bytes", p.arena_bytes);
+    let _ = writeln!(s, "buffers:");
+    for (i, b) in p.bufs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "    {} = {} {} x{} ({})",
+            BufId::new(i),
+            b.kind,
+            b.dtype,
+            b.numel,
+            b.owner
+        );
+    }
     for (i, st) in p.steps.iter().enumerate() {
         match st {
             Step::Kernel(k) => {
@@ -220,31 +370,43 @@ pub(crate) fn describe(p: &Plan) -> String {
                     k.stores.len(),
                     k.reductions.len()
                 );
-                for a in &k.accesses {
+                for (j, a) in k.accesses.iter().enumerate() {
                     let _ = writeln!(
                         s,
-                        "    {} {} offset {} outer {:?} inner {:?}",
-                        buf(a.buf),
+                        "    {} = {} {} offset {} outer {:?} inner {:?}{}{}",
+                        AccessId::new(j),
+                        a.buf,
                         a.dtype,
                         a.offset,
                         a.outer,
-                        a.inner
+                        a.inner,
+                        valid_text(&a.outer_valid),
+                        valid_text(&a.inner_valid)
                     );
+                }
+                for (j, (e, t)) in k.exprs.iter().zip(&k.tys).enumerate() {
+                    let _ = writeln!(s, "    {}: {t} = {e}", ExprId::new(j));
+                }
+                for (e, a) in &k.stores {
+                    let _ = writeln!(s, "    store {e} -> {a}");
+                }
+                for r in &k.reductions {
+                    let scratch = r
+                        .scratch
+                        .map_or_else(String::new, |b| format!(" (block scratch {b})"));
+                    let _ = writeln!(s, "    {} {} -> {}{scratch}", r.kind, r.value, r.dest);
                 }
             }
             Step::MatMul { desc, a, b, c } => {
                 let d = &p.matmuls[*desc];
                 let _ = writeln!(
                     s,
-                    "step {i}: matmul {} {}x{}x{} ({} batches) {} @ {} -> {}",
+                    "step {i}: matmul {desc} {} {}x{}x{} ({} batches) {a} @ {b} -> {c}",
                     d.dtype,
                     d.m,
                     d.k,
                     d.n,
                     d.batches.len(),
-                    buf(*a),
-                    buf(*b),
-                    buf(*c)
                 );
             }
         }

@@ -69,7 +69,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         n => n,
     };
     let mut plan = planner::build_plan(&g, &regions, threads, opts.poly_math, opts.memory_budget)?;
-    let plan_text = kernel_ir::describe(&plan);
+    let plan_text = kernel_ir::print_plan(&plan);
     let arena_op = planner::largest_arena_op(&g, &plan);
     let output_ops = g
         .outputs()

@@ -3,7 +3,7 @@
 //! shape of a vector step ([`VecStep`]) is passed down explicitly.
 
 use super::clif::flags;
-use crate::kernel_ir::{BufKind, Plan};
+use crate::kernel_ir::{BufId, BufKind, Plan};
 use crate::libcall::{Float, HostFn, MathFn};
 use crate::{JitOptions, OptLevel};
 use adjoint_ir::DType;
@@ -131,7 +131,7 @@ impl Ctx<'_> {
         r
     }
 
-    pub(super) fn buf_base(&self, b: &mut FunctionBuilder, env: &Env, buf: usize) -> Value {
+    pub(super) fn buf_base(&self, b: &mut FunctionBuilder, env: &Env, buf: BufId) -> Value {
         match self.plan.bufs[buf].kind {
             BufKind::Input(i) => {
                 b.ins()

@@ -6,7 +6,7 @@ use super::context::{Ctx, Env, VecStep};
 use super::loops::{begin_loop, end_loop, rows_at, Rows};
 use super::math::kernel_inlines_math;
 use super::reduce::{fold_into, identity, store_slots};
-use crate::kernel_ir::{Access, KExpr, Kernel};
+use crate::kernel_ir::{Access, BufId, KExpr, Kernel};
 use crate::stencil::{self, Reuse};
 use adjoint_ir::{DType, Result, REDUCE_SUM_BLOCK};
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -99,7 +99,7 @@ impl Ctx<'_> {
         // (long chains on tiny tensors) compiles much faster with host calls,
         // and its run time is small either way.
         self.kernel_poly = kernel_inlines_math(self.opts, k);
-        let mut bases: HashMap<usize, Value> = HashMap::new();
+        let mut bases: HashMap<BufId, Value> = HashMap::new();
         for a in &k.accesses {
             if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(a.buf) {
                 e.insert(self.buf_base(b, env, a.buf));

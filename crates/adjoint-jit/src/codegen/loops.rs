@@ -3,7 +3,7 @@
 //! addresses (with bounds tests for padded operands) along the inner loop.
 
 use super::context::Ctx;
-use crate::kernel_ir::{Access, Kernel};
+use crate::kernel_ir::{Access, BufId, Kernel};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -22,7 +22,7 @@ pub(super) struct Rows {
 pub(super) fn rows_at(
     b: &mut FunctionBuilder,
     k: &Kernel,
-    bases: &HashMap<usize, Value>,
+    bases: &HashMap<BufId, Value>,
     ivs: &[Value],
 ) -> Rows {
     let mut rows = Rows {

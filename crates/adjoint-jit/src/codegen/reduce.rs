@@ -5,7 +5,7 @@ use super::clif::{fconst, flags, scalar_ty, vec_ty, vecs_per_step};
 use super::context::{Ctx, Env, VecStep};
 use super::kernel::WIDE_MIN_ELEMS;
 use super::loops::{begin_loop, end_loop, rows_at, Rows};
-use crate::kernel_ir::{KExpr, Kernel, ReduceKind};
+use crate::kernel_ir::{BufId, KExpr, Kernel, ReduceKind};
 use adjoint_ir::{DType, Result, REDUCE_SUM_BLOCK};
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -129,7 +129,7 @@ impl Ctx<'_> {
         k: &Kernel,
         split: Option<(Value, Value)>,
         dt: DType,
-        bases: &HashMap<usize, Value>,
+        bases: &HashMap<BufId, Value>,
     ) -> Result<()> {
         let n_out = k.outer.len();
         let mut loops = Vec::new();

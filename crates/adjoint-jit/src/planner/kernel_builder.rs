@@ -3,7 +3,7 @@
 //! and inner dims ([`KernelBuilder::finish`]).
 
 use super::{Val, View};
-use crate::kernel_ir::{Access, BufId, KExpr, KReduce, Kernel};
+use crate::kernel_ir::{Access, AccessId, BufId, ExprId, KExpr, KReduce, Kernel};
 use adjoint_ir::DType;
 use std::collections::HashMap;
 
@@ -26,9 +26,9 @@ pub(super) struct KernelBuilder {
     pub(super) accesses: Vec<RawAccess>,
     pub(super) exprs: Vec<KExpr>,
     pub(super) tys: Vec<DType>,
-    pub(super) stores: Vec<(usize, usize)>,
+    pub(super) stores: Vec<(ExprId, AccessId)>,
     pub(super) reductions: Vec<KReduce>,
-    pub(super) loads: HashMap<LoadKey, usize>,
+    pub(super) loads: HashMap<LoadKey, ExprId>,
 }
 
 impl KernelBuilder {
@@ -45,13 +45,13 @@ impl KernelBuilder {
         }
     }
 
-    pub(super) fn push(&mut self, e: KExpr, ty: DType) -> usize {
+    pub(super) fn push(&mut self, e: KExpr, ty: DType) -> ExprId {
         self.exprs.push(e);
         self.tys.push(ty);
-        self.exprs.len() - 1
+        ExprId::new(self.exprs.len() - 1)
     }
 
-    pub(super) fn access(&mut self, buf: BufId, dtype: DType, v: &View) -> usize {
+    pub(super) fn access(&mut self, buf: BufId, dtype: DType, v: &View) -> AccessId {
         self.accesses.push(RawAccess {
             buf,
             dtype,
@@ -59,7 +59,7 @@ impl KernelBuilder {
             strides: v.strides.clone(),
             valid: vec![None; v.strides.len()],
         });
-        self.accesses.len() - 1
+        AccessId::new(self.accesses.len() - 1)
     }
 
     pub(super) fn load(
@@ -67,7 +67,7 @@ impl KernelBuilder {
         v: &View,
         dtype: DType,
         valid: Vec<Option<(usize, usize)>>,
-    ) -> usize {
+    ) -> ExprId {
         let key = (v.buf, v.offset, v.strides.clone(), valid.clone());
         if let Some(&e) = self.loads.get(&key) {
             return e;
@@ -79,7 +79,7 @@ impl KernelBuilder {
         e
     }
 
-    pub(super) fn leaf(&mut self, val: &Val, dtype: DType) -> Option<usize> {
+    pub(super) fn leaf(&mut self, val: &Val, dtype: DType) -> Option<ExprId> {
         match val {
             Val::View(v) => Some(self.load(v, dtype, vec![None; v.strides.len()])),
             Val::Splat(x) => Some(self.push(KExpr::Const(*x), dtype)),
@@ -98,7 +98,7 @@ impl KernelBuilder {
         }
     }
 
-    pub(super) fn store(&mut self, value: usize, v: &View, dtype: DType) {
+    pub(super) fn store(&mut self, value: ExprId, v: &View, dtype: DType) {
         let a = self.access(v.buf, dtype, v);
         self.stores.push((value, a));
     }

@@ -300,7 +300,7 @@ impl Builder<'_> {
             numel,
             owner,
         });
-        self.bufs.len() - 1
+        BufId::new(self.bufs.len() - 1)
     }
 
     pub(super) fn deps_of(&self, id: NodeId) -> BTreeSet<Unit> {

@@ -4,7 +4,7 @@
 
 use super::kernel_builder::KernelBuilder;
 use super::{is_region_member, jit_err, reads_in_region, Builder, Val, View};
-use crate::kernel_ir::KExpr;
+use crate::kernel_ir::{BufId, ExprId, KExpr};
 use adjoint_ir::fusion::{is_reduction, Regions};
 use adjoint_ir::{BinaryOp, DType, Graph, NodeId, Op, Result, UnaryOp};
 use std::collections::{BTreeSet, HashMap};
@@ -124,7 +124,7 @@ impl Builder<'_> {
         node: NodeId,
         lo: &[usize],
         valid: &[(usize, usize)],
-    ) -> Result<usize> {
+    ) -> Result<ExprId> {
         let g = self.g;
         fn visit(
             g: &Graph,
@@ -165,7 +165,7 @@ impl Builder<'_> {
             // Padding only: nothing of `node` is ever read.
             return Ok(k.push(KExpr::Const(0.0), g[node].ty.dtype));
         }
-        let mut ex: HashMap<NodeId, usize> = HashMap::new();
+        let mut ex: HashMap<NodeId, ExprId> = HashMap::new();
         let mut any_buf = None;
         for &n in &order {
             let mut args = Vec::new();
@@ -206,7 +206,7 @@ impl Builder<'_> {
         }
         // The mask: an access that is never read, carrying the validity.
         let dt = g[node].ty.dtype;
-        let buf = any_buf.unwrap_or(0);
+        let buf = any_buf.unwrap_or(BufId::new(0));
         let a = k.access(
             buf,
             dt,

@@ -6,7 +6,7 @@ use super::kernel_builder::KernelBuilder;
 use super::{
     contiguous, jit_err, reads_in_region, row_major, Builder, Val, View, PARALLEL_GEMM_MACS,
 };
-use crate::kernel_ir::{BufKind, KExpr, KReduce, Kernel, ReduceKind, Step};
+use crate::kernel_ir::{BufKind, ExprId, KExpr, KReduce, Kernel, MatMulId, ReduceKind, Step};
 use crate::runtime::{BatchOffsets, MatMulDesc};
 use adjoint_ir::{DType, NodeId, Op, Result, Shape, REDUCE_SUM_BLOCK};
 use std::collections::HashMap;
@@ -118,7 +118,7 @@ impl Builder<'_> {
             })
         });
         let mut k = KernelBuilder::new(loop_dims.clone(), axes.clone());
-        let mut ex: HashMap<NodeId, usize> = HashMap::new();
+        let mut ex: HashMap<NodeId, ExprId> = HashMap::new();
         let mut labels = Vec::new();
         let mut reducers = Vec::new();
         for &id in &members {
@@ -289,7 +289,7 @@ impl Builder<'_> {
                     .map_err(|m| jit_err(g, id, m))?;
                 self.matmuls.push(desc);
                 steps.push(Step::MatMul {
-                    desc: self.matmuls.len() - 1,
+                    desc: MatMulId::new(self.matmuls.len() - 1),
                     a: va.buf,
                     b: vb.buf,
                     c: out,
