@@ -137,7 +137,7 @@ struct RegionInfo {
 /// annotations are neither read nor changed.
 ///
 /// ```
-/// use crate::{GraphBuilder, TensorType};
+/// use adjoint_ir::{GraphBuilder, TensorType};
 /// use adjoint_ir::fusion::assign_regions;
 /// let b = GraphBuilder::new("f");
 /// let x = b.param("x", TensorType::f64([8]));

@@ -25,6 +25,12 @@
 //! outer loops is split across threads at block boundaries, each block's
 //! result left in a scratch slot and the slots folded in order after the
 //! threads are done.
+//!
+//! Files: `module.rs` (ISA, JIT module, function definition), `context.rs`
+//! (the lowering context), `kernel.rs` (loop nests and inner loops),
+//! `reduce.rs` (reductions), `expr.rs` (expression evaluation), `math.rs`
+//! (math ops and host calls), `loops.rs` (counted loops and addresses),
+//! `parallel.rs` (threads), `clif.rs` (small Cranelift helpers).
 
 mod clif;
 mod context;
