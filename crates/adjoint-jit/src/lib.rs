@@ -69,7 +69,6 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         n => n,
     };
     let mut plan = planner::build_plan(&g, &regions, threads, opts.poly_math, opts.memory_budget)?;
-    let plan_text = kernel_ir::print_plan(&plan);
     let arena_op = planner::largest_arena_op(&g, &plan);
     let output_ops = g
         .outputs()
@@ -136,9 +135,11 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         clif: lowered.clif,
         disasm: lowered.disasm,
         stats,
-        plan_text,
+        plan_bufs: plan.bufs,
+        plan_steps: plan.steps,
+        plan_text: std::sync::OnceLock::new(),
         _consts: plan.consts,
-        _descs: descs,
+        descs,
         module: Mutex::new(Some(lowered.module)),
     })
 }
