@@ -38,17 +38,16 @@ pub struct FuseStats {
     pub labelled_views: usize,
 }
 
-/// Whether `op` is a shape op that a backend lowers as index arithmetic.
+/// Whether `op` is a shape op that a backend lowers as index arithmetic
+/// (the op table's class [`OpClass::View`](adjoint_ir::OpClass::View)).
 pub fn is_view_op(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Broadcast { .. } | Op::Transpose { .. } | Op::Slice { .. } | Op::Reshape { .. }
-    )
+    op.is_view()
 }
 
-/// Whether `op` is a reduction.
+/// Whether `op` is a reduction (the op table's class
+/// [`OpClass::Reduction`](adjoint_ir::OpClass::Reduction)).
 pub fn is_reduction(op: &Op) -> bool {
-    matches!(op, Op::ReduceSum { .. } | Op::ReduceMax { .. })
+    op.is_reduction()
 }
 
 /// How a node takes part in fusion.

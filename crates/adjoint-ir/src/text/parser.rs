@@ -19,9 +19,10 @@
 use super::lexer::{Lexer, Tok, Token};
 use super::literal;
 use crate::check_shape;
+use crate::op_table::{self, AttrKind, AttrSpec, AttrValue, Head, OpRow};
 use crate::{
-    verify, BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module,
-    NodeId, Op, Result, Shape, TensorType, UnaryOp, MAX_INPUT_BYTES,
+    verify, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op, Result, Shape,
+    TensorType, MAX_INPUT_BYTES,
 };
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -468,12 +469,13 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.err_expected("an op name")),
         };
-        let id = if op_name == "const" {
+        let row = op_row(op_name, op_loc)?;
+        let id = if row.head == Head::Literal {
             let mut lx = self.checkpoint();
             let lit = literal::scan(&mut lx)?;
             self.resume(lx);
             let attrs = self.attrs()?;
-            let region = take_attrs(op_name, attrs, &[])?.region;
+            let region = take_attrs(op_name, attrs, row.attrs)?.region;
             if *self.peek() != Tok::Colon {
                 return Err(self
                     .err_expected("`:` and the constant's type (a const must declare its type)"));
@@ -486,7 +488,11 @@ impl<'a> Parser<'a> {
             g[id].region = region;
             id
         } else {
-            let base = self.op_head(op_name, op_loc)?;
+            let callee = if row.head == Head::Callee {
+                Some(self.callee()?)
+            } else {
+                None
+            };
             let operands = self.operands(g, scope)?;
             let attrs = self.attrs()?;
             let declared = if self.eat(&Tok::Colon) {
@@ -495,8 +501,8 @@ impl<'a> Parser<'a> {
             } else {
                 None
             };
-            let taken = take_attrs(op_name, attrs, attr_names(&base))?;
-            let op = build_op(base, &taken, op_loc)?;
+            let taken = take_attrs(op_name, attrs, row.attrs)?;
+            let op = located(Op::from_attrs(row.name, callee, &taken.vals), op_loc)?;
             if !op.arity().accepts(operands.len()) {
                 let s = if op.arity() == crate::Arity::Exact(1) {
                     ""
@@ -538,72 +544,18 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// The op named `name` with default attributes; `call` reads its
-    /// `@callee`.
-    fn op_head(&mut self, name: &str, loc: Loc) -> Result<Op> {
-        if let Some(u) = UnaryOp::ALL.into_iter().find(|u| u.name() == name) {
-            return Ok(Op::Unary(u));
+    /// The `@callee` of a `call`: a custom op declared earlier.
+    fn callee(&mut self) -> Result<CustomRef> {
+        let (c, cloc) = self.expect_global("the custom op to call, `@name`")?;
+        match self.customs.get(&c) {
+            Some((op, _)) => Ok(CustomRef(op.clone())),
+            None => Err(Error::parse(
+                cloc,
+                format!(
+                    "unknown custom op @{c} (declare it with `custom @{c} = @body` before calling it)"
+                ),
+            )),
         }
-        if let Some(b) = BinaryOp::ALL.into_iter().find(|b| b.name() == name) {
-            return Ok(Op::Binary(b));
-        }
-        if let Some(c) = CompareOp::ALL.into_iter().find(|c| c.name() == name) {
-            return Ok(Op::Compare(c));
-        }
-        Ok(match name {
-            "select" => Op::Select,
-            "matmul" => Op::MatMul,
-            "broadcast" => Op::Broadcast {
-                shape: Shape::scalar(),
-            },
-            "reshape" => Op::Reshape {
-                shape: Shape::scalar(),
-            },
-            "transpose" => Op::Transpose { perm: vec![] },
-            "slice" => Op::Slice {
-                start: vec![],
-                end: vec![],
-                stride: vec![],
-            },
-            "pad" => Op::Pad {
-                lo: vec![],
-                hi: vec![],
-            },
-            "concat" => Op::Concat { axis: 0 },
-            "reduce_sum" => Op::ReduceSum { axes: vec![] },
-            "reduce_max" => Op::ReduceMax { axes: vec![] },
-            "cast" => Op::Cast { to: DType::F64 },
-            "call" => {
-                let (c, cloc) = self.expect_global("the custom op to call, `@name`")?;
-                match self.customs.get(&c) {
-                    Some((op, _)) => Op::Call(CustomRef(op.clone())),
-                    None => {
-                        return Err(Error::parse(
-                            cloc,
-                            format!(
-                                "unknown custom op @{c} (declare it with `custom @{c} = @body` before calling it)"
-                            ),
-                        ))
-                    }
-                }
-            }
-            "param" => {
-                return Err(Error::parse(
-                    loc,
-                    "`param` is not a statement: parameters are declared in the function header",
-                ))
-            }
-            _ => {
-                return Err(Error::parse(
-                    loc,
-                    format!(
-                        "unknown op `{name}`{}; expected one of: {}",
-                        did_you_mean(name, Op::all_names(), ""),
-                        Op::all_names().join(", ")
-                    ),
-                ))
-            }
-        })
     }
 
     /// Comma-separated `%name`s. A `%name` followed by `=` starts the next
@@ -765,75 +717,84 @@ fn op_label(op: &Op) -> String {
     }
 }
 
-/// The attributes an op takes (besides `region`), with whether each is
-/// required.
-fn attr_names(op: &Op) -> &'static [(&'static str, bool)] {
-    match op {
-        Op::Broadcast { .. } | Op::Reshape { .. } => &[("shape", true)],
-        Op::Transpose { .. } => &[("perm", true)],
-        Op::Slice { .. } => &[("start", true), ("end", true), ("stride", false)],
-        Op::Pad { .. } => &[("lo", true), ("hi", true)],
-        Op::Concat { .. } => &[("axis", true)],
-        Op::ReduceSum { .. } | Op::ReduceMax { .. } => &[("axes", true)],
-        Op::Cast { .. } => &[("to", true)],
-        Op::Param { .. }
-        | Op::Const(_)
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul
-        | Op::Call(_) => &[],
+/// The op table's row for the statement mnemonic `name`.
+fn op_row(name: &str, loc: Loc) -> Result<&'static OpRow> {
+    match op_table::row(name) {
+        Some(r) if r.head == Head::Header => Err(Error::parse(
+            loc,
+            format!("`{name}` is not a statement: parameters are declared in the function header"),
+        )),
+        Some(r) => Ok(r),
+        None => Err(Error::parse(
+            loc,
+            format!(
+                "unknown op `{name}`{}; expected one of: {}",
+                did_you_mean(name, Op::all_names(), ""),
+                Op::all_names().join(", ")
+            ),
+        )),
     }
 }
 
-/// The attributes of one statement, checked against what the op takes.
+/// The attributes of one statement, checked against what the op takes and
+/// read by their kinds.
 struct Attrs {
-    vals: HashMap<String, (AttrVal, Loc)>,
+    vals: Vec<(&'static str, AttrValue)>,
     region: Option<u32>,
 }
 
-impl Attrs {
-    fn list(&self, name: &str, op: &str) -> Result<Option<Vec<usize>>> {
-        match self.vals.get(name) {
-            None => Ok(None),
-            Some((AttrVal::List(v), _)) => Ok(Some(v.iter().map(|&x| x as usize).collect())),
-            Some((other, loc)) => Err(Error::parse(
-                *loc,
+/// Reads a raw attribute value as the op table's `kind` says.
+fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> Result<AttrValue> {
+    let wrong = |what: &str, val: &AttrVal| {
+        Error::parse(
+            loc,
+            format!(
+                "{op}: attribute `{name}` must be {what}, found {}",
+                val.kind()
+            ),
+        )
+    };
+    match (kind, val) {
+        (AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList, AttrVal::List(v)) => {
+            Ok(AttrValue::List(v.into_iter().map(|x| x as usize).collect()))
+        }
+        (AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList, v) => {
+            Err(wrong(&format!("a list like `{name}=[0,1]`"), &v))
+        }
+        (AttrKind::Usize, AttrVal::Int(v)) => Ok(AttrValue::Usize(v as usize)),
+        (AttrKind::Usize, v) => Err(wrong(&format!("an integer like `{name}=0`"), &v)),
+        (AttrKind::Bool, AttrVal::Name(n)) if n == "true" || n == "false" => {
+            Ok(AttrValue::Bool(n == "true"))
+        }
+        (AttrKind::Bool, AttrVal::Name(n)) => Err(Error::parse(
+            loc,
+            format!("{op}: expected `true` or `false` for `{name}`, found `{n}`"),
+        )),
+        (AttrKind::Bool, v) => Err(wrong(&format!("a boolean like `{name}=true`"), &v)),
+        (AttrKind::DType, AttrVal::Name(n)) => match DType::from_name(&n) {
+            Some(d) => Ok(AttrValue::DType(d)),
+            None => Err(Error::parse(
+                loc,
                 format!(
-                    "{op}: attribute `{name}` must be a list like `{name}=[0,1]`, found {}",
-                    other.kind()
+                    "{op}: expected a dtype (`f32`, `f64` or `bool`) for `{name}`, found `{n}`"
                 ),
             )),
-        }
-    }
-
-    fn int(&self, name: &str, op: &str) -> Result<Option<usize>> {
-        match self.vals.get(name) {
-            None => Ok(None),
-            Some((AttrVal::Int(v), _)) => Ok(Some(*v as usize)),
-            Some((other, loc)) => Err(Error::parse(
-                *loc,
-                format!(
-                    "{op}: attribute `{name}` must be an integer like `{name}=0`, found {}",
-                    other.kind()
-                ),
-            )),
-        }
+        },
+        (AttrKind::DType, v) => Err(wrong(&format!("a dtype like `{name}=f32`"), &v)),
     }
 }
 
 fn take_attrs(
     op: &str,
     attrs: Vec<(String, AttrVal, Loc)>,
-    allowed: &[(&str, bool)],
+    allowed: &'static [AttrSpec],
 ) -> Result<Attrs> {
     let mut out = Attrs {
-        vals: HashMap::new(),
+        vals: Vec::new(),
         region: None,
     };
     let expected = || {
-        let mut names: Vec<String> = allowed.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let mut names: Vec<String> = allowed.iter().map(|a| format!("`{}`", a.name)).collect();
         names.push("`region`".into());
         names.join(", ")
     };
@@ -851,10 +812,11 @@ fn take_attrs(
                     ))
                 }
             }
-        } else if allowed.iter().any(|(n, _)| *n == name) {
-            out.vals.insert(name, (val, loc));
+        } else if let Some(spec) = allowed.iter().find(|a| a.name == name) {
+            out.vals
+                .push((spec.name, attr_value(op, &name, spec.kind, val, loc)?));
         } else {
-            let hint = did_you_mean(&name, allowed.iter().map(|(n, _)| *n).chain(["region"]), "");
+            let hint = did_you_mean(&name, allowed.iter().map(|a| a.name).chain(["region"]), "");
             return Err(Error::parse(
                 loc,
                 format!(
@@ -865,88 +827,4 @@ fn take_attrs(
         }
     }
     Ok(out)
-}
-
-/// Fills the op's attributes; errors for missing ones.
-fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
-    let name = base.name();
-    let missing = |attr: &str, example: &str| {
-        Error::parse(
-            loc,
-            format!("{name} needs the attribute `{attr}`, e.g. `{attr}={example}`"),
-        )
-    };
-    let list = |attr: &str| -> Result<Vec<usize>> {
-        a.list(attr, name)?.ok_or_else(|| missing(attr, "[0]"))
-    };
-    Ok(match base {
-        Op::Broadcast { .. } => {
-            let shape = Shape(list("shape")?);
-            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
-            Op::Broadcast { shape }
-        }
-        Op::Reshape { .. } => {
-            let shape = Shape(list("shape")?);
-            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
-            Op::Reshape { shape }
-        }
-        Op::Transpose { .. } => Op::Transpose {
-            perm: list("perm")?,
-        },
-        Op::Slice { .. } => {
-            let start = list("start")?;
-            let end = list("end")?;
-            let stride = a
-                .list("stride", name)?
-                .unwrap_or_else(|| vec![1; start.len()]);
-            Op::Slice { start, end, stride }
-        }
-        Op::Pad { .. } => Op::Pad {
-            lo: list("lo")?,
-            hi: list("hi")?,
-        },
-        Op::Concat { .. } => Op::Concat {
-            axis: a.int("axis", name)?.ok_or_else(|| missing("axis", "0"))?,
-        },
-        Op::ReduceSum { .. } => Op::ReduceSum {
-            axes: list("axes")?,
-        },
-        Op::ReduceMax { .. } => Op::ReduceMax {
-            axes: list("axes")?,
-        },
-        Op::Cast { .. } => {
-            let to = match a.vals.get("to") {
-                None => return Err(missing("to", "f32")),
-                Some((AttrVal::Name(n), l)) => match DType::from_name(n) {
-                    Some(d) => d,
-                    None => {
-                        return Err(Error::parse(
-                            *l,
-                            format!(
-                            "cast: expected a dtype (`f32`, `f64` or `bool`) for `to`, found `{n}`"
-                        ),
-                        ))
-                    }
-                },
-                Some((other, l)) => {
-                    return Err(Error::parse(
-                        *l,
-                        format!(
-                            "cast: attribute `to` must be a dtype like `to=f32`, found {}",
-                            other.kind()
-                        ),
-                    ))
-                }
-            };
-            Op::Cast { to }
-        }
-        other @ (Op::Param { .. }
-        | Op::Const(_)
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul
-        | Op::Call(_)) => other,
-    })
 }

@@ -273,46 +273,11 @@ pub(crate) fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String
     names
 }
 
-fn list(v: &[usize]) -> String {
-    let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-    format!("[{}]", items.join(","))
-}
-
-/// Appends ` attr=value` for each attribute of `op` (not `region`).
+/// Appends ` attr=value` for each attribute of `op` (not `region`), as
+/// the op table lists them.
 pub(crate) fn attrs_text(op: &Op, s: &mut String) {
-    match op {
-        Op::Broadcast { shape } | Op::Reshape { shape } => {
-            let _ = write!(s, " shape={}", list(shape.dims()));
-        }
-        Op::Transpose { perm } => {
-            let _ = write!(s, " perm={}", list(perm));
-        }
-        Op::Slice { start, end, stride } => {
-            let _ = write!(s, " start={} end={}", list(start), list(end));
-            if stride.iter().any(|&x| x != 1) || stride.len() != start.len() {
-                let _ = write!(s, " stride={}", list(stride));
-            }
-        }
-        Op::Pad { lo, hi } => {
-            let _ = write!(s, " lo={} hi={}", list(lo), list(hi));
-        }
-        Op::Concat { axis } => {
-            let _ = write!(s, " axis={axis}");
-        }
-        Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
-            let _ = write!(s, " axes={}", list(axes));
-        }
-        Op::Cast { to } => {
-            let _ = write!(s, " to={to}");
-        }
-        Op::Param { .. }
-        | Op::Const(_)
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul
-        | Op::Call(_) => {}
+    for (name, value) in op.attrs() {
+        let _ = write!(s, " {name}={value}");
     }
 }
 
