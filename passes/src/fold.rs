@@ -31,6 +31,16 @@ pub fn engine_independent(op: &Op) -> bool {
     }
 }
 
+/// Whether folding the op is worthwhile: an `iota` is a compact stand-in
+/// for a constant (folding would only expand it), and loops, conditionals
+/// and their results are left to the passes that understand bodies.
+fn foldable(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::Iota { .. } | Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. }
+    )
+}
+
 /// Evaluates node `id` on constant operands with the interpreter's
 /// [`adjoint_interp::eval_node`]; `None` if evaluation fails.
 fn eval_const(g: &Graph, id: NodeId, args: &[Tensor]) -> Option<Tensor> {
@@ -89,7 +99,11 @@ pub fn fold_constants(g: &mut Graph, max_elements: usize) -> Result<(usize, Vec<
     let (mut added, mut removed) = (0, Vec::new());
     let mut deferred = Vec::new();
     for id in g.topo_order()? {
-        if !g.contains(id) || g[id].op.is_leaf() || !engine_independent(&g[id].op) {
+        if !g.contains(id)
+            || g[id].op.is_leaf()
+            || !engine_independent(&g[id].op)
+            || !foldable(&g[id].op)
+        {
             continue;
         }
         let ops = g.operands(id);

@@ -68,9 +68,12 @@ enum Role {
 fn role(op: &Op) -> Role {
     match op {
         Op::Param { .. } | Op::Const(_) => Role::Leaf,
-        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast { .. } => {
-            Role::Elementwise
-        }
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Cast { .. }
+        | Op::Logical(_) => Role::Elementwise,
         Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
             let mut a = axes.clone();
             a.sort_unstable();
@@ -79,7 +82,15 @@ fn role(op: &Op) -> Role {
         Op::Broadcast { .. } | Op::Reshape { .. } | Op::Transpose { .. } | Op::Slice { .. } => {
             Role::View
         }
-        Op::Pad { .. } | Op::Concat { .. } | Op::MatMul | Op::Call(_) => Role::Opaque,
+        Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::MatMul
+        | Op::Call(_)
+        | Op::Iota { .. }
+        | Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => Role::Opaque,
     }
 }
 

@@ -228,7 +228,14 @@ pub fn vjp(
         .collect();
     let need = |i: usize| needv[i];
     let out: Vec<Lin> = match &op {
-        Op::Param { .. } | Op::Const(_) => vec![],
+        Op::Param { .. } | Op::Const(_) | Op::Iota { .. } => vec![],
+        Op::Logical(_) => vec![Lin::Zero; xs.len()],
+        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
+            return Err(Error::pass(format!(
+                "{}: reverse mode through loops is not implemented yet",
+                op.name()
+            )))
+        }
         Op::Unary(u) => {
             if !need(0) {
                 return Ok(vec![Lin::Zero]);
@@ -532,7 +539,13 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
     }
     let bshape = |g: &Graph, x: NodeId| prefixed(batch, &g.ty(x).shape);
     Ok(match &op {
-        Op::Param { .. } | Op::Const(_) => Lin::Zero,
+        Op::Param { .. } | Op::Const(_) | Op::Iota { .. } | Op::Logical(_) => Lin::Zero,
+        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
+            return Err(Error::pass(format!(
+                "{}: forward mode through loops is not implemented yet",
+                op.name()
+            )))
+        }
         Op::Unary(u) => {
             let (x, t) = (xs[0], ts[0]);
             t.map(|t| unary_apply(g, *u, x, n, t))?

@@ -6,7 +6,9 @@
 use crate::elems;
 use crate::memory::{try_clone_data, try_collect};
 use crate::scalar::{self, Elem, Float};
-use adjoint_ir::{BinaryOp, CompareOp, DType, Result, Tensor, TensorData, TensorType, UnaryOp};
+use adjoint_ir::{
+    BinaryOp, CompareOp, DType, LogicalOp, Result, Tensor, TensorData, TensorType, UnaryOp,
+};
 
 /// `op` applied to every element of `x`.
 pub(crate) fn unary(op: UnaryOp, x: &Tensor, ty: &TensorType) -> Result<Tensor> {
@@ -36,6 +38,36 @@ pub(crate) fn compare(op: CompareOp, a: &Tensor, b: &Tensor, ty: &TensorType) ->
         let n = a.len().min(b.len());
         TensorData::Bool(try_collect(n, a.iter().zip(b).map(|(&x, &y)| scalar::compare(op, x, y)), op.name())?)
     });
+    Tensor::new(ty.shape.clone(), data)
+}
+
+/// `and`, `or` (two operands) and `not` (one), elementwise on `bool`.
+pub(crate) fn logical(op: LogicalOp, o: &[&Tensor], ty: &TensorType) -> Result<Tensor> {
+    let a = elems::<bool>(o[0])?;
+    let data = match o.get(1) {
+        Some(b) => {
+            let b = elems::<bool>(b)?;
+            let n = a.len().min(b.len());
+            try_collect(n, a.iter().zip(b).map(|(&x, &y)| op.eval(x, y)), op.name())?
+        }
+        None => try_collect(a.len(), a.iter().map(|&x| op.eval(x, false)), op.name())?,
+    };
+    Tensor::new(ty.shape.clone(), TensorData::Bool(data))
+}
+
+/// `iota`: the element at index `(i_0, …)` is `i_axis`, as a float.
+pub(crate) fn iota(axis: usize, ty: &TensorType) -> Result<Tensor> {
+    let dims = ty.shape.dims();
+    // Row-major: the index on `axis` repeats every `inner` elements and
+    // wraps after `dims[axis]` of those.
+    let inner: usize = dims[axis + 1..].iter().product();
+    let (n, extent) = (ty.numel(), dims[axis]);
+    let at = |k: usize| ((k / inner.max(1)) % extent.max(1)) as f64;
+    // An index past 2^24 rounds to the nearest f32 (as `as` does).
+    let data = match ty.dtype {
+        DType::F32 => TensorData::F32(try_collect(n, (0..n).map(|k| at(k) as f32), "iota")?),
+        _ => TensorData::F64(try_collect(n, (0..n).map(at), "iota")?),
+    };
     Tensor::new(ty.shape.clone(), data)
 }
 

@@ -326,6 +326,14 @@ pub(crate) fn eval_op(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<
         Op::ReduceMax { axes } => reduce::reduce_max(o[0], axes, ty),
         Op::MatMul => matmul::matmul(o[0], o[1], ty),
         Op::Cast { .. } => elementwise::cast(o[0], ty),
+        Op::Iota { axis, .. } => elementwise::iota(*axis, ty),
+        Op::Logical(l) => elementwise::logical(*l, o, ty),
+        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
+            Err(Error::eval(format!(
+                "{}: the interpreter does not run loops yet",
+                op.name()
+            )))
+        }
     }
 }
 

@@ -66,7 +66,7 @@ pub fn to_dot(g: &Graph) -> String {
                     Op::Call(c) => format!("call @{}", c.name),
                     other => other.name().to_string(),
                 };
-                attrs_text(op, &mut head);
+                attrs_text(op, &mut head, &|b| b.name().to_string());
                 if let Some(r) = node.region {
                     let _ = write!(head, " region={r}");
                 }

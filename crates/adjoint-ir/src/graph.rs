@@ -217,9 +217,79 @@ impl Graph {
         if matches!(op, Op::Param { .. }) {
             return Err(Error::type_error("param: use Graph::add_param"));
         }
+        if op.is_multi_result() || matches!(op, Op::Project { .. }) {
+            return Err(Error::type_error(format!(
+                "{}: an op with several results is added with Graph::add_multi",
+                op.name()
+            )));
+        }
         let tys: Vec<&TensorType> = operands.iter().map(|&o| self.ty(o)).collect();
         let ty = infer_type(&op, &tys)?;
         Ok(self.add_unchecked(op, ty, operands))
+    }
+
+    /// Adds a node for a multi-result op (`scan`, `while`, `cond`) with
+    /// `operands`, inferring its result types, plus one [`Op::Project`] node
+    /// per result. Returns the projections, in result order: they are the
+    /// op's result values. (Any single-result op is added as by
+    /// [`Graph::add`], and its one value returned.)
+    pub fn add_multi(&mut self, op: Op, operands: &[NodeId]) -> Result<Vec<NodeId>> {
+        if !op.is_multi_result() {
+            return Ok(vec![self.add(op, operands)?]);
+        }
+        for &o in operands {
+            if !self.contains(o) {
+                return Err(Error::type_error(format!(
+                    "{}: operand {o} does not exist",
+                    op.name()
+                )));
+            }
+        }
+        let tys: Vec<&TensorType> = operands.iter().map(|&o| self.ty(o)).collect();
+        let results = crate::infer_types(&op, &tys)?;
+        let node = self.add_unchecked(op, results[0].clone(), operands);
+        Ok(results
+            .into_iter()
+            .enumerate()
+            .map(|(index, ty)| self.add_unchecked(Op::Project { index }, ty, &[node]))
+            .collect())
+    }
+
+    /// The result types of the multi-result node `id` (inferred from its op
+    /// and operands), or its one type for any other node.
+    pub fn result_types(&self, id: NodeId) -> Result<Vec<TensorType>> {
+        let node = &self[id];
+        if !node.op.is_multi_result() {
+            return Ok(vec![node.ty.clone()]);
+        }
+        let ops = self.operands(id);
+        let tys: Vec<&TensorType> = ops.iter().map(|&o| self.ty(o)).collect();
+        crate::infer_types(&node.op, &tys)
+    }
+
+    /// The number of results of node `id` (1 unless it is a multi-result
+    /// node), without re-checking its bodies.
+    pub fn result_count(&self, id: NodeId) -> usize {
+        match &self[id].op {
+            Op::Scan { body, .. } => body.outputs().len(),
+            Op::While { carry, .. } => *carry,
+            Op::Cond { then, .. } => then.outputs().len(),
+            _ => 1,
+        }
+    }
+
+    /// The [`Op::Project`] node of each result of the multi-result node `id`,
+    /// by result index (`None` where no node reads that result).
+    pub fn projections(&self, id: NodeId) -> Vec<Option<NodeId>> {
+        let mut out = vec![None; self.result_count(id)];
+        for u in self.users(id) {
+            if let Op::Project { index } = self[u].op {
+                if let Some(slot) = out.get_mut(index) {
+                    slot.get_or_insert(u);
+                }
+            }
+        }
+        out
     }
 
     /// Adds a node with a given type without inferring or checking it. The

@@ -112,10 +112,36 @@ pub fn matmul_shape(a: &Shape, b: &Shape) -> std::result::Result<Shape, String> 
 /// assert!(e.message.contains("[65536,65536]") && e.message.contains("2^31"));
 /// ```
 pub fn infer_type(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
+    if op.is_multi_result() {
+        return Ok(infer_types(op, operands)?.swap_remove(0));
+    }
     crate::limits::check_op(op).map_err(|m| err(op, operands, m))?;
     let ty = infer_unchecked(op, operands)?;
     crate::limits::check_type(&ty).map_err(|m| err(op, operands, format!("result {m}")))?;
     Ok(ty)
+}
+
+/// The result types of `op` on operands of types `operands`: one type for a
+/// single-result op, every result's type for `scan`, `while` and `cond`
+/// (whose body signatures are checked here). The limits of
+/// [`infer_type`] apply to every result.
+pub fn infer_types(op: &Op, operands: &[&TensorType]) -> Result<Vec<TensorType>> {
+    if !op.is_multi_result() {
+        return Ok(vec![infer_type(op, operands)?]);
+    }
+    crate::limits::check_op(op).map_err(|m| err(op, operands, m))?;
+    if !op.arity().accepts(operands.len()) {
+        return Err(err(
+            op,
+            operands,
+            format!("expects {} operands, got {}", op.arity(), operands.len()),
+        ));
+    }
+    let tys = crate::control::result_types(op, operands)?;
+    for (i, ty) in tys.iter().enumerate() {
+        crate::limits::check_type(ty).map_err(|m| err(op, operands, format!("result {i} {m}")))?;
+    }
+    Ok(tys)
 }
 
 fn infer_unchecked(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
@@ -301,6 +327,49 @@ fn infer_unchecked(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
             }
             Ok(tys[0].with_dtype(*to))
         }
+        Op::Iota { shape, axis, dtype } => {
+            if !dtype.is_float() {
+                return Err(err(
+                    op,
+                    tys,
+                    format!("the dtype must be f32 or f64, got {dtype}"),
+                ));
+            }
+            if *axis >= shape.rank() {
+                return Err(err(
+                    op,
+                    tys,
+                    format!("axis {axis} out of range for rank {}", shape.rank()),
+                ));
+            }
+            Ok(TensorType::new(*dtype, shape.clone()))
+        }
+        Op::Logical(_) => {
+            for t in tys {
+                if t.dtype != DType::Bool {
+                    return Err(err(
+                        op,
+                        tys,
+                        format!("expects bool operands, got {}", t.dtype),
+                    ));
+                }
+            }
+            if tys.iter().any(|t| t.shape != tys[0].shape) {
+                return Err(err(op, tys, "operand shapes differ"));
+            }
+            Ok(tys[0].clone())
+        }
+        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+            Ok(crate::control::result_types(op, tys)?.swap_remove(0))
+        }
+        Op::Project { index } => Err(err(
+            op,
+            tys,
+            format!(
+                "result {index} of a multi-result node: its type comes from the producer \
+                 (use Graph::add_multi)"
+            ),
+        )),
         Op::Call(c) => {
             let params = c.body.params();
             for (i, (&p, t)) in params.iter().zip(tys).enumerate() {

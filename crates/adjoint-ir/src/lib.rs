@@ -19,7 +19,9 @@
 //! ```
 #![warn(missing_docs)]
 
+mod body;
 mod builder;
+mod control;
 mod custom;
 mod dot;
 mod dtype;
@@ -35,15 +37,16 @@ mod tensor;
 pub mod text;
 mod verify;
 
+pub use body::BodyRef;
 pub use builder::{GraphBuilder, Value};
 pub use custom::{custom_deps, CustomOp, Item, Module};
 pub use dot::to_dot;
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Loc, Result};
 pub use graph::{Graph, Node, NodeId};
-pub use infer::{infer_type, matmul_shape};
+pub use infer::{infer_type, infer_types, matmul_shape};
 pub use limits::{check_shape, MAX_CONST_ELEMS, MAX_EXTENT, MAX_INPUT_BYTES};
-pub use op::{Arity, BinaryOp, CompareOp, CustomRef, Op, UnaryOp, REDUCE_SUM_BLOCK};
+pub use op::{Arity, BinaryOp, CompareOp, CustomRef, LogicalOp, Op, UnaryOp, REDUCE_SUM_BLOCK};
 pub use op_table::{AttrKind, AttrSpec, AttrValue, OpClass, OpRow};
 pub use shape::{Shape, TensorType};
 pub use tensor::{Tensor, TensorData};

@@ -68,6 +68,22 @@ pub(crate) fn check_op(op: &Op) -> std::result::Result<(), String> {
             }
             vec![]
         }
+        Op::Iota { shape, axis, .. } => {
+            check_shape(shape)?;
+            vec![shape.dims(), std::slice::from_ref(axis)]
+        }
+        Op::Scan {
+            carry, xs, length, ..
+        } => vec![
+            std::slice::from_ref(carry),
+            std::slice::from_ref(xs),
+            std::slice::from_ref(length),
+        ],
+        Op::While {
+            carry, max_trips, ..
+        } => vec![std::slice::from_ref(carry), max_trips.as_slice()],
+        Op::Project { index } => vec![std::slice::from_ref(index)],
+        Op::Cond { .. } | Op::Logical(_) => vec![],
         Op::Param { .. }
         | Op::Unary(_)
         | Op::Binary(_)

@@ -4,7 +4,7 @@
 //! is still missing.
 
 use crate::op_table::{Head, OpClass, Operands, OPS};
-use crate::{CustomOp, DType, Shape, Tensor};
+use crate::{BodyRef, CustomOp, DType, Shape, Tensor};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -173,6 +173,36 @@ impl CompareOp {
     }
 }
 
+/// Elementwise boolean ops on `bool` operands, producing `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogicalOp {
+    /// `a and b` (two operands, implicit broadcasting)
+    And,
+    /// `a or b` (two operands, implicit broadcasting)
+    Or,
+    /// `not a` (one operand)
+    Not,
+}
+
+impl LogicalOp {
+    /// Every boolean op.
+    pub const ALL: [LogicalOp; 3] = [LogicalOp::And, LogicalOp::Or, LogicalOp::Not];
+
+    /// The op's name in the text IR (from the op table).
+    pub fn name(self) -> &'static str {
+        crate::op_table::logical_name(self)
+    }
+
+    /// Evaluates the op (`b` is ignored by `not`).
+    pub fn eval(self, a: bool, b: bool) -> bool {
+        match self {
+            LogicalOp::And => a && b,
+            LogicalOp::Or => a || b,
+            LogicalOp::Not => !a,
+        }
+    }
+}
+
 /// A shared reference to a user-defined [`CustomOp`]. Two references are
 /// equal (and hash equal) only when they point at the same definition.
 #[derive(Clone)]
@@ -284,6 +314,64 @@ pub enum Op {
     },
     /// A call of a user-defined composite op with its own derivative rules.
     Call(CustomRef),
+    /// `iota shape=S axis=k`: the element at index `(i_0, …)` is `i_k`, as a
+    /// float of the node's dtype (f32 or f64). No operands.
+    Iota {
+        /// The result shape.
+        shape: Shape,
+        /// The axis whose index is the value.
+        axis: usize,
+        /// The result dtype (`f32` or `f64`), from the statement's type.
+        dtype: DType,
+    },
+    /// Elementwise `and`, `or` (two `bool` operands of one shape) and `not`
+    /// (one `bool` operand).
+    Logical(LogicalOp),
+    /// JAX's `lax.scan`. Operands: `carry` initial carries, then `xs`
+    /// scanned inputs (all with leading dimension `length`), then loop
+    /// invariants (the rest). Results: the final carries, then each of the
+    /// body's extra outputs stacked along a new leading axis of `length`.
+    /// A multi-result op: see [`Op::is_multi_result`].
+    Scan {
+        /// The step function `(carries, x slices, invariants) -> (carries, ys)`.
+        body: BodyRef,
+        /// The number of carries.
+        carry: usize,
+        /// The number of scanned inputs.
+        xs: usize,
+        /// The trip count (the scanned inputs' leading dimension when
+        /// `xs > 0`).
+        length: usize,
+        /// Whether iteration runs from `length - 1` down to 0.
+        reverse: bool,
+    },
+    /// JAX's `lax.while_loop`, with an optional bound. Operands: `carry`
+    /// initial carries, then loop invariants. Results: the final carries.
+    While {
+        /// The predicate `(carries, invariants) -> bool[]`.
+        cond: BodyRef,
+        /// The step `(carries, invariants) -> carries`.
+        body: BodyRef,
+        /// The number of carries (at least 1).
+        carry: usize,
+        /// At most this many runs of the body, when given.
+        max_trips: Option<usize>,
+    },
+    /// JAX's `lax.cond`. Operands: the predicate (`bool[]`), then the branch
+    /// operands. Results: the chosen branch's outputs.
+    Cond {
+        /// The branch run when the predicate is true.
+        then: BodyRef,
+        /// The branch run when the predicate is false.
+        els: BodyRef,
+    },
+    /// Result `index` of a multi-result node (its one operand). Internal:
+    /// the text form binds one name per result instead
+    /// (`%a, %b = scan ...`).
+    Project {
+        /// The result's position.
+        index: usize,
+    },
 }
 
 /// How many operands an op takes.
@@ -327,7 +415,10 @@ impl Op {
         match (self.row().operands, self) {
             (Operands::Fixed(a), _) => a,
             (Operands::CalleeParams, Op::Call(c)) => Arity::Exact(c.body.params().len()),
-            (Operands::CalleeParams, _) => Arity::AtLeast(0),
+            (Operands::Counted, Op::Scan { carry, xs, .. }) => Arity::AtLeast(carry + xs),
+            (Operands::Counted, Op::While { carry, .. }) => Arity::AtLeast(*carry),
+            (Operands::Counted, Op::Cond { .. }) => Arity::AtLeast(1),
+            (Operands::CalleeParams | Operands::Counted, _) => Arity::AtLeast(0),
         }
     }
 
@@ -342,6 +433,28 @@ impl Op {
     /// the builder and the parser (arithmetic, comparisons and `select`).
     pub fn broadcasts_implicitly(&self) -> bool {
         self.row().broadcasts
+    }
+
+    /// Whether the op has several results (`scan`, `while`, `cond`): its node
+    /// is read only through [`Op::Project`] nodes, one per used result, and
+    /// the node's own `ty` is a placeholder (the type of result 0).
+    pub fn is_multi_result(&self) -> bool {
+        matches!(self, Op::Scan { .. } | Op::While { .. } | Op::Cond { .. })
+    }
+
+    /// The functions the op runs, in print order (body, cond, then, else).
+    pub fn bodies(&self) -> Vec<&BodyRef> {
+        match self {
+            Op::Scan { body, .. } => vec![body],
+            Op::While { cond, body, .. } => vec![body, cond],
+            Op::Cond { then, els } => vec![then, els],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the op runs bodies (`scan`, `while`, `cond`).
+    pub fn has_bodies(&self) -> bool {
+        self.is_multi_result()
     }
 
     /// Whether the op is a leaf (`param` or `const`).
@@ -361,10 +474,11 @@ impl Op {
     }
 
     /// Every op mnemonic accepted as a statement in the text IR, for error
-    /// messages: the op table's rows in order, without `param`.
+    /// messages: the op table's rows in order, without `param` and the
+    /// internal `project`.
     pub fn all_names() -> Vec<&'static str> {
         OPS.iter()
-            .filter(|r| r.head != Head::Header)
+            .filter(|r| !matches!(r.head, Head::Header | Head::Internal))
             .map(|r| r.name)
             .collect()
     }

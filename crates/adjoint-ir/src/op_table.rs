@@ -14,8 +14,8 @@
 //! `row_of`, its attributes in [`Op::attrs`] / [`Op::from_attrs`], and
 //! its meaning.
 
-use crate::{check_shape, Arity, BinaryOp, CompareOp, CustomRef, DType, Error, Op, Result, Shape};
-use crate::{ErrorKind, UnaryOp};
+use crate::{check_shape, Arity, BinaryOp, BodyRef, CompareOp, CustomRef, DType, Error, Op};
+use crate::{ErrorKind, LogicalOp, Result, Shape, TensorType, UnaryOp};
 use std::fmt;
 
 /// What kind of op a row describes; the passes and backends classify ops
@@ -38,6 +38,14 @@ pub enum OpClass {
     Structural,
     /// A call of a user-defined custom op.
     Call,
+    /// An op without operands that computes its values from its attributes
+    /// (`iota`).
+    Generator,
+    /// Structured control flow running bodies, with several results
+    /// (`scan`, `while`, `cond`).
+    Control,
+    /// One result of a multi-result node (`Project`, internal).
+    Projection,
 }
 
 /// The kind of an attribute's value, which fixes how it is written and
@@ -56,6 +64,8 @@ pub enum AttrKind {
     Bool,
     /// A dtype, `f32`.
     DType,
+    /// A function defined earlier in the file, `@f` (a body).
+    Func,
 }
 
 impl AttrKind {
@@ -66,6 +76,7 @@ impl AttrKind {
             AttrKind::Usize => "0",
             AttrKind::Bool => "true",
             AttrKind::DType => "f32",
+            AttrKind::Func => "@f",
         }
     }
 }
@@ -104,6 +115,10 @@ pub enum Operands {
     Fixed(Arity),
     /// As many as the called custom op's body has parameters.
     CalleeParams,
+    /// At least the operands the op's counts name: `carry + xs` for `scan`,
+    /// `carry` for `while`, the predicate for `cond` (the rest are the
+    /// bodies' further parameters, checked by type inference).
+    Counted,
 }
 
 /// How a statement of the op begins after its mnemonic.
@@ -117,6 +132,11 @@ pub enum Head {
     Callee,
     /// Not a statement: declared in the function header (`param`).
     Header,
+    /// Operands follow; the result type is required and gives the dtype
+    /// (`iota`).
+    Typed,
+    /// No text syntax: an internal op (`Project`).
+    Internal,
 }
 
 /// One op mnemonic's row in the table.
@@ -256,10 +276,51 @@ const CALL: OpRow = OpRow {
     head: Head::Callee,
     ..mk("call", Arity::AtLeast(0), C::Call)
 };
+const IOTA: OpRow = OpRow {
+    head: Head::Typed,
+    attrs: &[req("shape", K::Shape), req("axis", K::Usize)],
+    ..mk("iota", Arity::Exact(0), C::Generator)
+};
+/// The rows of [`LogicalOp`], indexed by the enum's discriminant.
+const LOGICAL: [OpRow; LogicalOp::ALL.len()] = [
+    binary("and"),
+    binary("or"),
+    unary("not"),
+];
+const SCAN: OpRow = OpRow {
+    operands: Operands::Counted,
+    attrs: &[
+        req("body", K::Func),
+        req("carry", K::Usize),
+        req("xs", K::Usize),
+        opt("length", K::Usize),
+        opt("reverse", K::Bool),
+    ],
+    ..mk("scan", Arity::AtLeast(0), C::Control)
+};
+const WHILE: OpRow = OpRow {
+    operands: Operands::Counted,
+    attrs: &[
+        req("body", K::Func),
+        req("cond", K::Func),
+        req("carry", K::Usize),
+        opt("max_trips", K::Usize),
+    ],
+    ..mk("while", Arity::AtLeast(1), C::Control)
+};
+const COND: OpRow = OpRow {
+    operands: Operands::Counted,
+    attrs: &[req("then", K::Func), req("else", K::Func)],
+    ..mk("cond", Arity::AtLeast(1), C::Control)
+};
+const PROJECT: OpRow = OpRow {
+    head: Head::Internal,
+    ..mk("project", Arity::Exact(1), C::Projection)
+};
 
 /// Every row, in the order of [`Op::all_names`] (`param` first, which is
 /// not a statement).
-pub static OPS: [&OpRow; 36] = [
+pub static OPS: [&OpRow; 44] = [
     &PARAM,
     &CONST,
     &UNARY[0],
@@ -296,6 +357,14 @@ pub static OPS: [&OpRow; 36] = [
     &MATMUL,
     &CAST,
     &CALL,
+    &IOTA,
+    &LOGICAL[0],
+    &LOGICAL[1],
+    &LOGICAL[2],
+    &SCAN,
+    &WHILE,
+    &COND,
+    &PROJECT,
 ];
 
 /// The row of the mnemonic `name`, if it is an op.
@@ -323,6 +392,12 @@ pub(crate) fn row_of(op: &Op) -> &'static OpRow {
         Op::MatMul => &MATMUL,
         Op::Cast { .. } => &CAST,
         Op::Call(_) => &CALL,
+        Op::Iota { .. } => &IOTA,
+        Op::Logical(l) => &LOGICAL[*l as usize],
+        Op::Scan { .. } => &SCAN,
+        Op::While { .. } => &WHILE,
+        Op::Cond { .. } => &COND,
+        Op::Project { .. } => &PROJECT,
     }
 }
 
@@ -338,6 +413,10 @@ pub(crate) fn compare_name(c: CompareOp) -> &'static str {
     COMPARE[c as usize].name
 }
 
+pub(crate) fn logical_name(l: LogicalOp) -> &'static str {
+    LOGICAL[l as usize].name
+}
+
 /// An attribute's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttrValue {
@@ -350,6 +429,8 @@ pub enum AttrValue {
     Bool(bool),
     /// A dtype.
     DType(DType),
+    /// A function (a body), printed `@name`.
+    Func(BodyRef),
 }
 
 impl AttrValue {
@@ -363,6 +444,7 @@ impl AttrValue {
             ) | (AttrValue::Usize(_), AttrKind::Usize)
                 | (AttrValue::Bool(_), AttrKind::Bool)
                 | (AttrValue::DType(_), AttrKind::DType)
+                | (AttrValue::Func(_), AttrKind::Func)
         )
     }
 }
@@ -384,6 +466,7 @@ impl fmt::Display for AttrValue {
             AttrValue::Usize(v) => write!(f, "{v}"),
             AttrValue::Bool(b) => write!(f, "{b}"),
             AttrValue::DType(d) => write!(f, "{d}"),
+            AttrValue::Func(b) => write!(f, "@{}", b.name()),
         }
     }
 }
@@ -445,6 +528,30 @@ impl Given<'_> {
         }
     }
 
+    fn usize_opt(&self, name: &str) -> Result<Option<usize>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttrValue::Usize(v)) => Ok(Some(*v)),
+            Some(_) => Err(self.wrong(name, AttrKind::Usize)),
+        }
+    }
+
+    fn bool_opt(&self, name: &str) -> Result<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttrValue::Bool(v)) => Ok(Some(*v)),
+            Some(_) => Err(self.wrong(name, AttrKind::Bool)),
+        }
+    }
+
+    fn func(&self, name: &str) -> Result<BodyRef> {
+        match self.get(name) {
+            None => Err(self.missing(name, AttrKind::Func)),
+            Some(AttrValue::Func(b)) => Ok(b.clone()),
+            Some(_) => Err(self.wrong(name, AttrKind::Func)),
+        }
+    }
+
     fn dtype(&self, name: &str) -> Result<DType> {
         match self.get(name) {
             None => Err(self.missing(name, AttrKind::DType)),
@@ -476,7 +583,7 @@ impl Op {
     /// assert_eq!(Op::from_attrs("slice", None, &op.attrs()).unwrap(), op);
     /// ```
     pub fn attrs(&self) -> Vec<(&'static str, AttrValue)> {
-        use AttrValue::{List, Usize};
+        use AttrValue::{Func, List, Usize};
         let values: Vec<Option<AttrValue>> = match self {
             Op::Broadcast { shape } | Op::Reshape { shape } => vec![Some(List(shape.0.clone()))],
             Op::Transpose { perm } => vec![Some(List(perm.clone()))],
@@ -492,6 +599,33 @@ impl Op {
             Op::Concat { axis } => vec![Some(Usize(*axis))],
             Op::ReduceSum { axes } | Op::ReduceMax { axes } => vec![Some(List(axes.clone()))],
             Op::Cast { to } => vec![Some(AttrValue::DType(*to))],
+            Op::Iota { shape, axis, .. } => vec![Some(List(shape.0.clone())), Some(Usize(*axis))],
+            Op::Scan {
+                body,
+                carry,
+                xs,
+                length,
+                reverse,
+            } => vec![
+                Some(Func(body.clone())),
+                Some(Usize(*carry)),
+                Some(Usize(*xs)),
+                (*xs == 0).then_some(Usize(*length)),
+                reverse.then_some(AttrValue::Bool(true)),
+            ],
+            Op::While {
+                cond,
+                body,
+                carry,
+                max_trips,
+            } => vec![
+                Some(Func(body.clone())),
+                Some(Func(cond.clone())),
+                Some(Usize(*carry)),
+                max_trips.map(Usize),
+            ],
+            Op::Cond { then, els } => vec![Some(Func(then.clone())), Some(Func(els.clone()))],
+            Op::Logical(_) | Op::Project { .. } => vec![],
             Op::Param { .. }
             | Op::Const(_)
             | Op::Unary(_)
@@ -510,14 +644,17 @@ impl Op {
     }
 
     /// The op named `name` with the given attributes (the inverse of
-    /// [`Op::attrs`]); `callee` is the custom op a `call` calls. Errors
-    /// (without a location) for an unknown op, a missing required
-    /// attribute, or a value of the wrong kind. Attribute names are not
-    /// checked here: the parser rejects unknown ones with their location.
-    /// `param` and `const` are not built from attributes.
+    /// [`Op::attrs`]); `callee` is the custom op a `call` calls, and `ty`
+    /// the statement's declared result type (which gives `iota` its
+    /// dtype). Errors (without a location) for an unknown op, a missing
+    /// required attribute, or a value of the wrong kind. Attribute names
+    /// are not checked here: the parser rejects unknown ones with their
+    /// location. `param`, `const` and `project` are not built from
+    /// attributes.
     pub fn from_attrs(
         name: &str,
         callee: Option<CustomRef>,
+        ty: Option<&TensorType>,
         attrs: &[(&str, AttrValue)],
     ) -> Result<Op> {
         let Some(r) = row(name) else {
@@ -532,6 +669,9 @@ impl Op {
         }
         if let Some(i) = COMPARE.iter().position(|c| c.name == r.name) {
             return Ok(Op::Compare(CompareOp::ALL[i]));
+        }
+        if let Some(i) = LOGICAL.iter().position(|l| l.name == r.name) {
+            return Ok(Op::Logical(LogicalOp::ALL[i]));
         }
         Ok(match r.name {
             "select" => Op::Select,
@@ -576,7 +716,51 @@ impl Op {
                     ))
                 }
             },
-            // `param` and `const`: not built from attributes.
+            "iota" => Op::Iota {
+                shape: a.shape("shape")?,
+                axis: a.usize("axis")?,
+                dtype: match ty {
+                    Some(t) => t.dtype,
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Parse,
+                            "iota must declare its type (`: f64[...]`), which gives its dtype",
+                        ))
+                    }
+                },
+            },
+            "scan" => {
+                let xs = a.usize("xs")?;
+                let length = match a.usize_opt("length")? {
+                    Some(n) => n,
+                    None if xs == 0 => return Err(a.missing("length", AttrKind::Usize)),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Parse,
+                            "scan: `length` is stored always: give it when building a scan \
+                             from attributes (the parser takes it from the scanned inputs)",
+                        ))
+                    }
+                };
+                Op::Scan {
+                    body: a.func("body")?,
+                    carry: a.usize("carry")?,
+                    xs,
+                    length,
+                    reverse: a.bool_opt("reverse")?.unwrap_or(false),
+                }
+            }
+            "while" => Op::While {
+                cond: a.func("cond")?,
+                body: a.func("body")?,
+                carry: a.usize("carry")?,
+                max_trips: a.usize_opt("max_trips")?,
+            },
+            "cond" => Op::Cond {
+                then: a.func("then")?,
+                els: a.func("else")?,
+            },
+            // `param`, `const` and `project`: not built from attributes.
             other => {
                 return Err(Error::new(
                     ErrorKind::Parse,

@@ -20,6 +20,25 @@ use std::collections::HashSet;
 /// assert!(e.message.contains("exp") && e.message.contains("f64[4]"));
 /// ```
 pub fn verify(g: &Graph) -> Result<()> {
+    // The function, then every body it runs (each once, however often it is
+    // used), on a worklist: bodies nest to any depth without recursion.
+    let mut seen: HashSet<*const Graph> = HashSet::new();
+    let mut work: Vec<&Graph> = vec![g];
+    while let Some(h) = work.pop() {
+        verify_one(h)?;
+        for id in h.node_ids() {
+            for b in h[id].op.bodies() {
+                if seen.insert(std::sync::Arc::as_ptr(&b.0)) {
+                    work.push(b.graph());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks one function, not the bodies it runs.
+fn verify_one(g: &Graph) -> Result<()> {
     let f = g.name();
     // Parameters.
     for (i, &p) in g.params().iter().enumerate() {
@@ -78,8 +97,55 @@ pub fn verify(g: &Graph) -> Result<()> {
             }
         }
         let tys: Vec<&TensorType> = edges.iter().map(|&(_, o)| g.ty(o)).collect();
-        let want = infer_type(&node.op, &tys)
-            .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?;
+        let want = match node.op {
+            Op::Project { index } => {
+                let src = edges[0].1;
+                if !g[src].op.is_multi_result() {
+                    return Err(Error::verify(format!(
+                        "{}: reads result {index} of {} ({}), which has one result",
+                        who(),
+                        g.display_name(src),
+                        g[src].op.name()
+                    )));
+                }
+                let all = g
+                    .result_types(src)
+                    .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?;
+                all.get(index).cloned().ok_or_else(|| {
+                    Error::verify(format!(
+                        "{}: result {index} of {} ({}), which has {} results",
+                        who(),
+                        g.display_name(src),
+                        g[src].op.name(),
+                        all.len()
+                    ))
+                })?
+            }
+            _ => infer_type(&node.op, &tys)
+                .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?,
+        };
+        if node.op.is_multi_result() {
+            let mut taken = HashSet::new();
+            for u in g.users(id) {
+                match g[u].op {
+                    Op::Project { index } if taken.insert(index) => {}
+                    Op::Project { index } => {
+                        return Err(Error::verify(format!(
+                            "{}: result {index} is read by more than one projection",
+                            who()
+                        )))
+                    }
+                    _ => {
+                        return Err(Error::verify(format!(
+                            "{}: has several results, but {} ({}) uses the node itself",
+                            who(),
+                            g.display_name(u),
+                            g[u].op.name()
+                        )))
+                    }
+                }
+            }
+        }
         if want != node.ty {
             return Err(Error::verify(format!(
                 "{}: recorded type {} but the operands give {want}",
@@ -88,11 +154,18 @@ pub fn verify(g: &Graph) -> Result<()> {
             )));
         }
     }
-    // Outputs exist.
+    // Outputs exist and are values.
     for (i, &o) in g.outputs().iter().enumerate() {
         if !g.contains(o) {
             return Err(Error::verify(format!(
                 "@{f}: output {i} refers to a removed node {o}"
+            )));
+        }
+        if g[o].op.is_multi_result() {
+            return Err(Error::verify(format!(
+                "@{f}: output {i} is the {} node {} itself, not one of its results",
+                g[o].op.name(),
+                g.display_name(o)
             )));
         }
     }

@@ -585,6 +585,18 @@ impl<'g> Builder<'g> {
                         format!("internal: call @{} was not inlined", c.name),
                     ))
                 }
+                Op::Iota { .. }
+                | Op::Logical(_)
+                | Op::Scan { .. }
+                | Op::While { .. }
+                | Op::Cond { .. }
+                | Op::Project { .. } => {
+                    return Err(jit_err(
+                        g,
+                        id,
+                        format!("{}: not supported by the JIT yet", node.op.name()),
+                    ))
+                }
                 Op::Unary(_)
                 | Op::Binary(_)
                 | Op::Compare(_)

@@ -192,7 +192,13 @@ pub(super) fn rewrite(g: &mut Graph, id: NodeId, cx: &Ctx) -> Result<Option<Node
         | Op::Const(_)
         | Op::Compare(_)
         | Op::MatMul
-        | Op::Call(_) => None,
+        | Op::Call(_)
+        | Op::Iota { .. }
+        | Op::Logical(_)
+        | Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => None,
         Op::Select => (xs[1] == xs[2]).then_some(xs[1]),
         Op::Broadcast { shape } => {
             let x = xs[0];

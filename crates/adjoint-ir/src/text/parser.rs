@@ -19,10 +19,10 @@
 use super::lexer::{Lexer, Tok, Token};
 use super::literal;
 use crate::check_shape;
-use crate::op_table::{self, AttrKind, AttrSpec, AttrValue, Head, OpRow};
+use crate::op_table::{self, AttrKind, AttrSpec, AttrValue, Head, OpClass, OpRow};
 use crate::{
-    verify, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op, Result, Shape,
-    TensorType, MAX_INPUT_BYTES,
+    verify, BodyRef, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op,
+    Result, Shape, TensorType, MAX_INPUT_BYTES,
 };
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -56,6 +56,7 @@ pub fn parse_module(src: &str) -> Result<Module> {
         lex_err: None,
         funcs: HashMap::new(),
         customs: HashMap::new(),
+        bodies: HashMap::new(),
     };
     p.fill();
     let r = p.module();
@@ -86,6 +87,8 @@ enum AttrVal {
     Int(u64),
     List(Vec<u64>),
     Name(String),
+    /// `@name`, with the location of that token.
+    Global(String, Loc),
 }
 
 impl AttrVal {
@@ -94,6 +97,7 @@ impl AttrVal {
             AttrVal::Int(_) => "an integer",
             AttrVal::List(_) => "a list",
             AttrVal::Name(_) => "a name",
+            AttrVal::Global(..) => "a function name",
         }
     }
 }
@@ -112,6 +116,8 @@ struct Parser<'a> {
     lex_err: Option<Error>,
     funcs: HashMap<String, (Graph, Loc)>,
     customs: HashMap<String, (Arc<CustomOp>, Loc)>,
+    /// The functions used as bodies so far: one shared reference each.
+    bodies: HashMap<String, BodyRef>,
 }
 
 fn located<T>(r: Result<T>, loc: Loc) -> Result<T> {
@@ -450,16 +456,33 @@ impl<'a> Parser<'a> {
     // ----- statements -----------------------------------------------------
 
     fn statement(&mut self, g: &mut Graph, scope: &mut Scope) -> Result<()> {
-        let (name, stmt_loc) = self.expect_value("a statement `%name = op ...`")?;
-        if let Some((_, first)) = scope.get(&name) {
-            return Err(Error::parse(
-                stmt_loc,
-                format!(
-                    "redefinition of %{name} in @{} (first defined at {first})",
-                    g.name()
-                ),
-            ));
+        let mut names: Vec<(String, Loc)> = Vec::new();
+        loop {
+            let what = if names.is_empty() {
+                "a statement `%name = op ...`"
+            } else {
+                "a result name `%name`"
+            };
+            let (name, loc) = self.expect_value(what)?;
+            let first = scope
+                .get(&name)
+                .map(|(_, l)| *l)
+                .or_else(|| names.iter().find(|(n, _)| *n == name).map(|(_, l)| *l));
+            if let Some(first) = first {
+                return Err(Error::parse(
+                    loc,
+                    format!(
+                        "redefinition of %{name} in @{} (first defined at {first})",
+                        g.name()
+                    ),
+                ));
+            }
+            names.push((name, loc));
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
         }
+        let stmt_loc = names[0].1;
         self.expect(Tok::Eq, "`=` after the value name")?;
         let op_loc = self.loc();
         let op_name = match self.peek().clone() {
@@ -470,12 +493,12 @@ impl<'a> Parser<'a> {
             _ => return Err(self.err_expected("an op name")),
         };
         let row = op_row(op_name, op_loc)?;
-        let id = if row.head == Head::Literal {
+        if row.head == Head::Literal {
             let mut lx = self.checkpoint();
             let lit = literal::scan(&mut lx)?;
             self.resume(lx);
             let attrs = self.attrs()?;
-            let region = take_attrs(op_name, attrs, row.attrs)?.region;
+            let region = self.take_attrs(op_name, attrs, row.attrs)?.region;
             if *self.peek() != Tok::Colon {
                 return Err(self
                     .err_expected("`:` and the constant's type (a const must declare its type)"));
@@ -484,64 +507,228 @@ impl<'a> Parser<'a> {
             let ty_loc = self.loc();
             let ty = self.ty()?;
             let t = literal::literal_tensor(&lit, &ty, ty_loc)?;
+            one_name(op_name, &names)?;
             let id = g.constant(t);
             g[id].region = region;
-            id
+            return bind(g, scope, id, names);
+        }
+        let callee = if row.head == Head::Callee {
+            Some(self.callee()?)
         } else {
-            let callee = if row.head == Head::Callee {
-                Some(self.callee()?)
+            None
+        };
+        let operands = self.operands(g, scope)?;
+        let ids: Vec<NodeId> = operands.iter().map(|&(id, _)| id).collect();
+        let attrs = self.attrs()?;
+        let declared = if self.eat(&Tok::Colon) {
+            Some(self.stmt_types()?)
+        } else if row.head == Head::Typed {
+            return Err(self.err_expected(&format!(
+                "`:` and the result type ({op_name} must declare its type)"
+            )));
+        } else {
+            None
+        };
+        let mut taken = self.take_attrs(op_name, attrs, row.attrs)?;
+        if row.class == OpClass::Control {
+            loop_counts(op_name, &mut taken, g, &ids, op_loc)?;
+        }
+        let first_ty = declared
+            .as_ref()
+            .and_then(|d| (d.len() == 1).then(|| &d[0].0));
+        let op = located(
+            Op::from_attrs(row.name, callee, first_ty, &taken.vals),
+            op_loc,
+        )?;
+        if !op.arity().accepts(operands.len()) {
+            let s = if op.arity() == crate::Arity::Exact(1) {
+                ""
             } else {
-                None
+                "s"
             };
-            let operands = self.operands(g, scope)?;
-            let attrs = self.attrs()?;
-            let declared = if self.eat(&Tok::Colon) {
-                let l = self.loc();
-                Some((self.ty()?, l))
-            } else {
-                None
-            };
-            let taken = take_attrs(op_name, attrs, row.attrs)?;
-            let op = located(Op::from_attrs(row.name, callee, &taken.vals), op_loc)?;
-            if !op.arity().accepts(operands.len()) {
-                let s = if op.arity() == crate::Arity::Exact(1) {
-                    ""
-                } else {
-                    "s"
-                };
+            return Err(Error::parse(
+                op_loc,
+                format!(
+                    "{} expects {} operand{s}, found {}",
+                    op_label(&op),
+                    op.arity(),
+                    operands.len()
+                ),
+            ));
+        }
+        if op.is_multi_result() {
+            let tys: Vec<TensorType> = ids.iter().map(|&o| g.ty(o).clone()).collect();
+            let err_loc = loop_error_loc(&op, &tys, &operands, &taken, op_loc);
+            let projs = g.add_multi(op.clone(), &ids).map_err(|e| e.at(err_loc))?;
+            if projs.len() != names.len() {
                 return Err(Error::parse(
-                    op_loc,
+                    stmt_loc,
                     format!(
-                        "{} expects {} operand{s}, found {}",
-                        op_label(&op),
-                        op.arity(),
-                        operands.len()
+                        "{} has {} result{}, but the statement binds {} name{} ({})",
+                        op.name(),
+                        projs.len(),
+                        plural(projs.len()),
+                        names.len(),
+                        plural(names.len()),
+                        bodies_label(&op)
                     ),
                 ));
             }
-            let id = if op.broadcasts_implicitly() {
-                g.add_broadcasting(op, &operands)
-            } else {
-                g.add(op, &operands)
-            };
-            let id = located(id, stmt_loc)?;
-            let ty = g.ty(id).clone();
-            check_shape(&ty.shape)
-                .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
-            if let Some((want, l)) = declared {
-                if want != ty {
-                    return Err(Error::type_error(format!(
-                        "{op_name}: declared type {want}, but the operands give {ty}"
-                    ))
-                    .at(l));
-                }
+            if let Some(declared) = declared {
+                check_declared(&op, g, &projs, &declared)?;
             }
-            g[id].region = taken.region;
-            id
+            if let Some(node) = projs.first().and_then(|&p| g.operands(p).first().copied()) {
+                g[node].region = taken.region;
+            }
+            for (&p, (name, loc)) in projs.iter().zip(names) {
+                g[p].name = Some(name.clone());
+                scope.insert(name, (p, loc));
+            }
+            return Ok(());
+        }
+        one_name(op_name, &names)?;
+        let id = if op.broadcasts_implicitly() {
+            g.add_broadcasting(op, &ids)
+        } else {
+            g.add(op, &ids)
         };
-        g[id].name = Some(name.clone());
-        scope.insert(name, (id, stmt_loc));
-        Ok(())
+        let id = located(id, stmt_loc)?;
+        let ty = g.ty(id).clone();
+        check_shape(&ty.shape)
+            .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
+        if let Some(declared) = declared {
+            if declared.len() != 1 {
+                return Err(Error::parse(
+                    declared[0].1,
+                    format!(
+                        "{op_name} has 1 result, but {} types are declared",
+                        declared.len()
+                    ),
+                ));
+            }
+            let (want, l) = &declared[0];
+            if *want != ty {
+                return Err(Error::type_error(format!(
+                    "{op_name}: declared type {want}, but the operands give {ty}"
+                ))
+                .at(*l));
+            }
+        }
+        g[id].region = taken.region;
+        bind(g, scope, id, names)
+    }
+
+    /// A statement's declared result types: `T`, or `(T1, …, Tn)` with
+    /// n ≥ 1, each with its location.
+    fn stmt_types(&mut self) -> Result<Vec<(TensorType, Loc)>> {
+        if !self.eat(&Tok::LParen) {
+            let l = self.loc();
+            return Ok(vec![(self.ty()?, l)]);
+        }
+        let mut tys = Vec::new();
+        loop {
+            let l = self.loc();
+            tys.push((self.ty()?, l));
+            if self.eat(&Tok::Comma) {
+                continue;
+            }
+            self.expect(Tok::RParen, "`,` or `)` in the result types")?;
+            return Ok(tys);
+        }
+    }
+
+    /// The function `@name` that the attribute `attr` of `op` names: one
+    /// defined earlier in the file, shared by all its uses.
+    fn body_ref(&mut self, op: &str, attr: &str, name: &str, loc: Loc) -> Result<BodyRef> {
+        if let Some(b) = self.bodies.get(name) {
+            return Ok(b.clone());
+        }
+        if let Some((g, _)) = self.funcs.get(name) {
+            let b = BodyRef::new(g.clone());
+            self.bodies.insert(name.to_string(), b.clone());
+            return Ok(b);
+        }
+        // The rest of the file, lexed again from here (an error path).
+        let mut lx = self.checkpoint();
+        let mut prev_func = false;
+        let mut later = None;
+        while let Ok(t) = lx.next_token() {
+            match t.tok {
+                Tok::Eof => break,
+                Tok::Global(n) if prev_func && n == name => {
+                    later = Some(t.loc);
+                    break;
+                }
+                Tok::Ident(w) => prev_func = w == "func",
+                _ => prev_func = false,
+            }
+        }
+        let why = format!("`{attr}=` names a function defined earlier in the file");
+        Err(Error::parse(
+            loc,
+            match later {
+                Some(def) => {
+                    format!("{op}: function @{name} is used before its definition at {def} ({why})")
+                }
+                None => format!(
+                    "{op}: unknown function @{name} ({why}){}",
+                    did_you_mean(name, self.funcs.keys().map(String::as_str), "@")
+                ),
+            },
+        ))
+    }
+
+    fn take_attrs(
+        &mut self,
+        op: &str,
+        attrs: Vec<(String, AttrVal, Loc)>,
+        allowed: &'static [AttrSpec],
+    ) -> Result<Attrs> {
+        let mut out = Attrs {
+            vals: Vec::new(),
+            locs: Vec::new(),
+            region: None,
+        };
+        let expected = || {
+            let mut names: Vec<String> = allowed.iter().map(|a| format!("`{}`", a.name)).collect();
+            names.push("`region`".into());
+            names.join(", ")
+        };
+        for (name, val, loc) in attrs {
+            if name == "region" {
+                match val {
+                    AttrVal::Int(r) if r <= u64::from(u32::MAX) => out.region = Some(r as u32),
+                    other => {
+                        return Err(Error::parse(
+                            loc,
+                            format!(
+                                "{op}: attribute `region` must be an integer like `region=0`, found {}",
+                                other.kind()
+                            ),
+                        ))
+                    }
+                }
+            } else if let Some(spec) = allowed.iter().find(|a| a.name == name) {
+                let v = match (spec.kind, val) {
+                    (AttrKind::Func, AttrVal::Global(f, floc)) => {
+                        AttrValue::Func(self.body_ref(op, &name, &f, floc)?)
+                    }
+                    (kind, val) => attr_value(op, &name, kind, val, loc)?,
+                };
+                out.vals.push((spec.name, v));
+                out.locs.push(loc);
+            } else {
+                let hint = did_you_mean(&name, allowed.iter().map(|a| a.name).chain(["region"]), "");
+                return Err(Error::parse(
+                    loc,
+                    format!(
+                        "{op} has no attribute `{name}`{hint}; expected one of: {}",
+                        expected()
+                    ),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// The `@callee` of a `call`: a custom op declared earlier.
@@ -560,14 +747,14 @@ impl<'a> Parser<'a> {
 
     /// Comma-separated `%name`s. A `%name` followed by `=` starts the next
     /// statement, so it is not taken as an operand.
-    fn operands(&mut self, g: &Graph, scope: &Scope) -> Result<Vec<NodeId>> {
+    fn operands(&mut self, g: &Graph, scope: &Scope) -> Result<Vec<(NodeId, Loc)>> {
         let mut out = Vec::new();
         if !matches!(self.peek(), Tok::Value(_)) || matches!(self.tok_at(1).tok, Tok::Eq) {
             return Ok(out);
         }
         loop {
             let (v, loc) = self.expect_value("an operand `%name`")?;
-            out.push(self.lookup(g, scope, &v, loc)?);
+            out.push((self.lookup(g, scope, &v, loc)?, loc));
             if !self.eat(&Tok::Comma) {
                 return Ok(out);
             }
@@ -606,6 +793,10 @@ impl<'a> Parser<'a> {
                 Tok::Ident(s) => {
                     self.bump();
                     AttrVal::Name(s.to_string())
+                }
+                Tok::Global(s) => {
+                    let l = self.bump().loc;
+                    AttrVal::Global(s.to_string(), l)
                 }
                 _ => return Err(self.err_expected(&format!("a value for attribute `{name}`"))),
             };
@@ -724,6 +915,12 @@ fn op_row(name: &str, loc: Loc) -> Result<&'static OpRow> {
             loc,
             format!("`{name}` is not a statement: parameters are declared in the function header"),
         )),
+        Some(r) if r.head == Head::Internal => Err(Error::parse(
+            loc,
+            format!(
+                "`{name}` has no text syntax: the results of a statement are named on its left, `%a, %b = ...`"
+            ),
+        )),
         Some(r) => Ok(r),
         None => Err(Error::parse(
             loc,
@@ -740,8 +937,206 @@ fn op_row(name: &str, loc: Loc) -> Result<&'static OpRow> {
 /// read by their kinds.
 struct Attrs {
     vals: Vec<(&'static str, AttrValue)>,
+    /// The location of each attribute in `vals` (its name).
+    locs: Vec<Loc>,
     region: Option<u32>,
 }
+
+impl Attrs {
+    fn get(&self, name: &str) -> Option<(&AttrValue, Loc)> {
+        self.vals
+            .iter()
+            .zip(&self.locs)
+            .find(|((n, _), _)| *n == name)
+            .map(|((_, v), l)| (v, *l))
+    }
+
+    fn usize(&self, name: &str) -> Option<(usize, Loc)> {
+        match self.get(name) {
+            Some((AttrValue::Usize(v), l)) => Some((*v, l)),
+            _ => None,
+        }
+    }
+
+    /// `body=@f`, `then=@t else=@e`, …: the functions named, for messages.
+    fn bodies_label(&self) -> String {
+        funcs_label(&self.vals)
+    }
+}
+
+fn funcs_label(vals: &[(&'static str, AttrValue)]) -> String {
+    vals.iter()
+        .filter(|(_, v)| matches!(v, AttrValue::Func(_)))
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `body=@f`, `body=@f cond=@p`, `then=@t else=@e`: the functions an op
+/// runs, for messages.
+fn bodies_label(op: &Op) -> String {
+    funcs_label(&op.attrs())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Errors unless a single-result op's statement binds one name.
+fn one_name(op: &str, names: &[(String, Loc)]) -> Result<()> {
+    if names.len() == 1 {
+        return Ok(());
+    }
+    Err(Error::parse(
+        names[0].1,
+        format!(
+            "{op} has 1 result, but the statement binds {} names",
+            names.len()
+        ),
+    ))
+}
+
+/// Names the value `id` and puts it in scope.
+fn bind(g: &mut Graph, scope: &mut Scope, id: NodeId, names: Vec<(String, Loc)>) -> Result<()> {
+    for (name, loc) in names {
+        g[id].name = Some(name.clone());
+        scope.insert(name, (id, loc));
+    }
+    Ok(())
+}
+
+/// Checks a loop statement's `carry`/`xs` counts against its operands (an
+/// error at the count's attribute), and fills a scan's `length` from its
+/// scanned inputs when it is not given (an error at the op when there are
+/// none).
+fn loop_counts(op: &str, a: &mut Attrs, g: &Graph, ids: &[NodeId], op_loc: Loc) -> Result<()> {
+    let n = ids.len();
+    let fns = a.bodies_label();
+    let carry = a.usize("carry");
+    if let Some((k, l)) = carry {
+        if k > n {
+            return Err(Error::parse(
+                l,
+                format!(
+                    "{op}: carry={k} is more than the {n} operand{} ({fns})",
+                    plural(n)
+                ),
+            ));
+        }
+    }
+    if op != "scan" {
+        return Ok(());
+    }
+    let k = carry.map_or(0, |(k, _)| k);
+    let Some((m, xs_loc)) = a.usize("xs") else {
+        return Ok(());
+    };
+    if k + m > n {
+        return Err(Error::parse(
+            xs_loc,
+            format!(
+                "{op}: carry={k} and xs={m} need {} operands, there are {n} ({fns})",
+                k + m
+            ),
+        ));
+    }
+    if a.get("length").is_none() {
+        if m == 0 {
+            return Err(Error::parse(
+                op_loc,
+                format!("{op} needs the attribute `length` when xs=0 ({fns}), e.g. `length=1`"),
+            ));
+        }
+        let length = g.ty(ids[k]).shape.dims().first().copied().unwrap_or(0);
+        a.vals.push(("length", AttrValue::Usize(length)));
+        a.locs.push(op_loc);
+    }
+    Ok(())
+}
+
+/// Where a type error of the loop statement `op` belongs: the scanned
+/// input whose leading dimension is wrong, the predicate that is not a
+/// scalar `bool`, or the attribute naming the function whose signature
+/// does not fit.
+fn loop_error_loc(
+    op: &Op,
+    tys: &[TensorType],
+    operands: &[(NodeId, Loc)],
+    a: &Attrs,
+    op_loc: Loc,
+) -> Loc {
+    let at = |name: &str| a.get(name).map_or(op_loc, |(_, l)| l);
+    let operand = |i: usize| operands.get(i).map_or(op_loc, |&(_, l)| l);
+    let bool_scalar = TensorType::new(DType::Bool, Shape::scalar());
+    match op {
+        Op::Scan {
+            carry, xs, length, ..
+        } => {
+            for i in *carry..carry + xs {
+                if tys.get(i).and_then(|t| t.shape.dims().first()) != Some(length) {
+                    return operand(i);
+                }
+            }
+            at("body")
+        }
+        Op::While { cond, .. } => {
+            if cond.param_types() != tys || cond.output_types() != [bool_scalar] {
+                at("cond")
+            } else {
+                at("body")
+            }
+        }
+        Op::Cond { then, .. } => {
+            if tys.first() != Some(&bool_scalar) {
+                operand(0)
+            } else if then.param_types() != tys[1..] {
+                at("then")
+            } else {
+                at("else")
+            }
+        }
+        _ => op_loc,
+    }
+}
+
+/// Checks a multi-result statement's declared types against its results.
+fn check_declared(
+    op: &Op,
+    g: &Graph,
+    projs: &[NodeId],
+    declared: &[(TensorType, Loc)],
+) -> Result<()> {
+    let name = op.name();
+    if declared.len() != projs.len() {
+        return Err(Error::parse(
+            declared[0].1,
+            format!(
+                "{name} has {} result{}, but {} type{} declared ({})",
+                projs.len(),
+                plural(projs.len()),
+                declared.len(),
+                if declared.len() == 1 { " is" } else { "s are" },
+                bodies_label(op)
+            ),
+        ));
+    }
+    for (i, (&p, (want, l))) in projs.iter().zip(declared).enumerate() {
+        let ty = g.ty(p);
+        if want != ty {
+            return Err(Error::type_error(format!(
+                "{name}: declared type {want} for result {i}, but the operands give {ty} ({})",
+                bodies_label(op)
+            ))
+            .at(*l));
+        }
+    }
+    Ok(())
+}
+
 
 /// Reads a raw attribute value as the op table's `kind` says.
 fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> Result<AttrValue> {
@@ -781,50 +1176,7 @@ fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> R
             )),
         },
         (AttrKind::DType, v) => Err(wrong(&format!("a dtype like `{name}=f32`"), &v)),
+        (AttrKind::Func, v) => Err(wrong(&format!("a function like `{name}=@f`"), &v)),
     }
 }
 
-fn take_attrs(
-    op: &str,
-    attrs: Vec<(String, AttrVal, Loc)>,
-    allowed: &'static [AttrSpec],
-) -> Result<Attrs> {
-    let mut out = Attrs {
-        vals: Vec::new(),
-        region: None,
-    };
-    let expected = || {
-        let mut names: Vec<String> = allowed.iter().map(|a| format!("`{}`", a.name)).collect();
-        names.push("`region`".into());
-        names.join(", ")
-    };
-    for (name, val, loc) in attrs {
-        if name == "region" {
-            match val {
-                AttrVal::Int(r) if r <= u64::from(u32::MAX) => out.region = Some(r as u32),
-                other => {
-                    return Err(Error::parse(
-                        loc,
-                        format!(
-                            "{op}: attribute `region` must be an integer like `region=0`, found {}",
-                            other.kind()
-                        ),
-                    ))
-                }
-            }
-        } else if let Some(spec) = allowed.iter().find(|a| a.name == name) {
-            out.vals
-                .push((spec.name, attr_value(op, &name, spec.kind, val, loc)?));
-        } else {
-            let hint = did_you_mean(&name, allowed.iter().map(|a| a.name).chain(["region"]), "");
-            return Err(Error::parse(
-                loc,
-                format!(
-                    "{op} has no attribute `{name}`{hint}; expected one of: {}",
-                    expected()
-                ),
-            ));
-        }
-    }
-    Ok(out)
-}

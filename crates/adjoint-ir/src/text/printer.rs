@@ -8,7 +8,7 @@
 //! something readable.
 
 use super::lexer::{is_name_char, is_valid_name};
-use crate::{CustomOp, Graph, Item, Module, NodeId, Op, Tensor, TensorData};
+use crate::{AttrValue, BodyRef, CustomOp, Graph, Item, Module, NodeId, Op, Tensor, TensorData};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -66,6 +66,10 @@ struct ModulePrinter {
     /// The printed custom ops, which keeps the addresses above valid.
     printed: Vec<Arc<CustomOp>>,
     custom_names: HashSet<String>,
+    /// Printed bodies (by address) and the names they were printed under.
+    bodies: HashMap<*const Graph, String>,
+    /// The printed bodies, which keeps the addresses above valid.
+    printed_bodies: Vec<BodyRef>,
 }
 
 /// `name` with every character that may not appear in a name replaced by
@@ -103,10 +107,14 @@ impl ModulePrinter {
     /// callees first. Each op is visited once per module, with an explicit
     /// stack, so printing is linear in the module and safe at any nesting
     /// depth.
+    ///
+    /// Then prints every function `g` runs as a body (`body=`, `cond=`,
+    /// `then=`, `else=`) that is not printed yet, each once (by address),
+    /// with its own needs first.
     fn deps(&mut self, g: &Graph) {
         // The walk only reads `self.customs`; the ops it emits are printed
         // right away, in order, so their own needs are already printed.
-        let this = std::cell::RefCell::new(self);
+        let this = std::cell::RefCell::new(&mut *self);
         crate::custom::walk_customs(
             g,
             |c| this.borrow().custom_name(c).is_some(),
@@ -114,6 +122,33 @@ impl ModulePrinter {
                 this.borrow_mut().custom(c);
             },
         );
+        let order = g.topo_order().unwrap_or_else(|_| g.node_ids());
+        for id in order {
+            let Some(node) = g.get(id) else { continue };
+            for b in node.op.bodies() {
+                self.body(b);
+            }
+        }
+    }
+
+    /// Prints the body `b` if it is not printed yet (with what it needs)
+    /// and returns the name it was printed under.
+    fn body(&mut self, b: &BodyRef) -> String {
+        if let Some(n) = self.bodies.get(&Arc::as_ptr(&b.0)) {
+            return n.clone();
+        }
+        let name = self.func(b);
+        self.bodies.insert(Arc::as_ptr(&b.0), name.clone());
+        self.printed_bodies.push(b.clone());
+        name
+    }
+
+    /// The name the body `b` was printed under.
+    fn body_name(&self, b: &BodyRef) -> String {
+        self.bodies
+            .get(&Arc::as_ptr(&b.0))
+            .cloned()
+            .unwrap_or_else(|| sanitize(b.name()))
     }
 
     /// Prints `g` (after the custom ops it calls) unless an identical
@@ -177,6 +212,7 @@ impl ModulePrinter {
                 None => id.to_string(),
             }
         };
+        let mut taken: HashSet<String> = names.values().cloned().collect();
         let mut s = String::from("(");
         for (i, &p) in g.params().iter().enumerate() {
             if i > 0 {
@@ -202,18 +238,60 @@ impl ModulePrinter {
             if matches!(node.op, Op::Param { .. }) {
                 continue;
             }
-            let _ = write!(s, "  {} = ", name_of(id));
+            let multi = node.op.is_multi_result();
+            if matches!(node.op, Op::Project { .. })
+                && g.operands(id)
+                    .first()
+                    .and_then(|&p| g.get(p))
+                    .is_some_and(|p| p.op.is_multi_result())
+            {
+                // Printed as a result of its producer's statement.
+                continue;
+            }
+            let ty = if multi {
+                // One name per result: its projection's, or a fresh one.
+                let projs = g.projections(id);
+                let lhs: Vec<String> = projs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| match p {
+                        Some(p) => name_of(*p),
+                        None => {
+                            let base = format!("{}_{i}", names.get(&id).map_or("r", String::as_str));
+                            let n = fresh(&base, |c| taken.contains(c));
+                            taken.insert(n.clone());
+                            format!("%{n}")
+                        }
+                    })
+                    .collect();
+                let _ = write!(s, "  {} = ", lhs.join(", "));
+                let tys: Vec<String> = match g.result_types(id) {
+                    Ok(tys) => tys.iter().map(ToString::to_string).collect(),
+                    Err(_) => projs
+                        .iter()
+                        .map(|p| p.and_then(|p| g.get(p)).map_or_else(|| node.ty.to_string(), |n| n.ty.to_string()))
+                        .collect(),
+                };
+                if tys.len() == 1 {
+                    tys[0].clone()
+                } else {
+                    format!("({})", tys.join(", "))
+                }
+            } else {
+                let _ = write!(s, "  {} = ", name_of(id));
+                node.ty.to_string()
+            };
             s.push_str(&self.op_text(&node.op));
             let operands: Vec<String> = g.operands(id).into_iter().map(name_of).collect();
             if !operands.is_empty() {
                 s.push(' ');
                 s.push_str(&operands.join(", "));
             }
-            attrs_text(&node.op, &mut s);
+            attrs_text(&node.op, &mut s, &|b| self.body_name(b));
             if let Some(r) = node.region {
                 let _ = write!(s, " region={r}");
             }
-            let _ = writeln!(s, " : {}", node.ty);
+            let _ = writeln!(s, " : {ty}");
         }
         s.push_str("  return");
         for (i, &o) in g.outputs().iter().enumerate() {
@@ -274,10 +352,18 @@ pub(crate) fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String
 }
 
 /// Appends ` attr=value` for each attribute of `op` (not `region`), as
-/// the op table lists them.
-pub(crate) fn attrs_text(op: &Op, s: &mut String) {
+/// the op table lists them; a function is written `@` and the name
+/// `body_name` gives it.
+pub(crate) fn attrs_text(op: &Op, s: &mut String, body_name: &dyn Fn(&BodyRef) -> String) {
     for (name, value) in op.attrs() {
-        let _ = write!(s, " {name}={value}");
+        match value {
+            AttrValue::Func(b) => {
+                let _ = write!(s, " {name}=@{}", body_name(&b));
+            }
+            v => {
+                let _ = write!(s, " {name}={v}");
+            }
+        }
     }
 }
 

@@ -1,0 +1,63 @@
+//! Bodies: functions that loops and conditionals run.
+//!
+//! A `scan`, `while` or `cond` names the functions it runs with attributes
+//! (`body=@f`, `cond=@p`, `then=@t`, `else=@e`). In a [`crate::Graph`] such
+//! an attribute holds a [`BodyRef`], a shared reference to the function's
+//! graph, so that one function may serve any number of loops and branches.
+//! Because the text names only functions defined earlier in the file, a body
+//! can never (directly or indirectly) contain the loop that runs it.
+
+use crate::Graph;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// A shared reference to a function used as a loop body, a loop condition or
+/// a branch. Two references are equal (and hash equal) only when they point
+/// at the same function, as for [`crate::CustomRef`].
+#[derive(Clone)]
+pub struct BodyRef(pub Arc<Graph>);
+
+impl BodyRef {
+    /// Wraps a function.
+    pub fn new(g: Graph) -> BodyRef {
+        BodyRef(Arc::new(g))
+    }
+
+    /// The function's name (without the `@`).
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The function.
+    pub fn graph(&self) -> &Graph {
+        &self.0
+    }
+}
+
+/// `BodyRef(@name)`: the name only, as bodies nest.
+impl std::fmt::Debug for BodyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BodyRef(@{})", self.0.name())
+    }
+}
+
+impl PartialEq for BodyRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for BodyRef {}
+
+impl Hash for BodyRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+impl std::ops::Deref for BodyRef {
+    type Target = Graph;
+    fn deref(&self) -> &Graph {
+        &self.0
+    }
+}
