@@ -282,11 +282,7 @@ const IOTA: OpRow = OpRow {
     ..mk("iota", Arity::Exact(0), C::Generator)
 };
 /// The rows of [`LogicalOp`], indexed by the enum's discriminant.
-const LOGICAL: [OpRow; LogicalOp::ALL.len()] = [
-    binary("and"),
-    binary("or"),
-    unary("not"),
-];
+const LOGICAL: [OpRow; LogicalOp::ALL.len()] = [binary("and"), binary("or"), unary("not")];
 const SCAN: OpRow = OpRow {
     operands: Operands::Counted,
     attrs: &[
@@ -580,7 +576,7 @@ impl Op {
     /// use adjoint_ir::{AttrValue, Op};
     /// let op = Op::Slice { start: vec![1], end: vec![3], stride: vec![1] };
     /// assert_eq!(op.attrs(), vec![("start", AttrValue::List(vec![1])), ("end", AttrValue::List(vec![3]))]);
-    /// assert_eq!(Op::from_attrs("slice", None, &op.attrs()).unwrap(), op);
+    /// assert_eq!(Op::from_attrs("slice", None, None, &op.attrs()).unwrap(), op);
     /// ```
     pub fn attrs(&self) -> Vec<(&'static str, AttrValue)> {
         use AttrValue::{Func, List, Usize};

@@ -587,12 +587,24 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         one_name(op_name, &names)?;
+        let op_for_loc = matches!(op, Op::Iota { .. }).then(|| op.clone());
         let id = if op.broadcasts_implicitly() {
             g.add_broadcasting(op, &ids)
         } else {
             g.add(op, &ids)
         };
-        let id = located(id, stmt_loc)?;
+        let id = id.map_err(|e| {
+            // An `iota`'s axis out of range belongs at `axis=`, a dtype that
+            // is not a float at the declared type.
+            let loc = match (&op_for_loc, &declared) {
+                (Some(Op::Iota { shape, axis, .. }), _) if *axis >= shape.rank() => {
+                    taken.get("axis").map_or(stmt_loc, |(_, l)| l)
+                }
+                (Some(Op::Iota { dtype, .. }), Some(d)) if !dtype.is_float() => d[0].1,
+                _ => stmt_loc,
+            };
+            e.at(loc)
+        })?;
         let ty = g.ty(id).clone();
         check_shape(&ty.shape)
             .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
@@ -702,9 +714,9 @@ impl<'a> Parser<'a> {
                         return Err(Error::parse(
                             loc,
                             format!(
-                                "{op}: attribute `region` must be an integer like `region=0`, found {}",
-                                other.kind()
-                            ),
+                            "{op}: attribute `region` must be an integer like `region=0`, found {}",
+                            other.kind()
+                        ),
                         ))
                     }
                 }
@@ -718,7 +730,8 @@ impl<'a> Parser<'a> {
                 out.vals.push((spec.name, v));
                 out.locs.push(loc);
             } else {
-                let hint = did_you_mean(&name, allowed.iter().map(|a| a.name).chain(["region"]), "");
+                let hint =
+                    did_you_mean(&name, allowed.iter().map(|a| a.name).chain(["region"]), "");
                 return Err(Error::parse(
                     loc,
                     format!(
@@ -1137,7 +1150,6 @@ fn check_declared(
     Ok(())
 }
 
-
 /// Reads a raw attribute value as the op table's `kind` says.
 fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> Result<AttrValue> {
     let wrong = |what: &str, val: &AttrVal| {
@@ -1179,4 +1191,3 @@ fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> R
         (AttrKind::Func, v) => Err(wrong(&format!("a function like `{name}=@f`"), &v)),
     }
 }
-

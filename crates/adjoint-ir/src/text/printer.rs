@@ -257,7 +257,8 @@ impl ModulePrinter {
                     .map(|(i, p)| match p {
                         Some(p) => name_of(*p),
                         None => {
-                            let base = format!("{}_{i}", names.get(&id).map_or("r", String::as_str));
+                            let base =
+                                format!("{}_{i}", names.get(&id).map_or("r", String::as_str));
                             let n = fresh(&base, |c| taken.contains(c));
                             taken.insert(n.clone());
                             format!("%{n}")
@@ -269,7 +270,10 @@ impl ModulePrinter {
                     Ok(tys) => tys.iter().map(ToString::to_string).collect(),
                     Err(_) => projs
                         .iter()
-                        .map(|p| p.and_then(|p| g.get(p)).map_or_else(|| node.ty.to_string(), |n| n.ty.to_string()))
+                        .map(|p| {
+                            p.and_then(|p| g.get(p))
+                                .map_or_else(|| node.ty.to_string(), |n| n.ty.to_string())
+                        })
                         .collect(),
                 };
                 if tys.len() == 1 {
