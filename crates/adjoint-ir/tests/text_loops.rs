@@ -291,3 +291,47 @@ fn dot_draws_each_body_once_as_a_cluster() {
     assert!(dot.contains("b3_n"), "{dot}");
     assert!(dot.ends_with("}\n"));
 }
+
+#[test]
+fn deeply_nested_bodies_print_and_parse_without_recursion() {
+    // @f0 = identity; @f{k} runs @f{k-1} in a one-trip scan. Printing the
+    // last one prints every body first, with explicit work lists (on a
+    // small stack), and parsing verifies each function once (it was
+    // quadratic: every function re-verified all the bodies below it).
+    // The graphs are leaked: dropping such a chain is not this test's
+    // concern.
+    const DEPTH: usize = 2000;
+    let ty = TensorType::f64([]);
+    let mut g = Graph::new("f0");
+    let x = g.add_param("x", ty.clone()).unwrap();
+    g.set_outputs(vec![x]);
+    for k in 1..=DEPTH {
+        let body = BodyRef::new(g);
+        g = Graph::new(format!("f{k}"));
+        let x = g.add_param("x", ty.clone()).unwrap();
+        let op = Op::Scan {
+            body,
+            carry: 1,
+            xs: 0,
+            length: 1,
+            reverse: false,
+        };
+        let r = g.add_multi(op, &[x]).unwrap();
+        g.set_outputs(r);
+    }
+    let text = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let text = print_graph(&g);
+            std::mem::forget(g);
+            text
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(text.matches("func @").count(), DEPTH + 1);
+    assert!(text.starts_with("func @f0(%x: f64) -> f64 {\n  return %x\n}\n"));
+    let m = parse_module(&text).unwrap();
+    assert_eq!(m.main_func().unwrap().name(), format!("f{DEPTH}"));
+    std::mem::forget(m);
+}

@@ -5,7 +5,8 @@
 //! [`super::literal`] in bounded memory). Every
 //! function is built through [`Graph::add`] / [`Graph::add_broadcasting`],
 //! so type inference runs statement by statement and its errors are located
-//! at the statement; after its closing `}` each function is [`verify`]d.
+//! at the statement; after its closing `}` each function is [`verify`](crate::verify())d
+//! (its bodies were checked at their own `}`).
 //!
 //! Resource limits keep hostile input cheap and panic-free: the text is at
 //! most [`MAX_INPUT_BYTES`](crate::MAX_INPUT_BYTES), integers in
@@ -21,8 +22,8 @@ use super::literal;
 use crate::check_shape;
 use crate::op_table::{self, AttrKind, AttrSpec, AttrValue, Head, OpClass, OpRow};
 use crate::{
-    verify, BodyRef, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op,
-    Result, Shape, TensorType, MAX_INPUT_BYTES,
+    BodyRef, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op, Result,
+    Shape, TensorType, MAX_INPUT_BYTES,
 };
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -350,7 +351,10 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        located(verify(&g), func_loc)?;
+        // Its bodies were verified at their own `}` (functions are defined
+        // before they are used), so only this function is checked here:
+        // parsing stays linear however deep the bodies nest.
+        located(crate::verify::verify_one(&g), func_loc)?;
         self.funcs.insert(name, (g.clone(), name_loc));
         Ok(g)
     }

@@ -72,6 +72,38 @@ struct ModulePrinter {
     printed_bodies: Vec<BodyRef>,
 }
 
+/// Something a printed function needs printed before it.
+#[derive(Clone)]
+enum Dep {
+    /// A custom op it calls.
+    Custom(Arc<CustomOp>),
+    /// A function it runs as a body.
+    Body(BodyRef),
+}
+
+impl Dep {
+    /// The address that identifies it.
+    fn key(&self) -> usize {
+        match self {
+            Dep::Custom(c) => Arc::as_ptr(c) as usize,
+            Dep::Body(b) => Arc::as_ptr(&b.0) as usize,
+        }
+    }
+}
+
+/// What `g`'s nodes need, in node order: the custom op a `call` calls, the
+/// functions a loop or conditional runs (in attribute order).
+fn deps_of(g: &Graph) -> Vec<Dep> {
+    let mut out = Vec::new();
+    for n in g.petgraph().node_weights() {
+        match &n.op {
+            Op::Call(c) => out.push(Dep::Custom(c.0.clone())),
+            op => out.extend(op.bodies().into_iter().cloned().map(Dep::Body)),
+        }
+    }
+    out
+}
+
 /// `name` with every character that may not appear in a name replaced by
 /// `_` (`_` if empty).
 fn sanitize(name: &str) -> String {
@@ -103,30 +135,57 @@ impl ModulePrinter {
         self.customs.get(&Arc::as_ptr(c)).map(String::as_str)
     }
 
-    /// Prints every custom op that `g` needs and that is not printed yet,
-    /// callees first. Each op is visited once per module, with an explicit
-    /// stack, so printing is linear in the module and safe at any nesting
-    /// depth.
-    ///
-    /// Then prints every function `g` runs as a body (`body=`, `cond=`,
-    /// `then=`, `else=`) that is not printed yet, each once (by address),
-    /// with its own needs first.
+    /// Whether `d` is printed already.
+    fn printed(&self, d: &Dep) -> bool {
+        match d {
+            Dep::Custom(c) => self.custom_name(c).is_some(),
+            Dep::Body(b) => self.bodies.contains_key(&Arc::as_ptr(&b.0)),
+        }
+    }
+
+    /// Prints every custom op that `g` calls and every function it runs as
+    /// a body (`body=`, `cond=`, `then=`, `else=`), directly or through
+    /// other custom ops and bodies, that is not printed yet: each once (by
+    /// address), after everything it needs. The walk uses an explicit
+    /// stack and expands each op and body once, so printing is linear in
+    /// the module and safe at any nesting depth (each function printed here
+    /// finds its own needs printed already).
     fn deps(&mut self, g: &Graph) {
-        // The walk only reads `self.customs`; the ops it emits are printed
-        // right away, in order, so their own needs are already printed.
-        let this = std::cell::RefCell::new(&mut *self);
-        crate::custom::walk_customs(
-            g,
-            |c| this.borrow().custom_name(c).is_some(),
-            |c| {
-                this.borrow_mut().custom(c);
-            },
-        );
-        let order = g.topo_order().unwrap_or_else(|_| g.node_ids());
-        for id in order {
-            let Some(node) = g.get(id) else { continue };
-            for b in node.op.bodies() {
-                self.body(b);
+        struct Frame {
+            deps: Vec<Dep>,
+            next: usize,
+            owner: Option<Dep>,
+        }
+        let mut expanded: HashSet<usize> = HashSet::new();
+        let mut stack = vec![Frame {
+            deps: deps_of(g),
+            next: 0,
+            owner: None,
+        }];
+        while let Some(top) = stack.last_mut() {
+            if let Some(d) = top.deps.get(top.next).cloned() {
+                top.next += 1;
+                if self.printed(&d) || !expanded.insert(d.key()) {
+                    continue;
+                }
+                let deps = match &d {
+                    Dep::Custom(c) => crate::custom::graphs_of(c).flat_map(deps_of).collect(),
+                    Dep::Body(b) => deps_of(b),
+                };
+                stack.push(Frame {
+                    deps,
+                    next: 0,
+                    owner: Some(d),
+                });
+            } else if let Some(Frame { owner: Some(d), .. }) = stack.pop() {
+                match d {
+                    Dep::Custom(c) => {
+                        self.custom(&c);
+                    }
+                    Dep::Body(b) => {
+                        self.body(&b);
+                    }
+                }
             }
         }
     }
