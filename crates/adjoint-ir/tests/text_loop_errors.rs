@@ -268,3 +268,19 @@ fn attribute_kinds_and_iota() {
         "{e}"
     );
 }
+
+#[test]
+fn a_result_used_before_its_statement_is_named_as_such() {
+    // `%a` and `%b` are names of a later statement: the error says where
+    // (for `%a`, followed by `,` rather than `=`, it used to say
+    // "undefined value").
+    for (v, def) in [("a", "23:3"), ("b", "23:7")] {
+        let src = format!(
+            "{PRELUDE}func @main(%c: f64, %xs: f64[3]) -> f64 {{\n  %e = exp %{v}\n  %a, %b = scan %c, %xs body=@step carry=1 xs=1\n  return %a\n}}\n"
+        );
+        assert_eq!(
+            parse_module(&src).unwrap_err().to_string(),
+            format!("22:12: parse error: use of %{v} before its definition at {def} in @main (values must be defined before they are used)")
+        );
+    }
+}

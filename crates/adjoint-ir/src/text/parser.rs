@@ -430,16 +430,32 @@ impl<'a> Parser<'a> {
             _ => None,
         })
         .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if *w == "func" || *w == "custom"));
+        // A definition is a name in a run `%a, %b, ...` followed by `=`.
         let mut later = None;
-        let mut prev: Option<Token> = rest.next();
+        let mut run: Vec<(&str, Loc)> = Vec::new();
+        let mut after_comma = false;
         for t in rest {
-            if let Some(p) = &prev {
-                if matches!(&p.tok, Tok::Value(n) if *n == v) && t.tok == Tok::Eq {
-                    later = Some(p.loc);
-                    break;
+            match t.tok {
+                Tok::Value(n) => {
+                    if !after_comma {
+                        run.clear();
+                    }
+                    run.push((n, t.loc));
+                    after_comma = false;
+                }
+                Tok::Comma if !run.is_empty() && !after_comma => after_comma = true,
+                Tok::Eq if !after_comma => {
+                    if let Some(&(_, l)) = run.iter().find(|(n, _)| *n == v) {
+                        later = Some(l);
+                        break;
+                    }
+                    run.clear();
+                }
+                _ => {
+                    run.clear();
+                    after_comma = false;
                 }
             }
-            prev = Some(t);
         }
         let f = g.name();
         Err(match later {
