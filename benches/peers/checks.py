@@ -65,6 +65,16 @@ def mlp_loss_and_grads_reference(inp: dict) -> tuple[float, tuple[np.ndarray, ..
     return loss, tuple(grads)
 
 
+@functools.lru_cache(maxsize=None)
+def _lorenz(steps: int) -> tuple[float, np.ndarray, np.ndarray]:
+    return wl.lorenz_grad_reference(steps)
+
+
+@functools.lru_cache(maxsize=None)
+def _rnn() -> tuple[float, tuple[np.ndarray, ...]]:
+    return wl.rnn_loss_and_grads(wl.rnn_inputs())
+
+
 def _close_all(gots, wants, rtol: float, atol_rel: float) -> tuple[bool, str]:
     worst = "ok"
     for got, want in zip(gots, wants):
@@ -116,4 +126,31 @@ def check(workload_id: str, result) -> tuple[bool, str]:
     if workload_id == wl.W7:
         want = wl.w7_grad_reference(wl.w7_x())
         return wl.close(result, want, rtol=1e-9, atol=1e-100)
+    if workload_id in (wl.W8_SMALL, wl.W8_LARGE):
+        loss, g_theta, g_x0 = result
+        want_loss, want_theta, want_x0 = _lorenz(wl.W8_STEPS[workload_id])
+        if not abs(float(loss) - want_loss) <= 1e-10 * abs(want_loss):
+            return False, f"loss {float(loss)!r} != reference {want_loss!r}"
+        # The reference gradient is a central difference: about 1e-8 relative
+        # at T=1000, and rounding in 1e5 steps leaves about 1e-6 at T=100000.
+        ok, msg = _close_all((g_theta, g_x0), (want_theta, want_x0), rtol=1e-5, atol_rel=1e-6)
+        return ok, f"loss {float(loss):.10f}; gradients {msg}"
+    if workload_id == wl.W8_VALUE:
+        got = float(np.asarray(result))
+        want = _lorenz(wl.W8_STEPS[workload_id])[0]
+        return abs(got - want) <= 1e-10 * abs(want), f"loss {got!r} (reference {want!r})"
+    if workload_id == wl.W9:
+        loss, grads = result
+        want_loss, want_grads = _rnn()
+        if not abs(float(loss) - want_loss) <= 1e-4 * abs(want_loss):
+            return False, f"loss {float(loss)!r} != reference {want_loss!r}"
+        ok, msg = _close_all(grads, want_grads, rtol=1e-3, atol_rel=1e-3)
+        return ok, f"loss {float(loss):.7f}; gradients {msg}"
+    if workload_id == wl.W10:
+        got = tuple(float(v) for v in result)
+        ok = all(abs(g - w) <= 1e-12 * abs(w) for g, w in zip(got, wl.W10_EXPECTED))
+        return ok, f"value {list(got)} (expected {list(wl.W10_EXPECTED)})"
+    if workload_id == wl.W11:
+        want = wl.w11_grad_reference(wl.w7_x())
+        return wl.close(result, want, rtol=1e-9, atol=1e-300)
     return False, f"no check for {workload_id}"

@@ -89,6 +89,67 @@ def w7_function():
     return f
 
 
+def lorenz_rhs(u, theta):
+    x, y, z = u[0], u[1], u[2]
+    s, r, b = theta[0], theta[1], theta[2]
+    return jnp.stack([s * (y - x), x * (r - z) - y, x * y - b * z])
+
+
+def lorenz_loss(steps):
+    dt = 1.0 / steps
+
+    def step(u, _, theta):
+        k1 = lorenz_rhs(u, theta)
+        k2 = lorenz_rhs(u + 0.5 * dt * k1, theta)
+        k3 = lorenz_rhs(u + 0.5 * dt * k2, theta)
+        k4 = lorenz_rhs(u + dt * k3, theta)
+        return u + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4), None
+
+    def loss(theta, x0):
+        u, _ = jax.lax.scan(lambda u, t: step(u, t, theta), x0, None, length=steps)
+        return jnp.sum(u * u)
+
+    return loss
+
+
+def rnn_loss(wx, wh, b, wo, x, y):
+    def cell(h, xt):
+        return jnp.tanh(xt @ wx + h @ wh + b), None
+
+    h0 = jnp.zeros((x.shape[1], wh.shape[0]), x.dtype)
+    h, _ = jax.lax.scan(cell, h0, x)
+    return jnp.mean((h @ wo - y) ** 2)
+
+
+def newton(a):
+    """x = cos(a x) by Newton's method from x = 1 until |dx| < 1e-14, at most 50 trips."""
+
+    def cond(s):
+        x, dx, k = s
+        return (jnp.abs(dx) >= 1e-14) & (k < 50)
+
+    def body(s):
+        x, _, k = s
+        f = x - jnp.cos(a * x)
+        df = 1.0 + a * jnp.sin(a * x)
+        dx = f / df
+        return x - dx, dx, k + 1
+
+    x, _, _ = jax.lax.while_loop(cond, body, (jnp.asarray(1.0, a.dtype), jnp.asarray(1.0, a.dtype), 0))
+    return x
+
+
+def w11_function():
+    """A fresh Python function each time, so jit's caches cannot reuse anything."""
+
+    def f(x):
+        x, _ = jax.lax.scan(lambda x, _: (jnp.sin(x) * 1.01 + jnp.cos(x) * 0.5, None), x, None,
+                            length=wl.W11_STEPS)
+        return jnp.sum(x)
+
+    return f
+
+
 def cases(wid):
     """The timed cases (or the skip) of one workload id."""
     if wid == wl.W1:
@@ -140,3 +201,34 @@ def cases(wid):
 
         yield Case(wid, compile_fresh, run_compiled, fresh=True,
                    note="jit(grad(f)).lower(x).compile(), a fresh function each time")
+    elif wid in (wl.W8_SMALL, wl.W8_LARGE):
+        loss = lorenz_loss(wl.W8_STEPS[wid])
+        vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        theta, x0 = jnp.asarray(wl.W8_THETA), jnp.asarray(wl.W8_X0)
+        yield Case(wid, _ready(vg, theta, x0),
+                   lambda r: (np.asarray(r[0]), np.asarray(r[1][0]), np.asarray(r[1][1])),
+                   note="jit(value_and_grad) of a lax.scan")
+    elif wid == wl.W8_VALUE:
+        loss = jax.jit(lorenz_loss(wl.W8_STEPS[wid]))
+        yield Case(wid, _ready(loss, jnp.asarray(wl.W8_THETA), jnp.asarray(wl.W8_X0)), _np,
+                   note="the forward lax.scan alone")
+    elif wid == wl.W9:
+        inp = wl.rnn_inputs()
+        args = [jnp.asarray(inp[k], jnp.float32) for k in ("wx", "wh", "b", "wo", "x", "y")]
+        vg = jax.jit(jax.value_and_grad(rnn_loss, argnums=(0, 1, 2, 3)))
+        yield Case(wid, _ready(vg, *args), lambda r: (np.asarray(r[0]), _np(r[1])),
+                   note="jit(value_and_grad) of a lax.scan, float32")
+    elif wid == wl.W10:
+        f = jax.jit(lambda a: jax.jvp(newton, (a,), (jnp.ones_like(a),)))
+        yield Case(wid, _ready(f, jnp.asarray(wl.W10_A)), _np, note="jit(jvp) of lax.while_loop")
+    elif wid == wl.W11:
+        x = jnp.asarray(wl.w7_x())
+
+        def compile_fresh11(x=x):
+            return jax.jit(jax.grad(w11_function())).lower(x).compile()
+
+        def run_compiled11(compiled, x=x):
+            return np.asarray(compiled(x))
+
+        yield Case(wid, compile_fresh11, run_compiled11, fresh=True,
+                   note="jit(grad(f)).lower(x).compile() of a 10,000-step lax.scan")

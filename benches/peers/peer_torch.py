@@ -49,6 +49,23 @@ def rosenbrock(x):
     return torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
+def lorenz_loss(theta, x0, steps):
+    dt = 1.0 / steps
+
+    def rhs(u):
+        x, y, z = u[0], u[1], u[2]
+        return torch.stack([theta[0] * (y - x), x * (theta[1] - z) - y, x * y - theta[2] * z])
+
+    u = x0
+    for _ in range(steps):
+        k1 = rhs(u)
+        k2 = rhs(u + 0.5 * dt * k1)
+        k3 = rhs(u + 0.5 * dt * k2)
+        k4 = rhs(u + dt * k3)
+        u = u + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    return torch.sum(u * u)
+
+
 def mlp_loss(params, x, labels):
     h = x
     n_layers = len(params) // 2
@@ -142,6 +159,48 @@ def cases(wid):
             return torch.func.jvp(grad_f, (x,), (v,))[1]
 
         yield Case(wid, w6, _np, note="forward-over-reverse torch.func.jvp(grad(f)) (eager)")
+    elif wid == wl.W8_SMALL:
+        steps = wl.W8_STEPS[wid]
+        theta = _leaf(np.array(wl.W8_THETA))
+        x0 = _leaf(np.array(wl.W8_X0))
+
+        def w8(theta=theta, x0=x0, steps=steps):
+            loss = lorenz_loss(theta, x0, steps)
+            g = torch.autograd.grad(loss, (theta, x0))
+            return loss, g[0], g[1]
+
+        yield Case(wid, w8, lambda r: tuple(_np(v) for v in r), note="a Python loop of RK4 steps, eager autograd")
+    elif wid == wl.W8_VALUE:
+        theta = torch.tensor(wl.W8_THETA, dtype=torch.float64)
+        x0 = torch.tensor(wl.W8_X0, dtype=torch.float64)
+
+        def w8v(theta=theta, x0=x0):
+            with torch.no_grad():
+                return lorenz_loss(theta, x0, wl.W8_STEPS[wl.W8_VALUE])
+
+        yield Case(wid, w8v, _np, note="the forward loop alone, under no_grad")
+    elif wid == wl.W8_LARGE:
+        yield Skip(wid, "eager Python loop: about 100x the T=1000 time (minutes per call); "
+                        "the T=1000 row measures the same per-step cost")
+    elif wid == wl.W9:
+        inp = wl.rnn_inputs()
+        ws = [torch.tensor(inp[k], dtype=torch.float32, requires_grad=True) for k in ("wx", "wh", "b", "wo")]
+        x, y = torch.tensor(inp["x"], dtype=torch.float32), torch.tensor(inp["y"], dtype=torch.float32)
+
+        def w9(ws=ws, x=x, y=y):
+            wx, wh, b, wo = ws
+            h = torch.zeros(x.shape[1], wh.shape[0])
+            for t in range(x.shape[0]):
+                h = torch.tanh(x[t] @ wx + h @ wh + b)
+            loss = torch.mean((h @ wo - y) ** 2)
+            return loss, torch.autograd.grad(loss, ws)
+
+        yield Case(wid, w9, lambda r: (_np(r[0]), _np(r[1])), note="a Python loop over time steps, eager autograd")
+    elif wid == wl.W10:
+        yield Skip(wid, "forward mode through a data-dependent Python while loop has no eager autograd "
+                        "counterpart of jax.jvp(lax.while_loop)")
+    elif wid == wl.W11:
+        yield Skip(wid, "compile time: eager PyTorch has no compile step to measure")
     elif wid == wl.W7:
         yield Skip(wid, "compile time: eager PyTorch has no compile step to measure "
                         "(torch.compile needs a C++ toolchain at run time and is not the eager peer)")

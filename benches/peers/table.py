@@ -46,6 +46,12 @@ IDS = [
     "W5_jacobian_wide_in",
     "W6_hvp_rosenbrock_n10000",
     "W7_compile_1000op_grad",
+    "W8_lorenz_rk4_grad_T1000",
+    "W8_lorenz_rk4_value_T1000",
+    "W8_lorenz_rk4_grad_T100000",
+    "W9_rnn_step_f32",
+    "W10_while_newton_jvp",
+    "W11_scan_compile_10k_grad",
 ]
 PEERS = [("jax", "JAX"), ("torch", "PyTorch")]
 

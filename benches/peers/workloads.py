@@ -36,8 +36,15 @@ W5_CHAINS = {
 }
 W6 = "W6_hvp_rosenbrock_n10000"
 W7 = "W7_compile_1000op_grad"
+W8_SMALL = "W8_lorenz_rk4_grad_T1000"
+W8_LARGE = "W8_lorenz_rk4_grad_T100000"
+W8_VALUE = "W8_lorenz_rk4_value_T1000"  # the forward scan alone, for t(grad)/t(f)
+W9 = "W9_rnn_step_f32"
+W10 = "W10_while_newton_jvp"
+W11 = "W11_scan_compile_10k_grad"
 
-ALL_IDS = [W1, W2, W3_SMALL, W3_VALUE_SMALL, W3_LARGE, W3_VALUE_LARGE, W4, W4_LOSS, *W5_CHAINS, W6, W7]
+ALL_IDS = [W1, W2, W3_SMALL, W3_VALUE_SMALL, W3_LARGE, W3_VALUE_LARGE, W4, W4_LOSS, *W5_CHAINS, W6, W7,
+           W8_SMALL, W8_VALUE, W8_LARGE, W9, W10, W11]
 
 W1_EXPECTED = (6.583853163452858, 2.0)
 W3_SIZES = {W3_SMALL: 1000, W3_LARGE: 1_000_000}
@@ -47,6 +54,15 @@ W4_LAYERS = [784, 256, 256, 10]
 W4_BATCH = 128
 W7_STEPS = 250
 W7_WIDTH = 16
+W8_STEPS = {W8_SMALL: 1000, W8_LARGE: 100_000, W8_VALUE: 1000}
+W8_THETA = (10.0, 28.0, 8.0 / 3.0)
+W8_X0 = (1.0, 1.0, 1.0)
+W8_LOSS_T1000 = 1019.94373821745
+W9_SEQ, W9_BATCH, W9_IN, W9_HIDDEN, W9_OUT = 100, 32, 32, 128, 10
+W9_LOSS = 0.507641613
+W10_A = 0.7
+W10_EXPECTED = (0.8342699518670651, -0.33188796349353455)
+W11_STEPS = 10_000
 
 
 def select(only: str | None) -> list[str]:
@@ -190,6 +206,93 @@ def w7_grad_reference(x: np.ndarray) -> np.ndarray:
     """Gradient of sum(x_250) by forward accumulation of the elementwise chain."""
     g = np.ones_like(x)
     for _ in range(W7_STEPS):
+        g = g * (np.cos(x) * 1.01 - np.sin(x) * 0.5)
+        x = np.sin(x) * 1.01 + np.cos(x) * 0.5
+    return g
+
+
+# --- W8: Lorenz RK4 -------------------------------------------------------------
+
+
+def lorenz_rhs(u: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """dx/dt of the Lorenz system; u has shape (..., 3), theta (..., 3)."""
+    x, y, z = u[..., 0], u[..., 1], u[..., 2]
+    s, r, b = theta[..., 0], theta[..., 1], theta[..., 2]
+    return np.stack([s * (y - x), x * (r - z) - y, x * y - b * z], axis=-1)
+
+
+def lorenz_loss(theta: np.ndarray, x0: np.ndarray, steps: int) -> np.ndarray:
+    """sum(x_T^2) after `steps` classic RK4 steps of dt = 1/steps (batched over leading axes)."""
+    dt = 1.0 / steps
+    u = np.array(x0, dtype=np.float64)
+    for _ in range(steps):
+        k1 = lorenz_rhs(u, theta)
+        k2 = lorenz_rhs(u + 0.5 * dt * k1, theta)
+        k3 = lorenz_rhs(u + 0.5 * dt * k2, theta)
+        k4 = lorenz_rhs(u + dt * k3, theta)
+        u = u + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    return np.sum(u * u, axis=-1)
+
+
+def lorenz_grad_reference(steps: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Loss, d/dtheta and d/dx0 by central differences (all 13 trajectories in one batch)."""
+    base = np.concatenate([W8_THETA, W8_X0])
+    h = 1e-6 * np.maximum(np.abs(base), 1.0)
+    pts = np.tile(base, (13, 1))
+    for i in range(6):
+        pts[1 + 2 * i, i] += h[i]
+        pts[2 + 2 * i, i] -= h[i]
+    vals = lorenz_loss(pts[:, :3], pts[:, 3:], steps)
+    grad = np.array([(vals[1 + 2 * i] - vals[2 + 2 * i]) / (2 * h[i]) for i in range(6)])
+    return float(vals[0]), grad[:3], grad[3:]
+
+
+# --- W9: Elman RNN ---------------------------------------------------------------
+
+
+def rnn_weight(shape: tuple[int, ...], off: float) -> np.ndarray:
+    n = np.arange(int(np.prod(shape)), dtype=np.float64)
+    return (0.05 * np.sin(n + off)).reshape(shape)
+
+
+def rnn_inputs(seq: int = W9_SEQ, batch: int = W9_BATCH, n_in: int = W9_IN,
+               hidden: int = W9_HIDDEN, n_out: int = W9_OUT) -> dict:
+    """x[t,i,j] = sin(0.01 (t*1024 + i*32 + j)), y[i,k] = cos(0.1 (10 i + k)), weights 0.05 sin(n + off)."""
+    t, i, j = np.meshgrid(np.arange(seq), np.arange(batch), np.arange(n_in), indexing="ij")
+    x = np.sin(0.01 * (t * 1024 + i * 32 + j))
+    i2, k = np.meshgrid(np.arange(batch), np.arange(n_out), indexing="ij")
+    y = np.cos(0.1 * (10 * i2 + k))
+    return {"x": x, "y": y, "wx": rnn_weight((n_in, hidden), 0), "wh": rnn_weight((hidden, hidden), 1),
+            "b": rnn_weight((hidden,), 2), "wo": rnn_weight((hidden, n_out), 3)}
+
+
+def rnn_loss_and_grads(inp: dict) -> tuple[float, tuple[np.ndarray, ...]]:
+    """Loss and (dWx, dWh, db, dWo) by hand-written backpropagation through time, in float64."""
+    x, y, wx, wh, b, wo = (inp[k].astype(np.float64) for k in ("x", "y", "wx", "wh", "b", "wo"))
+    hs = [np.zeros((x.shape[1], wh.shape[0]))]
+    for t in range(x.shape[0]):
+        hs.append(np.tanh(x[t] @ wx + hs[-1] @ wh + b))
+    out = hs[-1] @ wo - y
+    loss = float(np.mean(out ** 2))
+    dout = 2.0 * out / out.size
+    dwo = hs[-1].T @ dout
+    dh = dout @ wo.T
+    dwx, dwh, db = np.zeros_like(wx), np.zeros_like(wh), np.zeros_like(b)
+    for t in reversed(range(x.shape[0])):
+        dz = dh * (1.0 - hs[t + 1] ** 2)
+        dwx += x[t].T @ dz
+        dwh += hs[t].T @ dz
+        db += dz.sum(axis=0)
+        dh = dz @ wh.T
+    return loss, (dwx, dwh, db, dwo)
+
+
+# --- W11: W7's step as a 10,000-step scan -------------------------------------------
+
+
+def w11_grad_reference(x: np.ndarray) -> np.ndarray:
+    g = np.ones_like(x)
+    for _ in range(W11_STEPS):
         g = g * (np.cos(x) * 1.01 - np.sin(x) * 0.5)
         x = np.sin(x) * 1.01 + np.cos(x) * 0.5
     return g

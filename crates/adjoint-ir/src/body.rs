@@ -7,7 +7,7 @@
 //! Because the text names only functions defined earlier in the file, a body
 //! can never (directly or indirectly) contain the loop that runs it.
 
-use crate::Graph;
+use crate::{Graph, Op};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -59,5 +59,56 @@ impl std::ops::Deref for BodyRef {
     type Target = Graph;
     fn deref(&self) -> &Graph {
         &self.0
+    }
+}
+
+/// Drops the last reference to a chain of bodies (each running the next)
+/// without recursing once per level.
+impl Drop for BodyRef {
+    fn drop(&mut self) {
+        if let Some(g) = Arc::get_mut(&mut self.0) {
+            drop_iteratively(vec![std::mem::take(g)]);
+        }
+    }
+}
+
+/// Drops `work`'s functions, and every body and custom op that only they
+/// hold, from a work list instead of by recursion: each op that holds a
+/// function gives it up to the list before the op itself is dropped.
+pub(crate) fn drop_iteratively(mut work: Vec<Graph>) {
+    while let Some(mut g) = work.pop() {
+        for id in g.node_ids() {
+            if !matches!(
+                g[id].op,
+                Op::Call(_) | Op::Scan { .. } | Op::While { .. } | Op::Cond { .. }
+            ) {
+                continue;
+            }
+            match std::mem::replace(&mut g[id].op, Op::Select) {
+                Op::Call(crate::CustomRef(c)) => {
+                    if let Ok(mut inner) = Arc::try_unwrap(c) {
+                        work.push(std::mem::take(&mut inner.body));
+                        work.extend(inner.vjp.take());
+                        work.extend(inner.jvp.take());
+                    }
+                }
+                op => {
+                    for mut b in into_bodies(op) {
+                        if let Some(inner) = Arc::get_mut(&mut b.0) {
+                            work.push(std::mem::take(inner));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn into_bodies(op: Op) -> Vec<BodyRef> {
+    match op {
+        Op::Scan { body, .. } => vec![body],
+        Op::While { cond, body, .. } => vec![body, cond],
+        Op::Cond { then, els } => vec![then, els],
+        _ => Vec::new(),
     }
 }

@@ -1,7 +1,7 @@
 //! User-defined composite ops with their own derivative rules, and modules
 //! (the contents of one IR file).
 
-use crate::{verify, CustomRef, Error, Graph, Op, Result, TensorType};
+use crate::{verify, Error, Graph, Op, Result, TensorType};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -274,22 +274,6 @@ impl Drop for CustomOp {
         let mut work: Vec<Graph> = vec![std::mem::take(&mut self.body)];
         work.extend(self.vjp.take());
         work.extend(self.jvp.take());
-        while let Some(mut g) = work.pop() {
-            for id in g.node_ids() {
-                if !matches!(g[id].op, Op::Call(_)) {
-                    continue;
-                }
-                let Op::Call(CustomRef(c)) = std::mem::replace(&mut g[id].op, Op::Select) else {
-                    continue;
-                };
-                // The last reference: take its functions, so dropping it
-                // does not recurse.
-                if let Ok(mut inner) = Arc::try_unwrap(c) {
-                    work.push(std::mem::take(&mut inner.body));
-                    work.extend(inner.vjp.take());
-                    work.extend(inner.jvp.take());
-                }
-            }
-        }
+        crate::body::drop_iteratively(work);
     }
 }

@@ -290,3 +290,33 @@ fn iota_and_logical_types() {
         "{e}"
     );
 }
+
+#[test]
+fn a_deep_chain_of_bodies_drops_without_recursion() {
+    // 100,000 functions, each a length-1 scan of the previous one: dropping
+    // the outermost must not recurse once per level (2 MiB test stack).
+    let ty = f64s(&[]);
+    let mut inner = Graph::new("b0");
+    let c = inner.add_param("c", ty.clone()).unwrap();
+    inner.set_outputs(vec![c]);
+    for i in 1..100_000 {
+        let mut g = Graph::new(format!("b{i}"));
+        let c = g.add_param("c", ty.clone()).unwrap();
+        let r = g
+            .add_multi(
+                Op::Scan {
+                    body: BodyRef::new(inner),
+                    carry: 1,
+                    xs: 0,
+                    length: 1,
+                    reverse: false,
+                },
+                &[c],
+            )
+            .unwrap();
+        g.set_outputs(r);
+        inner = g;
+    }
+    verify(&inner).unwrap();
+    drop(inner);
+}
