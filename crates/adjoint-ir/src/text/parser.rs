@@ -425,7 +425,7 @@ impl<'a> Parser<'a> {
         }
         // The rest of the function, lexed again from here (an error path).
         let mut lx = self.checkpoint();
-        let mut rest = std::iter::from_fn(move || match lx.next_token() {
+        let rest = std::iter::from_fn(move || match lx.next_token() {
             Ok(t) if t.tok != Tok::Eof => Some(t),
             _ => None,
         })
