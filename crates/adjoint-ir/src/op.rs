@@ -439,7 +439,7 @@ impl Op {
     /// is read only through [`Op::Project`] nodes, one per used result, and
     /// the node's own `ty` is a placeholder (the type of result 0).
     pub fn is_multi_result(&self) -> bool {
-        matches!(self, Op::Scan { .. } | Op::While { .. } | Op::Cond { .. })
+        self.class() == OpClass::Control
     }
 
     /// The functions the op runs, in print order (body, cond, then, else).

@@ -79,6 +79,20 @@ impl AttrKind {
             AttrKind::Func => "@f",
         }
     }
+
+    /// What a value of this kind looks like, for "must be" messages:
+    /// ``a list like `axes=[0,1]` ``.
+    pub fn expected(self, name: &str) -> String {
+        match self {
+            AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList => {
+                format!("a list like `{name}=[0,1]`")
+            }
+            AttrKind::Usize => format!("an integer like `{name}=0`"),
+            AttrKind::Bool => format!("a boolean like `{name}=true`"),
+            AttrKind::DType => format!("a dtype like `{name}=f32`"),
+            AttrKind::Func => format!("a function like `{name}=@f`"),
+        }
+    }
 }
 
 /// One attribute an op takes.
@@ -492,7 +506,11 @@ impl Given<'_> {
     fn wrong(&self, name: &str, kind: AttrKind) -> Error {
         Error::new(
             ErrorKind::Parse,
-            format!("{}: attribute `{name}` must be of kind {kind:?}", self.op),
+            format!(
+                "{}: attribute `{name}` must be {}",
+                self.op,
+                kind.expected(name)
+            ),
         )
     }
 

@@ -1172,42 +1172,42 @@ fn check_declared(
 
 /// Reads a raw attribute value as the op table's `kind` says.
 fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> Result<AttrValue> {
-    let wrong = |what: &str, val: &AttrVal| {
+    let parsed = match (kind, &val) {
+        (AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList, AttrVal::List(v)) => {
+            Some(AttrValue::List(v.iter().map(|&x| x as usize).collect()))
+        }
+        (AttrKind::Usize, AttrVal::Int(v)) => Some(AttrValue::Usize(*v as usize)),
+        (AttrKind::Bool, AttrVal::Name(n)) => match n.as_str() {
+            "true" | "false" => Some(AttrValue::Bool(n == "true")),
+            _ => {
+                return Err(Error::parse(
+                    loc,
+                    format!("{op}: expected `true` or `false` for `{name}`, found `{n}`"),
+                ))
+            }
+        },
+        (AttrKind::DType, AttrVal::Name(n)) => match DType::from_name(n) {
+            Some(d) => Some(AttrValue::DType(d)),
+            None => {
+                return Err(Error::parse(
+                    loc,
+                    format!(
+                        "{op}: expected a dtype (`f32`, `f64` or `bool`) for `{name}`, found `{n}`"
+                    ),
+                ))
+            }
+        },
+        // A function is resolved by the parser (`Parser::body_ref`).
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
         Error::parse(
             loc,
             format!(
-                "{op}: attribute `{name}` must be {what}, found {}",
+                "{op}: attribute `{name}` must be {}, found {}",
+                kind.expected(name),
                 val.kind()
             ),
         )
-    };
-    match (kind, val) {
-        (AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList, AttrVal::List(v)) => {
-            Ok(AttrValue::List(v.into_iter().map(|x| x as usize).collect()))
-        }
-        (AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList, v) => {
-            Err(wrong(&format!("a list like `{name}=[0,1]`"), &v))
-        }
-        (AttrKind::Usize, AttrVal::Int(v)) => Ok(AttrValue::Usize(v as usize)),
-        (AttrKind::Usize, v) => Err(wrong(&format!("an integer like `{name}=0`"), &v)),
-        (AttrKind::Bool, AttrVal::Name(n)) if n == "true" || n == "false" => {
-            Ok(AttrValue::Bool(n == "true"))
-        }
-        (AttrKind::Bool, AttrVal::Name(n)) => Err(Error::parse(
-            loc,
-            format!("{op}: expected `true` or `false` for `{name}`, found `{n}`"),
-        )),
-        (AttrKind::Bool, v) => Err(wrong(&format!("a boolean like `{name}=true`"), &v)),
-        (AttrKind::DType, AttrVal::Name(n)) => match DType::from_name(&n) {
-            Some(d) => Ok(AttrValue::DType(d)),
-            None => Err(Error::parse(
-                loc,
-                format!(
-                    "{op}: expected a dtype (`f32`, `f64` or `bool`) for `{name}`, found `{n}`"
-                ),
-            )),
-        },
-        (AttrKind::DType, v) => Err(wrong(&format!("a dtype like `{name}=f32`"), &v)),
-        (AttrKind::Func, v) => Err(wrong(&format!("a function like `{name}=@f`"), &v)),
-    }
+    })
 }
