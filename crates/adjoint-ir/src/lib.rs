@@ -33,6 +33,7 @@ mod infer;
 mod limits;
 pub mod math;
 mod op;
+mod op_attrs;
 pub mod op_table;
 mod shape;
 mod tensor;

@@ -17,10 +17,13 @@
 //!
 //! [lexer]: super::lexer
 
+use super::attrs::{take_attrs, AttrVal};
+use super::hint::did_you_mean;
 use super::lexer::{Lexer, Tok, Token};
 use super::literal;
+use super::loop_stmt::{bodies_label, check_declared, loop_counts, loop_error_loc, plural};
 use crate::check_shape;
-use crate::op_table::{self, AttrKind, AttrSpec, AttrValue, Head, OpClass, OpRow};
+use crate::op_table::{self, Head, OpClass, OpRow};
 use crate::{
     BodyRef, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op, Result,
     Shape, TensorType, MAX_INPUT_BYTES,
@@ -81,27 +84,6 @@ pub fn parse_module(src: &str) -> Result<Module> {
 
 /// Tokens of lookahead the parser keeps.
 const LOOKAHEAD: usize = 2;
-
-/// A parsed attribute value.
-#[derive(Clone, Debug)]
-enum AttrVal {
-    Int(u64),
-    List(Vec<u64>),
-    Name(String),
-    /// `@name`, with the location of that token.
-    Global(String, Loc),
-}
-
-impl AttrVal {
-    fn kind(&self) -> &'static str {
-        match self {
-            AttrVal::Int(_) => "an integer",
-            AttrVal::List(_) => "a list",
-            AttrVal::Name(_) => "a name",
-            AttrVal::Global(..) => "a function name",
-        }
-    }
-}
 
 /// The values of one function being parsed: name to node and definition
 /// site.
@@ -518,7 +500,10 @@ impl<'a> Parser<'a> {
             let lit = literal::scan(&mut lx)?;
             self.resume(lx);
             let attrs = self.attrs()?;
-            let region = self.take_attrs(op_name, attrs, row.attrs)?.region;
+            let region = take_attrs(op_name, attrs, row.attrs, |attr, f, loc| {
+                self.body_ref(op_name, attr, f, loc)
+            })?
+            .region;
             if *self.peek() != Tok::Colon {
                 return Err(self
                     .err_expected("`:` and the constant's type (a const must declare its type)"));
@@ -549,7 +534,9 @@ impl<'a> Parser<'a> {
         } else {
             None
         };
-        let mut taken = self.take_attrs(op_name, attrs, row.attrs)?;
+        let mut taken = take_attrs(op_name, attrs, row.attrs, |attr, f, loc| {
+            self.body_ref(op_name, attr, f, loc)
+        })?;
         if row.class == OpClass::Control {
             loop_counts(op_name, &mut taken, g, &ids, op_loc)?;
         }
@@ -710,60 +697,6 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    fn take_attrs(
-        &mut self,
-        op: &str,
-        attrs: Vec<(String, AttrVal, Loc)>,
-        allowed: &'static [AttrSpec],
-    ) -> Result<Attrs> {
-        let mut out = Attrs {
-            vals: Vec::new(),
-            locs: Vec::new(),
-            region: None,
-        };
-        let expected = || {
-            let mut names: Vec<String> = allowed.iter().map(|a| format!("`{}`", a.name)).collect();
-            names.push("`region`".into());
-            names.join(", ")
-        };
-        for (name, val, loc) in attrs {
-            if name == "region" {
-                match val {
-                    AttrVal::Int(r) if r <= u64::from(u32::MAX) => out.region = Some(r as u32),
-                    other => {
-                        return Err(Error::parse(
-                            loc,
-                            format!(
-                            "{op}: attribute `region` must be an integer like `region=0`, found {}",
-                            other.kind()
-                        ),
-                        ))
-                    }
-                }
-            } else if let Some(spec) = allowed.iter().find(|a| a.name == name) {
-                let v = match (spec.kind, val) {
-                    (AttrKind::Func, AttrVal::Global(f, floc)) => {
-                        AttrValue::Func(self.body_ref(op, &name, &f, floc)?)
-                    }
-                    (kind, val) => attr_value(op, &name, kind, val, loc)?,
-                };
-                out.vals.push((spec.name, v));
-                out.locs.push(loc);
-            } else {
-                let hint =
-                    did_you_mean(&name, allowed.iter().map(|a| a.name).chain(["region"]), "");
-                return Err(Error::parse(
-                    loc,
-                    format!(
-                        "{op} has no attribute `{name}`{hint}; expected one of: {}",
-                        expected()
-                    ),
-                ));
-            }
-        }
-        Ok(out)
-    }
-
     /// The `@callee` of a `call`: a custom op declared earlier.
     fn callee(&mut self) -> Result<CustomRef> {
         let (c, cloc) = self.expect_global("the custom op to call, `@name`")?;
@@ -892,47 +825,6 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The edit distance between `a` and `b` (for "did you mean" hints).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// ` (did you mean `x`?)` for the closest candidate within a small edit
-/// distance, else nothing.
-fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-    sigil: &str,
-) -> String {
-    let n = name.chars().count();
-    if n > 64 {
-        return String::new();
-    }
-    let limit = match n {
-        0..=2 => return String::new(),
-        3..=4 => 1,
-        _ => 2,
-    };
-    candidates
-        .into_iter()
-        .filter(|c| c.chars().count() <= 64)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, _)| d <= limit)
-        .min()
-        .map(|(_, c)| format!(" (did you mean `{sigil}{c}`?)"))
-        .unwrap_or_default()
-}
-
 /// The op's name for messages: `call @name` for custom ops.
 fn op_label(op: &Op) -> String {
     match op {
@@ -966,59 +858,6 @@ fn op_row(name: &str, loc: Loc) -> Result<&'static OpRow> {
     }
 }
 
-/// The attributes of one statement, checked against what the op takes and
-/// read by their kinds.
-struct Attrs {
-    vals: Vec<(&'static str, AttrValue)>,
-    /// The location of each attribute in `vals` (its name).
-    locs: Vec<Loc>,
-    region: Option<u32>,
-}
-
-impl Attrs {
-    fn get(&self, name: &str) -> Option<(&AttrValue, Loc)> {
-        self.vals
-            .iter()
-            .zip(&self.locs)
-            .find(|((n, _), _)| *n == name)
-            .map(|((_, v), l)| (v, *l))
-    }
-
-    fn usize(&self, name: &str) -> Option<(usize, Loc)> {
-        match self.get(name) {
-            Some((AttrValue::Usize(v), l)) => Some((*v, l)),
-            _ => None,
-        }
-    }
-
-    /// `body=@f`, `then=@t else=@e`, …: the functions named, for messages.
-    fn bodies_label(&self) -> String {
-        funcs_label(&self.vals)
-    }
-}
-
-fn funcs_label(vals: &[(&'static str, AttrValue)]) -> String {
-    vals.iter()
-        .filter(|(_, v)| matches!(v, AttrValue::Func(_)))
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `body=@f`, `body=@f cond=@p`, `then=@t else=@e`: the functions an op
-/// runs, for messages.
-fn bodies_label(op: &Op) -> String {
-    funcs_label(&op.attrs())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
 /// Errors unless a single-result op's statement binds one name.
 fn one_name(op: &str, names: &[(String, Loc)]) -> Result<()> {
     if names.len() == 1 {
@@ -1040,174 +879,4 @@ fn bind(g: &mut Graph, scope: &mut Scope, id: NodeId, names: Vec<(String, Loc)>)
         scope.insert(name, (id, loc));
     }
     Ok(())
-}
-
-/// Checks a loop statement's `carry`/`xs` counts against its operands (an
-/// error at the count's attribute), and fills a scan's `length` from its
-/// scanned inputs when it is not given (an error at the op when there are
-/// none).
-fn loop_counts(op: &str, a: &mut Attrs, g: &Graph, ids: &[NodeId], op_loc: Loc) -> Result<()> {
-    let n = ids.len();
-    let fns = a.bodies_label();
-    let carry = a.usize("carry");
-    if let Some((k, l)) = carry {
-        if k > n {
-            return Err(Error::parse(
-                l,
-                format!(
-                    "{op}: carry={k} is more than the {n} operand{} ({fns})",
-                    plural(n)
-                ),
-            ));
-        }
-    }
-    if op != "scan" {
-        return Ok(());
-    }
-    let k = carry.map_or(0, |(k, _)| k);
-    let Some((m, xs_loc)) = a.usize("xs") else {
-        return Ok(());
-    };
-    if k + m > n {
-        return Err(Error::parse(
-            xs_loc,
-            format!(
-                "{op}: carry={k} and xs={m} need {} operands, there are {n} ({fns})",
-                k + m
-            ),
-        ));
-    }
-    if a.get("length").is_none() {
-        if m == 0 {
-            return Err(Error::parse(
-                op_loc,
-                format!("{op} needs the attribute `length` when xs=0 ({fns}), e.g. `length=1`"),
-            ));
-        }
-        let length = g.ty(ids[k]).shape.dims().first().copied().unwrap_or(0);
-        a.vals.push(("length", AttrValue::Usize(length)));
-        a.locs.push(op_loc);
-    }
-    Ok(())
-}
-
-/// Where a type error of the loop statement `op` belongs: the scanned
-/// input whose leading dimension is wrong, the predicate that is not a
-/// scalar `bool`, or the attribute naming the function whose signature
-/// does not fit.
-fn loop_error_loc(
-    op: &Op,
-    tys: &[TensorType],
-    operands: &[(NodeId, Loc)],
-    a: &Attrs,
-    op_loc: Loc,
-) -> Loc {
-    let at = |name: &str| a.get(name).map_or(op_loc, |(_, l)| l);
-    let operand = |i: usize| operands.get(i).map_or(op_loc, |&(_, l)| l);
-    let bool_scalar = TensorType::new(DType::Bool, Shape::scalar());
-    match op {
-        Op::Scan {
-            carry, xs, length, ..
-        } => {
-            for i in *carry..carry + xs {
-                if tys.get(i).and_then(|t| t.shape.dims().first()) != Some(length) {
-                    return operand(i);
-                }
-            }
-            at("body")
-        }
-        Op::While { cond, .. } => {
-            if cond.param_types() != tys || cond.output_types() != [bool_scalar] {
-                at("cond")
-            } else {
-                at("body")
-            }
-        }
-        Op::Cond { then, .. } => {
-            if tys.first() != Some(&bool_scalar) {
-                operand(0)
-            } else if then.param_types() != tys[1..] {
-                at("then")
-            } else {
-                at("else")
-            }
-        }
-        _ => op_loc,
-    }
-}
-
-/// Checks a multi-result statement's declared types against its results.
-fn check_declared(
-    op: &Op,
-    g: &Graph,
-    projs: &[NodeId],
-    declared: &[(TensorType, Loc)],
-) -> Result<()> {
-    let name = op.name();
-    if declared.len() != projs.len() {
-        return Err(Error::parse(
-            declared[0].1,
-            format!(
-                "{name} has {} result{}, but {} type{} declared ({})",
-                projs.len(),
-                plural(projs.len()),
-                declared.len(),
-                if declared.len() == 1 { " is" } else { "s are" },
-                bodies_label(op)
-            ),
-        ));
-    }
-    for (i, (&p, (want, l))) in projs.iter().zip(declared).enumerate() {
-        let ty = g.ty(p);
-        if want != ty {
-            return Err(Error::type_error(format!(
-                "{name}: declared type {want} for result {i}, but the operands give {ty} ({})",
-                bodies_label(op)
-            ))
-            .at(*l));
-        }
-    }
-    Ok(())
-}
-
-/// Reads a raw attribute value as the op table's `kind` says.
-fn attr_value(op: &str, name: &str, kind: AttrKind, val: AttrVal, loc: Loc) -> Result<AttrValue> {
-    let parsed = match (kind, &val) {
-        (AttrKind::Shape | AttrKind::AxisList | AttrKind::UsizeList, AttrVal::List(v)) => {
-            Some(AttrValue::List(v.iter().map(|&x| x as usize).collect()))
-        }
-        (AttrKind::Usize, AttrVal::Int(v)) => Some(AttrValue::Usize(*v as usize)),
-        (AttrKind::Bool, AttrVal::Name(n)) => match n.as_str() {
-            "true" | "false" => Some(AttrValue::Bool(n == "true")),
-            _ => {
-                return Err(Error::parse(
-                    loc,
-                    format!("{op}: expected `true` or `false` for `{name}`, found `{n}`"),
-                ))
-            }
-        },
-        (AttrKind::DType, AttrVal::Name(n)) => match DType::from_name(n) {
-            Some(d) => Some(AttrValue::DType(d)),
-            None => {
-                return Err(Error::parse(
-                    loc,
-                    format!(
-                        "{op}: expected a dtype (`f32`, `f64` or `bool`) for `{name}`, found `{n}`"
-                    ),
-                ))
-            }
-        },
-        // A function is resolved by the parser (`Parser::body_ref`).
-        _ => None,
-    };
-    parsed.ok_or_else(|| {
-        Error::parse(
-            loc,
-            format!(
-                "{op}: attribute `{name}` must be {}, found {}",
-                kind.expected(name),
-                val.kind()
-            ),
-        )
-    })
 }
