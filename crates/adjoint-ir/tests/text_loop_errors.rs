@@ -83,7 +83,7 @@ fn scanned_inputs_with_other_leading_dimensions_are_at_the_operand() {
     );
     assert_eq!(
         e,
-        "22:26: type error: scan: scanned input 1 (f64[4]) has leading dimension 4, but the scan's length is 3"
+        "22:26: type error: scan: scanned input 1 (f64[4]) has leading dimension 4, but the scan's length is 3 (body=@step)"
     );
     // A given length that differs from the leading dimension: the first
     // scanned input.
@@ -106,7 +106,7 @@ fn a_missing_length_is_at_the_op() {
 fn a_predicate_that_is_not_a_scalar_bool_is_at_the_predicate() {
     assert_eq!(
         err("%c: f64, %x: f64", "%a = cond %c, %x then=@inc else=@inc"),
-        "22:13: type error: cond: the predicate must be bool[], it is f64"
+        "22:13: type error: cond: the predicate must be bool[], it is f64 (then=@inc else=@inc)"
     );
     let e = err(
         "%c: bool[2], %x: f64",

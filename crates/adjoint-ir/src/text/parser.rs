@@ -566,7 +566,13 @@ impl<'a> Parser<'a> {
         if op.is_multi_result() {
             let tys: Vec<TensorType> = ids.iter().map(|&o| g.ty(o).clone()).collect();
             let err_loc = loop_error_loc(&op, &tys, &operands, &taken, op_loc);
-            let projs = g.add_multi(op.clone(), &ids).map_err(|e| e.at(err_loc))?;
+            let projs = g.add_multi(op.clone(), &ids).map_err(|mut e| {
+                // Every loop error names the functions involved.
+                if !e.message.contains('@') {
+                    e.message = format!("{} ({})", e.message, bodies_label(&op));
+                }
+                e.at(err_loc)
+            })?;
             if projs.len() != names.len() {
                 return Err(Error::parse(
                     stmt_loc,
