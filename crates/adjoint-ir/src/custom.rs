@@ -149,14 +149,33 @@ impl Module {
         })
     }
 
-    /// The first function that no custom op uses as its body or a rule:
-    /// the default entry point of `adjoint run`. Falls back to the first
-    /// function.
+    /// The default function of `adjoint run`, `opt`, `dot` and `check`:
+    /// the first function in file order that no `custom` declaration uses
+    /// (as its body or a rule) and that no `body=`, `cond=`, `then=` or
+    /// `else=` attribute anywhere in the module names (bodies of bodies and
+    /// bodies inside custom ops' functions included). Falls back to the
+    /// first function.
     pub fn main_func(&self) -> Option<&Graph> {
-        let helpers: HashSet<&str> = self
-            .customs()
-            .flat_map(|c| graphs_of(c).map(Graph::name))
-            .collect();
+        let mut helpers: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<*const Graph> = HashSet::new();
+        let mut work: Vec<&Graph> = self.funcs().collect();
+        for c in self.customs() {
+            for g in graphs_of(c) {
+                helpers.insert(g.name());
+                work.push(g);
+            }
+        }
+        while let Some(g) = work.pop() {
+            if !seen.insert(g as *const Graph) {
+                continue;
+            }
+            for n in g.petgraph().node_weights() {
+                for b in n.op.bodies() {
+                    helpers.insert(b.name());
+                    work.push(b.graph());
+                }
+            }
+        }
         self.funcs()
             .find(|g| !helpers.contains(g.name()))
             .or_else(|| self.funcs().next())

@@ -1,8 +1,10 @@
 //! Graphviz DOT export.
 
 use crate::text::{attrs_text, tensor_literal, value_names};
-use crate::{Graph, NodeId, Op};
+use crate::{AttrValue, BodyRef, Graph, NodeId, Op};
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// Longest constant literal shown in a label before it is elided.
 const MAX_LITERAL: usize = 32;
@@ -27,6 +29,14 @@ fn escape(s: &str) -> String {
 /// user in operand order, labelled with the operand position when an op has
 /// more than one operand. Names are the ones [`print_graph`] uses.
 ///
+/// A `scan`, `while` or `cond` is one node whose label lists its result
+/// names (its projections are not drawn: their users' edges start at the
+/// loop node). Each function it runs is drawn once as a cluster
+/// `subgraph cluster_K` labelled `@name`, holding a `bK` entry node and the
+/// body's own nodes (ids prefixed `bK_`, bodies of bodies as further
+/// clusters), with a dashed edge from the loop node to `bK` labelled with
+/// the attribute (`body`, `cond`, `then`, `else`).
+///
 /// [`print_graph`]: crate::print_graph
 ///
 /// ```
@@ -38,6 +48,75 @@ fn escape(s: &str) -> String {
 /// assert!(dot.contains("n0 -> n2 [label=\"0\"];\n  n1 -> n2 [label=\"1\"];"));
 /// ```
 pub fn to_dot(g: &Graph) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "digraph \"{}\" {{", escape(g.name()));
+    s.push_str("  node [shape=box, fontname=\"monospace\"];\n");
+    let mut bodies = Bodies::default();
+    let links = graph_dot(g, "", "  ", &mut s, &mut bodies);
+    // Each body once, as a cluster (bodies of bodies as further clusters),
+    // after the graph that first runs it.
+    let mut pending = links;
+    let mut k = 0;
+    while k < bodies.order.len() {
+        let b = bodies.order[k].clone();
+        let prefix = format!("b{k}_");
+        let _ = writeln!(s, "  subgraph cluster_{k} {{");
+        let _ = writeln!(
+            s,
+            "    label=\"{}\";\n    style=dashed;",
+            escape(&format!("@{}", b.name()))
+        );
+        let _ = writeln!(
+            s,
+            "    b{k} [label=\"{}\", shape=component];",
+            escape(&format!("@{}", b.name()))
+        );
+        pending.extend(graph_dot(&b, &prefix, "    ", &mut s, &mut bodies));
+        s.push_str("  }\n");
+        k += 1;
+    }
+    for (from, attr, b) in pending {
+        let _ = writeln!(
+            s,
+            "  {from} -> b{} [style=dashed, label=\"{attr}\"];",
+            bodies.index(&b)
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The bodies met while drawing, numbered in order of discovery.
+#[derive(Default)]
+struct Bodies {
+    order: Vec<BodyRef>,
+    index: HashMap<*const Graph, usize>,
+}
+
+impl Bodies {
+    /// The cluster number of `b`, numbering it if it is new.
+    fn index(&mut self, b: &BodyRef) -> usize {
+        let key = Arc::as_ptr(&b.0);
+        if let Some(&k) = self.index.get(&key) {
+            return k;
+        }
+        let k = self.order.len();
+        self.order.push(b.clone());
+        self.index.insert(key, k);
+        k
+    }
+}
+
+/// Writes the nodes and edges of `g` with ids prefixed by `prefix`, and
+/// returns the links from its loop and conditional nodes to the bodies
+/// they run: (node id, attribute, body).
+fn graph_dot(
+    g: &Graph,
+    prefix: &str,
+    indent: &str,
+    s: &mut String,
+    bodies: &mut Bodies,
+) -> Vec<(String, &'static str, BodyRef)> {
     let order = g.topo_order().unwrap_or_else(|_| g.node_ids());
     let names = value_names(g, &order);
     let name = |id: NodeId| {
@@ -45,12 +124,23 @@ pub fn to_dot(g: &Graph) -> String {
             .get(&id)
             .map_or_else(|| id.to_string(), |n| format!("%{n}"))
     };
-    let mut s = String::new();
-    let _ = writeln!(s, "digraph \"{}\" {{", escape(g.name()));
-    s.push_str("  node [shape=box, fontname=\"monospace\"];\n");
+    // A result of a multi-result node is drawn as that node.
+    let producer = |id: NodeId| -> NodeId {
+        match g.get(id).map(|n| &n.op) {
+            Some(Op::Project { .. }) => match g.operands(id).first() {
+                Some(&p) if g.get(p).is_some_and(|n| n.op.is_multi_result()) => p,
+                _ => id,
+            },
+            _ => id,
+        }
+    };
+    let drawn = |id: NodeId| format!("{prefix}n{}", producer(id).index());
+    let mut links = Vec::new();
     for &id in &order {
         let Some(node) = g.get(id) else { continue };
-        let n = id.index();
+        if producer(id) != id {
+            continue;
+        }
         let label = match &node.op {
             Op::Param { index } => format!("param {index}: {}\n{}", name(id), node.ty),
             op => {
@@ -66,11 +156,31 @@ pub fn to_dot(g: &Graph) -> String {
                     Op::Call(c) => format!("call @{}", c.name),
                     other => other.name().to_string(),
                 };
-                attrs_text(op, &mut head);
+                attrs_text(op, &mut head, &|b| b.name().to_string());
                 if let Some(r) = g.region(id) {
                     let _ = write!(head, " region={r}");
                 }
-                format!("{} = {head}\n{}", name(id), node.ty)
+                if op.is_multi_result() {
+                    let results: Vec<String> = g
+                        .projections(id)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| p.map_or_else(|| format!("_{i}"), name))
+                        .collect();
+                    let tys: Vec<String> = g
+                        .result_types(id)
+                        .map(|t| t.iter().map(ToString::to_string).collect())
+                        .unwrap_or_else(|_| vec![node.ty.to_string()]);
+                    for (attr, v) in op.attrs() {
+                        if let AttrValue::Func(b) = v {
+                            bodies.index(&b);
+                            links.push((drawn(id), attr, b));
+                        }
+                    }
+                    format!("{} = {head}\n({})", results.join(", "), tys.join(", "))
+                } else {
+                    format!("{} = {head}\n{}", name(id), node.ty)
+                }
             }
         };
         let style = if matches!(node.op, Op::Param { .. }) {
@@ -78,15 +188,28 @@ pub fn to_dot(g: &Graph) -> String {
         } else {
             ""
         };
-        let _ = writeln!(s, "  n{n} [label=\"{}\"{style}];", escape(&label));
+        let _ = writeln!(
+            s,
+            "{indent}{} [label=\"{}\"{style}];",
+            drawn(id),
+            escape(&label)
+        );
     }
     for &id in &order {
+        if producer(id) != id {
+            continue;
+        }
         let operands = g.operands(id);
-        for (pos, o) in operands.iter().enumerate() {
+        for (pos, &o) in operands.iter().enumerate() {
             if operands.len() > 1 {
-                let _ = writeln!(s, "  n{} -> n{} [label=\"{pos}\"];", o.index(), id.index());
+                let _ = writeln!(
+                    s,
+                    "{indent}{} -> {} [label=\"{pos}\"];",
+                    drawn(o),
+                    drawn(id)
+                );
             } else {
-                let _ = writeln!(s, "  n{} -> n{};", o.index(), id.index());
+                let _ = writeln!(s, "{indent}{} -> {};", drawn(o), drawn(id));
             }
         }
     }
@@ -94,13 +217,12 @@ pub fn to_dot(g: &Graph) -> String {
         let ty = g.get(o).map(|n| n.ty.to_string()).unwrap_or_default();
         let _ = writeln!(
             s,
-            "  out{i} [label=\"{}\", shape=house, style=filled, fillcolor=\"palegreen\"];",
+            "{indent}{prefix}out{i} [label=\"{}\", shape=house, style=filled, fillcolor=\"palegreen\"];",
             escape(&format!("return {i}\n{ty}"))
         );
-        let _ = writeln!(s, "  n{} -> out{i};", o.index());
+        let _ = writeln!(s, "{indent}{} -> {prefix}out{i};", drawn(o));
     }
-    s.push_str("}\n");
-    s
+    links
 }
 
 #[cfg(test)]

@@ -49,15 +49,12 @@ pub struct FuseStats {
 
 /// Whether `op` is a shape op that a backend lowers as index arithmetic.
 pub fn is_view_op(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Broadcast { .. } | Op::Transpose { .. } | Op::Slice { .. } | Op::Reshape { .. }
-    )
+    op.is_view()
 }
 
 /// Whether `op` is a reduction.
 pub fn is_reduction(op: &Op) -> bool {
-    matches!(op, Op::ReduceSum { .. } | Op::ReduceMax { .. })
+    op.is_reduction()
 }
 
 /// The fusion regions of a graph: a side table indexed by node, and what

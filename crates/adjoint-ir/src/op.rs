@@ -3,6 +3,7 @@
 //! `match` on [`Op`], so adding an op makes the compiler name every rule that
 //! is still missing.
 
+use crate::op_table::{Head, OpClass, Operands, OPS};
 use crate::{BodyRef, CustomOp, DType, Shape, Tensor};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -64,20 +65,9 @@ impl UnaryOp {
         UnaryOp::Relu,
     ];
 
-    /// The op's name in the text IR.
+    /// The op's name in the text IR (from the op table).
     pub fn name(self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "neg",
-            UnaryOp::Abs => "abs",
-            UnaryOp::Exp => "exp",
-            UnaryOp::Log => "log",
-            UnaryOp::Sqrt => "sqrt",
-            UnaryOp::Sin => "sin",
-            UnaryOp::Cos => "cos",
-            UnaryOp::Tanh => "tanh",
-            UnaryOp::Sigmoid => "sigmoid",
-            UnaryOp::Relu => "relu",
-        }
+        crate::op_table::unary_name(self)
     }
 
     /// Whether this op needs a transcendental function (no exact
@@ -126,17 +116,9 @@ impl BinaryOp {
         BinaryOp::Min,
     ];
 
-    /// The op's name in the text IR.
+    /// The op's name in the text IR (from the op table).
     pub fn name(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Pow => "pow",
-            BinaryOp::Max => "max",
-            BinaryOp::Min => "min",
-        }
+        crate::op_table::binary_name(self)
     }
 
     /// Whether `op(a, b) == op(b, a)`.
@@ -173,15 +155,9 @@ impl CompareOp {
         CompareOp::Eq,
     ];
 
-    /// The op's name in the text IR.
+    /// The op's name in the text IR (from the op table).
     pub fn name(self) -> &'static str {
-        match self {
-            CompareOp::Lt => "lt",
-            CompareOp::Le => "le",
-            CompareOp::Gt => "gt",
-            CompareOp::Ge => "ge",
-            CompareOp::Eq => "eq",
-        }
+        crate::op_table::compare_name(self)
     }
 
     /// Evaluates the comparison on two floats (IEEE: any NaN compares
@@ -212,13 +188,9 @@ impl LogicalOp {
     /// Every boolean op.
     pub const ALL: [LogicalOp; 3] = [LogicalOp::And, LogicalOp::Or, LogicalOp::Not];
 
-    /// The op's name in the text IR.
+    /// The op's name in the text IR (from the op table).
     pub fn name(self) -> &'static str {
-        match self {
-            LogicalOp::And => "and",
-            LogicalOp::Or => "or",
-            LogicalOp::Not => "not",
-        }
+        crate::op_table::logical_name(self)
     }
 
     /// Evaluates the op (`b` is ignored by `not`).
@@ -431,57 +403,22 @@ impl fmt::Display for Arity {
 }
 
 impl Op {
-    /// The op's mnemonic in the text IR (`call` for custom ops).
+    /// The op's mnemonic in the text IR (`call` for custom ops), from the
+    /// op table.
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Param { .. } => "param",
-            Op::Const(_) => "const",
-            Op::Unary(u) => u.name(),
-            Op::Binary(b) => b.name(),
-            Op::Compare(c) => c.name(),
-            Op::Select => "select",
-            Op::Broadcast { .. } => "broadcast",
-            Op::Reshape { .. } => "reshape",
-            Op::Transpose { .. } => "transpose",
-            Op::Slice { .. } => "slice",
-            Op::Pad { .. } => "pad",
-            Op::Concat { .. } => "concat",
-            Op::ReduceSum { .. } => "reduce_sum",
-            Op::ReduceMax { .. } => "reduce_max",
-            Op::MatMul => "matmul",
-            Op::Cast { .. } => "cast",
-            Op::Call(_) => "call",
-            Op::Iota { .. } => "iota",
-            Op::Logical(l) => l.name(),
-            Op::Scan { .. } => "scan",
-            Op::While { .. } => "while",
-            Op::Cond { .. } => "cond",
-            Op::Project { .. } => "project",
-        }
+        self.row().name
     }
 
-    /// How many operands the op takes.
+    /// How many operands the op takes (the op table's rule; a call takes
+    /// its custom op's parameters).
     pub fn arity(&self) -> Arity {
-        match self {
-            Op::Param { .. } | Op::Const(_) | Op::Iota { .. } => Arity::Exact(0),
-            Op::Logical(LogicalOp::Not) | Op::Project { .. } => Arity::Exact(1),
-            Op::Logical(_) => Arity::Exact(2),
-            Op::Scan { carry, xs, .. } => Arity::AtLeast(carry + xs),
-            Op::While { carry, .. } => Arity::AtLeast(*carry),
-            Op::Cond { .. } => Arity::AtLeast(1),
-            Op::Unary(_)
-            | Op::Broadcast { .. }
-            | Op::Reshape { .. }
-            | Op::Transpose { .. }
-            | Op::Slice { .. }
-            | Op::Pad { .. }
-            | Op::ReduceSum { .. }
-            | Op::ReduceMax { .. }
-            | Op::Cast { .. } => Arity::Exact(1),
-            Op::Binary(_) | Op::Compare(_) | Op::MatMul => Arity::Exact(2),
-            Op::Select => Arity::Exact(3),
-            Op::Concat { .. } => Arity::AtLeast(1),
-            Op::Call(c) => Arity::Exact(c.body.params().len()),
+        match (self.row().operands, self) {
+            (Operands::Fixed(a), _) => a,
+            (Operands::CalleeParams, Op::Call(c)) => Arity::Exact(c.body.params().len()),
+            (Operands::Counted, Op::Scan { carry, xs, .. }) => Arity::AtLeast(carry + xs),
+            (Operands::Counted, Op::While { carry, .. }) => Arity::AtLeast(*carry),
+            (Operands::Counted, Op::Cond { .. }) => Arity::AtLeast(1),
+            (Operands::CalleeParams | Operands::Counted, _) => Arity::AtLeast(0),
         }
     }
 
@@ -489,31 +426,20 @@ impl Op {
     /// the operand elements at the same index (operands share the result's
     /// shape).
     pub fn is_elementwise(&self) -> bool {
-        matches!(
-            self,
-            Op::Unary(_)
-                | Op::Binary(_)
-                | Op::Compare(_)
-                | Op::Select
-                | Op::Cast { .. }
-                | Op::Logical(_)
-        )
+        self.class() == OpClass::Elementwise
     }
 
     /// Whether implicit numpy broadcasting applies to the op's operands in
     /// the builder and the parser (arithmetic, comparisons and `select`).
     pub fn broadcasts_implicitly(&self) -> bool {
-        matches!(
-            self,
-            Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Logical(_)
-        )
+        self.row().broadcasts
     }
 
     /// Whether the op has several results (`scan`, `while`, `cond`): its node
     /// is read only through [`Op::Project`] nodes, one per used result, and
     /// the node's own `ty` is a placeholder (the type of result 0).
     pub fn is_multi_result(&self) -> bool {
-        matches!(self, Op::Scan { .. } | Op::While { .. } | Op::Cond { .. })
+        self.class() == OpClass::Control
     }
 
     /// The functions the op runs, in print order (body, cond, then, else).
@@ -533,32 +459,27 @@ impl Op {
 
     /// Whether the op is a leaf (`param` or `const`).
     pub fn is_leaf(&self) -> bool {
-        matches!(self, Op::Param { .. } | Op::Const(_))
+        self.class() == OpClass::Leaf
     }
 
-    /// Every op mnemonic accepted in the text IR, for error messages.
+    /// Whether the op is a shape op that a backend lowers as index
+    /// arithmetic (class [`OpClass::View`]).
+    pub fn is_view(&self) -> bool {
+        self.class() == OpClass::View
+    }
+
+    /// Whether the op is a reduction (class [`OpClass::Reduction`]).
+    pub fn is_reduction(&self) -> bool {
+        self.class() == OpClass::Reduction
+    }
+
+    /// Every op mnemonic accepted as a statement in the text IR, for error
+    /// messages: the op table's rows in order, without `param` and the
+    /// internal `project`.
     pub fn all_names() -> Vec<&'static str> {
-        let mut v = vec!["const"];
-        v.extend(UnaryOp::ALL.iter().map(|u| u.name()));
-        v.extend(BinaryOp::ALL.iter().map(|b| b.name()));
-        v.extend(CompareOp::ALL.iter().map(|c| c.name()));
-        v.extend([
-            "select",
-            "broadcast",
-            "reshape",
-            "transpose",
-            "slice",
-            "pad",
-            "concat",
-            "reduce_sum",
-            "reduce_max",
-            "matmul",
-            "cast",
-            "call",
-            "iota",
-        ]);
-        v.extend(LogicalOp::ALL.iter().map(|l| l.name()));
-        v.extend(["scan", "while", "cond"]);
-        v
+        OPS.iter()
+            .filter(|r| !matches!(r.head, Head::Header | Head::Internal))
+            .map(|r| r.name)
+            .collect()
     }
 }

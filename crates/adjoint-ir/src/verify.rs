@@ -38,7 +38,7 @@ pub fn verify(g: &Graph) -> Result<()> {
 }
 
 /// Checks one function, not the bodies it runs.
-fn verify_one(g: &Graph) -> Result<()> {
+pub(crate) fn verify_one(g: &Graph) -> Result<()> {
     let f = g.name();
     // Parameters.
     for (i, &p) in g.params().iter().enumerate() {

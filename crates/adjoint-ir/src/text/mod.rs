@@ -39,8 +39,11 @@
 //! assert_eq!(print_module(&parse_module(&text).unwrap()), text);
 //! ```
 
+mod attrs;
+mod hint;
 mod lexer;
 mod literal;
+mod loop_stmt;
 mod parser;
 mod printer;
 

@@ -5,7 +5,8 @@
 //! [`super::literal`] in bounded memory). Every
 //! function is built through [`Graph::add`] / [`Graph::add_broadcasting`],
 //! so type inference runs statement by statement and its errors are located
-//! at the statement; after its closing `}` each function is [`verify`]d.
+//! at the statement; after its closing `}` each function is [`verify`](crate::verify())d
+//! (its bodies were checked at their own `}`).
 //!
 //! Resource limits keep hostile input cheap and panic-free: the text is at
 //! most [`MAX_INPUT_BYTES`](crate::MAX_INPUT_BYTES), integers in
@@ -16,12 +17,16 @@
 //!
 //! [lexer]: super::lexer
 
+use super::attrs::{take_attrs, AttrVal};
+use super::hint::did_you_mean;
 use super::lexer::{Lexer, Tok, Token};
 use super::literal;
+use super::loop_stmt::{bodies_label, check_declared, loop_counts, loop_error_loc, plural};
 use crate::check_shape;
+use crate::op_table::{self, Head, OpClass, OpRow};
 use crate::{
-    verify, BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module,
-    NodeId, Op, Result, Shape, TensorType, UnaryOp, MAX_INPUT_BYTES,
+    BodyRef, CustomOp, CustomRef, DType, Error, Graph, Item, Loc, Module, NodeId, Op, Result,
+    Shape, TensorType, MAX_INPUT_BYTES,
 };
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -55,6 +60,7 @@ pub fn parse_module(src: &str) -> Result<Module> {
         lex_err: None,
         funcs: HashMap::new(),
         customs: HashMap::new(),
+        bodies: HashMap::new(),
     };
     p.fill();
     let r = p.module();
@@ -79,24 +85,6 @@ pub fn parse_module(src: &str) -> Result<Module> {
 /// Tokens of lookahead the parser keeps.
 const LOOKAHEAD: usize = 2;
 
-/// A parsed attribute value.
-#[derive(Clone, Debug)]
-enum AttrVal {
-    Int(u64),
-    List(Vec<u64>),
-    Name(String),
-}
-
-impl AttrVal {
-    fn kind(&self) -> &'static str {
-        match self {
-            AttrVal::Int(_) => "an integer",
-            AttrVal::List(_) => "a list",
-            AttrVal::Name(_) => "a name",
-        }
-    }
-}
-
 /// The values of one function being parsed: name to node and definition
 /// site.
 type Scope = HashMap<String, (NodeId, Loc)>;
@@ -111,6 +99,8 @@ struct Parser<'a> {
     lex_err: Option<Error>,
     funcs: HashMap<String, (Graph, Loc)>,
     customs: HashMap<String, (Arc<CustomOp>, Loc)>,
+    /// The functions used as bodies so far: one shared reference each.
+    bodies: HashMap<String, BodyRef>,
 }
 
 fn located<T>(r: Result<T>, loc: Loc) -> Result<T> {
@@ -343,7 +333,10 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        located(verify(&g), func_loc)?;
+        // Its bodies were verified at their own `}` (functions are defined
+        // before they are used), so only this function is checked here:
+        // parsing stays linear however deep the bodies nest.
+        located(crate::verify::verify_one(&g), func_loc)?;
         self.funcs.insert(name, (g.clone(), name_loc));
         Ok(g)
     }
@@ -414,21 +407,37 @@ impl<'a> Parser<'a> {
         }
         // The rest of the function, lexed again from here (an error path).
         let mut lx = self.checkpoint();
-        let mut rest = std::iter::from_fn(move || match lx.next_token() {
+        let rest = std::iter::from_fn(move || match lx.next_token() {
             Ok(t) if t.tok != Tok::Eof => Some(t),
             _ => None,
         })
         .take_while(|t| !matches!(&t.tok, Tok::Ident(w) if *w == "func" || *w == "custom"));
+        // A definition is a name in a run `%a, %b, ...` followed by `=`.
         let mut later = None;
-        let mut prev: Option<Token> = rest.next();
+        let mut run: Vec<(&str, Loc)> = Vec::new();
+        let mut after_comma = false;
         for t in rest {
-            if let Some(p) = &prev {
-                if matches!(&p.tok, Tok::Value(n) if *n == v) && t.tok == Tok::Eq {
-                    later = Some(p.loc);
-                    break;
+            match t.tok {
+                Tok::Value(n) => {
+                    if !after_comma {
+                        run.clear();
+                    }
+                    run.push((n, t.loc));
+                    after_comma = false;
+                }
+                Tok::Comma if !run.is_empty() && !after_comma => after_comma = true,
+                Tok::Eq if !after_comma => {
+                    if let Some(&(_, l)) = run.iter().find(|(n, _)| *n == v) {
+                        later = Some(l);
+                        break;
+                    }
+                    run.clear();
+                }
+                _ => {
+                    run.clear();
+                    after_comma = false;
                 }
             }
-            prev = Some(t);
         }
         let f = g.name();
         Err(match later {
@@ -449,16 +458,33 @@ impl<'a> Parser<'a> {
     // ----- statements -----------------------------------------------------
 
     fn statement(&mut self, g: &mut Graph, scope: &mut Scope) -> Result<()> {
-        let (name, stmt_loc) = self.expect_value("a statement `%name = op ...`")?;
-        if let Some((_, first)) = scope.get(&name) {
-            return Err(Error::parse(
-                stmt_loc,
-                format!(
-                    "redefinition of %{name} in @{} (first defined at {first})",
-                    g.name()
-                ),
-            ));
+        let mut names: Vec<(String, Loc)> = Vec::new();
+        loop {
+            let what = if names.is_empty() {
+                "a statement `%name = op ...`"
+            } else {
+                "a result name `%name`"
+            };
+            let (name, loc) = self.expect_value(what)?;
+            let first = scope
+                .get(&name)
+                .map(|(_, l)| *l)
+                .or_else(|| names.iter().find(|(n, _)| *n == name).map(|(_, l)| *l));
+            if let Some(first) = first {
+                return Err(Error::parse(
+                    loc,
+                    format!(
+                        "redefinition of %{name} in @{} (first defined at {first})",
+                        g.name()
+                    ),
+                ));
+            }
+            names.push((name, loc));
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
         }
+        let stmt_loc = names[0].1;
         self.expect(Tok::Eq, "`=` after the value name")?;
         let op_loc = self.loc();
         let op_name = match self.peek().clone() {
@@ -468,12 +494,16 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.err_expected("an op name")),
         };
-        let id = if op_name == "const" {
+        let row = op_row(op_name, op_loc)?;
+        if row.head == Head::Literal {
             let mut lx = self.checkpoint();
             let lit = literal::scan(&mut lx)?;
             self.resume(lx);
             let attrs = self.attrs()?;
-            let region = take_attrs(op_name, attrs, &[])?.region;
+            let region = take_attrs(op_name, attrs, row.attrs, |attr, f, loc| {
+                self.body_ref(op_name, attr, f, loc)
+            })?
+            .region;
             if *self.peek() != Tok::Colon {
                 return Err(self
                     .err_expected("`:` and the constant's type (a const must declare its type)"));
@@ -482,140 +512,221 @@ impl<'a> Parser<'a> {
             let ty_loc = self.loc();
             let ty = self.ty()?;
             let t = literal::literal_tensor(&lit, &ty, ty_loc)?;
+            one_name(op_name, &names)?;
             let id = g.constant(t);
             g.set_region(id, region);
-            id
+            return bind(g, scope, id, names);
+        }
+        let callee = if row.head == Head::Callee {
+            Some(self.callee()?)
         } else {
-            let base = self.op_head(op_name, op_loc)?;
-            let operands = self.operands(g, scope)?;
-            let attrs = self.attrs()?;
-            let declared = if self.eat(&Tok::Colon) {
-                let l = self.loc();
-                Some((self.ty()?, l))
+            None
+        };
+        let operands = self.operands(g, scope)?;
+        let ids: Vec<NodeId> = operands.iter().map(|&(id, _)| id).collect();
+        let attrs = self.attrs()?;
+        let declared = if self.eat(&Tok::Colon) {
+            Some(self.stmt_types()?)
+        } else if row.head == Head::Typed {
+            return Err(self.err_expected(&format!(
+                "`:` and the result type ({op_name} must declare its type)"
+            )));
+        } else {
+            None
+        };
+        let mut taken = take_attrs(op_name, attrs, row.attrs, |attr, f, loc| {
+            self.body_ref(op_name, attr, f, loc)
+        })?;
+        if row.class == OpClass::Control {
+            loop_counts(op_name, &mut taken, g, &ids, op_loc)?;
+        }
+        let first_ty = declared
+            .as_ref()
+            .and_then(|d| (d.len() == 1).then(|| &d[0].0));
+        let op = located(
+            Op::from_attrs(row.name, callee, first_ty, &taken.vals),
+            op_loc,
+        )?;
+        if !op.arity().accepts(operands.len()) {
+            let s = if op.arity() == crate::Arity::Exact(1) {
+                ""
             } else {
-                None
+                "s"
             };
-            let taken = take_attrs(op_name, attrs, attr_names(&base))?;
-            let op = build_op(base, &taken, op_loc)?;
-            if !op.arity().accepts(operands.len()) {
-                let s = if op.arity() == crate::Arity::Exact(1) {
-                    ""
-                } else {
-                    "s"
-                };
+            return Err(Error::parse(
+                op_loc,
+                format!(
+                    "{} expects {} operand{s}, found {}",
+                    op_label(&op),
+                    op.arity(),
+                    operands.len()
+                ),
+            ));
+        }
+        if op.is_multi_result() {
+            let tys: Vec<TensorType> = ids.iter().map(|&o| g.ty(o).clone()).collect();
+            let err_loc = loop_error_loc(&op, &tys, &operands, &taken, op_loc);
+            let projs = g.add_multi(op.clone(), &ids).map_err(|mut e| {
+                // Every loop error names the functions involved.
+                if !e.message.contains('@') {
+                    e.message = format!("{} ({})", e.message, bodies_label(&op));
+                }
+                e.at(err_loc)
+            })?;
+            if projs.len() != names.len() {
                 return Err(Error::parse(
-                    op_loc,
+                    stmt_loc,
                     format!(
-                        "{} expects {} operand{s}, found {}",
-                        op_label(&op),
-                        op.arity(),
-                        operands.len()
+                        "{} has {} result{}, but the statement binds {} name{} ({})",
+                        op.name(),
+                        projs.len(),
+                        plural(projs.len()),
+                        names.len(),
+                        plural(names.len()),
+                        bodies_label(&op)
                     ),
                 ));
             }
-            let id = if op.broadcasts_implicitly() {
-                g.add_broadcasting(op, &operands)
-            } else {
-                g.add(op, &operands)
-            };
-            let id = located(id, stmt_loc)?;
-            let ty = g.ty(id).clone();
-            check_shape(&ty.shape)
-                .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
-            if let Some((want, l)) = declared {
-                if want != ty {
-                    return Err(Error::type_error(format!(
-                        "{op_name}: declared type {want}, but the operands give {ty}"
-                    ))
-                    .at(l));
-                }
+            if let Some(declared) = declared {
+                check_declared(&op, g, &projs, &declared)?;
             }
-            g.set_region(id, taken.region);
-            id
+            if let Some(node) = projs.first().and_then(|&p| g.operands(p).first().copied()) {
+                g.set_region(node, taken.region);
+            }
+            for (&p, (name, loc)) in projs.iter().zip(names) {
+                g[p].name = Some(name.clone());
+                scope.insert(name, (p, loc));
+            }
+            return Ok(());
+        }
+        one_name(op_name, &names)?;
+        let op_for_loc = matches!(op, Op::Iota { .. }).then(|| op.clone());
+        let id = if op.broadcasts_implicitly() {
+            g.add_broadcasting(op, &ids)
+        } else {
+            g.add(op, &ids)
         };
-        g[id].name = Some(name.clone());
-        scope.insert(name, (id, stmt_loc));
-        Ok(())
+        let id = id.map_err(|e| {
+            // An `iota`'s axis out of range belongs at `axis=`, a dtype that
+            // is not a float at the declared type.
+            let loc = match (&op_for_loc, &declared) {
+                (Some(Op::Iota { shape, axis, .. }), _) if *axis >= shape.rank() => {
+                    taken.get("axis").map_or(stmt_loc, |(_, l)| l)
+                }
+                (Some(Op::Iota { dtype, .. }), Some(d)) if !dtype.is_float() => d[0].1,
+                _ => stmt_loc,
+            };
+            e.at(loc)
+        })?;
+        let ty = g.ty(id).clone();
+        check_shape(&ty.shape)
+            .map_err(|m| Error::type_error(format!("{op_name}: result {m}")).at(stmt_loc))?;
+        if let Some(declared) = declared {
+            if declared.len() != 1 {
+                return Err(Error::parse(
+                    declared[0].1,
+                    format!(
+                        "{op_name} has 1 result, but {} types are declared",
+                        declared.len()
+                    ),
+                ));
+            }
+            let (want, l) = &declared[0];
+            if *want != ty {
+                return Err(Error::type_error(format!(
+                    "{op_name}: declared type {want}, but the operands give {ty}"
+                ))
+                .at(*l));
+            }
+        }
+        g.set_region(id, taken.region);
+        bind(g, scope, id, names)
     }
 
-    /// The op named `name` with default attributes; `call` reads its
-    /// `@callee`.
-    fn op_head(&mut self, name: &str, loc: Loc) -> Result<Op> {
-        if let Some(u) = UnaryOp::ALL.into_iter().find(|u| u.name() == name) {
-            return Ok(Op::Unary(u));
+    /// A statement's declared result types: `T`, or `(T1, …, Tn)` with
+    /// n ≥ 1, each with its location.
+    fn stmt_types(&mut self) -> Result<Vec<(TensorType, Loc)>> {
+        if !self.eat(&Tok::LParen) {
+            let l = self.loc();
+            return Ok(vec![(self.ty()?, l)]);
         }
-        if let Some(b) = BinaryOp::ALL.into_iter().find(|b| b.name() == name) {
-            return Ok(Op::Binary(b));
+        let mut tys = Vec::new();
+        loop {
+            let l = self.loc();
+            tys.push((self.ty()?, l));
+            if self.eat(&Tok::Comma) {
+                continue;
+            }
+            self.expect(Tok::RParen, "`,` or `)` in the result types")?;
+            return Ok(tys);
         }
-        if let Some(c) = CompareOp::ALL.into_iter().find(|c| c.name() == name) {
-            return Ok(Op::Compare(c));
+    }
+
+    /// The function `@name` that the attribute `attr` of `op` names: one
+    /// defined earlier in the file, shared by all its uses.
+    fn body_ref(&mut self, op: &str, attr: &str, name: &str, loc: Loc) -> Result<BodyRef> {
+        if let Some(b) = self.bodies.get(name) {
+            return Ok(b.clone());
         }
-        Ok(match name {
-            "select" => Op::Select,
-            "matmul" => Op::MatMul,
-            "broadcast" => Op::Broadcast {
-                shape: Shape::scalar(),
-            },
-            "reshape" => Op::Reshape {
-                shape: Shape::scalar(),
-            },
-            "transpose" => Op::Transpose { perm: vec![] },
-            "slice" => Op::Slice {
-                start: vec![],
-                end: vec![],
-                stride: vec![],
-            },
-            "pad" => Op::Pad {
-                lo: vec![],
-                hi: vec![],
-            },
-            "concat" => Op::Concat { axis: 0 },
-            "reduce_sum" => Op::ReduceSum { axes: vec![] },
-            "reduce_max" => Op::ReduceMax { axes: vec![] },
-            "cast" => Op::Cast { to: DType::F64 },
-            "call" => {
-                let (c, cloc) = self.expect_global("the custom op to call, `@name`")?;
-                match self.customs.get(&c) {
-                    Some((op, _)) => Op::Call(CustomRef(op.clone())),
-                    None => {
-                        return Err(Error::parse(
-                            cloc,
-                            format!(
-                                "unknown custom op @{c} (declare it with `custom @{c} = @body` before calling it)"
-                            ),
-                        ))
-                    }
+        if let Some((g, _)) = self.funcs.get(name) {
+            let b = BodyRef::new(g.clone());
+            self.bodies.insert(name.to_string(), b.clone());
+            return Ok(b);
+        }
+        // The rest of the file, lexed again from here (an error path).
+        let mut lx = self.checkpoint();
+        let mut prev_func = false;
+        let mut later = None;
+        while let Ok(t) = lx.next_token() {
+            match t.tok {
+                Tok::Eof => break,
+                Tok::Global(n) if prev_func && n == name => {
+                    later = Some(t.loc);
+                    break;
                 }
+                Tok::Ident(w) => prev_func = w == "func",
+                _ => prev_func = false,
             }
-            "param" => {
-                return Err(Error::parse(
-                    loc,
-                    "`param` is not a statement: parameters are declared in the function header",
-                ))
-            }
-            _ => {
-                return Err(Error::parse(
-                    loc,
-                    format!(
-                        "unknown op `{name}`{}; expected one of: {}",
-                        did_you_mean(name, Op::all_names(), ""),
-                        Op::all_names().join(", ")
-                    ),
-                ))
-            }
-        })
+        }
+        let why = format!("`{attr}=` names a function defined earlier in the file");
+        Err(Error::parse(
+            loc,
+            match later {
+                Some(def) => {
+                    format!("{op}: function @{name} is used before its definition at {def} ({why})")
+                }
+                None => format!(
+                    "{op}: unknown function @{name} ({why}){}",
+                    did_you_mean(name, self.funcs.keys().map(String::as_str), "@")
+                ),
+            },
+        ))
+    }
+
+    /// The `@callee` of a `call`: a custom op declared earlier.
+    fn callee(&mut self) -> Result<CustomRef> {
+        let (c, cloc) = self.expect_global("the custom op to call, `@name`")?;
+        match self.customs.get(&c) {
+            Some((op, _)) => Ok(CustomRef(op.clone())),
+            None => Err(Error::parse(
+                cloc,
+                format!(
+                    "unknown custom op @{c} (declare it with `custom @{c} = @body` before calling it)"
+                ),
+            )),
+        }
     }
 
     /// Comma-separated `%name`s. A `%name` followed by `=` starts the next
     /// statement, so it is not taken as an operand.
-    fn operands(&mut self, g: &Graph, scope: &Scope) -> Result<Vec<NodeId>> {
+    fn operands(&mut self, g: &Graph, scope: &Scope) -> Result<Vec<(NodeId, Loc)>> {
         let mut out = Vec::new();
         if !matches!(self.peek(), Tok::Value(_)) || matches!(self.tok_at(1).tok, Tok::Eq) {
             return Ok(out);
         }
         loop {
             let (v, loc) = self.expect_value("an operand `%name`")?;
-            out.push(self.lookup(g, scope, &v, loc)?);
+            out.push((self.lookup(g, scope, &v, loc)?, loc));
             if !self.eat(&Tok::Comma) {
                 return Ok(out);
             }
@@ -654,6 +765,10 @@ impl<'a> Parser<'a> {
                 Tok::Ident(s) => {
                     self.bump();
                     AttrVal::Name(s.to_string())
+                }
+                Tok::Global(s) => {
+                    let l = self.bump().loc;
+                    AttrVal::Global(s.to_string(), l)
                 }
                 _ => return Err(self.err_expected(&format!("a value for attribute `{name}`"))),
             };
@@ -716,47 +831,6 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The edit distance between `a` and `b` (for "did you mean" hints).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// ` (did you mean `x`?)` for the closest candidate within a small edit
-/// distance, else nothing.
-fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-    sigil: &str,
-) -> String {
-    let n = name.chars().count();
-    if n > 64 {
-        return String::new();
-    }
-    let limit = match n {
-        0..=2 => return String::new(),
-        3..=4 => 1,
-        _ => 2,
-    };
-    candidates
-        .into_iter()
-        .filter(|c| c.chars().count() <= 64)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, _)| d <= limit)
-        .min()
-        .map(|(_, c)| format!(" (did you mean `{sigil}{c}`?)"))
-        .unwrap_or_default()
-}
-
 /// The op's name for messages: `call @name` for custom ops.
 fn op_label(op: &Op) -> String {
     match op {
@@ -765,202 +839,50 @@ fn op_label(op: &Op) -> String {
     }
 }
 
-/// The attributes an op takes (besides `region`), with whether each is
-/// required.
-fn attr_names(op: &Op) -> &'static [(&'static str, bool)] {
-    match op {
-        Op::Broadcast { .. } | Op::Reshape { .. } => &[("shape", true)],
-        Op::Transpose { .. } => &[("perm", true)],
-        Op::Slice { .. } => &[("start", true), ("end", true), ("stride", false)],
-        Op::Pad { .. } => &[("lo", true), ("hi", true)],
-        Op::Concat { .. } => &[("axis", true)],
-        Op::ReduceSum { .. } | Op::ReduceMax { .. } => &[("axes", true)],
-        Op::Cast { .. } => &[("to", true)],
-        Op::Param { .. }
-        | Op::Const(_)
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul
-        | Op::Call(_)
-        | Op::Iota { .. }
-        | Op::Logical(_)
-        | Op::Scan { .. }
-        | Op::While { .. }
-        | Op::Cond { .. }
-        | Op::Project { .. } => &[],
-    }
-}
-
-/// The attributes of one statement, checked against what the op takes.
-struct Attrs {
-    vals: HashMap<String, (AttrVal, Loc)>,
-    region: Option<u32>,
-}
-
-impl Attrs {
-    fn list(&self, name: &str, op: &str) -> Result<Option<Vec<usize>>> {
-        match self.vals.get(name) {
-            None => Ok(None),
-            Some((AttrVal::List(v), _)) => Ok(Some(v.iter().map(|&x| x as usize).collect())),
-            Some((other, loc)) => Err(Error::parse(
-                *loc,
-                format!(
-                    "{op}: attribute `{name}` must be a list like `{name}=[0,1]`, found {}",
-                    other.kind()
-                ),
-            )),
-        }
-    }
-
-    fn int(&self, name: &str, op: &str) -> Result<Option<usize>> {
-        match self.vals.get(name) {
-            None => Ok(None),
-            Some((AttrVal::Int(v), _)) => Ok(Some(*v as usize)),
-            Some((other, loc)) => Err(Error::parse(
-                *loc,
-                format!(
-                    "{op}: attribute `{name}` must be an integer like `{name}=0`, found {}",
-                    other.kind()
-                ),
-            )),
-        }
-    }
-}
-
-fn take_attrs(
-    op: &str,
-    attrs: Vec<(String, AttrVal, Loc)>,
-    allowed: &[(&str, bool)],
-) -> Result<Attrs> {
-    let mut out = Attrs {
-        vals: HashMap::new(),
-        region: None,
-    };
-    let expected = || {
-        let mut names: Vec<String> = allowed.iter().map(|(n, _)| format!("`{n}`")).collect();
-        names.push("`region`".into());
-        names.join(", ")
-    };
-    for (name, val, loc) in attrs {
-        if name == "region" {
-            match val {
-                AttrVal::Int(r) if r <= u64::from(u32::MAX) => out.region = Some(r as u32),
-                other => {
-                    return Err(Error::parse(
-                        loc,
-                        format!(
-                            "{op}: attribute `region` must be an integer like `region=0`, found {}",
-                            other.kind()
-                        ),
-                    ))
-                }
-            }
-        } else if allowed.iter().any(|(n, _)| *n == name) {
-            out.vals.insert(name, (val, loc));
-        } else {
-            let hint = did_you_mean(&name, allowed.iter().map(|(n, _)| *n).chain(["region"]), "");
-            return Err(Error::parse(
-                loc,
-                format!(
-                    "{op} has no attribute `{name}`{hint}; expected one of: {}",
-                    expected()
-                ),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Fills the op's attributes; errors for missing ones.
-fn build_op(base: Op, a: &Attrs, loc: Loc) -> Result<Op> {
-    let name = base.name();
-    let missing = |attr: &str, example: &str| {
-        Error::parse(
+/// The op table's row for the statement mnemonic `name`.
+fn op_row(name: &str, loc: Loc) -> Result<&'static OpRow> {
+    match op_table::row(name) {
+        Some(r) if r.head == Head::Header => Err(Error::parse(
             loc,
-            format!("{name} needs the attribute `{attr}`, e.g. `{attr}={example}`"),
-        )
-    };
-    let list = |attr: &str| -> Result<Vec<usize>> {
-        a.list(attr, name)?.ok_or_else(|| missing(attr, "[0]"))
-    };
-    Ok(match base {
-        Op::Iota { .. }
-        | Op::Logical(_)
-        | Op::Scan { .. }
-        | Op::While { .. }
-        | Op::Cond { .. }
-        | Op::Project { .. } => {
-            return Err(Error::parse(loc, format!("{name}: no text syntax yet")))
-        }
-        Op::Broadcast { .. } => {
-            let shape = Shape(list("shape")?);
-            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
-            Op::Broadcast { shape }
-        }
-        Op::Reshape { .. } => {
-            let shape = Shape(list("shape")?);
-            check_shape(&shape).map_err(|m| Error::parse(loc, format!("{name}: {m}")))?;
-            Op::Reshape { shape }
-        }
-        Op::Transpose { .. } => Op::Transpose {
-            perm: list("perm")?,
-        },
-        Op::Slice { .. } => {
-            let start = list("start")?;
-            let end = list("end")?;
-            let stride = a
-                .list("stride", name)?
-                .unwrap_or_else(|| vec![1; start.len()]);
-            Op::Slice { start, end, stride }
-        }
-        Op::Pad { .. } => Op::Pad {
-            lo: list("lo")?,
-            hi: list("hi")?,
-        },
-        Op::Concat { .. } => Op::Concat {
-            axis: a.int("axis", name)?.ok_or_else(|| missing("axis", "0"))?,
-        },
-        Op::ReduceSum { .. } => Op::ReduceSum {
-            axes: list("axes")?,
-        },
-        Op::ReduceMax { .. } => Op::ReduceMax {
-            axes: list("axes")?,
-        },
-        Op::Cast { .. } => {
-            let to = match a.vals.get("to") {
-                None => return Err(missing("to", "f32")),
-                Some((AttrVal::Name(n), l)) => match DType::from_name(n) {
-                    Some(d) => d,
-                    None => {
-                        return Err(Error::parse(
-                            *l,
-                            format!(
-                            "cast: expected a dtype (`f32`, `f64` or `bool`) for `to`, found `{n}`"
-                        ),
-                        ))
-                    }
-                },
-                Some((other, l)) => {
-                    return Err(Error::parse(
-                        *l,
-                        format!(
-                            "cast: attribute `to` must be a dtype like `to=f32`, found {}",
-                            other.kind()
-                        ),
-                    ))
-                }
-            };
-            Op::Cast { to }
-        }
-        other @ (Op::Param { .. }
-        | Op::Const(_)
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul
-        | Op::Call(_)) => other,
-    })
+            format!("`{name}` is not a statement: parameters are declared in the function header"),
+        )),
+        Some(r) if r.head == Head::Internal => Err(Error::parse(
+            loc,
+            format!(
+                "`{name}` has no text syntax: the results of a statement are named on its left, `%a, %b = ...`"
+            ),
+        )),
+        Some(r) => Ok(r),
+        None => Err(Error::parse(
+            loc,
+            format!(
+                "unknown op `{name}`{}; expected one of: {}",
+                did_you_mean(name, Op::all_names(), ""),
+                Op::all_names().join(", ")
+            ),
+        )),
+    }
+}
+
+/// Errors unless a single-result op's statement binds one name.
+fn one_name(op: &str, names: &[(String, Loc)]) -> Result<()> {
+    if names.len() == 1 {
+        return Ok(());
+    }
+    Err(Error::parse(
+        names[0].1,
+        format!(
+            "{op} has 1 result, but the statement binds {} names",
+            names.len()
+        ),
+    ))
+}
+
+/// Names the value `id` and puts it in scope.
+fn bind(g: &mut Graph, scope: &mut Scope, id: NodeId, names: Vec<(String, Loc)>) -> Result<()> {
+    for (name, loc) in names {
+        g[id].name = Some(name.clone());
+        scope.insert(name, (id, loc));
+    }
+    Ok(())
 }

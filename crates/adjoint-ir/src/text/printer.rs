@@ -8,7 +8,7 @@
 //! something readable.
 
 use super::lexer::{is_name_char, is_valid_name};
-use crate::{CustomOp, Graph, Item, Module, NodeId, Op, Tensor, TensorData};
+use crate::{AttrValue, BodyRef, CustomOp, Graph, Item, Module, NodeId, Op, Tensor, TensorData};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -66,6 +66,42 @@ struct ModulePrinter {
     /// The printed custom ops, which keeps the addresses above valid.
     printed: Vec<Arc<CustomOp>>,
     custom_names: HashSet<String>,
+    /// Printed bodies (by address) and the names they were printed under.
+    bodies: HashMap<*const Graph, String>,
+    /// The printed bodies, which keeps the addresses above valid.
+    printed_bodies: Vec<BodyRef>,
+}
+
+/// Something a printed function needs printed before it.
+#[derive(Clone)]
+enum Dep {
+    /// A custom op it calls.
+    Custom(Arc<CustomOp>),
+    /// A function it runs as a body.
+    Body(BodyRef),
+}
+
+impl Dep {
+    /// The address that identifies it.
+    fn key(&self) -> usize {
+        match self {
+            Dep::Custom(c) => Arc::as_ptr(c) as usize,
+            Dep::Body(b) => Arc::as_ptr(&b.0) as usize,
+        }
+    }
+}
+
+/// What `g`'s nodes need, in node order: the custom op a `call` calls, the
+/// functions a loop or conditional runs (in attribute order).
+fn deps_of(g: &Graph) -> Vec<Dep> {
+    let mut out = Vec::new();
+    for n in g.petgraph().node_weights() {
+        match &n.op {
+            Op::Call(c) => out.push(Dep::Custom(c.0.clone())),
+            op => out.extend(op.bodies().into_iter().cloned().map(Dep::Body)),
+        }
+    }
+    out
 }
 
 /// `name` with every character that may not appear in a name replaced by
@@ -99,21 +135,79 @@ impl ModulePrinter {
         self.customs.get(&Arc::as_ptr(c)).map(String::as_str)
     }
 
-    /// Prints every custom op that `g` needs and that is not printed yet,
-    /// callees first. Each op is visited once per module, with an explicit
-    /// stack, so printing is linear in the module and safe at any nesting
-    /// depth.
+    /// Whether `d` is printed already.
+    fn printed(&self, d: &Dep) -> bool {
+        match d {
+            Dep::Custom(c) => self.custom_name(c).is_some(),
+            Dep::Body(b) => self.bodies.contains_key(&Arc::as_ptr(&b.0)),
+        }
+    }
+
+    /// Prints every custom op that `g` calls and every function it runs as
+    /// a body (`body=`, `cond=`, `then=`, `else=`), directly or through
+    /// other custom ops and bodies, that is not printed yet: each once (by
+    /// address), after everything it needs. The walk uses an explicit
+    /// stack and expands each op and body once, so printing is linear in
+    /// the module and safe at any nesting depth (each function printed here
+    /// finds its own needs printed already).
     fn deps(&mut self, g: &Graph) {
-        // The walk only reads `self.customs`; the ops it emits are printed
-        // right away, in order, so their own needs are already printed.
-        let this = std::cell::RefCell::new(self);
-        crate::custom::walk_customs(
-            g,
-            |c| this.borrow().custom_name(c).is_some(),
-            |c| {
-                this.borrow_mut().custom(c);
-            },
-        );
+        struct Frame {
+            deps: Vec<Dep>,
+            next: usize,
+            owner: Option<Dep>,
+        }
+        let mut expanded: HashSet<usize> = HashSet::new();
+        let mut stack = vec![Frame {
+            deps: deps_of(g),
+            next: 0,
+            owner: None,
+        }];
+        while let Some(top) = stack.last_mut() {
+            if let Some(d) = top.deps.get(top.next).cloned() {
+                top.next += 1;
+                if self.printed(&d) || !expanded.insert(d.key()) {
+                    continue;
+                }
+                let deps = match &d {
+                    Dep::Custom(c) => crate::custom::graphs_of(c).flat_map(deps_of).collect(),
+                    Dep::Body(b) => deps_of(b),
+                };
+                stack.push(Frame {
+                    deps,
+                    next: 0,
+                    owner: Some(d),
+                });
+            } else if let Some(Frame { owner: Some(d), .. }) = stack.pop() {
+                match d {
+                    Dep::Custom(c) => {
+                        self.custom(&c);
+                    }
+                    Dep::Body(b) => {
+                        self.body(&b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prints the body `b` if it is not printed yet (with what it needs)
+    /// and returns the name it was printed under.
+    fn body(&mut self, b: &BodyRef) -> String {
+        if let Some(n) = self.bodies.get(&Arc::as_ptr(&b.0)) {
+            return n.clone();
+        }
+        let name = self.func(b);
+        self.bodies.insert(Arc::as_ptr(&b.0), name.clone());
+        self.printed_bodies.push(b.clone());
+        name
+    }
+
+    /// The name the body `b` was printed under.
+    fn body_name(&self, b: &BodyRef) -> String {
+        self.bodies
+            .get(&Arc::as_ptr(&b.0))
+            .cloned()
+            .unwrap_or_else(|| sanitize(b.name()))
     }
 
     /// Prints `g` (after the custom ops it calls) unless an identical
@@ -177,6 +271,7 @@ impl ModulePrinter {
                 None => id.to_string(),
             }
         };
+        let mut taken: HashSet<String> = names.values().cloned().collect();
         let mut s = String::from("(");
         for (i, &p) in g.params().iter().enumerate() {
             if i > 0 {
@@ -202,18 +297,64 @@ impl ModulePrinter {
             if matches!(node.op, Op::Param { .. }) {
                 continue;
             }
-            let _ = write!(s, "  {} = ", name_of(id));
+            let multi = node.op.is_multi_result();
+            if matches!(node.op, Op::Project { .. })
+                && g.operands(id)
+                    .first()
+                    .and_then(|&p| g.get(p))
+                    .is_some_and(|p| p.op.is_multi_result())
+            {
+                // Printed as a result of its producer's statement.
+                continue;
+            }
+            let ty = if multi {
+                // One name per result: its projection's, or a fresh one.
+                let projs = g.projections(id);
+                let lhs: Vec<String> = projs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| match p {
+                        Some(p) => name_of(*p),
+                        None => {
+                            let base =
+                                format!("{}_{i}", names.get(&id).map_or("r", String::as_str));
+                            let n = fresh(&base, |c| taken.contains(c));
+                            taken.insert(n.clone());
+                            format!("%{n}")
+                        }
+                    })
+                    .collect();
+                let _ = write!(s, "  {} = ", lhs.join(", "));
+                let tys: Vec<String> = match g.result_types(id) {
+                    Ok(tys) => tys.iter().map(ToString::to_string).collect(),
+                    Err(_) => projs
+                        .iter()
+                        .map(|p| {
+                            p.and_then(|p| g.get(p))
+                                .map_or_else(|| node.ty.to_string(), |n| n.ty.to_string())
+                        })
+                        .collect(),
+                };
+                if tys.len() == 1 {
+                    tys[0].clone()
+                } else {
+                    format!("({})", tys.join(", "))
+                }
+            } else {
+                let _ = write!(s, "  {} = ", name_of(id));
+                node.ty.to_string()
+            };
             s.push_str(&self.op_text(&node.op));
             let operands: Vec<String> = g.operands(id).into_iter().map(name_of).collect();
             if !operands.is_empty() {
                 s.push(' ');
                 s.push_str(&operands.join(", "));
             }
-            attrs_text(&node.op, &mut s);
+            attrs_text(&node.op, &mut s, &|b| self.body_name(b));
             if let Some(r) = g.region(id) {
                 let _ = write!(s, " region={r}");
             }
-            let _ = writeln!(s, " : {}", node.ty);
+            let _ = writeln!(s, " : {ty}");
         }
         s.push_str("  return");
         for (i, &o) in g.outputs().iter().enumerate() {
@@ -273,84 +414,18 @@ pub(crate) fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String
     names
 }
 
-fn list(v: &[usize]) -> String {
-    let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-    format!("[{}]", items.join(","))
-}
-
-/// Appends ` attr=value` for each attribute of `op` (not `region`).
-pub(crate) fn attrs_text(op: &Op, s: &mut String) {
-    match op {
-        Op::Broadcast { shape } | Op::Reshape { shape } => {
-            let _ = write!(s, " shape={}", list(shape.dims()));
-        }
-        Op::Transpose { perm } => {
-            let _ = write!(s, " perm={}", list(perm));
-        }
-        Op::Slice { start, end, stride } => {
-            let _ = write!(s, " start={} end={}", list(start), list(end));
-            if stride.iter().any(|&x| x != 1) || stride.len() != start.len() {
-                let _ = write!(s, " stride={}", list(stride));
+/// Appends ` attr=value` for each attribute of `op` (not `region`), as
+/// the op table lists them; a function is written `@` and the name
+/// `body_name` gives it.
+pub(crate) fn attrs_text(op: &Op, s: &mut String, body_name: &dyn Fn(&BodyRef) -> String) {
+    for (name, value) in op.attrs() {
+        match value {
+            AttrValue::Func(b) => {
+                let _ = write!(s, " {name}=@{}", body_name(&b));
             }
-        }
-        Op::Pad { lo, hi } => {
-            let _ = write!(s, " lo={} hi={}", list(lo), list(hi));
-        }
-        Op::Concat { axis } => {
-            let _ = write!(s, " axis={axis}");
-        }
-        Op::ReduceSum { axes } | Op::ReduceMax { axes } => {
-            let _ = write!(s, " axes={}", list(axes));
-        }
-        Op::Cast { to } => {
-            let _ = write!(s, " to={to}");
-        }
-        Op::Param { .. }
-        | Op::Const(_)
-        | Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::MatMul
-        | Op::Call(_)
-        | Op::Logical(_)
-        | Op::Project { .. } => {}
-        Op::Iota { shape, axis, .. } => {
-            let _ = write!(s, " shape={} axis={axis}", list(shape.dims()));
-        }
-        Op::Scan {
-            body,
-            carry,
-            xs,
-            length,
-            reverse,
-        } => {
-            let _ = write!(s, " body=@{} carry={carry} xs={xs}", body.name());
-            if *xs == 0 {
-                let _ = write!(s, " length={length}");
+            v => {
+                let _ = write!(s, " {name}={v}");
             }
-            if *reverse {
-                s.push_str(" reverse=true");
-            }
-        }
-        Op::While {
-            cond,
-            body,
-            carry,
-            max_trips,
-        } => {
-            let _ = write!(
-                s,
-                " body=@{} cond=@{} carry={carry}",
-                body.name(),
-                cond.name()
-            );
-            if let Some(n) = max_trips {
-                let _ = write!(s, " max_trips={n}");
-            }
-        }
-        Op::Cond { then, els } => {
-            let _ = write!(s, " then=@{} else=@{}", then.name(), els.name());
         }
     }
 }
