@@ -277,10 +277,13 @@ pub fn describe(g: &Graph, n: NodeId) -> String {
 
 /// The tangents of the results of the multi-result node `n` (`scan`,
 /// `while` or `cond`), given its operands' tangents `ts` (shape
-/// `batch ++ operand shape`, or [`Lin::Zero`]): one per result, in result
-/// order. When a tangent reaches a result, `n` is rewritten in place into
-/// one loop computing both its primal results (unchanged) and the tangents
-/// (see the module docs).
+/// `batch ++ operand shape`, or [`Lin::Zero`]). When a tangent reaches a
+/// result, `n` is rewritten in place into one loop computing both its
+/// primal results (unchanged) and the tangents (see the module docs), and
+/// its projections are re-indexed: the returned tangents are indexed by the
+/// result indices of `n` after the call, which its projections read
+/// (entries past the end, such as the tangent results themselves, are
+/// zero).
 pub fn jvp_multi(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Vec<Lin>> {
     let op = g[n].op.clone();
     let count = g.result_count(n);
@@ -410,7 +413,13 @@ fn scan(
             Lin::Zero
         });
     }
-    Ok(out)
+    // Index by the rewritten node's results (the ys moved past the tangent
+    // carries).
+    let mut by_index = vec![Lin::Zero; remap.last().map_or(0, |&l| l + 1)];
+    for (old, t) in out.into_iter().enumerate() {
+        by_index[remap[old]] = t;
+    }
+    Ok(by_index)
 }
 
 #[allow(clippy::type_complexity)]

@@ -524,7 +524,7 @@ fn a_parameter_that_only_steers_has_a_zero_derivative_and_bools_none() {
     match &j[loop_of(&j, "while")].op {
         Op::While { body, carry, .. } => {
             assert_eq!(*carry, 3);
-            assert_eq!(body.param_names(), ["x", "go", "x_dot", "lim"]);
+            assert_eq!(body.param_names(), ["x", "go", "x_dot", "lim", "lim_dot"]);
         }
         _ => unreachable!(),
     }
@@ -675,8 +675,19 @@ fn f32_and_f64_carries_agree_with_the_unrolled_program() {
     let t = tangents(&g, "jvp", &ins, &dirs);
     let u = tangents(&unrolled, "jvp", &ins, &dirs);
     assert_eq!(t, u, "scan and the unrolled program give the same tangents");
-    let f = fd(&unrolled, &ins, &dirs);
-    close(&t[1], &f[1], 1e-4, "f64 carry vs finite differences");
+    // Hand-derived along a0 (exact in binary): a_N = a0 x0 x1 x2 and
+    // b_N = b0 + sum_t a_t x_t with a_t = a0 x0 .. x_{t-1}.
+    let (x0, x1, x2) = (1.5, -0.25, 2.0);
+    let along_a = [Tensor::scalar_f32(1.0), sc(0.0), vt(&[0.0; 3])];
+    let t = tangents(&g, "jvp", &ins, &along_a);
+    assert_eq!(t[0], vec![x0 * x1 * x2]);
+    assert_eq!(t[1], vec![x0 + x0 * x1 + x0 * x1 * x2]);
+    // Along b0 and xs, against differences (f64 steps only; a's f32
+    // rounding would swamp a difference quotient through a).
+    let dirs = [Tensor::scalar_f32(0.0), sc(1.0), vt(&[0.0; 3])];
+    let t = tangents(&g, "jvp", &ins, &dirs);
+    let f = fd(&g, &ins, &dirs);
+    close(&t[1], &f[1], 1e-9, "f64 carry vs finite differences");
 }
 
 // ------------------------------------------------ higher order, batching
@@ -706,16 +717,16 @@ fn jvp_of_jvp_through_a_scan() {
     for (a, b) in t.iter().zip(&f) {
         close(a, b, 1e-7, "second order");
     }
-    // Hand-derived: c3 = ((c0 x0 + k) x1 + k) x2 + k; along v, the second
-    // derivative of c3 is 2 (dc0 dx0 x1 x2 + ...) — compare with the
-    // analytic Hessian quadratic form.
+    // Hand-derived: c3 = c0 x0 x1 x2 + k x1 x2 + k x2 + k, whose second
+    // derivative along v is twice the sum, over each monomial, of its
+    // products with two factors replaced by their directions.
     let (c0, x, k) = (2.0, [0.5, 3.0, -1.0], 0.25);
-    let (dc, dx, _dk) = (0.3, [1.0, -1.0, 0.5], 2.0);
-    let _ = k;
+    let (dc, dx, dk) = (0.3, [1.0, -1.0, 0.5], 2.0);
     let h = 2.0
         * (dc * (dx[0] * x[1] * x[2] + x[0] * dx[1] * x[2] + x[0] * x[1] * dx[2])
             + c0 * (dx[0] * dx[1] * x[2] + dx[0] * x[1] * dx[2] + x[0] * dx[1] * dx[2])
-            + _dk * (dx[1] * x[2] + x[1] * dx[2] + dx[2]));
+            + dk * (dx[1] * x[2] + x[1] * dx[2] + dx[2])
+            + k * dx[1] * dx[2]);
     // Outputs of j: c3, ys, dc3, dys; its tangents t: dc3, dys, d2c3, d2ys.
     close(&t[2], &[h], 1e-13, "d2 c3");
 }
