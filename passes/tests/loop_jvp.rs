@@ -777,3 +777,29 @@ fn jacobian_fwd_through_a_scan_matches_per_direction_jvps() {
         close(&col, &t[0], 1e-14, &format!("column {i}"));
     }
 }
+
+#[test]
+fn jacobian_fwd_through_while_and_cond_matches_jvp() {
+    // Scalar parameters: each appended [1, 1] Jacobian is the tangent of
+    // output 0 along that parameter.
+    let cases = [
+        (grow(Some(20)), vec![sc(1.25), sc(1.5)]),
+        (branchy(), vec![sc(4.0), sc(3.0)]),
+        (branchy(), vec![sc(-1.0), sc(3.0)]),
+        (newton(), vec![sc(0.7)]),
+    ];
+    for (g, ins) in cases {
+        let jac = run(&g, "jacobian{mode=fwd,of=0}");
+        verify(&jac).unwrap();
+        let out = eval(&jac, &ins);
+        let n0 = g.outputs().len();
+        assert_eq!(out.len(), n0 + ins.len());
+        for i in 0..ins.len() {
+            let dirs: Vec<Tensor> = (0..ins.len())
+                .map(|j| sc(if i == j { 1.0 } else { 0.0 }))
+                .collect();
+            let t = tangents(&g, "jvp", &ins, &dirs);
+            assert_eq!(out[n0 + i].to_f64_vec(), t[0], "@{} column {i}", g.name());
+        }
+    }
+}
