@@ -74,9 +74,8 @@ struct Extended {
 
 /// Starts the function `name` with the parameters of `body`, where each
 /// group (consecutive, of the sizes `groups`, covering every parameter) is
-/// followed by
-/// a tangent parameter `<param>_dot` for each of its members `i` with
-/// `nz[i]`. Returns the function, the primal parameters (in `body`'s order)
+/// followed by a tangent parameter `<param>_dot` for each of its members
+/// `i` with `nz[i]`. Returns the function, the primal parameters (in `body`'s order)
 /// and the tangent parameter of each member (`None` where `nz` is false).
 fn with_params(
     body: &Graph,
@@ -97,14 +96,10 @@ fn with_params(
         }
         for i in r.clone().filter(|&i| nz[i]) {
             let base = format!("{}_dot", names[i]);
-            let fresh = (1..)
-                .map(|k| {
-                    if k == 1 {
-                        base.clone()
-                    } else {
-                        format!("{base}{k}")
-                    }
-                })
+            // `base`, else `base2`, `base3`, … (as Graph::fresh_name, but
+            // against every parameter name, some not added yet).
+            let fresh = std::iter::once(base.clone())
+                .chain((2..).map(|k| format!("{base}{k}")))
                 .find(|n| !taken.contains(n))
                 .expect("some suffix is free");
             taken.insert(fresh.clone());
@@ -147,8 +142,9 @@ fn extend(body: &Graph, groups: &[usize], nz: &[bool], batch: &[usize]) -> Resul
 
 impl Extended {
     /// Sets the outputs: for each group (of the sizes `groups`, over the
-    /// primal outputs), the primal outputs, then the tangents of the members `j`
-    /// with `keep[j]` (zeros where the tangent is symbolically zero).
+    /// primal outputs), the primal outputs, then the tangents of the
+    /// members `j` with `keep[j]` (zeros where the tangent is symbolically
+    /// zero).
     fn finish(mut self, groups: &[usize], keep: &[bool], batch: &[usize]) -> Result<Graph> {
         let mut outs = Vec::new();
         for r in ranges(groups) {
@@ -264,14 +260,17 @@ pub fn describe(g: &Graph, n: NodeId) -> String {
         .map(|(i, p)| p.map_or_else(|| format!("<result {i}>"), |p| g.display_name(p)))
         .collect();
     let op = &g[n].op;
-    let fns: Vec<String> = match op {
-        Op::While { .. } => vec![("body", 0), ("cond", 1)],
-        Op::Cond { .. } => vec![("then", 0), ("else", 1)],
-        _ => vec![("body", 0)],
-    }
-    .into_iter()
-    .filter_map(|(r, i)| op.bodies().get(i).map(|b| format!("{r}=@{}", b.name())))
-    .collect();
+    // Op::bodies lists them in print order: body, cond, then, else.
+    let roles: &[&str] = match op {
+        Op::While { .. } => &["body", "cond"],
+        Op::Cond { .. } => &["then", "else"],
+        _ => &["body"],
+    };
+    let fns: Vec<String> = roles
+        .iter()
+        .zip(op.bodies())
+        .map(|(r, b)| format!("{r}=@{}", b.name()))
+        .collect();
     format!("{} = {} {}", names.join(", "), op.name(), fns.join(" "))
 }
 
