@@ -36,6 +36,7 @@ pub mod gradcheck;
 pub mod inline;
 pub mod jacobian;
 pub mod lin;
+pub mod loop_vjp;
 mod manager;
 mod pipeline;
 mod registry;
