@@ -298,15 +298,26 @@ fn scan_vjp(
         .filter(|v| residual_set.contains(v))
         .collect();
 
-    // The forward body: the primal plus the residuals as extra ys.
-    if !residuals.is_empty() {
+    // The forward body: the primal plus the residuals as extra ys. A
+    // residual that already is one of the body's ys reuses its stack.
+    let mut stack_of: Vec<Option<usize>> = residuals
+        .iter()
+        .map(|v| (0..q).find(|&i| bouts[k + i] == *v).map(|i| k + i))
+        .collect();
+    let extra: Vec<NodeId> = residuals
+        .iter()
+        .zip(&stack_of)
+        .filter(|(_, s)| s.is_none())
+        .map(|(&v, _)| v)
+        .collect();
+    if !extra.is_empty() {
         let mut fwd = Graph::new(format!("{}_fwd", body.name()));
         let mut map = HashMap::new();
         for &p in &bparams {
             let np = fwd.add_param(base_name(&gv, p, "p"), gv.ty(p).clone())?;
             map.insert(p, np);
         }
-        let outs: Vec<NodeId> = bouts.iter().chain(&residuals).copied().collect();
+        let outs: Vec<NodeId> = bouts.iter().chain(&extra).copied().collect();
         copy_into(&gv, &mut fwd, &mut map, &outs, true)?;
         fwd.set_outputs(outs.iter().map(|o| map[o]).collect());
         g[n].op = Op::Scan {
@@ -317,13 +328,24 @@ fn scan_vjp(
             reverse,
         };
     }
+    let mut next = k + q;
+    for s in stack_of.iter_mut().filter(|s| s.is_none()) {
+        *s = Some(next);
+        next += 1;
+    }
+    let existing = g.projections(n);
     let mut res_stacks = Vec::with_capacity(residuals.len());
-    for (r, &v) in residuals.iter().enumerate() {
+    for (&v, s) in residuals.iter().zip(&stack_of) {
+        let index = s.expect("assigned");
+        if let Some(Some(p)) = existing.get(index) {
+            res_stacks.push(*p);
+            continue;
+        }
         let t = gv.ty(v);
         let mut d = vec![length];
         d.extend_from_slice(t.shape.dims());
         let ty = TensorType::new(t.dtype, d);
-        res_stacks.push(g.add_unchecked(Op::Project { index: k + q + r }, ty, &[n]));
+        res_stacks.push(g.add_unchecked(Op::Project { index }, ty, &[n]));
     }
 
     // The backward body.

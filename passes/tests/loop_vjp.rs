@@ -1,0 +1,703 @@
+//! Reverse mode (`grad`/`vjp`) through `scan`, `cond` and bounded `while`:
+//! hand-derived values, central finite differences of the interpreter, the
+//! residuals the forward body stacks, and the errors.
+
+use adjoint_ir::{
+    verify, BinaryOp, BodyRef, DType, Graph, GraphBuilder, NodeId, Op, Tensor, TensorType, Value,
+};
+use adjoint_passes::{emit, PassManager};
+
+fn f64t(d: &[usize]) -> TensorType {
+    TensorType::f64(d.to_vec())
+}
+
+fn f32t(d: &[usize]) -> TensorType {
+    TensorType::f32(d.to_vec())
+}
+
+fn bool_scalar() -> TensorType {
+    TensorType::new(DType::Bool, adjoint_ir::Shape::scalar())
+}
+
+/// A body built with the builder from named parameters.
+fn body(
+    name: &str,
+    params: &[(&str, TensorType)],
+    f: impl for<'b> Fn(&'b GraphBuilder, &[Value<'b>]) -> Vec<Value<'b>>,
+) -> BodyRef {
+    let b = GraphBuilder::new(name);
+    let ps: Vec<Value> = params.iter().map(|(n, t)| b.param(n, t.clone())).collect();
+    let outs = f(&b, &ps);
+    BodyRef::new(b.build(&outs).unwrap())
+}
+
+fn scan(body: &BodyRef, carry: usize, xs: usize, length: usize, reverse: bool) -> Op {
+    Op::Scan {
+        body: body.clone(),
+        carry,
+        xs,
+        length,
+        reverse,
+    }
+}
+
+/// The sum of all elements of `x`.
+fn total(g: &mut Graph, x: NodeId) -> NodeId {
+    let r = g.ty(x).shape.rank();
+    emit::reduce_sum(g, x, (0..r).collect()).unwrap()
+}
+
+fn add(g: &mut Graph, a: NodeId, b: NodeId) -> NodeId {
+    emit::add(g, a, b).unwrap()
+}
+
+fn eval(g: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
+    adjoint_interp::eval(g, inputs).unwrap_or_else(|e| panic!("eval of @{}: {e}", g.name()))
+}
+
+fn run(g: &Graph, pipeline: &str) -> Graph {
+    let mut h = g.clone();
+    PassManager::parse(pipeline)
+        .unwrap()
+        .run(&mut h)
+        .unwrap_or_else(|e| panic!("{pipeline}: {e}"));
+    verify(&h).unwrap_or_else(|e| panic!("verify after {pipeline}: {e}"));
+    h
+}
+
+/// The gradient of scalar output 0 w.r.t. every parameter in `wrt`, from
+/// the `grad` pass and the interpreter. Also checks that the primal output
+/// is bit-identical.
+fn grads(g: &Graph, inputs: &[Tensor], wrt: &[&str]) -> Vec<Vec<f64>> {
+    let h = run(g, &format!("grad{{wrt={}}}", wrt.join(",")));
+    let before = eval(g, inputs);
+    let out = eval(&h, inputs);
+    assert_eq!(
+        before[0]
+            .to_f64_vec()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>(),
+        out[0]
+            .to_f64_vec()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>(),
+        "the primal result changed"
+    );
+    out[g.outputs().len()..]
+        .iter()
+        .map(|t| t.to_f64_vec())
+        .collect()
+}
+
+/// Central finite differences of scalar output 0 w.r.t. parameter `p`.
+fn fd(g: &Graph, inputs: &[Tensor], p: usize) -> Vec<f64> {
+    let ty = inputs[p].ty();
+    let base = inputs[p].to_f64_vec();
+    (0..base.len())
+        .map(|i| {
+            let h = 1e-6 * base[i].abs().max(1.0);
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[i] += d;
+                let mut ins = inputs.to_vec();
+                ins[p] = Tensor::from_f64_as(&ty, &v).unwrap();
+                eval(g, &ins)[0].to_f64_vec()[0]
+            };
+            (at(h) - at(-h)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths {a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+/// Checks the `grad` pass against finite differences for every float
+/// parameter.
+fn gradcheck_all(g: &Graph, inputs: &[Tensor], tol: f64) -> Vec<Vec<f64>> {
+    let names: Vec<String> = g
+        .params()
+        .iter()
+        .filter(|&&p| g.ty(p).dtype.is_float())
+        .map(|&p| g[p].name.clone().unwrap())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let got = grads(g, inputs, &refs);
+    let mut k = 0;
+    for (i, &p) in g.params().iter().enumerate() {
+        if !g.ty(p).dtype.is_float() {
+            continue;
+        }
+        close(&got[k], &fd(g, inputs, i), tol, &names[k]);
+        k += 1;
+    }
+    got
+}
+
+fn t64(d: &[usize], v: &[f64]) -> Tensor {
+    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
+}
+
+/// `(c, x, k) -> (c*x + k, c)`; `f(c0, xs, k) = c_N + sum(ys)`.
+fn affine_scan(reverse: bool, n: usize) -> Graph {
+    let s = f64t(&[]);
+    let step = body(
+        "step",
+        &[("c", s.clone()), ("x", s.clone()), ("k", s.clone())],
+        |_, p| vec![p[0] * p[1] + p[2], p[0]],
+    );
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s.clone()).unwrap();
+    let xs = g.add_param("xs", f64t(&[n])).unwrap();
+    let k = g.add_param("k", s).unwrap();
+    let r = g
+        .add_multi(scan(&step, 1, 1, n, reverse), &[c0, xs, k])
+        .unwrap();
+    let ys = total(&mut g, r[1]);
+    let l = add(&mut g, r[0], ys);
+    g.set_outputs(vec![l]);
+    verify(&g).unwrap();
+    g
+}
+
+#[test]
+fn scan_with_xs_and_an_invariant_matches_hand_derived_values() {
+    let g = affine_scan(false, 3);
+    let inputs = [
+        Tensor::scalar_f64(1.0),
+        t64(&[3], &[2.0, 3.0, 4.0]),
+        Tensor::scalar_f64(0.5),
+    ];
+    assert_eq!(eval(&g, &inputs)[0].to_f64_vec(), vec![44.0]);
+    // c1 = 2.5, c2 = 8, c3 = 32.5; ys = [1, 2.5, 8].
+    let got = gradcheck_all(&g, &inputs, 1e-6);
+    assert_eq!(got[0], vec![33.0]);
+    assert_eq!(got[1], vec![16.0, 12.5, 8.0]);
+    // The invariant's gradient, accumulated in the backward carry.
+    assert_eq!(got[2], vec![22.0]);
+}
+
+#[test]
+fn reverse_scan_gradients_match_finite_differences() {
+    let g = affine_scan(true, 3);
+    let inputs = [
+        Tensor::scalar_f64(1.0),
+        t64(&[3], &[2.0, 3.0, 4.0]),
+        Tensor::scalar_f64(0.5),
+    ];
+    // Steps on x[2], x[1], x[0]: c = 4.5, 14, 28.5; ys = [14, 4.5, 1].
+    assert_eq!(eval(&g, &inputs)[0].to_f64_vec(), vec![48.0]);
+    let got = gradcheck_all(&g, &inputs, 1e-6);
+    // d c_N / d c0 = 4*3*2 = 24, plus ys: 1 + 4 + 12.
+    assert_eq!(got[0], vec![41.0]);
+}
+
+/// A scan of length 1 and a longer one with a nonlinear body.
+#[test]
+fn scans_of_length_one_and_nonlinear_bodies() {
+    for n in [1, 4] {
+        let s = f64t(&[2]);
+        let step = body(
+            "cell",
+            &[("h", s.clone()), ("x", s.clone()), ("w", s.clone())],
+            |_, p| {
+                let h = (p[0] * p[2] + p[1]).tanh();
+                vec![h, (h * p[1]).sin()]
+            },
+        );
+        let mut g = Graph::new("f");
+        let h0 = g.add_param("h0", s.clone()).unwrap();
+        let xs = g.add_param("xs", f64t(&[n, 2])).unwrap();
+        let w = g.add_param("w", s).unwrap();
+        let r = g
+            .add_multi(scan(&step, 1, 1, n, false), &[h0, xs, w])
+            .unwrap();
+        let a = total(&mut g, r[0]);
+        let b = total(&mut g, r[1]);
+        let l = emit::mul(&mut g, a, b).unwrap();
+        g.set_outputs(vec![l]);
+        let xv: Vec<f64> = (0..2 * n).map(|i| 0.3 * (i as f64 + 1.0).sin()).collect();
+        let inputs = [
+            t64(&[2], &[0.2, -0.4]),
+            t64(&[n, 2], &xv),
+            t64(&[2], &[0.9, 1.3]),
+        ];
+        gradcheck_all(&g, &inputs, 1e-6);
+    }
+}
+
+#[test]
+fn a_pure_map_carry_zero() {
+    let s = f64t(&[]);
+    let f = body("f", &[("x", s.clone()), ("k", s.clone())], |_, p| {
+        vec![p[0] * p[1]]
+    });
+    let mut g = Graph::new("map");
+    let xs = g.add_param("xs", f64t(&[3])).unwrap();
+    let k = g.add_param("k", s).unwrap();
+    let r = g.add_multi(scan(&f, 0, 1, 3, false), &[xs, k]).unwrap();
+    let l = total(&mut g, r[0]);
+    g.set_outputs(vec![l]);
+    let inputs = [t64(&[3], &[1.0, 2.0, 4.0]), Tensor::scalar_f64(3.0)];
+    let got = gradcheck_all(&g, &inputs, 1e-6);
+    assert_eq!(got[0], vec![3.0, 3.0, 3.0]);
+    assert_eq!(got[1], vec![7.0]);
+}
+
+/// Rule 9: inits pass through, xs get empty tensors, invariants zeros.
+#[test]
+fn zero_length_scan_gradients() {
+    let s = f64t(&[2]);
+    let step = body(
+        "step",
+        &[("c", s.clone()), ("x", s.clone()), ("k", s.clone())],
+        |_, p| vec![p[0] * p[1] * p[2]],
+    );
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s.clone()).unwrap();
+    let xs = g.add_param("xs", f64t(&[0, 2])).unwrap();
+    let k = g.add_param("k", s).unwrap();
+    let r = g
+        .add_multi(scan(&step, 1, 1, 0, false), &[c0, xs, k])
+        .unwrap();
+    let sq = emit::mul(&mut g, r[0], r[0]).unwrap();
+    let l = total(&mut g, sq);
+    g.set_outputs(vec![l]);
+    let h = run(&g, "grad");
+    let inputs = [
+        t64(&[2], &[1.5, -2.0]),
+        t64(&[0, 2], &[]),
+        t64(&[2], &[3.0, 4.0]),
+    ];
+    let out = eval(&h, &inputs);
+    assert_eq!(out[1].to_f64_vec(), vec![3.0, -4.0]);
+    assert_eq!(out[2].shape().dims(), &[0, 2]);
+    assert_eq!(out[3].to_f64_vec(), vec![0.0, 0.0]);
+}
+
+/// The forward body of `grad` through `(c, x) -> c * sin(x)`.
+fn forward_body_of(g: &Graph, wrt: &str) -> Graph {
+    let h = run(g, &format!("grad{{wrt={wrt}}}"));
+    let fwd: Vec<Graph> = h
+        .node_ids()
+        .into_iter()
+        .filter_map(|n| match &h[n].op {
+            Op::Scan { body, .. } if body.name().ends_with("_fwd") => Some(body.graph().clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fwd.len(), 1, "one forward scan");
+    fwd[0].clone()
+}
+
+/// Only what the backward body needs is stacked: the scanned slice `x` and
+/// values of the invariants alone are never stored.
+#[test]
+fn the_forward_body_stacks_only_the_needed_residuals() {
+    let s = f64t(&[]);
+    let step = body(
+        "step",
+        &[("c", s.clone()), ("x", s.clone()), ("k", s.clone())],
+        |_, p| vec![p[0] * p[1].sin() * p[2].exp()],
+    );
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s.clone()).unwrap();
+    let xs = g.add_param("xs", f64t(&[4])).unwrap();
+    let k = g.add_param("k", s).unwrap();
+    let r = g
+        .add_multi(scan(&step, 1, 1, 4, false), &[c0, xs, k])
+        .unwrap();
+    g.set_outputs(vec![r[0]]);
+    let residuals = |f: &Graph| -> Vec<NodeId> { f.outputs()[1..].to_vec() };
+    // d/dc0 needs the per-step factor sin(x)*exp(k) (one stack).
+    let f = forward_body_of(&g, "c0");
+    let res = residuals(&f);
+    assert_eq!(res.len(), 1, "{}", adjoint_ir::print_graph(&f));
+    let x = f.params()[1];
+    assert!(!res.contains(&x), "x[t] is read from xs, never stacked");
+    for &v in &res {
+        // Not a value of the invariant alone (exp(k) is recomputed).
+        assert!(!f
+            .ancestors(&[v])
+            .iter()
+            .all(|&a| a != f.params()[0] && a != x));
+    }
+    // d/dxs also needs c and cos(x): still no stack of x itself.
+    let f = forward_body_of(&g, "xs");
+    assert!(!residuals(&f).contains(&f.params()[1]));
+    let inputs = [
+        Tensor::scalar_f64(1.1),
+        t64(&[4], &[0.1, 0.7, -0.3, 1.2]),
+        Tensor::scalar_f64(0.2),
+    ];
+    gradcheck_all(&g, &inputs, 1e-6);
+}
+
+/// A scan nested in a scan body.
+#[test]
+fn nested_scans() {
+    let s = f64t(&[]);
+    let inner = body("inner", &[("a", s.clone()), ("x", s.clone())], |_, p| {
+        vec![(p[0] * p[1]).sin() + p[0]]
+    });
+    let b = GraphBuilder::new("outer");
+    let c = b.param("c", s.clone());
+    let row = b.param("row", f64t(&[3]));
+    let mut og = b.graph();
+    let (c, row) = (c.id(), row.id());
+    let r = og
+        .add_multi(scan(&inner, 1, 1, 3, false), &[c, row])
+        .unwrap();
+    let y = emit::mul(&mut og, r[0], c).unwrap();
+    og.set_outputs(vec![r[0], y]);
+    let outer = BodyRef::new(og);
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s).unwrap();
+    let xs = g.add_param("xs", f64t(&[2, 3])).unwrap();
+    let r = g.add_multi(scan(&outer, 1, 1, 2, true), &[c0, xs]).unwrap();
+    let ys = total(&mut g, r[1]);
+    let l = add(&mut g, r[0], ys);
+    g.set_outputs(vec![l]);
+    let inputs = [
+        Tensor::scalar_f64(0.7),
+        t64(&[2, 3], &[0.1, 0.5, -0.2, 0.9, 0.3, -0.6]),
+    ];
+    gradcheck_all(&g, &inputs, 1e-6);
+}
+
+/// `while c < limit: c = c * w + x` as `(c, w, x, limit)`.
+fn growth_while(max_trips: Option<usize>) -> Graph {
+    let s = f64t(&[]);
+    let params = [
+        ("c", s.clone()),
+        ("w", s.clone()),
+        ("x", s.clone()),
+        ("lim", s.clone()),
+    ];
+    let p = body("below", &params, |_, p| vec![p[0].lt(p[3])]);
+    let f = body("grow", &params, |_, p| vec![p[0] * p[1] + p[2]]);
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s.clone()).unwrap();
+    let w = g.add_param("w", s.clone()).unwrap();
+    let x = g.add_param("x", s.clone()).unwrap();
+    let lim = g.add_param("lim", s).unwrap();
+    let r = g
+        .add_multi(
+            Op::While {
+                cond: p,
+                body: f,
+                carry: 1,
+                max_trips,
+            },
+            &[c0, w, x, lim],
+        )
+        .unwrap();
+    g[r[0]].name = Some("cN".into());
+    g.set_outputs(vec![r[0]]);
+    g
+}
+
+#[test]
+fn bounded_while_with_the_bound_hit_and_not_hit() {
+    let inputs = |lim: f64| {
+        [
+            Tensor::scalar_f64(1.0),
+            Tensor::scalar_f64(2.0),
+            Tensor::scalar_f64(0.5),
+            Tensor::scalar_f64(lim),
+        ]
+    };
+    // Not hit: c = 1, 2.5, 5.5, 11.5 stops at 11.5 >= 10 after 3 trips.
+    let g = growth_while(Some(8));
+    let got = gradcheck_all(&g, &inputs(10.0), 1e-6);
+    // c3 = ((c0 w + x) w + x) w + x: d/dc0 = w^3 = 8; d/dx = w^2 + w + 1 = 7;
+    // d/dw = 3 c0 w^2 + 2 x w + x = 12 + 2 + 0.5; the limit only steers.
+    assert_eq!(got, vec![vec![8.0], vec![14.5], vec![7.0], vec![0.0]]);
+    // Hit: 2 trips only (c = 5.5).
+    let g = growth_while(Some(2));
+    assert_eq!(eval(&g, &inputs(10.0))[0].to_f64_vec(), vec![5.5]);
+    let got = gradcheck_all(&g, &inputs(10.0), 1e-6);
+    // c2 = (c0 w + x) w + x: d/dc0 = w^2, d/dw = 2 c0 w + x, d/dx = w + 1.
+    assert_eq!(got, vec![vec![4.0], vec![4.5], vec![3.0], vec![0.0]]);
+}
+
+/// The rewrite of a bounded while as a scan: an inactive trip runs only the
+/// two `cond`s of the trip body (the predicate and the body are branches).
+#[test]
+fn the_bounded_while_runs_as_a_scan_of_conds() {
+    let g = growth_while(Some(8));
+    let h = run(&g, "grad{wrt=c0}");
+    let trip = h
+        .node_ids()
+        .into_iter()
+        .find_map(|n| match &h[n].op {
+            Op::Scan { body, length, .. } if !body.name().ends_with("_bwd") => {
+                assert_eq!(*length, 8);
+                Some(body.clone())
+            }
+            _ => None,
+        })
+        .expect("the while became a scan");
+    for n in trip.node_ids() {
+        assert!(
+            matches!(
+                trip[n].op,
+                Op::Param { .. } | Op::Cond { .. } | Op::Project { .. }
+            ),
+            "{}",
+            adjoint_ir::print_graph(trip.graph())
+        );
+    }
+}
+
+#[test]
+fn an_unbounded_while_is_an_error_only_when_a_tangent_flows() {
+    let g = growth_while(None);
+    let mut h = g.clone();
+    let e = PassManager::parse("grad{wrt=w}")
+        .unwrap()
+        .run(&mut h)
+        .unwrap_err();
+    for want in ["while %cN", "@grow", "@f", "max_trips", "scan"] {
+        assert!(e.message.contains(want), "{want}: {e}");
+    }
+    // The limit only steers: its derivative is an explicit zero, and no
+    // error is raised.
+    let inputs = [
+        Tensor::scalar_f64(1.0),
+        Tensor::scalar_f64(2.0),
+        Tensor::scalar_f64(0.5),
+        Tensor::scalar_f64(10.0),
+    ];
+    assert_eq!(grads(&g, &inputs, &["lim"]), vec![vec![0.0]]);
+}
+
+/// A bounded while inside a scan body.
+#[test]
+fn a_while_inside_a_scan() {
+    let s = f64t(&[]);
+    let params = [("c", s.clone()), ("x", s.clone())];
+    let p = body("small", &params, |_, p| vec![p[0].lt(p[1] * p[1].lit(3.0))]);
+    let f = body("double", &params, |_, p| vec![p[0] * p[0].lit(1.5) + p[1]]);
+    let b = GraphBuilder::new("outer");
+    let c = b.param("c", s.clone());
+    let x = b.param("x", s.clone());
+    let mut og = b.graph();
+    let r = og
+        .add_multi(
+            Op::While {
+                cond: p,
+                body: f,
+                carry: 1,
+                max_trips: Some(5),
+            },
+            &[c.id(), x.id()],
+        )
+        .unwrap();
+    let y = emit::mul(&mut og, r[0], x.id()).unwrap();
+    og.set_outputs(vec![r[0], y]);
+    let outer = BodyRef::new(og);
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s).unwrap();
+    let xs = g.add_param("xs", f64t(&[3])).unwrap();
+    let r = g
+        .add_multi(scan(&outer, 1, 1, 3, false), &[c0, xs])
+        .unwrap();
+    let ys = total(&mut g, r[1]);
+    let l = add(&mut g, r[0], ys);
+    g.set_outputs(vec![l]);
+    let inputs = [Tensor::scalar_f64(0.3), t64(&[3], &[1.0, 2.5, 4.0])];
+    gradcheck_all(&g, &inputs, 1e-6);
+}
+
+/// `cond(p, x, y) then: (x*y, sqrt(x)) else: (sin(x) + y, y*y)`; both
+/// branches, and a NaN in the untaken branch's derivative never leaks in
+/// (rule 10).
+#[test]
+fn cond_takes_the_taken_branchs_derivative() {
+    let s = f64t(&[]);
+    let params = [("x", s.clone()), ("y", s.clone())];
+    let t = body("t", &params, |_, p| vec![p[0] * p[1], p[0].sqrt()]);
+    let e = body("e", &params, |_, p| vec![p[0].sin() + p[1], p[1] * p[1]]);
+    let mut g = Graph::new("f");
+    let pr = g.add_param("p", bool_scalar()).unwrap();
+    let x = g.add_param("x", s.clone()).unwrap();
+    let y = g.add_param("y", s).unwrap();
+    let r = g
+        .add_multi(Op::Cond { then: t, els: e }, &[pr, x, y])
+        .unwrap();
+    let l = emit::bin(&mut g, BinaryOp::Mul, r[0], r[1]).unwrap();
+    g.set_outputs(vec![l]);
+    let ins = |p: bool, x: f64| {
+        [
+            Tensor::from_bool([], vec![p]).unwrap(),
+            Tensor::scalar_f64(x),
+            Tensor::scalar_f64(1.5),
+        ]
+    };
+    // then: l = x^1.5 y: d/dx = 1.5 sqrt(x) y, d/dy = x sqrt(x).
+    let got = gradcheck_all(&g, &ins(true, 4.0), 1e-6);
+    assert_eq!(got, vec![vec![1.5 * 2.0 * 1.5], vec![8.0]]);
+    // else: l = (sin x + y) y^2; at x = -1, sqrt'(x) is NaN in the other branch.
+    let got = gradcheck_all(&g, &ins(false, -1.0), 1e-6);
+    assert_eq!(got[0], vec![(-1.0f64).cos() * 2.25]);
+    assert!(got.iter().flatten().all(|v| v.is_finite()));
+}
+
+/// A `cond` inside a scan body, with f32 and f64 carries.
+#[test]
+fn f32_and_f64_carries_through_a_scan_with_a_cond() {
+    let params = [("a", f32t(&[2])), ("b", f64t(&[])), ("x", f64t(&[]))];
+    let up = body("up", &params, |_, p| {
+        vec![
+            p[0] * p[0].lit(1.25),
+            p[1] * p[2] + p[0].sum().cast(DType::F64),
+        ]
+    });
+    let down = body("down", &params, |_, p| vec![p[0].sin(), p[1] - p[2] * p[2]]);
+    let b = GraphBuilder::new("step");
+    let a = b.param("a", f32t(&[2]));
+    let bb = b.param("b", f64t(&[]));
+    let x = b.param("x", f64t(&[]));
+    let pr = x.gt(x.lit(0.0));
+    let mut sg = b.graph();
+    let r = sg
+        .add_multi(
+            Op::Cond {
+                then: up,
+                els: down,
+            },
+            &[pr.id(), a.id(), bb.id(), x.id()],
+        )
+        .unwrap();
+    sg.set_outputs(r);
+    let step = BodyRef::new(sg);
+    let mut g = Graph::new("f");
+    let a0 = g.add_param("a0", f32t(&[2])).unwrap();
+    let b0 = g.add_param("b0", f64t(&[])).unwrap();
+    let xs = g.add_param("xs", f64t(&[4])).unwrap();
+    let r = g
+        .add_multi(scan(&step, 2, 1, 4, false), &[a0, b0, xs])
+        .unwrap();
+    let s = total(&mut g, r[0]);
+    let s = emit::cast(&mut g, s, DType::F64).unwrap();
+    let l = add(&mut g, s, r[1]);
+    g.set_outputs(vec![l]);
+    let inputs = [
+        Tensor::from_f32(vec![2], vec![0.5, -0.25]).unwrap(),
+        Tensor::scalar_f64(0.3),
+        t64(&[4], &[0.5, -0.2, 0.8, -1.0]),
+    ];
+    // f64 parts to 1e-6; the f32 carry only to f32 accuracy.
+    let got = grads(&g, &inputs, &["a0", "b0", "xs"]);
+    close(&got[1], &fd(&g, &inputs, 1), 1e-6, "b0");
+    close(&got[2], &fd(&g, &inputs, 2), 1e-6, "xs");
+    close(&got[0], &fd(&g, &inputs, 0), 1e-2, "a0");
+}
+
+/// Rule 11: a bool result's cotangent parameter is accepted and ignored.
+#[test]
+fn a_bool_cotangent_is_ignored() {
+    let s = f64t(&[]);
+    let step = body("step", &[("c", s.clone()), ("x", s.clone())], |_, p| {
+        vec![p[0] * p[1], p[0].gt(p[1])]
+    });
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", s).unwrap();
+    let xs = g.add_param("xs", f64t(&[3])).unwrap();
+    let r = g.add_multi(scan(&step, 1, 1, 3, false), &[c0, xs]).unwrap();
+    g.set_outputs(vec![r[0], r[1]]);
+    let h = run(&g, "vjp{wrt=c0}");
+    let inputs = [
+        Tensor::scalar_f64(2.0),
+        t64(&[3], &[1.0, 2.0, 3.0]),
+        Tensor::scalar_f64(1.0),
+        Tensor::from_bool([3], vec![true, false, true]).unwrap(),
+    ];
+    let out = eval(&h, &inputs);
+    assert_eq!(out[2].to_f64_vec(), vec![6.0]);
+}
+
+/// The Lorenz vector field at `u` with parameters `th = [σ, ρ, β]`.
+fn lorenz_rhs<'b>(b: &'b GraphBuilder, u: Value<'b>, th: Value<'b>) -> Value<'b> {
+    let (a, bb, c) = (
+        u.slice(&[0], &[1]),
+        u.slice(&[1], &[2]),
+        u.slice(&[2], &[3]),
+    );
+    let (s, r, be) = (
+        th.slice(&[0], &[1]),
+        th.slice(&[1], &[2]),
+        th.slice(&[2], &[3]),
+    );
+    let dx = s * (bb - a);
+    let dy = a * (r - c) - bb;
+    let dz = a * bb - be * c;
+    b.concat(&[dx, dy, dz], 0)
+}
+
+/// W8: Lorenz RK4 as a scan, loss = sum(x_T^2), gradient w.r.t. θ and x0.
+fn lorenz(t: usize) -> Graph {
+    let v3 = f64t(&[3]);
+    let dt = 1.0 / t as f64;
+    let step = body("rk4", &[("x", v3.clone()), ("th", v3.clone())], |b, p| {
+        let (x, th) = (p[0], p[1]);
+        let f = |u| lorenz_rhs(b, u, th);
+        let k1 = f(x);
+        let k2 = f(x + k1 * x.lit(dt / 2.0));
+        let k3 = f(x + k2 * x.lit(dt / 2.0));
+        let k4 = f(x + k3 * x.lit(dt));
+        let sum = k1 + k2 * x.lit(2.0) + k3 * x.lit(2.0) + k4;
+        vec![x + sum * x.lit(dt / 6.0)]
+    });
+    let mut g = Graph::new("lorenz");
+    let x0 = g.add_param("x0", v3.clone()).unwrap();
+    let th = g.add_param("theta", v3).unwrap();
+    let r = g.add_multi(scan(&step, 1, 0, t, false), &[x0, th]).unwrap();
+    let sq = emit::mul(&mut g, r[0], r[0]).unwrap();
+    let l = total(&mut g, sq);
+    g.set_outputs(vec![l]);
+    g
+}
+
+fn lorenz_inputs() -> [Tensor; 2] {
+    [
+        t64(&[3], &[1.0, 1.0, 1.0]),
+        t64(&[3], &[10.0, 28.0, 8.0 / 3.0]),
+    ]
+}
+
+#[test]
+fn lorenz_rk4_gradient_matches_finite_differences() {
+    let g = lorenz(50);
+    gradcheck_all(&g, &lorenz_inputs(), 1e-5);
+}
+
+/// The W8 reference values at T = 1000.
+#[test]
+fn lorenz_rk4_w8_values_at_t1000() {
+    let g = lorenz(1000);
+    let h = run(&g, "grad{wrt=theta,x0}");
+    let out = eval(&h, &lorenz_inputs());
+    close(&out[0].to_f64_vec(), &[1019.94373821745], 1e-12, "loss");
+    close(
+        &out[1].to_f64_vec(),
+        &[-2.7039, 15.1507, 331.9405],
+        1e-4,
+        "grad theta",
+    );
+    close(
+        &out[2].to_f64_vec(),
+        &[-21.0357, -18.2361, 39.6906],
+        1e-4,
+        "grad x0",
+    );
+}
