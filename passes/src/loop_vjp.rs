@@ -328,10 +328,8 @@ fn scan_vjp(
             reverse,
         };
     }
-    let mut next = k + q;
-    for s in stack_of.iter_mut().filter(|s| s.is_none()) {
+    for (next, s) in (k + q..).zip(stack_of.iter_mut().filter(|s| s.is_none())) {
         *s = Some(next);
-        next += 1;
     }
     let existing = g.projections(n);
     let mut res_stacks = Vec::with_capacity(residuals.len());
