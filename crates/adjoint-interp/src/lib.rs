@@ -168,6 +168,7 @@ macro_rules! with_float {
 mod elementwise;
 mod frames;
 mod limits;
+mod loops;
 mod math_mode;
 mod matmul;
 mod memory;
@@ -212,7 +213,12 @@ pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec
     check_inputs(g, &refs)?;
     let all = schedule::build(g)?;
     limits::check(g, &all, opts, 0)?;
-    let outs = frames::run(g, inputs.iter().map(Val::Borrowed).collect(), &all)?;
+    let outs = frames::run(
+        g,
+        inputs.iter().map(Val::Borrowed).collect(),
+        &all,
+        opts.max_working_bytes,
+    )?;
     outs.into_iter()
         .enumerate()
         .map(|(i, v)| v.into_tensor(&format!("@{}: output {i}", g.name())))
@@ -292,6 +298,15 @@ pub fn eval_node_with(
             check_node_types(op, ty, operands)?;
             call(c, operands, opts).map_err(|e| e.context(format!("call @{}", c.name)))
         }
+        Op::Project { index } => Err(Error::eval(format!(
+            "project: result {index} of a multi-result node has no value outside the \
+             evaluation of its function"
+        ))),
+        op if op.is_multi_result() => Err(Error::eval(format!(
+            "{}: has several results, which eval_node cannot return as one tensor; evaluate the \
+             function that contains it with eval",
+            op.name()
+        ))),
         op => {
             check_node_types(op, ty, operands)?;
             let tys: Vec<TensorType> = operands.iter().map(|t| t.ty()).collect();
@@ -330,7 +345,7 @@ pub(crate) fn eval_op(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<
         Op::Logical(l) => elementwise::logical(*l, o, ty),
         Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
             Err(Error::eval(format!(
-                "{}: the interpreter does not run loops yet",
+                "{}: not a primitive op: loops run on the frame stack (internal)",
                 op.name()
             )))
         }
@@ -363,6 +378,7 @@ fn call(c: &CustomRef, args: &[&Tensor], opts: &EvalOptions) -> Result<Tensor> {
         &c.body,
         args.iter().map(|&t| Val::Borrowed(t)).collect(),
         &all,
+        opts.max_working_bytes,
     )?;
     match (outs.pop(), outs.is_empty()) {
         (Some(y), true) => y.into_tensor("call"),
