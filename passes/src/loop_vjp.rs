@@ -468,7 +468,6 @@ fn scan_vjp(
 /// zeros where the branch does not use it.
 fn branch_vjp(b: &BodyRef, active: &[usize], nzq: &[usize], batch: &[usize]) -> Result<Graph> {
     let mut gv: Graph = b.graph().clone();
-    gv.set_name(format!("{}_vjp", b.name()));
     let outs = b.outputs().to_vec();
     let params = b.params().to_vec();
     let mut seeds = Vec::new();
@@ -487,6 +486,8 @@ fn branch_vjp(b: &BodyRef, active: &[usize], nzq: &[usize], batch: &[usize]) -> 
     }
     gv.set_outputs(new_outs);
     remove_dead(&mut gv)?;
+    // Named after backpropagation, so that errors name the user's branch.
+    gv.set_name(format!("{}_vjp", b.name()));
     Ok(gv)
 }
 

@@ -484,6 +484,54 @@ fn an_unbounded_while_is_an_error_only_when_a_tangent_flows() {
         Tensor::scalar_f64(10.0),
     ];
     assert_eq!(grads(&g, &inputs, &["lim"]), vec![vec![0.0]]);
+
+    // Inside a cond branch, the error names the user's functions.
+    let s = f64t(&[]);
+    let params = [("c", s.clone()), ("x", s.clone())];
+    let p = body("small", &params, |_, p| vec![p[0].lt(p[1])]);
+    let f = body("twice", &params, |_, p| vec![p[0] * p[0].lit(2.0)]);
+    let b = GraphBuilder::new("branch");
+    let c = b.param("c", s.clone());
+    let x = b.param("x", s.clone());
+    let mut bg = b.graph();
+    let op = Op::While {
+        cond: p,
+        body: f,
+        carry: 1,
+        max_trips: None,
+    };
+    let r = bg.add_multi(op, &[c.id(), x.id()]).unwrap();
+    bg[r[0]].name = Some("grown".into());
+    bg.set_outputs(r);
+    let br = BodyRef::new(bg);
+    let other = body("other", &params, |_, p| vec![p[0] + p[1]]);
+    let mut g = Graph::new("top");
+    let pr = g.add_param("p", bool_scalar()).unwrap();
+    let c0 = g.add_param("c0", s.clone()).unwrap();
+    let x = g.add_param("x", s).unwrap();
+    let r = g
+        .add_multi(
+            Op::Cond {
+                then: br,
+                els: other,
+            },
+            &[pr, c0, x],
+        )
+        .unwrap();
+    g.set_outputs(r);
+    let e = PassManager::parse("grad{wrt=c0}")
+        .unwrap()
+        .run(&mut g)
+        .unwrap_err();
+    for want in [
+        "while %grown",
+        "@twice",
+        "@small",
+        "in @branch",
+        "max_trips",
+    ] {
+        assert!(e.message.contains(want), "{want}: {e}");
+    }
 }
 
 /// A bounded while inside a scan body.
