@@ -70,6 +70,15 @@ fn run(g: &Graph, pipeline: &str) -> Graph {
 /// is bit-identical.
 fn grads(g: &Graph, inputs: &[Tensor], wrt: &[&str]) -> Vec<Vec<f64>> {
     let h = run(g, &format!("grad{{wrt={}}}", wrt.join(",")));
+    // Rule 17: the transformed function gets no new parameters and one
+    // `<p>_grad` output per `wrt` parameter; the bodies' cotangent
+    // parameters stay inside the generated functions.
+    assert_eq!(h.param_names(), g.param_names());
+    assert_eq!(h.outputs().len(), g.outputs().len() + wrt.len());
+    for (i, w) in wrt.iter().enumerate() {
+        let o = h.outputs()[g.outputs().len() + i];
+        assert_eq!(h[o].name.as_deref(), Some(format!("{w}_grad").as_str()));
+    }
     let before = eval(g, inputs);
     let out = eval(&h, inputs);
     assert_eq!(
@@ -677,6 +686,8 @@ fn a_bool_cotangent_is_ignored() {
     let r = g.add_multi(scan(&step, 1, 1, 3, false), &[c0, xs]).unwrap();
     g.set_outputs(vec![r[0], r[1]]);
     let h = run(&g, "vjp{wrt=c0}");
+    // Rule 17: only one `cot<i>` per output is added.
+    assert_eq!(h.param_names(), ["c0", "xs", "cot0", "cot1"]);
     let inputs = [
         Tensor::scalar_f64(2.0),
         t64(&[3], &[1.0, 2.0, 3.0]),
