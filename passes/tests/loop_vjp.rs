@@ -2,68 +2,11 @@
 //! hand-derived values, central finite differences of the interpreter, the
 //! residuals the forward body stacks, and the errors.
 
-use adjoint_ir::{
-    verify, BinaryOp, BodyRef, DType, Graph, GraphBuilder, NodeId, Op, Tensor, TensorType, Value,
-};
+mod loop_cases;
+
+use adjoint_ir::{BodyRef, DType, Graph, GraphBuilder, NodeId, Op, Tensor};
 use adjoint_passes::{emit, PassManager};
-
-fn f64t(d: &[usize]) -> TensorType {
-    TensorType::f64(d.to_vec())
-}
-
-fn f32t(d: &[usize]) -> TensorType {
-    TensorType::f32(d.to_vec())
-}
-
-fn bool_scalar() -> TensorType {
-    TensorType::new(DType::Bool, adjoint_ir::Shape::scalar())
-}
-
-/// A body built with the builder from named parameters.
-fn body(
-    name: &str,
-    params: &[(&str, TensorType)],
-    f: impl for<'b> Fn(&'b GraphBuilder, &[Value<'b>]) -> Vec<Value<'b>>,
-) -> BodyRef {
-    let b = GraphBuilder::new(name);
-    let ps: Vec<Value> = params.iter().map(|(n, t)| b.param(n, t.clone())).collect();
-    let outs = f(&b, &ps);
-    BodyRef::new(b.build(&outs).unwrap())
-}
-
-fn scan(body: &BodyRef, carry: usize, xs: usize, length: usize, reverse: bool) -> Op {
-    Op::Scan {
-        body: body.clone(),
-        carry,
-        xs,
-        length,
-        reverse,
-    }
-}
-
-/// The sum of all elements of `x`.
-fn total(g: &mut Graph, x: NodeId) -> NodeId {
-    let r = g.ty(x).shape.rank();
-    emit::reduce_sum(g, x, (0..r).collect()).unwrap()
-}
-
-fn add(g: &mut Graph, a: NodeId, b: NodeId) -> NodeId {
-    emit::add(g, a, b).unwrap()
-}
-
-fn eval(g: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
-    adjoint_interp::eval(g, inputs).unwrap_or_else(|e| panic!("eval of @{}: {e}", g.name()))
-}
-
-fn run(g: &Graph, pipeline: &str) -> Graph {
-    let mut h = g.clone();
-    PassManager::parse(pipeline)
-        .unwrap()
-        .run(&mut h)
-        .unwrap_or_else(|e| panic!("{pipeline}: {e}"));
-    verify(&h).unwrap_or_else(|e| panic!("verify after {pipeline}: {e}"));
-    h
-}
+use loop_cases::*;
 
 /// The gradient of scalar output 0 w.r.t. every parameter in `wrt`, from
 /// the `grad` pass and the interpreter. Also checks that the primal output
@@ -100,35 +43,6 @@ fn grads(g: &Graph, inputs: &[Tensor], wrt: &[&str]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Central finite differences of scalar output 0 w.r.t. parameter `p`.
-fn fd(g: &Graph, inputs: &[Tensor], p: usize) -> Vec<f64> {
-    let ty = inputs[p].ty();
-    let base = inputs[p].to_f64_vec();
-    (0..base.len())
-        .map(|i| {
-            let h = 1e-6 * base[i].abs().max(1.0);
-            let at = |d: f64| {
-                let mut v = base.clone();
-                v[i] += d;
-                let mut ins = inputs.to_vec();
-                ins[p] = Tensor::from_f64_as(&ty, &v).unwrap();
-                eval(g, &ins)[0].to_f64_vec()[0]
-            };
-            (at(h) - at(-h)) / (2.0 * h)
-        })
-        .collect()
-}
-
-fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths {a:?} vs {b:?}");
-    for (x, y) in a.iter().zip(b) {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}: {a:?} vs {b:?}"
-        );
-    }
-}
-
 /// Checks the `grad` pass against finite differences for every float
 /// parameter.
 fn gradcheck_all(g: &Graph, inputs: &[Tensor], tol: f64) -> Vec<Vec<f64>> {
@@ -155,32 +69,6 @@ fn gradcheck_all(g: &Graph, inputs: &[Tensor], tol: f64) -> Vec<Vec<f64>> {
         k += 1;
     }
     got
-}
-
-fn t64(d: &[usize], v: &[f64]) -> Tensor {
-    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
-}
-
-/// `(c, x, k) -> (c*x + k, c)`; `f(c0, xs, k) = c_N + sum(ys)`.
-fn affine_scan(reverse: bool, n: usize) -> Graph {
-    let s = f64t(&[]);
-    let step = body(
-        "step",
-        &[("c", s.clone()), ("x", s.clone()), ("k", s.clone())],
-        |_, p| vec![p[0] * p[1] + p[2], p[0]],
-    );
-    let mut g = Graph::new("f");
-    let c0 = g.add_param("c0", s.clone()).unwrap();
-    let xs = g.add_param("xs", f64t(&[n])).unwrap();
-    let k = g.add_param("k", s).unwrap();
-    let r = g
-        .add_multi(scan(&step, 1, 1, n, reverse), &[c0, xs, k])
-        .unwrap();
-    let ys = total(&mut g, r[1]);
-    let l = add(&mut g, r[0], ys);
-    g.set_outputs(vec![l]);
-    verify(&g).unwrap();
-    g
 }
 
 #[test]
@@ -356,68 +244,9 @@ fn the_forward_body_stacks_only_the_needed_residuals() {
     gradcheck_all(&g, &inputs, 1e-6);
 }
 
-/// A scan nested in a scan body.
 #[test]
 fn nested_scans() {
-    let s = f64t(&[]);
-    let inner = body("inner", &[("a", s.clone()), ("x", s.clone())], |_, p| {
-        vec![(p[0] * p[1]).sin() + p[0]]
-    });
-    let b = GraphBuilder::new("outer");
-    let c = b.param("c", s.clone());
-    let row = b.param("row", f64t(&[3]));
-    let mut og = b.graph();
-    let (c, row) = (c.id(), row.id());
-    let r = og
-        .add_multi(scan(&inner, 1, 1, 3, false), &[c, row])
-        .unwrap();
-    let y = emit::mul(&mut og, r[0], c).unwrap();
-    og.set_outputs(vec![r[0], y]);
-    let outer = BodyRef::new(og);
-    let mut g = Graph::new("f");
-    let c0 = g.add_param("c0", s).unwrap();
-    let xs = g.add_param("xs", f64t(&[2, 3])).unwrap();
-    let r = g.add_multi(scan(&outer, 1, 1, 2, true), &[c0, xs]).unwrap();
-    let ys = total(&mut g, r[1]);
-    let l = add(&mut g, r[0], ys);
-    g.set_outputs(vec![l]);
-    let inputs = [
-        Tensor::scalar_f64(0.7),
-        t64(&[2, 3], &[0.1, 0.5, -0.2, 0.9, 0.3, -0.6]),
-    ];
-    gradcheck_all(&g, &inputs, 1e-6);
-}
-
-/// `while c < limit: c = c * w + x` as `(c, w, x, limit)`.
-fn growth_while(max_trips: Option<usize>) -> Graph {
-    let s = f64t(&[]);
-    let params = [
-        ("c", s.clone()),
-        ("w", s.clone()),
-        ("x", s.clone()),
-        ("lim", s.clone()),
-    ];
-    let p = body("below", &params, |_, p| vec![p[0].lt(p[3])]);
-    let f = body("grow", &params, |_, p| vec![p[0] * p[1] + p[2]]);
-    let mut g = Graph::new("f");
-    let c0 = g.add_param("c0", s.clone()).unwrap();
-    let w = g.add_param("w", s.clone()).unwrap();
-    let x = g.add_param("x", s.clone()).unwrap();
-    let lim = g.add_param("lim", s).unwrap();
-    let r = g
-        .add_multi(
-            Op::While {
-                cond: p,
-                body: f,
-                carry: 1,
-                max_trips,
-            },
-            &[c0, w, x, lim],
-        )
-        .unwrap();
-    g[r[0]].name = Some("cN".into());
-    g.set_outputs(vec![r[0]]);
-    g
+    gradcheck_all(&nested_scan_graph(), &nested_inputs(), 1e-6);
 }
 
 #[test]
@@ -543,70 +372,9 @@ fn an_unbounded_while_is_an_error_only_when_a_tangent_flows() {
     }
 }
 
-/// A bounded while inside a scan body.
 #[test]
 fn a_while_inside_a_scan() {
-    let s = f64t(&[]);
-    let params = [("c", s.clone()), ("x", s.clone())];
-    let p = body("small", &params, |_, p| vec![p[0].lt(p[1] * p[1].lit(3.0))]);
-    let f = body("double", &params, |_, p| vec![p[0] * p[0].lit(1.5) + p[1]]);
-    let b = GraphBuilder::new("outer");
-    let c = b.param("c", s.clone());
-    let x = b.param("x", s.clone());
-    let mut og = b.graph();
-    let r = og
-        .add_multi(
-            Op::While {
-                cond: p,
-                body: f,
-                carry: 1,
-                max_trips: Some(5),
-            },
-            &[c.id(), x.id()],
-        )
-        .unwrap();
-    let y = emit::mul(&mut og, r[0], x.id()).unwrap();
-    og.set_outputs(vec![r[0], y]);
-    let outer = BodyRef::new(og);
-    let mut g = Graph::new("f");
-    let c0 = g.add_param("c0", s).unwrap();
-    let xs = g.add_param("xs", f64t(&[3])).unwrap();
-    let r = g
-        .add_multi(scan(&outer, 1, 1, 3, false), &[c0, xs])
-        .unwrap();
-    let ys = total(&mut g, r[1]);
-    let l = add(&mut g, r[0], ys);
-    g.set_outputs(vec![l]);
-    let inputs = [Tensor::scalar_f64(0.3), t64(&[3], &[1.0, 2.5, 4.0])];
-    gradcheck_all(&g, &inputs, 1e-6);
-}
-
-/// `cond(p, x, y) then: (x*y, sqrt(x)) else: (sin(x) + y, y*y)`; both
-/// branches, and a NaN in the untaken branch's derivative never leaks in
-/// (rule 10).
-fn cond_graph() -> Graph {
-    let s = f64t(&[]);
-    let params = [("x", s.clone()), ("y", s.clone())];
-    let t = body("t", &params, |_, p| vec![p[0] * p[1], p[0].sqrt()]);
-    let e = body("e", &params, |_, p| vec![p[0].sin() + p[1], p[1] * p[1]]);
-    let mut g = Graph::new("f");
-    let pr = g.add_param("p", bool_scalar()).unwrap();
-    let x = g.add_param("x", s.clone()).unwrap();
-    let y = g.add_param("y", s).unwrap();
-    let r = g
-        .add_multi(Op::Cond { then: t, els: e }, &[pr, x, y])
-        .unwrap();
-    let l = emit::bin(&mut g, BinaryOp::Mul, r[0], r[1]).unwrap();
-    g.set_outputs(vec![l]);
-    g
-}
-
-fn cond_inputs(p: bool, x: f64) -> [Tensor; 3] {
-    [
-        Tensor::from_bool([], vec![p]).unwrap(),
-        Tensor::scalar_f64(x),
-        Tensor::scalar_f64(1.5),
-    ]
+    gradcheck_all(&while_in_scan_graph(), &while_in_scan_inputs(), 1e-6);
 }
 
 #[test]
@@ -696,55 +464,6 @@ fn a_bool_cotangent_is_ignored() {
     ];
     let out = eval(&h, &inputs);
     assert_eq!(out[2].to_f64_vec(), vec![6.0]);
-}
-
-/// The Lorenz vector field at `u` with parameters `th = [σ, ρ, β]`.
-fn lorenz_rhs<'b>(b: &'b GraphBuilder, u: Value<'b>, th: Value<'b>) -> Value<'b> {
-    let (a, bb, c) = (
-        u.slice(&[0], &[1]),
-        u.slice(&[1], &[2]),
-        u.slice(&[2], &[3]),
-    );
-    let (s, r, be) = (
-        th.slice(&[0], &[1]),
-        th.slice(&[1], &[2]),
-        th.slice(&[2], &[3]),
-    );
-    let dx = s * (bb - a);
-    let dy = a * (r - c) - bb;
-    let dz = a * bb - be * c;
-    b.concat(&[dx, dy, dz], 0)
-}
-
-/// W8: Lorenz RK4 as a scan, loss = sum(x_T^2), gradient w.r.t. θ and x0.
-fn lorenz(t: usize) -> Graph {
-    let v3 = f64t(&[3]);
-    let dt = 1.0 / t as f64;
-    let step = body("rk4", &[("x", v3.clone()), ("th", v3.clone())], |b, p| {
-        let (x, th) = (p[0], p[1]);
-        let f = |u| lorenz_rhs(b, u, th);
-        let k1 = f(x);
-        let k2 = f(x + k1 * x.lit(dt / 2.0));
-        let k3 = f(x + k2 * x.lit(dt / 2.0));
-        let k4 = f(x + k3 * x.lit(dt));
-        let sum = k1 + k2 * x.lit(2.0) + k3 * x.lit(2.0) + k4;
-        vec![x + sum * x.lit(dt / 6.0)]
-    });
-    let mut g = Graph::new("lorenz");
-    let x0 = g.add_param("x0", v3.clone()).unwrap();
-    let th = g.add_param("theta", v3).unwrap();
-    let r = g.add_multi(scan(&step, 1, 0, t, false), &[x0, th]).unwrap();
-    let sq = emit::mul(&mut g, r[0], r[0]).unwrap();
-    let l = total(&mut g, sq);
-    g.set_outputs(vec![l]);
-    g
-}
-
-fn lorenz_inputs() -> [Tensor; 2] {
-    [
-        t64(&[3], &[1.0, 1.0, 1.0]),
-        t64(&[3], &[10.0, 28.0, 8.0 / 3.0]),
-    ]
 }
 
 #[test]
@@ -885,74 +604,4 @@ fn carries_with_zero_cotangent_or_no_tangent_are_not_carried() {
     let got = gradcheck_all(&g, &inputs, 1e-6);
     assert_eq!(got[0], vec![-1.0]);
     assert_eq!(got[1], vec![0.0]);
-}
-
-/// Reverse over reverse: `grad,jacobian{of=1,mode=rev}` (the Jacobian of
-/// the first gradient, a block of the Hessian) differentiates the backward
-/// scans and conds again; checked against central differences of `grad`.
-fn hessian_block_check(g: &Graph, inputs: &[Tensor], tol: f64) {
-    let np = g
-        .params()
-        .iter()
-        .filter(|&&p| g.ty(p).dtype.is_float())
-        .count();
-    let gg = run(g, "grad");
-    let hh = run(g, "grad,jacobian{of=1,mode=rev}");
-    let out = eval(&hh, inputs);
-    let g1 = eval(&gg, inputs)[1].to_f64_vec();
-    let mut q = 0;
-    for (pi, &p) in g.params().iter().enumerate() {
-        if !g.ty(p).dtype.is_float() {
-            continue;
-        }
-        let jac = out[1 + np + q].to_f64_vec();
-        q += 1;
-        let base = inputs[pi].to_f64_vec();
-        let n = base.len();
-        for j in 0..n {
-            let h = 1e-5 * base[j].abs().max(1.0);
-            let at = |d: f64| {
-                let mut v = base.clone();
-                v[j] += d;
-                let mut ins = inputs.to_vec();
-                ins[pi] = Tensor::from_f64_as(&inputs[pi].ty(), &v).unwrap();
-                eval(&gg, &ins)[1].to_f64_vec()
-            };
-            let (a, b) = (at(h), at(-h));
-            for i in 0..g1.len() {
-                let fd = (a[i] - b[i]) / (2.0 * h);
-                let got = jac[i * n + j];
-                assert!(
-                    (got - fd).abs() <= tol * (1.0 + fd.abs()),
-                    "d(grad 0)[{i}]/d(param {pi})[{j}]: {got} vs {fd}"
-                );
-            }
-        }
-    }
-}
-
-#[test]
-fn second_order_reverse_over_reverse_through_every_loop_form() {
-    // scan (reverse, xs, invariant)
-    let g = affine_scan(true, 3);
-    let ins = [
-        Tensor::scalar_f64(1.0),
-        t64(&[3], &[2.0, 3.0, 4.0]),
-        Tensor::scalar_f64(0.5),
-    ];
-    hessian_block_check(&g, &ins, 1e-5);
-    // scan with a nonlinear RK4 body
-    hessian_block_check(&lorenz(20), &lorenz_inputs(), 1e-5);
-    // bounded while
-    let g = growth_while(Some(8));
-    let ins = [
-        Tensor::scalar_f64(1.0),
-        Tensor::scalar_f64(2.0),
-        Tensor::scalar_f64(0.5),
-        Tensor::scalar_f64(10.0),
-    ];
-    hessian_block_check(&g, &ins, 1e-5);
-    // cond, both branches
-    hessian_block_check(&cond_graph(), &cond_inputs(true, 4.0), 1e-5);
-    hessian_block_check(&cond_graph(), &cond_inputs(false, -1.0), 1e-5);
 }
