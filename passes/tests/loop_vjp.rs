@@ -271,6 +271,10 @@ fn bounded_while_with_the_bound_hit_and_not_hit() {
     let got = gradcheck_all(&g, &inputs(10.0), 1e-6);
     // c2 = (c0 w + x) w + x: d/dc0 = w^2, d/dw = 2 c0 w + x, d/dx = w + 1.
     assert_eq!(got, vec![vec![4.0], vec![4.5], vec![3.0], vec![0.0]]);
+    // max_trips=0 (rule 7): the result is the init.
+    let g = growth_while(Some(0));
+    let got = gradcheck_all(&g, &inputs(10.0), 1e-6);
+    assert_eq!(got, vec![vec![1.0], vec![0.0], vec![0.0], vec![0.0]]);
 }
 
 /// The rewrite of a bounded while as a scan: an inactive trip runs only the
