@@ -37,6 +37,7 @@ pub mod inline;
 pub mod jacobian;
 pub mod lin;
 pub mod loop_jvp;
+pub mod loop_vjp;
 mod manager;
 mod pipeline;
 mod registry;

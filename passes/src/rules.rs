@@ -232,7 +232,7 @@ pub fn vjp(
         Op::Logical(_) => vec![Lin::Zero; xs.len()],
         Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
             return Err(Error::pass(format!(
-                "{}: reverse mode through loops is not implemented yet",
+                "internal: {} reached the single-result VJP rules (backpropagate handles it through loop_vjp)",
                 op.name()
             )))
         }
