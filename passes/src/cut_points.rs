@@ -378,7 +378,13 @@ fn loop_cost(g: &Graph, n: NodeId, live: &[bool], memo: &mut BodyMemo, depth: us
 /// carried round (output `j` feeds parameter `j`), starting from the live
 /// operands `live` (in parameter order): a carry becomes live when the
 /// body makes its new value depend on a live parameter.
-fn fixpoint(body: &Graph, carry: usize, live: &[bool], memo: &mut BodyMemo, depth: usize) -> Vec<bool> {
+fn fixpoint(
+    body: &Graph,
+    carry: usize,
+    live: &[bool],
+    memo: &mut BodyMemo,
+    depth: usize,
+) -> Vec<bool> {
     let mut params = live.to_vec();
     params.resize(body.params().len(), false);
     loop {

@@ -258,7 +258,12 @@ fn unbounded_while_rev_fails_naming_max_trips_and_auto_goes_forward() {
     );
     let (a, f) = (eval(&auto, &inputs), eval(&fwd, &inputs));
     for p in 0..2 {
-        close(&a[1 + p].to_f64_vec(), &f[1 + p].to_f64_vec(), 1e-12, "auto vs fwd");
+        close(
+            &a[1 + p].to_f64_vec(),
+            &f[1 + p].to_f64_vec(),
+            1e-12,
+            "auto vs fwd",
+        );
         let fd = fd_jacobian(&g, &inputs, 0, p);
         close(&a[1 + p].to_f64_vec(), &fd, 1e-6, "auto vs fd");
     }
@@ -450,18 +455,22 @@ fn hessian_through_loops_matches_finite_differences_of_the_gradient() {
         ),
         (
             // A bounded while and a cond in the same program.
-            WHILE_COND.replace(
-                "  return %r\n}\n",
-                "  %f = reduce_sum %r axes=[0]\n  return %f\n}\n",
-            )
-            .replace(") -> f64[2] {\n  %w = while", ") -> f64 {\n  %w = while"),
+            WHILE_COND
+                .replace(
+                    "  return %r\n}\n",
+                    "  %f = reduce_sum %r axes=[0]\n  return %f\n}\n",
+                )
+                .replace(") -> f64[2] {\n  %w = while", ") -> f64 {\n  %w = while"),
             vec![t64(&[2], &[0.6, 0.9]), t64(&[2], &[0.3, 0.2])],
         ),
     ] {
         let g = func(&src);
         let (grad, _) = run(&g, "grad{wrt=k}");
         for mode in ["fwd", "rev", "auto"] {
-            let (h, _) = run(&g, &format!("grad{{wrt=k}},jacobian{{of=1,wrt=k,mode={mode}}}"));
+            let (h, _) = run(
+                &g,
+                &format!("grad{{wrt=k}},jacobian{{of=1,wrt=k,mode={mode}}}"),
+            );
             let out = eval(&h, &inputs);
             let hess = out.last().unwrap().to_f64_vec();
             // Finite differences of the gradient (output 1 of `grad`).
