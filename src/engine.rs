@@ -141,3 +141,52 @@ impl FromStr for Engine {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adjoint_ir::parse_module;
+
+    #[test]
+    fn both_engines_run_loop_programs() {
+        let m = parse_module(
+            "func @step(%c: f64, %x: f64) -> (f64, f64) {
+               %n = mul %c, %x
+               %s = sin %c
+               return %n, %s
+             }
+             func @main(%c0: f64, %xs: f64[3]) -> (f64, f64[3]) {
+               %c, %ys = scan %c0, %xs body=@step carry=1 xs=1
+               return %c, %ys
+             }",
+        )
+        .unwrap();
+        let g = m.main_func().unwrap();
+        let c0 = Tensor::from_f64(Vec::<usize>::new(), vec![1.5]).unwrap();
+        let xs = Tensor::from_f64([3], vec![2.0, -1.0, 0.5]).unwrap();
+        let want_ys: Vec<f64> = [1.5f64, 3.0, -3.0].iter().map(|c| c.sin()).collect();
+        for engine in Engine::ALL {
+            let p = engine.prepare(g).unwrap();
+            // The JIT runs it natively or, before it compiles loops, hands
+            // it to the interpreter and says so.
+            assert_eq!(
+                p.note().is_some(),
+                matches!(p, Prepared::Fallback { .. }),
+                "{engine}"
+            );
+            let out = p.run(&[c0.clone(), xs.clone()]).unwrap();
+            assert_eq!(out[0].to_f64_vec(), vec![-1.5], "{engine}");
+            assert_eq!(out[1].to_f64_vec(), want_ys, "{engine}");
+        }
+    }
+
+    #[test]
+    fn other_jit_errors_are_not_hidden_by_the_fallback() {
+        let e = Error::new(ErrorKind::Jit, "scan: not supported by the JIT yet");
+        assert!(unsupported_by_jit(&e));
+        let e = Error::new(ErrorKind::Jit, "cranelift: verifier failed");
+        assert!(!unsupported_by_jit(&e));
+        let e = Error::new(ErrorKind::Eval, "not supported by the JIT yet");
+        assert!(!unsupported_by_jit(&e));
+    }
+}
