@@ -118,7 +118,10 @@ fn promote_f64_promotes_every_body_once() {
     assert_eq!(graphs.len(), 8);
     for h in &graphs {
         for n in h.node_ids() {
-            if matches!(h[n].op, Op::Scan { .. } | Op::While { .. } | Op::Cond { .. }) {
+            if matches!(
+                h[n].op,
+                Op::Scan { .. } | Op::While { .. } | Op::Cond { .. }
+            ) {
                 continue; // a placeholder type; its projections are checked
             }
             let d = h.ty(n).dtype;
@@ -153,7 +156,9 @@ fn promote_f64_handles_deeply_nested_bodies() {
     let s = TensorType::f32(Vec::<usize>::new());
     let mut inner = Graph::new("b0");
     let c = inner.add_param("c", s.clone()).unwrap();
-    let y = inner.add(Op::Unary(adjoint_ir::UnaryOp::Sin), &[c]).unwrap();
+    let y = inner
+        .add(Op::Unary(adjoint_ir::UnaryOp::Sin), &[c])
+        .unwrap();
     inner.set_outputs(vec![y]);
     for i in 1..2000 {
         let mut g = Graph::new(format!("b{i}"));
