@@ -760,10 +760,11 @@ mod tests {
         // A forward-only leaf is preaccumulated by its n columns.
         chain[2].forward_only = true;
         assert_eq!(chain[2].preaccumulation_cost(), 100 * 50);
-        // The last factor forward only: no plan beats pure tangent mode
-        // (100 columns through every factor).
+        // The last factor forward only: preaccumulate it by its 100
+        // columns, then pull its one row back through F2 and F1.
         let s = solve(&chain).unwrap();
-        assert_eq!(s.optimal, 100 * 2 * 50 + 100 * 50);
+        assert_eq!(s.optimal, 100 * 50 + 2 * 50);
+        assert_eq!(s.bracketing(), "(F3·F2)·F1 [adjoint|adjoint]");
     }
 
     #[test]
