@@ -44,6 +44,9 @@ fn t64(d: &[usize], v: &[f64]) -> Tensor {
 /// differences, row-major `[numel(out), numel(p)]`.
 fn fd_jacobian(g: &Graph, inputs: &[Tensor], of: usize, p: usize) -> Vec<f64> {
     let base = inputs[p].to_f64_vec();
+    if base.is_empty() {
+        return Vec::new();
+    }
     let ty = inputs[p].ty();
     let cols: Vec<Vec<f64>> = (0..base.len())
         .map(|j| {
@@ -150,6 +153,25 @@ fn scan_fwd_rev_auto_agree_with_finite_differences() {
     // reverse=true too.
     let g = func(&SCAN.replace("xs=1\n", "xs=1 reverse=true\n"));
     check_modes(&g, &scan_inputs(), 0);
+    // Zero trips: the carry is the init (d/dx = diag(exp x) through tanh),
+    // the Jacobian w.r.t. the empty xs is empty.
+    let g = func(&SCAN.replace("f64[4,3]", "f64[0,3]"));
+    let inputs = [scan_inputs()[0].clone(), t64(&[0, 3], &[])];
+    check_modes(&g, &inputs, 0);
+    let (h, _) = run(&g, "jacobian{mode=auto}");
+    let out = eval(&h, &inputs);
+    assert_eq!(out[2].shape().dims(), &[2, 0, 3]);
+    let x = inputs[0].to_f64_vec();
+    let want: Vec<f64> = x
+        .iter()
+        .map(|v| (1.0 - v.exp().tanh().powi(2)) * v.exp())
+        .collect();
+    close(
+        &out[1].to_f64_vec()[..3],
+        &want,
+        1e-12,
+        "d sum(tanh(exp x))/dx",
+    );
 }
 
 /// A bounded while (the bound is hit for one input, not for the other)

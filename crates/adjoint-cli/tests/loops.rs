@@ -193,8 +193,15 @@ fn run_scan_matches_hand_derived_values_on_both_engines() {
         let out = outputs(&ok(&o));
         // c: 1 → 1·2 + .5 = 2.5 → 2.5·3 + .5 = 8 → 8·4 + .5 = 32.5.
         assert_eq!(out[0], (vec![], vec![32.5]), "{engine}");
+        // The JIT's sin may differ from the host's by an ulp or so.
         let ys: Vec<f64> = [1.0f64, 2.5, 8.0].iter().map(|c| c.sin() * 0.5).collect();
-        assert_eq!(out[1], (vec![3], ys), "{engine}");
+        assert_eq!(out[1].0, vec![3], "{engine}");
+        for (a, b) in out[1].1.iter().zip(&ys) {
+            assert!(
+                (a - b).abs() <= 4.0 * f64::EPSILON * b.abs(),
+                "{engine}: {out:?}"
+            );
+        }
     }
 }
 
