@@ -475,3 +475,42 @@ fn every_command_takes_the_first_function_that_is_not_a_body() {
     let err = fails(&run(&["run", "-"], WHILE_COND), 1);
     assert!(err.contains("--arg x=VALUE"), "{err}");
 }
+
+#[test]
+fn opt_jacobian_through_an_unbounded_while_goes_forward() {
+    let unbounded = WHILE_COND.replace(" max_trips=2", "");
+    let o = run(
+        &[
+            "opt",
+            "-",
+            "--passes",
+            "jacobian{of=0,wrt=x}",
+            "--print-after",
+            "jacobian",
+        ],
+        &unbounded,
+    );
+    ok(&o);
+    assert!(stderr(&o).contains("forward only"), "{}", stderr(&o));
+    let err = fails(
+        &run(
+            &["opt", "-", "--passes", "jacobian{of=0,wrt=x,mode=rev}"],
+            &unbounded,
+        ),
+        1,
+    );
+    assert!(err.contains("max_trips"), "{err}");
+    // The appended Jacobian runs: x = 1.5 grows to 3.75 ≥ lim = 2 after
+    // one trip, then k = 2 > 0 takes w·k: d/dx = (2x + 1)·k = 8.
+    let text = ok(&run(
+        &["opt", "-", "--passes", "jacobian{of=0,wrt=x}"],
+        &unbounded,
+    ));
+    let o = run(
+        &[
+            "run", "-", "--arg", "x=1.5", "--arg", "lim=2", "--arg", "k=2",
+        ],
+        &text,
+    );
+    assert_eq!(outputs(&ok(&o))[2], (vec![], vec![8.0]));
+}
