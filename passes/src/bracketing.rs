@@ -15,6 +15,9 @@
 //! - matrix-free adjoint: preaccumulate `F_{j..k+1}` and pull its `m_j` rows
 //!   back through `F_k … F_i`: plus `m_j·Σ_{l=i..k} |E_l|`.
 //!
+//! A [`Factor::forward_only`] factor (reverse mode cannot go through it)
+//! is preaccumulated by its `n_i` columns and never pulled through.
+//!
 //! [`solve`] finds the cheapest plan in O(q³) time and O(q²) memory, for
 //! at most [`MAX_FACTORS`] factors, with exact costs (see [`solve`]); pure forward mode costs
 //! `n_1·Σ|E|` and pure reverse mode `m_q·Σ|E|`, and the optimum is never
@@ -43,6 +46,10 @@ pub struct Factor {
     /// Whether the Jacobian is structurally diagonal (elementwise), so one
     /// direction preaccumulates it.
     pub diagonal: bool,
+    /// Whether only tangents go through the factor (reverse mode cannot:
+    /// an unbounded `while`, rule 5): no plan pulls adjoints through it,
+    /// and it is preaccumulated by its `n` columns.
+    pub forward_only: bool,
 }
 
 impl Factor {
@@ -53,6 +60,7 @@ impl Factor {
             n,
             cost,
             diagonal: false,
+            forward_only: false,
         }
     }
 
@@ -60,6 +68,8 @@ impl Factor {
     pub fn preaccumulation_cost(&self) -> u128 {
         if self.diagonal {
             self.cost as u128
+        } else if self.forward_only {
+            self.n as u128 * self.cost as u128
         } else {
             self.m.min(self.n) as u128 * self.cost as u128
         }
@@ -181,7 +191,9 @@ pub struct Solution {
     pub optimal: u128,
     /// The cost of pure tangent (forward) accumulation, `n_1·Σ|E|`.
     pub tangent: u128,
-    /// The cost of pure adjoint (reverse) accumulation, `m_q·Σ|E|`.
+    /// The cost of pure adjoint (reverse) accumulation, `m_q·Σ|E|` (the
+    /// FMA count, even when a [`Factor::forward_only`] factor rules pure
+    /// reverse mode out).
     pub adjoint: u128,
     /// The optimal plan.
     pub plan: Plan,
@@ -305,6 +317,12 @@ pub fn solve(chain: &[Factor]) -> Result<Solution> {
         prefix[i + 1] = prefix[i] + chain[i].cost as u128;
     }
     let sum = |a: usize, b: usize| prefix[b + 1] - prefix[a];
+    // fwd_only[i] = number of forward-only factors before i.
+    let mut fwd_only = vec![0usize; q + 1];
+    for i in 0..q {
+        fwd_only[i + 1] = fwd_only[i] + usize::from(chain[i].forward_only);
+    }
+    let pullable = |a: usize, b: usize| fwd_only[b + 1] == fwd_only[a];
     // The cost of the sub-chain F_j ∘ … ∘ F_i (i <= j) is kept twice, so the
     // inner loop over the split k reads both tables contiguously:
     // by_start[i·q + j] and by_end[j·q + i]. choice[i·q + j] is packed.
@@ -328,7 +346,11 @@ pub fn solve(chain: &[Factor]) -> Result<Solution> {
                 let right = by_start[i * q + k]; // F_k … F_i
                 let dense = add(add(left, right), mul(outer, chain[k].m as u128));
                 let tangent = add(right, mul(n_i, sum(k + 1, j)));
-                let adjoint = add(left, mul(m_j, sum(i, k)));
+                let adjoint = if pullable(i, k) {
+                    add(left, mul(m_j, sum(i, k)))
+                } else {
+                    u128::MAX
+                };
                 for (c, ch) in [
                     (dense, Choice::Dense(k)),
                     (tangent, Choice::Tangent(k)),
@@ -701,6 +723,48 @@ mod tests {
         // for scalar factors: every mode costs Σ|E|).
         let c = vec![Factor::new(1, 1, 1); 200];
         assert_eq!(solve(&c).unwrap().optimal, 200);
+    }
+
+    /// Whether `plan` pulls adjoints through factor `f`, or preaccumulates
+    /// it on its own (a leaf, which may be by reverse mode).
+    fn pulls_through(plan: &Plan, f: usize) -> bool {
+        match plan {
+            Plan::Leaf(_) => false,
+            Plan::Dense { left, right } => pulls_through(left, f) || pulls_through(right, f),
+            Plan::Tangent { right, .. } => pulls_through(right, f),
+            Plan::Adjoint { left, first, last } => {
+                (*first..=*last).contains(&f) || pulls_through(left, f)
+            }
+        }
+    }
+
+    #[test]
+    fn forward_only_factors_are_never_pulled_through() {
+        // Without the flag, pulling one adjoint row back through everything
+        // is optimal (m_q = 1).
+        let mut chain = [
+            Factor::new(100, 100, 50),
+            Factor::new(100, 100, 50),
+            Factor::new(1, 100, 50),
+        ];
+        let free = solve(&chain).unwrap();
+        assert_eq!(free.optimal, 150);
+        for f in 0..3 {
+            let mut c = chain;
+            c[f].forward_only = true;
+            let s = solve(&c).unwrap();
+            assert!(!pulls_through(&s.plan, f), "{f}: {}", s.bracketing());
+            assert_eq!(plan_cost(&c, &s.plan), Some(s.optimal));
+            assert!(s.optimal > free.optimal && s.optimal <= s.tangent);
+        }
+        // A forward-only leaf is preaccumulated by its n columns.
+        chain[2].forward_only = true;
+        assert_eq!(chain[2].preaccumulation_cost(), 100 * 50);
+        // The last factor forward only: preaccumulate it by its 100
+        // columns, then pull its one row back through F2 and F1.
+        let s = solve(&chain).unwrap();
+        assert_eq!(s.optimal, 100 * 50 + 2 * 50);
+        assert_eq!(s.bracketing(), "(F3·F2)·F1 [adjoint|adjoint]");
     }
 
     #[test]

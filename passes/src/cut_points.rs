@@ -27,7 +27,28 @@
 //! | matmul | `batch·M·K·N` (result elements × contracted size) |
 //! | broadcast, transpose, slice, pad, concat | elements of the result (one copy each) |
 //! | reshape | 0 (a view) |
-//! | param, const, compare | 0 (no derivative flows) |
+//! | param, const, compare, iota, and/or/not, project | 0 (no derivative flows, or a view of a result) |
+//! | scan, while, cond | see below |
+//!
+//! **Loops are opaque stages.** A `scan`, `while` or `cond` node is never a
+//! cut point (its value is a tuple; its projections can be): the stage that
+//! holds it holds all of it. One direction through a loop costs the trip
+//! count times the cost of one direction through one trip of the body,
+//! counted with the same table over the body's own nodes (nested loops
+//! included), where a body value carries a derivative when it depends on a
+//! parameter that does: the live operands, and the carries that the body
+//! makes live (a fixpoint over the body, as for symbolic zeros). The trip
+//! count is `length` for `scan` and `max_trips` for a bounded `while`. An
+//! unbounded `while` has no trip count before it runs; it is priced at
+//! [`UNBOUNDED_WHILE_TRIPS`] trips. A `cond` costs its dearer branch (only
+//! one runs, and which one is not known before it runs); its predicate and
+//! a `while`'s condition carry no derivative and cost nothing.
+//!
+//! **Forward-only stages (rule 5).** Reverse mode cannot go through an
+//! unbounded `while` through which a nonzero tangent flows (a carry that
+//! depends on the parameter), at any nesting depth. A stage holding one is
+//! [`Stage::forward_only`]: the solver never pulls adjoints through it and
+//! preaccumulates it by tangents ([`Factor::forward_only`]).
 //!
 //! **Diagonal stages.** A stage made only of elementwise ops and reshapes has
 //! a structurally diagonal Jacobian (its flat index is preserved), so one
@@ -35,7 +56,7 @@
 //! diagonal stages are merged into one (their product is diagonal too).
 
 use crate::bracketing::Factor;
-use adjoint_ir::{Error, Graph, NodeId, Op, Result};
+use adjoint_ir::{BodyRef, Error, Graph, NodeId, Op, Result};
 use petgraph::algo::dominators::simple_fast;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, HashSet};
@@ -55,6 +76,9 @@ pub struct Stage {
     pub cost: u64,
     /// Whether the stage's Jacobian is structurally diagonal.
     pub diagonal: bool,
+    /// Whether only forward mode goes through the stage: it holds an
+    /// unbounded `while` through which a nonzero tangent flows (rule 5).
+    pub forward_only: bool,
 }
 
 /// The chain of stages from a parameter to an output.
@@ -87,6 +111,7 @@ impl Chain {
                 n: g.ty(s.input).numel() as u64,
                 cost: s.cost,
                 diagonal: s.diagonal,
+                forward_only: s.forward_only,
             })
             .collect()
     }
@@ -119,6 +144,7 @@ impl Chain {
                     prev.nodes.extend(s.nodes);
                     prev.cost = prev.cost.saturating_add(s.cost);
                     prev.diagonal &= s.diagonal;
+                    prev.forward_only |= s.forward_only;
                 }
                 _ => out.push(s),
             }
@@ -127,14 +153,35 @@ impl Chain {
         self.stages = out;
     }
 
+    /// Whether some stage only goes forward ([`Stage::forward_only`]), so
+    /// pure reverse mode cannot compute the Jacobian.
+    pub fn forward_only(&self) -> bool {
+        self.stages.iter().any(|s| s.forward_only)
+    }
+
     /// `Σ |E_i|`: the cost of one direction through the whole chain.
     pub fn total_cost(&self) -> u64 {
         self.stages.iter().map(|s| s.cost).sum()
     }
 }
 
+/// Whether a value of `n` can carry a derivative: a float value, or a
+/// loop or conditional with a float result.
 fn differentiable(g: &Graph, n: NodeId) -> bool {
-    g.ty(n).dtype.is_float()
+    match body_outputs_of(&g[n].op) {
+        Some(b) => b.outputs().iter().any(|&o| b.ty(o).dtype.is_float()),
+        None => g.ty(n).dtype.is_float(),
+    }
+}
+
+/// The body whose outputs are the results of a multi-result op (for
+/// `while`, the carries; for `cond`, the `then` branch's results).
+fn body_outputs_of(op: &Op) -> Option<&BodyRef> {
+    match op {
+        Op::Scan { body, .. } | Op::While { body, .. } => Some(body),
+        Op::Cond { then, .. } => Some(then),
+        _ => None,
+    }
 }
 
 /// The values on a path from `x` to `y` through float values only
@@ -171,13 +218,56 @@ pub fn differentiable_between(g: &Graph, x: NodeId, y: NodeId) -> HashSet<NodeId
     both
 }
 
+/// The trip count assumed for a `while` without `max_trips` (see the
+/// module docs): the number of trips is only known when it has run, and
+/// an iteration to convergence typically takes a few to a few tens.
+pub const UNBOUNDED_WHILE_TRIPS: u64 = 10;
+
+/// Loops nested deeper than this inside one another are costed without
+/// looking into their bodies (the trip count times the body's node count
+/// per element of the loop's first result), so the walk's recursion stays
+/// shallow.
+const MAX_COST_DEPTH: usize = 64;
+
+/// The cost of one direction through a node or a body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// FMAs per direction.
+    pub fma: u64,
+    /// Whether reverse mode cannot go through (rule 5).
+    pub forward_only: bool,
+}
+
+impl Cost {
+    fn then(self, other: Cost) -> Cost {
+        Cost {
+            fma: self.fma.saturating_add(other.fma),
+            forward_only: self.forward_only || other.forward_only,
+        }
+    }
+}
+
+/// Memoised body costs, by body address and which parameters are live
+/// (a body shared by many loops is walked once per activity pattern).
+type BodyMemo = HashMap<(*const Graph, Vec<bool>), (Cost, Vec<bool>)>;
+
 /// The FMA count of one direction through node `n`, given which of its
 /// operands carry a derivative (see the module docs).
 pub fn node_cost(g: &Graph, n: NodeId, live: &[bool]) -> u64 {
+    cost_of(g, n, live, &mut BodyMemo::new(), 0).fma
+}
+
+/// [`node_cost`] and whether reverse mode can go through `n` (see the
+/// module docs).
+pub fn node_cost_full(g: &Graph, n: NodeId, live: &[bool]) -> Cost {
+    cost_of(g, n, live, &mut BodyMemo::new(), 0)
+}
+
+fn cost_of(g: &Graph, n: NodeId, live: &[bool], memo: &mut BodyMemo, depth: usize) -> Cost {
     let ops = g.operands(n);
     let out = g.ty(n).numel() as u64;
     let count = live.iter().filter(|&&l| l).count() as u64;
-    match &g[n].op {
+    let fma = match &g[n].op {
         Op::Param { .. }
         | Op::Const(_)
         | Op::Compare(_)
@@ -185,18 +275,7 @@ pub fn node_cost(g: &Graph, n: NodeId, live: &[bool]) -> u64 {
         | Op::Logical(_)
         | Op::Project { .. } => 0,
         Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
-            // A loop is an opaque stage: its bodies' nodes as elementwise
-            // work per trip (the loops issue refines this).
-            let trips = match &g[n].op {
-                Op::Scan { length, .. } => *length as u64,
-                Op::While { max_trips, .. } => max_trips.unwrap_or(1) as u64,
-                _ => 1,
-            };
-            let body: u64 = g[n].op.bodies().iter().map(|b| b.len() as u64).sum();
-            trips
-                .saturating_mul(body)
-                .saturating_mul(out)
-                .saturating_mul(count)
+            return loop_cost(g, n, live, memo, depth);
         }
         Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast { .. } => out * count,
         Op::Broadcast { .. }
@@ -223,7 +302,141 @@ pub fn node_cost(g: &Graph, n: NodeId, live: &[bool]) -> u64 {
             // the body's nodes as elementwise work if one is left.
             (c.body.len() as u64) * out * count
         }
+    };
+    Cost {
+        fma,
+        forward_only: false,
     }
+}
+
+/// The cost of one direction through the loop or conditional `n` (see the
+/// module docs).
+fn loop_cost(g: &Graph, n: NodeId, live: &[bool], memo: &mut BodyMemo, depth: usize) -> Cost {
+    if !live.iter().any(|&l| l) {
+        return Cost::default();
+    }
+    let op = &g[n].op;
+    if depth >= MAX_COST_DEPTH {
+        let trips = match op {
+            Op::Scan { length, .. } => *length as u64,
+            Op::While { max_trips, .. } => max_trips.map_or(UNBOUNDED_WHILE_TRIPS, |t| t as u64),
+            _ => 1,
+        };
+        let nodes: u64 = op.bodies().iter().map(|b| b.len() as u64).sum();
+        return Cost {
+            fma: trips
+                .saturating_mul(nodes)
+                .saturating_mul(g.ty(n).numel() as u64),
+            forward_only: false,
+        };
+    }
+    match op {
+        Op::Scan {
+            body,
+            carry,
+            length,
+            ..
+        } => {
+            let params = fixpoint(body, *carry, live, memo, depth);
+            let (c, _) = body_cost(body, &params, memo, depth);
+            Cost {
+                fma: c.fma.saturating_mul(*length as u64),
+                forward_only: c.forward_only,
+            }
+        }
+        Op::While {
+            body,
+            carry,
+            max_trips,
+            ..
+        } => {
+            let params = fixpoint(body, *carry, live, memo, depth);
+            let (c, _) = body_cost(body, &params, memo, depth);
+            // A nonzero tangent flows through when a carry is live (the
+            // condition and the invariants alone carry no derivative out).
+            let carries_live = params.iter().take(*carry).any(|&l| l);
+            let trips = max_trips.map_or(UNBOUNDED_WHILE_TRIPS, |t| t as u64);
+            Cost {
+                fma: c.fma.saturating_mul(trips),
+                forward_only: c.forward_only || (max_trips.is_none() && carries_live),
+            }
+        }
+        Op::Cond { then, els } => {
+            let params = &live[1..];
+            let (t, _) = body_cost(then, params, memo, depth);
+            let (e, _) = body_cost(els, params, memo, depth);
+            Cost {
+                fma: t.fma.max(e.fma),
+                forward_only: t.forward_only || e.forward_only,
+            }
+        }
+        _ => Cost::default(),
+    }
+}
+
+/// The live parameters of a loop body whose first `carry` parameters are
+/// carried round (output `j` feeds parameter `j`), starting from the live
+/// operands `live` (in parameter order): a carry becomes live when the
+/// body makes its new value depend on a live parameter.
+fn fixpoint(
+    body: &Graph,
+    carry: usize,
+    live: &[bool],
+    memo: &mut BodyMemo,
+    depth: usize,
+) -> Vec<bool> {
+    let mut params = live.to_vec();
+    params.resize(body.params().len(), false);
+    loop {
+        let (_, outs) = body_cost(body, &params, memo, depth);
+        let mut changed = false;
+        for j in 0..carry.min(outs.len()) {
+            if outs[j] && !params[j] {
+                params[j] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return params;
+        }
+    }
+}
+
+/// The cost of one direction through `body` when its parameters
+/// `live_params` carry a derivative, and which of its outputs then do.
+fn body_cost(
+    body: &Graph,
+    live_params: &[bool],
+    memo: &mut BodyMemo,
+    depth: usize,
+) -> (Cost, Vec<bool>) {
+    let key = (body as *const Graph, live_params.to_vec());
+    if let Some(hit) = memo.get(&key) {
+        return hit.clone();
+    }
+    let mut live: HashSet<NodeId> = HashSet::new();
+    for (&p, &l) in body.params().iter().zip(live_params) {
+        if l && differentiable(body, p) {
+            live.insert(p);
+        }
+    }
+    let mut total = Cost::default();
+    // A body that fails to sort is not a verified graph; it costs nothing
+    // here and the transforms report it.
+    for n in body.topo_order().unwrap_or_default() {
+        if live.contains(&n) || matches!(body[n].op, Op::Param { .. }) {
+            continue;
+        }
+        let ops_live: Vec<bool> = body.operands(n).iter().map(|o| live.contains(o)).collect();
+        if !ops_live.iter().any(|&l| l) || !differentiable(body, n) {
+            continue;
+        }
+        live.insert(n);
+        total = total.then(cost_of(body, n, &ops_live, memo, depth + 1));
+    }
+    let outs: Vec<bool> = body.outputs().iter().map(|o| live.contains(o)).collect();
+    memo.insert(key, (total, outs.clone()));
+    (total, outs)
 }
 
 /// Whether an op keeps a structurally diagonal Jacobian (each result
@@ -291,6 +504,9 @@ pub fn decompose(g: &Graph, x: NodeId, y: NodeId) -> Result<Option<Chain>> {
         .collect();
     cuts.reverse();
     debug_assert_eq!(cuts.first(), Some(&x));
+    // A loop's value is a tuple, never a cut point: its stage runs on to
+    // the next cut point (one of its projections, or later).
+    cuts.retain(|&c| !g[c].op.is_multi_result());
     // Topological position, to assign each node to its stage: a node lies in
     // stage i when it is after c_{i-1} and at or before c_i in the order.
     // Dominance makes that assignment agree with reachability: a node
@@ -300,6 +516,7 @@ pub fn decompose(g: &Graph, x: NodeId, y: NodeId) -> Result<Option<Chain>> {
     // therefore splits it into stages, in time linear in the relevant
     // nodes, however many cut points there are.
     let mut stages = Vec::with_capacity(cuts.len().saturating_sub(1));
+    let mut memo = BodyMemo::new();
     let mut rest = order.iter().copied().skip_while(|&n| n != x).skip(1);
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
@@ -317,19 +534,20 @@ pub fn decompose(g: &Graph, x: NodeId, y: NodeId) -> Result<Option<Chain>> {
             )));
         }
         let in_stage: HashSet<NodeId> = nodes.iter().copied().chain([a]).collect();
-        let mut cost = 0u64;
+        let mut cost = Cost::default();
         let mut diagonal = g.ty(a).numel() == g.ty(b).numel();
         for &n in &nodes {
             let live: Vec<bool> = g.operands(n).iter().map(|o| in_stage.contains(o)).collect();
-            cost = cost.saturating_add(node_cost(g, n, &live));
+            cost = cost.then(cost_of(g, n, &live, &mut memo, 0));
             diagonal &= diagonal_op(&g[n].op);
         }
         stages.push(Stage {
             input: a,
             output: b,
             nodes,
-            cost: cost.max(1),
+            cost: cost.fma.max(1),
             diagonal,
+            forward_only: cost.forward_only,
         });
     }
     Ok(Some(Chain {
@@ -352,6 +570,7 @@ fn merge_diagonal_runs(stages: Vec<Stage>) -> Vec<Stage> {
                 prev.output = s.output;
                 prev.nodes.extend(s.nodes);
                 prev.cost = prev.cost.saturating_add(s.cost);
+                prev.forward_only |= s.forward_only;
             }
             _ => out.push(s),
         }

@@ -5,8 +5,8 @@ use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
-use crate::{rules, Pass, PassOptions, PassStats};
-use adjoint_ir::{Graph, NodeId, Result, TensorType};
+use crate::{loop_jvp, rules, Pass, PassOptions, PassStats};
+use adjoint_ir::{Graph, NodeId, Op, Result, TensorType};
 use std::collections::{HashMap, HashSet};
 
 /// Pushes tangents forward from `seeds` (`(value, tangent)` pairs; the
@@ -68,6 +68,9 @@ pub fn push_forward_in_order(
         skip.extend(lse.private_inner(g, n, |i| outputs.contains(&i), |u| relevant.contains(&u)));
     }
     let mut tans: HashMap<NodeId, Lin> = HashMap::new();
+    // The tangents of the results of multi-result nodes (scan, while,
+    // cond), by result index; their projections read them.
+    let mut results: HashMap<NodeId, Vec<Lin>> = HashMap::new();
     for &(v, t) in seeds {
         if g.ty(v).dtype.is_float() {
             tans.insert(v, Lin::Val(t));
@@ -88,11 +91,28 @@ pub fn push_forward_in_order(
             }
             continue;
         }
+        if let Op::Project { index } = g[n].op {
+            // A result of a multi-result node: its tangent, if any, was
+            // recorded per result when the node was differentiated.
+            let src = g.operands(n)[0];
+            if let Some(t) = results.get(&src).and_then(|r| r.get(index)).copied() {
+                if !t.is_zero() {
+                    tans.insert(n, t);
+                }
+            }
+            continue;
+        }
         let ts: Vec<Lin> = g
             .operands(n)
             .iter()
             .map(|o| tans.get(o).copied().unwrap_or(Lin::Zero))
             .collect();
+        if g[n].op.is_multi_result() {
+            let r = loop_jvp::jvp_multi(g, n, &ts, batch)
+                .map_err(|e| e.context(format!("jvp of {}", loop_jvp::describe(g, n))))?;
+            results.insert(n, r);
+            continue;
+        }
         let t = rules::jvp(g, n, &ts, batch)
             .map_err(|e| e.context(format!("jvp of {} = {}", g.display_name(n), g[n].op.name())))?;
         if !t.is_zero() {

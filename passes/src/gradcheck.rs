@@ -23,9 +23,9 @@ use crate::forward::Jvp;
 use crate::reverse::Grad;
 use crate::Pass;
 use adjoint_ir::{
-    CustomOp, CustomRef, DType, Error, Graph, NodeId, Op, Result, Tensor, TensorType,
+    BodyRef, CustomOp, CustomRef, DType, Error, Graph, NodeId, Op, Result, Tensor, TensorType,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What to check and how strictly.
@@ -137,47 +137,193 @@ fn f64_tensor(t: &Tensor) -> Result<Tensor> {
 }
 
 /// A copy of `g` computing in `f64` wherever it computed in `f32`:
-/// parameter and constant types, `cast` targets and the custom ops it calls
-/// (bodies and rules) are promoted.
+/// parameter and constant types, `cast` targets, the custom ops it calls
+/// (bodies and rules) and the bodies, conditions and branches of its loops
+/// and conditionals (nested to any depth) are promoted.
 pub fn promote_f64(g: &Graph) -> Result<Graph> {
-    // Custom ops are promoted callees first, so promoting a graph finds
-    // every op it calls already promoted and never recurses: a chain of
-    // thousands of nested custom ops needs no stack.
-    let mut cache: HashMap<*const CustomOp, Arc<CustomOp>> = HashMap::new();
-    for c in adjoint_ir::custom_deps(g) {
-        let body = promote(&c.body, &cache)?;
-        let vjp = c.vjp.as_ref().map(|r| promote(r, &cache)).transpose()?;
-        let jvp = c.jvp.as_ref().map(|r| promote(r, &cache)).transpose()?;
-        let p = CustomOp::new(c.name.clone(), body, vjp, jvp)?;
-        cache.insert(Arc::as_ptr(&c), p);
+    // Every function `g` reaches is promoted callee first, so promoting a
+    // function finds everything it uses already promoted and never
+    // recurses: thousands of nested custom ops or loop bodies need no
+    // stack.
+    let mut done = Promoted::default();
+    for f in function_deps(g) {
+        match f {
+            Fun::Custom(c) => {
+                let body = promote(&c.body, &done)?;
+                let vjp = c.vjp.as_ref().map(|r| promote(r, &done)).transpose()?;
+                let jvp = c.jvp.as_ref().map(|r| promote(r, &done)).transpose()?;
+                let p = CustomOp::new(c.name.clone(), body, vjp, jvp)?;
+                done.customs.insert(Arc::as_ptr(&c), p);
+            }
+            Fun::Body(b) => {
+                let p = BodyRef::new(promote(&b, &done)?);
+                done.bodies.insert(Arc::as_ptr(&b.0), p);
+            }
+        }
     }
-    promote(g, &cache)
+    promote(g, &done)
 }
 
-fn promote(g: &Graph, cache: &HashMap<*const CustomOp, Arc<CustomOp>>) -> Result<Graph> {
+/// A function that a graph uses: a custom op (its body and rules) or the
+/// body, condition or branch of a loop or conditional.
+enum Fun {
+    Custom(Arc<CustomOp>),
+    Body(BodyRef),
+}
+
+impl Fun {
+    fn key(&self) -> *const () {
+        match self {
+            Fun::Custom(c) => Arc::as_ptr(c) as *const (),
+            Fun::Body(b) => Arc::as_ptr(&b.0) as *const (),
+        }
+    }
+
+    fn graphs(&self) -> Vec<&Graph> {
+        match self {
+            Fun::Custom(c) => std::iter::once(&c.body)
+                .chain(c.vjp.as_ref())
+                .chain(c.jvp.as_ref())
+                .collect(),
+            Fun::Body(b) => vec![b.graph()],
+        }
+    }
+}
+
+/// The functions the nodes of `g` use directly, in node order.
+fn uses(g: &Graph) -> Vec<Fun> {
+    let mut out = Vec::new();
+    for id in g.node_ids() {
+        match &g[id].op {
+            Op::Call(c) => out.push(Fun::Custom(c.0.clone())),
+            op => out.extend(op.bodies().into_iter().cloned().map(Fun::Body)),
+        }
+    }
+    out
+}
+
+/// Every function `g` uses, directly or through other functions, each
+/// once, callees before callers (an explicit-stack depth-first walk).
+fn function_deps(g: &Graph) -> Vec<Fun> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<*const ()> = HashSet::new();
+    // (function, its uses, next use to visit)
+    let mut stack: Vec<(Option<Fun>, Vec<Fun>, usize)> = vec![(None, uses(g), 0)];
+    while let Some((_, calls, next)) = stack.last_mut() {
+        if let Some(f) = calls.get(*next) {
+            *next += 1;
+            if seen.insert(f.key()) {
+                let f = match f {
+                    Fun::Custom(c) => Fun::Custom(c.clone()),
+                    Fun::Body(b) => Fun::Body(b.clone()),
+                };
+                let inner = f.graphs().into_iter().flat_map(uses).collect();
+                stack.push((Some(f), inner, 0));
+            }
+        } else if let Some((Some(f), _, _)) = stack.pop() {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// The promoted copies of the functions done so far, by the original's
+/// address.
+#[derive(Default)]
+struct Promoted {
+    customs: HashMap<*const CustomOp, Arc<CustomOp>>,
+    bodies: HashMap<*const Graph, BodyRef>,
+}
+
+impl Promoted {
+    fn body(&self, b: &BodyRef) -> Result<BodyRef> {
+        self.bodies
+            .get(&Arc::as_ptr(&b.0))
+            .cloned()
+            .ok_or_else(|| Error::pass(format!("gradcheck: body @{} was not promoted", b.name())))
+    }
+
+    /// `op` with its custom op or bodies replaced by their promoted copies.
+    fn op(&self, op: &Op) -> Result<Op> {
+        Ok(match op {
+            Op::Const(t) => Op::Const(f64_tensor(t)?),
+            Op::Cast { to: DType::F32 } => Op::Cast { to: DType::F64 },
+            Op::Call(c) => {
+                let p = self.customs.get(&Arc::as_ptr(&c.0)).ok_or_else(|| {
+                    Error::pass(format!("gradcheck: custom @{} was not promoted", c.name))
+                })?;
+                Op::Call(CustomRef(p.clone()))
+            }
+            Op::Scan {
+                body,
+                carry,
+                xs,
+                length,
+                reverse,
+            } => Op::Scan {
+                body: self.body(body)?,
+                carry: *carry,
+                xs: *xs,
+                length: *length,
+                reverse: *reverse,
+            },
+            Op::While {
+                cond,
+                body,
+                carry,
+                max_trips,
+            } => Op::While {
+                cond: self.body(cond)?,
+                body: self.body(body)?,
+                carry: *carry,
+                max_trips: *max_trips,
+            },
+            Op::Cond { then, els } => Op::Cond {
+                then: self.body(then)?,
+                els: self.body(els)?,
+            },
+            Op::Iota { shape, axis, .. } => Op::Iota {
+                shape: shape.clone(),
+                axis: *axis,
+                dtype: DType::F64,
+            },
+            other => other.clone(),
+        })
+    }
+}
+
+fn promote(g: &Graph, done: &Promoted) -> Result<Graph> {
     let mut h = Graph::new(g.name());
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     for &p in g.params() {
         let n = h.add_param(g[p].name.clone().unwrap_or_default(), f64_type(g.ty(p)))?;
         map.insert(p, n);
     }
+    // The result types of each promoted multi-result node, for its
+    // projections.
+    let mut results: HashMap<NodeId, Vec<TensorType>> = HashMap::new();
     for id in g.topo_order()? {
         if map.contains_key(&id) {
             continue;
         }
         let ops: Vec<NodeId> = g.operands(id).iter().map(|o| map[o]).collect();
-        let op = match &g[id].op {
-            Op::Const(t) => Op::Const(f64_tensor(t)?),
-            Op::Cast { to: DType::F32 } => Op::Cast { to: DType::F64 },
-            Op::Call(c) => {
-                let p = cache.get(&Arc::as_ptr(&c.0)).ok_or_else(|| {
-                    Error::pass(format!("gradcheck: custom @{} was not promoted", c.name))
-                })?;
-                Op::Call(CustomRef(p.clone()))
-            }
-            other => other.clone(),
+        let op = done.op(&g[id].op)?;
+        let n = if op.is_multi_result() {
+            let tys: Vec<&TensorType> = ops.iter().map(|&o| h.ty(o)).collect();
+            let rs = adjoint_ir::infer_types(&op, &tys)?;
+            let n = h.add_unchecked(op, rs[0].clone(), &ops);
+            results.insert(n, rs);
+            n
+        } else if let Op::Project { index } = op {
+            let ty = results
+                .get(&ops[0])
+                .and_then(|rs| rs.get(index))
+                .cloned()
+                .ok_or_else(|| Error::pass("gradcheck: a projection of a single-result node"))?;
+            h.add_unchecked(op, ty, &ops)
+        } else {
+            h.add(op, &ops)?
         };
-        let n = h.add(op, &ops)?;
         h[n].name = g[id].name.clone();
         map.insert(id, n);
     }

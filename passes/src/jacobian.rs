@@ -28,6 +28,16 @@
 //!   schedule has fewer pieces, products and transposes, fixed costs the
 //!   FMA count does not see), and the note says so.
 //!
+//! **Loops.** A `scan`, `while` or `cond` is an opaque piece of one stage
+//! (never split, never a cut point itself), costed by its trip count times
+//! the cost of one trip through its body ([`crate::cut_points`]); tangents
+//! and adjoints go through it by the loop transforms of forward and
+//! reverse mode, batched. Reverse mode cannot go through an unbounded
+//! `while` through which a nonzero tangent flows (rule 5 of the loop
+//! clarifications): `mode=rev` is then an error naming the while and
+//! `max_trips`, and `mode=auto` goes forward through that stage (the
+//! solver never pulls adjoints through it, nor takes pure reverse mode).
+//!
 //! Each parameter gets its own chain (the cut points depend on where the
 //! parameter enters), solved and emitted independently.
 //!
@@ -262,7 +272,7 @@ impl Emitter<'_> {
                 let (n, m) = (numel(self.g, s.input), numel(self.g, s.output));
                 Ok(if s.diagonal {
                     Piece::Diag(self.diagonal(s.input, s.output)?)
-                } else if n <= m {
+                } else if n <= m || s.forward_only {
                     Piece::Dense(self.forward(s.input, s.output)?)
                 } else {
                     Piece::Dense(self.reverse(s.input, s.output)?)
@@ -396,18 +406,34 @@ impl Jacobian {
                     .solution
                     .clone()
                     .ok_or_else(|| Error::pass("jacobian: internal: chain without a solution"))?;
-                let pure = pred.fwd.min(pred.rev);
+                // Pure reverse mode is out when a stage only goes forward
+                // (an unbounded while, rule 5).
+                let rev_ok = !chain.forward_only();
+                let fo_note = if rev_ok {
+                    String::new()
+                } else {
+                    let fo: Vec<String> = (0..chain.stages.len())
+                        .filter(|&i| chain.stages[i].forward_only)
+                        .map(|i| format!("F{}", i + 1))
+                        .collect();
+                    format!("; forward only through {} (an unbounded while)", fo.join(", "))
+                };
+                let pure = if rev_ok {
+                    pred.fwd.min(pred.rev)
+                } else {
+                    pred.fwd
+                };
                 if chain.stages.len() > 1 && pure * TIE_DEN <= sol.optimal * (TIE_DEN + 1) {
                     // A near tie: the pure mode has fewer pieces and
                     // products, so it wins on the fixed costs the FMA
                     // count does not see.
-                    let (j, name) = if pred.rev <= pred.fwd {
+                    let (j, name) = if rev_ok && pred.rev <= pred.fwd {
                         (e.reverse(x, y)?, "rev")
                     } else {
                         (e.forward(x, y)?, "fwd")
                     };
                     let note = format!(
-                        "jacobian auto {what}: {} cost {} fma is within 1% of pure {name}: using {name}, the simpler schedule; {costs}",
+                        "jacobian auto {what}: {} cost {} fma is within 1% of pure {name}: using {name}, the simpler schedule; {costs}{fo_note}",
                         sol.bracketing(),
                         sci(sol.optimal)
                     );
@@ -418,6 +444,8 @@ impl Jacobian {
                 let note = if chain.stages.len() == 1 {
                     let how = if chain.stages[0].diagonal {
                         "the diagonal from one direction"
+                    } else if chain.stages[0].forward_only {
+                        "fwd (reverse mode cannot go through an unbounded while)"
                     } else if n <= m {
                         "fwd, the cheaper pure mode"
                     } else {
@@ -434,7 +462,7 @@ impl Jacobian {
                         sci(sol.optimal)
                     )
                 };
-                Ok((j, note))
+                Ok((j, note + &fo_note))
             }
         }
     }

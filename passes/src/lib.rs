@@ -39,6 +39,8 @@ pub mod inline;
 pub mod jacobian;
 pub mod licm;
 pub mod lin;
+pub mod loop_jvp;
+pub mod loop_vjp;
 mod manager;
 pub mod nested;
 mod pipeline;

@@ -6,6 +6,10 @@
 //! differentiated output get adjoints. Cotangents are symbolic zeros until
 //! something nonzero flows in; fan-out cotangents are summed.
 //!
+//! Loops and conditionals (`scan`, `cond`, bounded `while`) are handled by
+//! [`crate::loop_vjp`]: the cotangents of a multi-result node's
+//! projections are gathered when the node is reached.
+//!
 //! Recognised composites ([`crate::composite`], the stable log-sum-exp)
 //! are differentiated as a whole.
 
@@ -13,8 +17,8 @@ use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
-use crate::{emit, rules, Pass, PassOptions, PassStats};
-use adjoint_ir::{Error, Graph, NodeId, Result};
+use crate::{emit, loop_vjp, rules, Pass, PassOptions, PassStats};
+use adjoint_ir::{Error, Graph, NodeId, Op, Result};
 use std::collections::{HashMap, HashSet};
 
 /// Pulls cotangents back from `seeds` (`(value, cotangent)` pairs; the
@@ -77,6 +81,27 @@ pub fn backpropagate_in_order(
             // Cotangents stop at the differentiated values.
             continue;
         }
+        if matches!(g[n].op, Op::Project { .. }) {
+            // A result of a multi-result node keeps its cotangent until
+            // the node itself is reached.
+            continue;
+        }
+        if g[n].op.is_multi_result() {
+            let per_result: Vec<Lin> = g
+                .projections(n)
+                .into_iter()
+                .map(|p| p.and_then(|p| cts.get(&p).copied()).unwrap_or(Lin::Zero))
+                .collect();
+            if per_result.iter().all(|c| c.is_zero()) {
+                continue;
+            }
+            let ops = g.operands(n);
+            let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
+            let contribs = loop_vjp::vjp(g, n, &per_result, batch, &needs)
+                .map_err(|e| e.context(format!("vjp of {}", g[n].op.name())))?;
+            accumulate(g, &mut cts, &ops, contribs)?;
+            continue;
+        }
         let Some(Lin::Val(ct)) = cts.get(&n).copied() else {
             continue;
         };
@@ -95,19 +120,30 @@ pub fn backpropagate_in_order(
         let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
         let contribs = rules::vjp(g, n, ct, batch, &needs)
             .map_err(|e| e.context(format!("vjp of {} = {}", g.display_name(n), g[n].op.name())))?;
-        for (o, c) in ops.into_iter().zip(contribs) {
-            if c.is_zero() {
-                continue;
-            }
-            let cur = cts.get(&o).copied().unwrap_or(Lin::Zero);
-            let s = cur.add(g, c)?;
-            cts.insert(o, s);
-        }
+        accumulate(g, &mut cts, &ops, contribs)?;
     }
     Ok(wrt
         .iter()
         .map(|w| cts.get(w).copied().unwrap_or(Lin::Zero))
         .collect())
+}
+
+/// Adds each operand's cotangent contribution to its running sum.
+fn accumulate(
+    g: &mut Graph,
+    cts: &mut HashMap<NodeId, Lin>,
+    ops: &[NodeId],
+    contribs: Vec<Lin>,
+) -> Result<()> {
+    for (&o, c) in ops.iter().zip(contribs) {
+        if c.is_zero() {
+            continue;
+        }
+        let cur = cts.get(&o).copied().unwrap_or(Lin::Zero);
+        let s = cur.add(g, c)?;
+        cts.insert(o, s);
+    }
+    Ok(())
 }
 
 /// Appends, for each `wrt` parameter, its cotangent (explicit zeros if

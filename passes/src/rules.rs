@@ -232,7 +232,7 @@ pub fn vjp(
         Op::Logical(_) => vec![Lin::Zero; xs.len()],
         Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
             return Err(Error::pass(format!(
-                "{}: reverse mode through loops is not implemented yet",
+                "internal: {} reached the single-result VJP rules (backpropagate handles it through loop_vjp)",
                 op.name()
             )))
         }
@@ -541,10 +541,13 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
     Ok(match &op {
         Op::Param { .. } | Op::Const(_) | Op::Iota { .. } | Op::Logical(_) => Lin::Zero,
         Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
+            // A multi-result node has one tangent per result: push_forward
+            // differentiates it with loop_jvp::jvp_multi and its
+            // projections read the results' tangents.
             return Err(Error::pass(format!(
-                "{}: forward mode through loops is not implemented yet",
+                "{}: the tangents of a multi-result op come from loop_jvp::jvp_multi (through push_forward), not from the one-result rule",
                 op.name()
-            )))
+            )));
         }
         Op::Unary(u) => {
             let (x, t) = (xs[0], ts[0]);

@@ -47,7 +47,8 @@ enum Cmd {
     Dot {
         /// The IR file (`-` for standard input).
         file: PathBuf,
-        /// The function (default: the first).
+        /// The function (default: the first one that no `body=`, `cond=`,
+        /// `then=`, `else=` attribute or `custom` declaration uses).
         #[arg(long)]
         func: Option<String>,
     },
@@ -55,7 +56,8 @@ enum Cmd {
     Opt {
         /// The IR file (`-` for standard input).
         file: PathBuf,
-        /// The function (default: the first).
+        /// The function (default: the first one that no `body=`, `cond=`,
+        /// `then=`, `else=` attribute or `custom` declaration uses).
         #[arg(long)]
         func: Option<String>,
         #[command(flatten)]
@@ -65,7 +67,8 @@ enum Cmd {
     Run {
         /// The IR file (`-` for standard input).
         file: PathBuf,
-        /// The function (default: the first).
+        /// The function (default: the first one that no `body=`, `cond=`,
+        /// `then=`, `else=` attribute or `custom` declaration uses).
         #[arg(long)]
         func: Option<String>,
         /// An argument, `NAME=VALUE`: a JSON number, boolean or list, either
@@ -74,7 +77,9 @@ enum Cmd {
         /// strings. A number too large for the dtype is an error.
         #[arg(long = "arg", value_name = "NAME=VALUE")]
         args: Vec<String>,
-        /// The engine.
+        /// The engine. A program the JIT cannot compile yet (loops, before
+        /// the JIT supports them) runs on the interpreter, with a note on
+        /// stderr.
         #[arg(long, default_value = "jit", value_parser = ["interp", "jit"])]
         engine: String,
         /// Print the Cranelift IR of each generated function on stderr (JIT).
@@ -94,7 +99,8 @@ enum Cmd {
     Check {
         /// The IR file (`-` for standard input).
         file: PathBuf,
-        /// The function (default: the first).
+        /// The function (default: the first one that no `body=`, `cond=`,
+        /// `then=`, `else=` attribute or `custom` declaration uses).
         #[arg(long)]
         func: Option<String>,
         /// An argument, `NAME=VALUE` (see `run`).
@@ -339,6 +345,9 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
                 ..JitOptions::default()
             };
             let prepared = engine.prepare_with(&g, &opts)?;
+            if let Some(note) = prepared.note() {
+                output::diag(&format!("adjoint: {note}\n"))?;
+            }
             if let Some(f) = prepared.compiled() {
                 if dump_clif {
                     output::diag(f.clif().unwrap_or_default())?;
