@@ -270,23 +270,27 @@ fn scan_with_vector_carries_invariants_against_finite_differences() {
 fn scan_without_carries_is_a_map() {
     let b = GraphBuilder::new("m");
     let x = b.param("x", f64s(&[]));
+    let z = b.param("z", f64s(&[]));
     let k = b.param("k", f64s(&[]));
-    let body = BodyRef::new(b.build(&[x.sin() * k]).unwrap());
-    let g = func("map", &[("xs", f64s(&[3])), ("k", f64s(&[]))], |g, p| {
-        g.add_multi(scan_op(&body, 0, 1, 3, false), p).unwrap()
-    });
+    // The second y is the scanned element z itself: its tangent is z's
+    // tangent parameter, which no node reads.
+    let body = BodyRef::new(b.build(&[x.sin() * k, z]).unwrap());
+    let g = func(
+        "map",
+        &[("xs", f64s(&[3])), ("zs", f64s(&[3])), ("k", f64s(&[]))],
+        |g, p| g.add_multi(scan_op(&body, 0, 2, 3, false), p).unwrap(),
+    );
     let xs = [0.1, -0.4, 2.0];
-    let ins = [vt(&xs), sc(1.5)];
-    let t = check_fd(&g, &ins, &[vt(&[1.0, 2.0, 3.0]), sc(0.0)], 1e-8);
-    let want: Vec<f64> = xs
-        .iter()
-        .zip([1.0, 2.0, 3.0])
-        .map(|(x, v)| x.cos() * 1.5 * v)
-        .collect();
+    let ins = [vt(&xs), vt(&[5.0, 6.0, 7.0]), sc(1.5)];
+    let v = [1.0, 2.0, 3.0];
+    let t = check_fd(&g, &ins, &[vt(&v), vt(&[-1.0, 0.5, 4.0]), sc(0.0)], 1e-8);
+    let want: Vec<f64> = xs.iter().zip(v).map(|(x, v)| x.cos() * 1.5 * v).collect();
     close(&t[0], &want, 1e-15, "map along xs");
-    let t = check_fd(&g, &ins, &[vt(&[0.0; 3]), sc(1.0)], 1e-8);
+    assert_eq!(t[1], vec![-1.0, 0.5, 4.0]);
+    let t = check_fd(&g, &ins, &[vt(&[0.0; 3]), vt(&[0.0; 3]), sc(1.0)], 1e-8);
     let want: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
     close(&t[0], &want, 1e-15, "map along k");
+    assert_eq!(t[1], vec![0.0; 3]);
 }
 
 /// `(a, n, b, x) -> (a + b x, n + 1, b, a)`, with `n` a counter.
@@ -524,7 +528,8 @@ fn a_parameter_that_only_steers_has_a_zero_derivative_and_bools_none() {
     match &j[loop_of(&j, "while")].op {
         Op::While { body, carry, .. } => {
             assert_eq!(*carry, 3);
-            assert_eq!(body.param_names(), ["x", "go", "x_dot", "lim", "lim_dot"]);
+            // lim's tangent, which nothing in the body reads, is not passed.
+            assert_eq!(body.param_names(), ["x", "go", "x_dot", "lim"]);
         }
         _ => unreachable!(),
     }
