@@ -21,7 +21,9 @@
 //!   only if it is nonzero on entry or the body makes it nonzero from the
 //!   nonzero inputs: a fixpoint over "which carry-out tangents are nonzero
 //!   given these nonzero carry-in tangents", which only grows. Stacked ys
-//!   whose tangent is zero stay symbolic zeros outside.
+//!   whose tangent is zero stay symbolic zeros outside, and the tangent of
+//!   a scanned input, invariant or branch operand that no extended body
+//!   reads is not passed.
 //! - **Batching.** With a batch prefix `B` (the Jacobian pass), a scanned
 //!   input's tangent `B ++ [N] ++ S` is transposed to `[N] ++ B ++ S` so the
 //!   loop scans its leading axis, and a stacked tangent `[N] ++ B ++ S` is
