@@ -951,3 +951,45 @@ fn forward_over_reverse_equals_reverse_over_forward_through_loops() {
         }
     }
 }
+
+#[test]
+fn custom_calls_inside_bodies_use_their_jvp_rule_or_are_inlined_when_batched() {
+    // cube(x) = x^3 with the rule t -> 3 x^2 t; body (c, x) -> c + cube(x).
+    let b = GraphBuilder::new("cube");
+    let x = b.param("x", f64s(&[]));
+    let body = b.build(&[x * x * x]).unwrap();
+    let b = GraphBuilder::new("cube_jvp_rule");
+    let x = b.param("x", f64s(&[]));
+    let _y = b.param("y", f64s(&[]));
+    let t = b.param("t", f64s(&[]));
+    let rule = b.build(&[x * x * 3.0 * t]).unwrap();
+    let cube = adjoint_ir::CustomOp::new("cube", body, None, Some(rule)).unwrap();
+    let b = GraphBuilder::new("acc");
+    let c = b.param("c", f64s(&[]));
+    let x = b.param("x", f64s(&[]));
+    let step = BodyRef::new(b.build(&[c + b.call(&cube, &[x])]).unwrap());
+    let g = func("sum_cubes", &[("xs", f64s(&[3]))], |g, p| {
+        let zero = emit::scalar(g, DType::F64, 0.0);
+        g.add_multi(scan_op(&step, 1, 1, 3, false), &[zero, p[0]])
+            .unwrap()
+    });
+    let xs = [0.5, -2.0, 1.5];
+    let v = [1.0, 0.25, -3.0];
+    let t = check_fd(&g, &[vt(&xs)], &[vt(&v)], 1e-8);
+    let want: f64 = xs.iter().zip(v).map(|(x, v)| 3.0 * x * x * v).sum();
+    close(&t[0], &[want], 1e-15, "sum of cubes");
+    let has_call = |g: &Graph| count_of(g, "call") > 0;
+    let j = run(&g, "jvp");
+    assert!(
+        has_call(&scan_body_of(&j)),
+        "the rule is used, the call kept"
+    );
+    let jac = run(&g, "jacobian{mode=fwd}");
+    assert!(
+        !has_call(&scan_body_of(&jac)),
+        "batched: the call is inlined"
+    );
+    let jm = eval(&jac, &[vt(&xs)])[1].to_f64_vec();
+    let want: Vec<f64> = xs.iter().map(|x| 3.0 * x * x).collect();
+    close(&jm, &want, 1e-15, "jacobian of the sum of cubes");
+}
