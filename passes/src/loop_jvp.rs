@@ -21,7 +21,9 @@
 //!   only if it is nonzero on entry or the body makes it nonzero from the
 //!   nonzero inputs: a fixpoint over "which carry-out tangents are nonzero
 //!   given these nonzero carry-in tangents", which only grows. Stacked ys
-//!   whose tangent is zero stay symbolic zeros outside.
+//!   whose tangent is zero stay symbolic zeros outside, and the tangent of
+//!   a scanned input, invariant or branch operand that no extended body
+//!   reads is not passed.
 //! - **Batching.** With a batch prefix `B` (the Jacobian pass), a scanned
 //!   input's tangent `B ++ [N] ++ S` is transposed to `[N] ++ B ++ S` so the
 //!   loop scans its leading axis, and a stacked tangent `[N] ++ B ++ S` is
@@ -70,6 +72,8 @@ struct Extended {
     g: Graph,
     primal: Vec<NodeId>,
     tans: Vec<Lin>,
+    /// The tangent parameter of each primal parameter (`None` if zero).
+    tangent_params: Vec<Option<NodeId>>,
 }
 
 /// Starts the function `name` with the parameters of `body`, where each
@@ -137,6 +141,7 @@ fn extend(body: &Graph, groups: &[usize], nz: &[bool], batch: &[usize]) -> Resul
         g,
         primal: outs,
         tans,
+        tangent_params: tangent,
     })
 }
 
@@ -204,6 +209,27 @@ fn carry_fixpoint(
             return Ok(ext);
         }
     }
+}
+
+/// Drops the tangents of the parameters `from..` (scanned inputs,
+/// invariants, branch operands: not carries, whose tangents must go round
+/// the loop) that no extended body in `exts` reads, as for an invariant
+/// that only steers. Returns whether any was dropped (the bodies must then
+/// be extended again).
+fn drop_unread(exts: &[&Extended], nz: &mut [bool], from: usize) -> bool {
+    let mut dropped = false;
+    for (i, z) in nz.iter_mut().enumerate().skip(from) {
+        // Read by a node, or itself the tangent of an output.
+        let read = exts.iter().any(|e| {
+            e.tangent_params[i]
+                .is_some_and(|t| e.g.use_count(t) > 0 || e.tans.contains(&Lin::Val(t)))
+        });
+        if *z && !read {
+            *z = false;
+            dropped = true;
+        }
+    }
+    dropped
 }
 
 /// Rewrites the multi-result node `n` in place into `op` on `operands`,
@@ -354,7 +380,10 @@ fn scan(
     let p = ops.len() - k - m;
     let q = body.outputs().len() - k;
     let groups = [k, m, p];
-    let ext = carry_fixpoint(body, &groups, &mut nz, k, batch)?;
+    let mut ext = carry_fixpoint(body, &groups, &mut nz, k, batch)?;
+    if drop_unread(&[&ext], &mut nz, k) {
+        ext = extend(body, &groups, &nz, batch)?;
+    }
     let nz_c: Vec<bool> = nz[..k].to_vec();
     let nz_y: Vec<bool> = (0..q).map(|j| !ext.tans[k + j].is_zero()).collect();
     let kt = nz_c.iter().filter(|&&b| b).count();
@@ -433,7 +462,10 @@ fn while_loop(
 ) -> Result<Vec<Lin>> {
     let p = ops.len() - k;
     let groups = [k, p];
-    let ext = carry_fixpoint(body, &groups, &mut nz, k, batch)?;
+    let mut ext = carry_fixpoint(body, &groups, &mut nz, k, batch)?;
+    if drop_unread(&[&ext], &mut nz, k) {
+        ext = extend(body, &groups, &nz, batch)?;
+    }
     let nz_c: Vec<bool> = nz[..k].to_vec();
     let kt = nz_c.iter().filter(|&&b| b).count();
     if kt == 0 {
@@ -483,9 +515,14 @@ fn cond(
     // rest.
     let p = ops.len() - 1;
     let groups = [p];
-    let nzb = &nz[1..];
-    let t = extend(then, &groups, nzb, batch)?;
-    let e = extend(els, &groups, nzb, batch)?;
+    let mut nzb = nz[1..].to_vec();
+    let mut t = extend(then, &groups, &nzb, batch)?;
+    let mut e = extend(els, &groups, &nzb, batch)?;
+    if drop_unread(&[&t, &e], &mut nzb, 0) {
+        t = extend(then, &groups, &nzb, batch)?;
+        e = extend(els, &groups, &nzb, batch)?;
+    }
+    let nz: Vec<bool> = std::iter::once(false).chain(nzb).collect();
     let q = t.tans.len();
     let keep: Vec<bool> = (0..q)
         .map(|j| !t.tans[j].is_zero() || !e.tans[j].is_zero())

@@ -270,23 +270,27 @@ fn scan_with_vector_carries_invariants_against_finite_differences() {
 fn scan_without_carries_is_a_map() {
     let b = GraphBuilder::new("m");
     let x = b.param("x", f64s(&[]));
+    let z = b.param("z", f64s(&[]));
     let k = b.param("k", f64s(&[]));
-    let body = BodyRef::new(b.build(&[x.sin() * k]).unwrap());
-    let g = func("map", &[("xs", f64s(&[3])), ("k", f64s(&[]))], |g, p| {
-        g.add_multi(scan_op(&body, 0, 1, 3, false), p).unwrap()
-    });
+    // The second y is the scanned element z itself: its tangent is z's
+    // tangent parameter, which no node reads.
+    let body = BodyRef::new(b.build(&[x.sin() * k, z]).unwrap());
+    let g = func(
+        "map",
+        &[("xs", f64s(&[3])), ("zs", f64s(&[3])), ("k", f64s(&[]))],
+        |g, p| g.add_multi(scan_op(&body, 0, 2, 3, false), p).unwrap(),
+    );
     let xs = [0.1, -0.4, 2.0];
-    let ins = [vt(&xs), sc(1.5)];
-    let t = check_fd(&g, &ins, &[vt(&[1.0, 2.0, 3.0]), sc(0.0)], 1e-8);
-    let want: Vec<f64> = xs
-        .iter()
-        .zip([1.0, 2.0, 3.0])
-        .map(|(x, v)| x.cos() * 1.5 * v)
-        .collect();
+    let ins = [vt(&xs), vt(&[5.0, 6.0, 7.0]), sc(1.5)];
+    let v = [1.0, 2.0, 3.0];
+    let t = check_fd(&g, &ins, &[vt(&v), vt(&[-1.0, 0.5, 4.0]), sc(0.0)], 1e-8);
+    let want: Vec<f64> = xs.iter().zip(v).map(|(x, v)| x.cos() * 1.5 * v).collect();
     close(&t[0], &want, 1e-15, "map along xs");
-    let t = check_fd(&g, &ins, &[vt(&[0.0; 3]), sc(1.0)], 1e-8);
+    assert_eq!(t[1], vec![-1.0, 0.5, 4.0]);
+    let t = check_fd(&g, &ins, &[vt(&[0.0; 3]), vt(&[0.0; 3]), sc(1.0)], 1e-8);
     let want: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
     close(&t[0], &want, 1e-15, "map along k");
+    assert_eq!(t[1], vec![0.0; 3]);
 }
 
 /// `(a, n, b, x) -> (a + b x, n + 1, b, a)`, with `n` a counter.
@@ -524,7 +528,8 @@ fn a_parameter_that_only_steers_has_a_zero_derivative_and_bools_none() {
     match &j[loop_of(&j, "while")].op {
         Op::While { body, carry, .. } => {
             assert_eq!(*carry, 3);
-            assert_eq!(body.param_names(), ["x", "go", "x_dot", "lim", "lim_dot"]);
+            // lim's tangent, which nothing in the body reads, is not passed.
+            assert_eq!(body.param_names(), ["x", "go", "x_dot", "lim"]);
         }
         _ => unreachable!(),
     }
@@ -945,4 +950,46 @@ fn forward_over_reverse_equals_reverse_over_forward_through_loops() {
             );
         }
     }
+}
+
+#[test]
+fn custom_calls_inside_bodies_use_their_jvp_rule_or_are_inlined_when_batched() {
+    // cube(x) = x^3 with the rule t -> 3 x^2 t; body (c, x) -> c + cube(x).
+    let b = GraphBuilder::new("cube");
+    let x = b.param("x", f64s(&[]));
+    let body = b.build(&[x * x * x]).unwrap();
+    let b = GraphBuilder::new("cube_jvp_rule");
+    let x = b.param("x", f64s(&[]));
+    let _y = b.param("y", f64s(&[]));
+    let t = b.param("t", f64s(&[]));
+    let rule = b.build(&[x * x * 3.0 * t]).unwrap();
+    let cube = adjoint_ir::CustomOp::new("cube", body, None, Some(rule)).unwrap();
+    let b = GraphBuilder::new("acc");
+    let c = b.param("c", f64s(&[]));
+    let x = b.param("x", f64s(&[]));
+    let step = BodyRef::new(b.build(&[c + b.call(&cube, &[x])]).unwrap());
+    let g = func("sum_cubes", &[("xs", f64s(&[3]))], |g, p| {
+        let zero = emit::scalar(g, DType::F64, 0.0);
+        g.add_multi(scan_op(&step, 1, 1, 3, false), &[zero, p[0]])
+            .unwrap()
+    });
+    let xs = [0.5, -2.0, 1.5];
+    let v = [1.0, 0.25, -3.0];
+    let t = check_fd(&g, &[vt(&xs)], &[vt(&v)], 1e-8);
+    let want: f64 = xs.iter().zip(v).map(|(x, v)| 3.0 * x * x * v).sum();
+    close(&t[0], &[want], 1e-15, "sum of cubes");
+    let has_call = |g: &Graph| count_of(g, "call") > 0;
+    let j = run(&g, "jvp");
+    assert!(
+        has_call(&scan_body_of(&j)),
+        "the rule is used, the call kept"
+    );
+    let jac = run(&g, "jacobian{mode=fwd}");
+    assert!(
+        !has_call(&scan_body_of(&jac)),
+        "batched: the call is inlined"
+    );
+    let jm = eval(&jac, &[vt(&xs)])[1].to_f64_vec();
+    let want: Vec<f64> = xs.iter().map(|x| 3.0 * x * x).collect();
+    close(&jm, &want, 1e-15, "jacobian of the sum of cubes");
 }
