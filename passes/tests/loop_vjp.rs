@@ -609,3 +609,27 @@ fn carries_with_zero_cotangent_or_no_tangent_are_not_carried() {
     assert_eq!(got[0], vec![-1.0]);
     assert_eq!(got[1], vec![0.0]);
 }
+
+/// Rule 5: `jacobian{mode=auto}` uses forward mode for a program with an
+/// unbounded while (reverse mode would be the error above).
+#[test]
+#[ignore = "needs forward mode through loops (s17-A1); un-ignored when it is merged"]
+fn jacobian_auto_goes_forward_through_an_unbounded_while() {
+    let g = growth_while(None);
+    let mut h = g.clone();
+    let report = PassManager::parse("jacobian")
+        .unwrap()
+        .run(&mut h)
+        .unwrap();
+    let notes = format!("{report:?}");
+    assert!(notes.contains("while without max_trips"), "{notes}");
+    let inputs = [
+        Tensor::scalar_f64(1.0),
+        Tensor::scalar_f64(2.0),
+        Tensor::scalar_f64(0.5),
+        Tensor::scalar_f64(10.0),
+    ];
+    let out = eval(&h, &inputs);
+    let got: Vec<f64> = out[1..].iter().flat_map(|t| t.to_f64_vec()).collect();
+    assert_eq!(got, vec![8.0, 14.5, 7.0, 0.0]);
+}
