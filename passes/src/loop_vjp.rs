@@ -170,6 +170,21 @@ fn copy_into(
     Ok(())
 }
 
+/// A copy of the function `b` to differentiate, as the `grad` and `vjp`
+/// passes prepare theirs ([`contract::prepare_calls`]): calls of custom ops
+/// without a `vjp` rule are inlined, and under a batch (whose custom rules
+/// are not batched) every call is. Inlining keeps parameters and outputs.
+fn vjp_copy(b: &BodyRef, batch: &[usize]) -> Result<Graph> {
+    let mut gv: Graph = b.graph().clone();
+    let rule = if batch.is_empty() {
+        contract::Rule::Vjp
+    } else {
+        contract::Rule::None
+    };
+    contract::prepare_calls(&mut gv, rule)?;
+    Ok(gv)
+}
+
 /// The VJP of a `scan` (see the module docs).
 fn scan_vjp(
     g: &mut Graph,
@@ -226,7 +241,9 @@ fn scan_vjp(
 
     // The body's VJP graph: the body plus cotangent parameters and adjoint
     // nodes.
-    let mut gv: Graph = body.graph().clone();
+    let mut gv = vjp_copy(&body, batch)?;
+    // The same parameters; outputs that were calls are now their bodies.
+    let gouts = gv.outputs().to_vec();
     let mut seeds = Vec::new();
     let mut ct_c = Vec::new(); // (carry index, cotangent parameter)
     let mut ct_y = Vec::new(); // (y index, cotangent parameter)
@@ -234,13 +251,13 @@ fn scan_vjp(
         let ty = batched(batch, body.ty(bparams[j]));
         let base = format!("{}_ct", base_name(&body, bparams[j], "c"));
         let c = add_param_named(&mut gv, &base, ty)?;
-        seeds.push((bouts[j], c));
+        seeds.push((gouts[j], c));
         ct_c.push((j, c));
     }
     for i in (0..q).filter(|&i| y_nz[i]) {
         let ty = batched(batch, body.ty(bouts[k + i]));
         let c = add_param_named(&mut gv, &format!("y{i}_ct"), ty)?;
-        seeds.push((bouts[k + i], c));
+        seeds.push((gouts[k + i], c));
         ct_y.push((i, c));
     }
     let wrt_idx: Vec<usize> = (0..k)
@@ -302,7 +319,7 @@ fn scan_vjp(
     // residual that already is one of the body's ys reuses its stack.
     let mut stack_of: Vec<Option<usize>> = residuals
         .iter()
-        .map(|v| (0..q).find(|&i| bouts[k + i] == *v).map(|i| k + i))
+        .map(|v| (0..q).find(|&i| gouts[k + i] == *v).map(|i| k + i))
         .collect();
     let extra: Vec<NodeId> = residuals
         .iter()
@@ -317,7 +334,7 @@ fn scan_vjp(
             let np = fwd.add_param(base_name(&gv, p, "p"), gv.ty(p).clone())?;
             map.insert(p, np);
         }
-        let outs: Vec<NodeId> = bouts.iter().chain(&extra).copied().collect();
+        let outs: Vec<NodeId> = gouts.iter().chain(&extra).copied().collect();
         copy_into(&gv, &mut fwd, &mut map, &outs, true)?;
         fwd.set_outputs(outs.iter().map(|o| map[o]).collect());
         g[n].op = Op::Scan {
@@ -467,8 +484,8 @@ fn scan_vjp(
 /// operand in `active` (indices among the branch parameters), explicit
 /// zeros where the branch does not use it.
 fn branch_vjp(b: &BodyRef, active: &[usize], nzq: &[usize], batch: &[usize]) -> Result<Graph> {
-    let mut gv: Graph = b.graph().clone();
-    let outs = b.outputs().to_vec();
+    let mut gv = vjp_copy(b, batch)?;
+    let outs = gv.outputs().to_vec();
     let params = b.params().to_vec();
     let mut seeds = Vec::new();
     for &q in nzq {
