@@ -276,10 +276,16 @@ fn scan_vjp(
     let varying = gv.descendants(&bparams[..k + m]);
     let pindex: HashMap<NodeId, usize> = bparams.iter().enumerate().map(|(i, &p)| (p, i)).collect();
     let carry_outs: Vec<Lin> = ct_c.iter().map(|&(j, _)| ct_of[&j]).collect();
-    let inv_idx: Vec<usize> = (k + m..np).filter(|&i| needs[i]).collect();
-    let xs_idx: Vec<usize> = (k..k + m).filter(|&i| needs[i]).collect();
+    // Scanned inputs and invariants that no cotangent reaches in the body
+    // get none (and no accumulator or stack).
+    let reached = |i: &usize| needs[*i] && !ct_of[i].is_zero();
+    let inv_idx: Vec<usize> = (k + m..np).filter(reached).collect();
+    let xs_idx: Vec<usize> = (k..k + m).filter(reached).collect();
     let inv_outs: Vec<Lin> = inv_idx.iter().map(|i| ct_of[i]).collect();
     let xs_outs: Vec<Lin> = xs_idx.iter().map(|i| ct_of[i]).collect();
+    if ct_c.is_empty() && inv_idx.is_empty() && xs_idx.is_empty() {
+        return Ok(vec![Lin::Zero; np]);
+    }
     let roots: Vec<NodeId> = carry_outs
         .iter()
         .chain(&inv_outs)
