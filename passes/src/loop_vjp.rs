@@ -170,6 +170,21 @@ fn copy_into(
     Ok(())
 }
 
+/// A copy of the function `b` to differentiate, as the `grad` and `vjp`
+/// passes prepare theirs ([`contract::prepare_calls`]): calls of custom ops
+/// without a `vjp` rule are inlined, and under a batch (whose custom rules
+/// are not batched) every call is. Inlining keeps parameters and outputs.
+fn vjp_copy(b: &BodyRef, batch: &[usize]) -> Result<Graph> {
+    let mut gv: Graph = b.graph().clone();
+    let rule = if batch.is_empty() {
+        contract::Rule::Vjp
+    } else {
+        contract::Rule::None
+    };
+    contract::prepare_calls(&mut gv, rule)?;
+    Ok(gv)
+}
+
 /// The VJP of a `scan` (see the module docs).
 fn scan_vjp(
     g: &mut Graph,
@@ -226,7 +241,9 @@ fn scan_vjp(
 
     // The body's VJP graph: the body plus cotangent parameters and adjoint
     // nodes.
-    let mut gv: Graph = body.graph().clone();
+    let mut gv = vjp_copy(&body, batch)?;
+    // The same parameters; outputs that were calls are now their bodies.
+    let gouts = gv.outputs().to_vec();
     let mut seeds = Vec::new();
     let mut ct_c = Vec::new(); // (carry index, cotangent parameter)
     let mut ct_y = Vec::new(); // (y index, cotangent parameter)
@@ -234,13 +251,13 @@ fn scan_vjp(
         let ty = batched(batch, body.ty(bparams[j]));
         let base = format!("{}_ct", base_name(&body, bparams[j], "c"));
         let c = add_param_named(&mut gv, &base, ty)?;
-        seeds.push((bouts[j], c));
+        seeds.push((gouts[j], c));
         ct_c.push((j, c));
     }
     for i in (0..q).filter(|&i| y_nz[i]) {
         let ty = batched(batch, body.ty(bouts[k + i]));
         let c = add_param_named(&mut gv, &format!("y{i}_ct"), ty)?;
-        seeds.push((bouts[k + i], c));
+        seeds.push((gouts[k + i], c));
         ct_y.push((i, c));
     }
     let wrt_idx: Vec<usize> = (0..k)
@@ -259,10 +276,16 @@ fn scan_vjp(
     let varying = gv.descendants(&bparams[..k + m]);
     let pindex: HashMap<NodeId, usize> = bparams.iter().enumerate().map(|(i, &p)| (p, i)).collect();
     let carry_outs: Vec<Lin> = ct_c.iter().map(|&(j, _)| ct_of[&j]).collect();
-    let inv_idx: Vec<usize> = (k + m..np).filter(|&i| needs[i]).collect();
-    let xs_idx: Vec<usize> = (k..k + m).filter(|&i| needs[i]).collect();
+    // Scanned inputs and invariants that no cotangent reaches in the body
+    // get none (and no accumulator or stack).
+    let reached = |i: &usize| needs[*i] && !ct_of[i].is_zero();
+    let inv_idx: Vec<usize> = (k + m..np).filter(reached).collect();
+    let xs_idx: Vec<usize> = (k..k + m).filter(reached).collect();
     let inv_outs: Vec<Lin> = inv_idx.iter().map(|i| ct_of[i]).collect();
     let xs_outs: Vec<Lin> = xs_idx.iter().map(|i| ct_of[i]).collect();
+    if ct_c.is_empty() && inv_idx.is_empty() && xs_idx.is_empty() {
+        return Ok(vec![Lin::Zero; np]);
+    }
     let roots: Vec<NodeId> = carry_outs
         .iter()
         .chain(&inv_outs)
@@ -302,7 +325,7 @@ fn scan_vjp(
     // residual that already is one of the body's ys reuses its stack.
     let mut stack_of: Vec<Option<usize>> = residuals
         .iter()
-        .map(|v| (0..q).find(|&i| bouts[k + i] == *v).map(|i| k + i))
+        .map(|v| (0..q).find(|&i| gouts[k + i] == *v).map(|i| k + i))
         .collect();
     let extra: Vec<NodeId> = residuals
         .iter()
@@ -317,7 +340,7 @@ fn scan_vjp(
             let np = fwd.add_param(base_name(&gv, p, "p"), gv.ty(p).clone())?;
             map.insert(p, np);
         }
-        let outs: Vec<NodeId> = bouts.iter().chain(&extra).copied().collect();
+        let outs: Vec<NodeId> = gouts.iter().chain(&extra).copied().collect();
         copy_into(&gv, &mut fwd, &mut map, &outs, true)?;
         fwd.set_outputs(outs.iter().map(|o| map[o]).collect());
         g[n].op = Op::Scan {
@@ -467,8 +490,8 @@ fn scan_vjp(
 /// operand in `active` (indices among the branch parameters), explicit
 /// zeros where the branch does not use it.
 fn branch_vjp(b: &BodyRef, active: &[usize], nzq: &[usize], batch: &[usize]) -> Result<Graph> {
-    let mut gv: Graph = b.graph().clone();
-    let outs = b.outputs().to_vec();
+    let mut gv = vjp_copy(b, batch)?;
+    let outs = gv.outputs().to_vec();
     let params = b.params().to_vec();
     let mut seeds = Vec::new();
     for &q in nzq {
@@ -538,6 +561,32 @@ fn result_names(g: &Graph, n: NodeId) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// Whether a `while` without `max_trips` lies on a path from `x` to `y` in
+/// `g`, directly or inside the bodies of a loop or branch on that path.
+/// Reverse mode cannot go through such a loop when a tangent flows through
+/// it (rule 5), so `jacobian{mode=auto}` uses forward mode there.
+pub fn unbounded_while_between(g: &Graph, x: NodeId, y: NodeId) -> bool {
+    let down = g.descendants(&[x]);
+    g.ancestors(&[y])
+        .into_iter()
+        .filter(|n| down.contains(n))
+        .any(|n| has_unbounded_while(&g[n].op))
+}
+
+fn has_unbounded_while(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::While {
+            max_trips: None,
+            ..
+        }
+    ) || op.bodies().into_iter().any(|b| {
+        b.node_ids()
+            .into_iter()
+            .any(|n| has_unbounded_while(&b[n].op))
+    })
 }
 
 /// The VJP of a `while`: zeros when no nonzero tangent flows through

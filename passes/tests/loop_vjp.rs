@@ -609,3 +609,88 @@ fn carries_with_zero_cotangent_or_no_tangent_are_not_carried() {
     assert_eq!(got[0], vec![-1.0]);
     assert_eq!(got[1], vec![0.0]);
 }
+
+/// Rule 5: `jacobian{mode=auto}` uses forward mode for a program with an
+/// unbounded while (reverse mode would be the error above).
+#[test]
+#[ignore = "needs forward mode through loops (s17-A1); un-ignored when it is merged"]
+fn jacobian_auto_goes_forward_through_an_unbounded_while() {
+    let g = growth_while(None);
+    let mut h = g.clone();
+    let report = PassManager::parse("jacobian").unwrap().run(&mut h).unwrap();
+    let notes = format!("{report:?}");
+    assert!(notes.contains("while without max_trips"), "{notes}");
+    let inputs = [
+        Tensor::scalar_f64(1.0),
+        Tensor::scalar_f64(2.0),
+        Tensor::scalar_f64(0.5),
+        Tensor::scalar_f64(10.0),
+    ];
+    let out = eval(&h, &inputs);
+    let got: Vec<f64> = out[1..].iter().flat_map(|t| t.to_f64_vec()).collect();
+    assert_eq!(got, vec![8.0, 14.5, 7.0, 0.0]);
+}
+
+/// A custom sigmoid on `f64[2]`, with or without its own rules.
+fn custom_sigmoid(with_rules: bool) -> std::sync::Arc<adjoint_ir::CustomOp> {
+    let b = GraphBuilder::new("sig_body");
+    let x = b.param("x", f64t(&[2]));
+    let body = b.build(&[1.0 / (1.0 + (-x).exp())]).unwrap();
+    let rule = |name: &str, vjp: bool| {
+        let b = GraphBuilder::new(name);
+        let _x = b.param("x", f64t(&[2]));
+        let y = b.param("y", f64t(&[2]));
+        let c = b.param(if vjp { "c" } else { "t" }, f64t(&[2]));
+        b.build(&[c * (y * (1.0 - y))]).unwrap()
+    };
+    let (v, j) = if with_rules {
+        (Some(rule("sig_vjp", true)), Some(rule("sig_jvp", false)))
+    } else {
+        (None, None)
+    };
+    let name = if with_rules { "sig" } else { "sig_plain" };
+    adjoint_ir::CustomOp::new(name, body, v, j).unwrap()
+}
+
+/// Calls of custom ops in a scan body and a cond branch: the vjp rule is
+/// used where there is one, the call is inlined where there is none, and
+/// under a batch (the Jacobian pass) every call is inlined.
+#[test]
+fn custom_calls_inside_loop_bodies() {
+    for with_rules in [true, false] {
+        let op = custom_sigmoid(with_rules);
+        let s = f64t(&[2]);
+        let br = |name: &str, scale: f64| {
+            let op = op.clone();
+            body(name, &[("a", s.clone()), ("b", s.clone())], move |b, p| {
+                vec![b.call(&op, &[p[0] * p[1]]) * p[0].lit(scale)]
+            })
+        };
+        let (t, e) = (br("t", 2.0), br("e", -1.0));
+        let bb = GraphBuilder::new("step");
+        let c = bb.param("c", s.clone());
+        let x = bb.param("x", s.clone());
+        let pred = x.sum().gt(x.sum().lit(0.0));
+        let y = bb.call(&op, &[c]);
+        let mut sg = bb.graph();
+        let r = sg
+            .add_multi(Op::Cond { then: t, els: e }, &[pred.id(), c.id(), x.id()])
+            .unwrap();
+        let nc = emit::add(&mut sg, r[0], c.id()).unwrap();
+        sg.set_outputs(vec![nc, y.id()]);
+        let step = BodyRef::new(sg);
+        let mut g = Graph::new("f");
+        let c0 = g.add_param("c0", s.clone()).unwrap();
+        let xs = g.add_param("xs", f64t(&[3, 2])).unwrap();
+        let r = g.add_multi(scan(&step, 1, 1, 3, false), &[c0, xs]).unwrap();
+        let a = total(&mut g, r[0]);
+        let b = total(&mut g, r[1]);
+        let l = emit::mul(&mut g, a, b).unwrap();
+        g.set_outputs(vec![l]);
+        let inputs = [
+            t64(&[2], &[0.3, -0.2]),
+            t64(&[3, 2], &[0.5, 0.1, -0.7, -0.4, 0.2, 0.9]),
+        ];
+        gradcheck_all(&g, &inputs, 1e-6);
+    }
+}
