@@ -104,7 +104,7 @@ fn host_calls(plan: &Plan, opts: &JitOptions) -> usize {
         .iter()
         .map(|s| match s {
             Step::Kernel(k) if !kernel_inlines_math(opts, k) => transcendentals(k),
-            Step::Kernel(_) | Step::MatMul { .. } => 0,
+            Step::Kernel(_) | Step::MatMul { .. } | Step::Control(_) => 0,
         })
         .sum()
 }
@@ -145,7 +145,7 @@ const MAX_WEIGHT_PER_FN: usize = 4096;
 fn step_chunks(plan: &Plan) -> Vec<std::ops::Range<usize>> {
     let weight = |s: &Step| match s {
         Step::Kernel(k) => 1 + k.exprs.len() + k.accesses.len(),
-        Step::MatMul { .. } => 1,
+        Step::MatMul { .. } | Step::Control(_) => 1,
     };
     let mut out = Vec::new();
     let (mut start, mut w) = (0, 0);
@@ -211,6 +211,8 @@ pub(crate) struct Lowered {
     pub single_pass_regalloc: bool,
     /// Functions generated (`main`, step chunks, parallel kernels).
     pub functions: usize,
+    /// Bytes of machine code of those functions.
+    pub code_bytes: usize,
 }
 
 /// Host-side addresses the code refers to.
@@ -245,6 +247,8 @@ struct Ctx<'a> {
     /// Vector steps of the loop being emitted cover this many groups of
     /// four elements (see [`WIDE_MIN_ELEMS`]).
     wide: usize,
+    /// Bytes of machine code defined so far.
+    code_bytes: usize,
 }
 
 /// One out-of-line polynomial function, `fn(x) -> t` (or `fn(x, y) -> t`
@@ -379,6 +383,7 @@ pub(crate) fn lower(
         math_fns: Vec::new(),
         lane_outer: false,
         wide: 1,
+        code_bytes: 0,
     };
     let main = cx.define_main()?;
     cx.define_math_fns()?;
@@ -395,6 +400,7 @@ pub(crate) fn lower(
         opt_level,
         single_pass_regalloc: single_pass,
         functions: cx.next_fn as usize,
+        code_bytes: cx.code_bytes,
     })
 }
 
@@ -447,6 +453,7 @@ impl Ctx<'_> {
         self.module
             .define_function(id, &mut ctx)
             .map_err(|e| cl_err(&format!("compile {name}"), format!("{e:?}")))?;
+        self.code_bytes += ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
         if let Some(text) = &mut self.disasm {
             if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
                 text.push_str(&format!("; function {name}\n{v}\n"));
@@ -548,6 +555,9 @@ impl Ctx<'_> {
                     } else {
                         self.emit_kernel(b, env, k, None)?;
                     }
+                }
+                Step::Control(c) => {
+                    crate::control_flow::emit(b, c, &mut |b, buf| self.buf_base(b, env, buf))
                 }
                 Step::MatMul { desc, a, b: bb, c } => {
                     let d = b.ins().iconst(I64, self.addrs.descs[*desc] as i64);

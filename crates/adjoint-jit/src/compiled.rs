@@ -34,6 +34,13 @@ pub struct CompileStats {
     /// Native functions generated: `main`, plus one per chunk of steps in
     /// long programs and one per kernel split across threads.
     pub functions: usize,
+    /// Bytes of machine code generated, bodies of loops and conditionals
+    /// included: it does not depend on trip counts (loops are never
+    /// unrolled).
+    pub code_bytes: usize,
+    /// Bodies of loops and conditionals compiled (each function once,
+    /// however many loops run it); their functions count in `functions`.
+    pub bodies: usize,
     /// Expressions of all loop kernels together (loads, constants and
     /// operations computed per iteration): the size of the plan, which
     /// grows linearly with the program.
@@ -76,6 +83,8 @@ pub struct CompiledFn {
     pub(crate) plan_text: String,
     pub(crate) _consts: Vec<ConstData>,
     pub(crate) _descs: Vec<MatMulDesc>,
+    /// The compiled bodies the code calls (kept alive while it may run).
+    pub(crate) _bodies: Vec<std::sync::Arc<CompiledFn>>,
     pub(crate) module: Mutex<Option<JITModule>>,
 }
 

@@ -27,6 +27,7 @@ mod arena;
 mod buffers;
 mod codegen;
 mod compiled;
+mod control_flow;
 mod gemm_backend;
 mod options;
 mod plan;
@@ -55,6 +56,25 @@ pub fn eval(g: &Graph, inputs: &[adjoint_ir::Tensor]) -> Result<Vec<adjoint_ir::
 /// Compiles `g` to native code. The graph is verified first; errors are
 /// [`adjoint_ir::ErrorKind::Jit`] errors naming the op.
 pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
+    let mut bodies = control_flow::Bodies::new(opts);
+    let mut f = compile_with(g, opts, &mut bodies)?;
+    // The bodies of loops and conditionals (each compiled once) count in
+    // the figures.
+    for b in &bodies.compiled {
+        f.stats.functions += b.stats.functions;
+        f.stats.code_bytes += b.stats.code_bytes;
+    }
+    f.stats.bodies = bodies.compiled.len();
+    Ok(f)
+}
+
+/// [`compile`], compiling the bodies of loops and conditionals through
+/// (and into) `bodies`; the figures are the function's own.
+pub(crate) fn compile_with(
+    g: &Graph,
+    opts: &JitOptions,
+    bodies: &mut control_flow::Bodies,
+) -> Result<CompiledFn> {
     let t0 = Instant::now();
     verify(g)?;
     let mut g = g.clone();
@@ -66,7 +86,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = plan::build_plan(&g, threads, opts.poly_math, opts.memory_budget)?;
+    let mut plan = plan::build_plan(&g, threads, opts.poly_math, opts.memory_budget, bodies)?;
     let plan_text = plan::describe(&plan);
     let arena_op = plan::largest_arena_op(&g, &plan);
     let output_ops = g.outputs().iter().map(|&o| plan::op_desc(&g, o)).collect();
@@ -100,12 +120,14 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         opt_level: lowered.opt_level,
         single_pass_regalloc: lowered.single_pass_regalloc,
         functions: lowered.functions,
+        code_bytes: lowered.code_bytes,
+        bodies: 0,
         kernel_exprs: plan
             .steps
             .iter()
             .map(|s| match s {
                 plan::Step::Kernel(k) => k.exprs.len(),
-                plan::Step::MatMul { .. } => 0,
+                plan::Step::MatMul { .. } | plan::Step::Control(_) => 0,
             })
             .sum(),
         seconds: t0.elapsed().as_secs_f64(),
@@ -134,6 +156,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         plan_text,
         _consts: plan.consts,
         _descs: descs,
+        _bodies: std::mem::take(&mut plan.bodies),
         module: Mutex::new(Some(lowered.module)),
     })
 }

@@ -32,6 +32,9 @@ use adjoint_ir::{
 use adjoint_passes::fuse::{is_reduction, is_view_op};
 use std::collections::{BTreeSet, HashMap};
 
+// Loops and conditionals (`scan`, `while`, `cond`, projections, `iota`).
+mod control;
+
 /// Products with at least this many multiply-adds are split across
 /// threads. An `800×800` matrix-vector product (640k) is: it streams 5 MB
 /// of matrix, and two cores stream it in about half the time.
@@ -209,6 +212,9 @@ pub(crate) enum Step {
         b: BufId,
         c: BufId,
     },
+    /// A `scan`, `while` or `cond`: a native loop (or branch) calling
+    /// separately compiled bodies (`crate::control_flow`).
+    Control(Box<crate::control_flow::ControlStep>),
 }
 
 impl Plan {
@@ -257,6 +263,8 @@ pub(crate) struct Plan {
     pub matmuls: Vec<MatMulDesc>,
     pub steps: Vec<Step>,
     pub arena_bytes: usize,
+    /// The compiled bodies the control steps call.
+    pub bodies: Vec<std::sync::Arc<crate::compiled::CompiledFn>>,
 }
 
 /// Row-major strides of `dims`, as `i64`.
@@ -296,6 +304,8 @@ enum Unit {
 
 struct Builder<'g> {
     g: &'g Graph,
+    /// Loops and conditionals (`plan/control.rs`).
+    control: control::State<'g>,
     bufs: Vec<Buf>,
     consts: Vec<ConstData>,
     matmuls: Vec<MatMulDesc>,
@@ -585,18 +595,13 @@ impl<'g> Builder<'g> {
                         format!("internal: call @{} was not inlined", c.name),
                     ))
                 }
-                Op::Iota { .. }
-                | Op::Logical(_)
-                | Op::Scan { .. }
-                | Op::While { .. }
-                | Op::Cond { .. }
-                | Op::Project { .. } => {
-                    return Err(jit_err(
-                        g,
-                        id,
-                        format!("{}: not supported by the JIT yet", node.op.name()),
-                    ))
+                Op::Iota { axis, .. } => self.iota_node(id, *axis),
+                Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+                    self.control_node(id, pos)?
                 }
+                // Planned with its loop node (the loop's result buffer).
+                Op::Project { .. } => {}
+                Op::Logical(_) => unreachable!("an elementwise op, handled above"),
                 Op::Unary(_)
                 | Op::Binary(_)
                 | Op::Compare(_)
@@ -1006,10 +1011,12 @@ pub(crate) fn build_plan(
     threads: usize,
     cheap_math: bool,
     budget: usize,
+    bodies: &mut crate::control_flow::Bodies,
 ) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
+        control: control::State::new(bodies),
         bufs: Vec::new(),
         consts: Vec::new(),
         matmuls: Vec::new(),
@@ -1049,6 +1056,7 @@ pub(crate) fn build_plan(
                     steps.push(Step::Kernel(k));
                 }
             }
+            Unit::Node(id) if b.is_control(*id) => b.control_steps(*id, &mut steps)?,
             Unit::Node(id) => b.node_steps(*id, &mut steps)?,
             Unit::Copy(id) => {
                 let (v, buf) = b.copies[id].clone();
@@ -1106,6 +1114,7 @@ pub(crate) fn build_plan(
         matmuls: b.matmuls,
         steps,
         arena_bytes,
+        bodies: b.control.fns,
     })
 }
 
@@ -1375,6 +1384,9 @@ impl Builder<'_> {
                 Op::Compare(c) => Some(k.push(KExpr::Compare(*c, args[0], args[1]), dt)),
                 Op::Select => Some(k.push(KExpr::Select(args[0], args[1], args[2]), dt)),
                 Op::Cast { to } => Some(k.push(KExpr::Cast(g[ops[0]].ty.dtype, args[0]), *to)),
+                Op::Logical(l) => Some(crate::control_flow::logical(*l, &args, |e| {
+                    k.push(e, DType::Bool)
+                })),
                 Op::ReduceSum { .. } | Op::ReduceMax { .. } => {
                     let kind = if matches!(node.op, Op::ReduceSum { .. }) {
                         ReduceKind::Sum
@@ -1638,6 +1650,9 @@ pub(crate) fn describe(p: &Plan) -> String {
                         a.inner
                     );
                 }
+            }
+            Step::Control(c) => {
+                let _ = writeln!(s, "step {i}: {}", c.describe());
             }
             Step::MatMul { desc, a, b, c } => {
                 let d = &p.matmuls[*desc];
