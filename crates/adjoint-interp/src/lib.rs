@@ -90,24 +90,68 @@
 //! [`eval_node`] evaluates a single op; `call` evaluates the custom op's body
 //! (its derivative rules are for the AD passes only).
 //!
-//! ## Limits: call nesting and working memory
+//! ## Loops and conditionals
+//!
+//! `scan`, `while` and `cond` run their functions (`body=@f`, `cond=@p`,
+//! `then=@t`, `else=@e`) with exactly the semantics of docs/ir.md (those
+//! of JAX's `lax.scan`, `lax.while_loop` and `lax.cond`):
+//!
+//! - **`scan`**: `c = init`; for `t` in `0..N` (in `N-1 … 0` order with
+//!   `reverse=true`), `(c, y) = f(c, xs[t], k)` and `ys[t] = y`, so `ys[t]`
+//!   is always the result of the iteration that read `xs[t]`. With `N = 0`
+//!   the results are the inits and empty stacks `[0, …]`. Each stacked
+//!   output `[N, …]` is allocated once, before the first iteration, and
+//!   filled slice by slice; each slice `xs[t]` is a copy.
+//! - **`while`**: `c = init`; as long as fewer than `max_trips` body runs
+//!   have happened (when the bound is given) and `p(c, k)` is true,
+//!   `c = f(c, k)`. Reaching the bound ends the loop (not an error; the
+//!   predicate is not evaluated again), so `max_trips=0` gives the inits;
+//!   a predicate that is false at once gives the inits too. **A `while`
+//!   without `max_trips` whose predicate never becomes false runs
+//!   forever**: that is the program's meaning, as in JAX, and the
+//!   interpreter does not invent a limit. Give `max_trips` to bound it.
+//! - **`cond`**: only the branch the predicate chooses is evaluated: a NaN,
+//!   an error or the memory of the other branch has no effect.
+//!
+//! A multi-result node's value is a tuple of reference-counted tensors;
+//! each `project` node shares its result without copying, and the tuple
+//! is freed after the last projection. Running a body is a frame on the
+//! same explicit heap stack as a `call` (the loop's state waits in the
+//! frame that contains it), so bodies nest to any depth, loops in
+//! conditionals in loops, without recursion; one function may serve any
+//! number of loops. An error inside a body names each enclosing loop, the
+//! function and the iteration (`@f: %c, %ys = scan body=@step: body=@step
+//! (iteration t=3): @step: %z = …`). [`eval_node`] evaluates single-result
+//! ops only: a `scan`, `while` or `cond` is an error naming the op (a
+//! single tensor cannot hold several results).
+//!
+//! ## Limits: nesting and working memory
 //!
 //! Before evaluating anything, [`eval_with`] computes from the types alone
 //! two things and checks them against its [`EvalOptions`]:
 //!
-//! - **Call nesting.** A `call` pushes a frame for the body onto an
-//!   explicit stack on the heap; nothing recurses, so a chain of thousands
-//!   of custom ops, each calling the previous one, evaluates on any thread
-//!   stack. The nesting may be at most [`EvalOptions::max_call_depth`]
+//! - **Nesting of calls and bodies.** A `call`, and each run of a loop's or
+//!   conditional's function, pushes a frame onto an explicit stack on the
+//!   heap; nothing recurses, so a chain of thousands of custom ops, or of
+//!   loops nested in loop bodies, evaluates on any thread stack. The
+//!   nesting (calls and bodies counted alike; both branches of a `cond`
+//!   count) may be at most [`EvalOptions::max_call_depth`]
 //!   ([`DEFAULT_MAX_CALL_DEPTH`] = 65,536 by default); a deeper program is
-//!   an error naming the call.
+//!   an error naming the call or loop.
 //! - **Working memory.** The peak bytes held at once by the values the
 //!   evaluation computes (each from its op to its last use, the outputs to
 //!   the end) and by the kernels' scratch buffers; the inputs and the
-//!   constants are the caller's and are not counted. A program whose peak
-//!   exceeds [`EvalOptions::max_working_bytes`] (by default half the
+//!   constants are the caller's and are not counted. A `call` needs its
+//!   body's peak; a `scan` its results (carries and stacked outputs), one
+//!   slice of each scanned input and one body peak; a `while` (whose trip
+//!   count is unknown, but each trip frees the last one's memory) its
+//!   carries plus the larger of its predicate's and its body's peaks. A
+//!   `cond` needs its results; the branch that is taken is checked when it
+//!   is chosen, before it runs, against the budget less what the enclosing
+//!   frames hold, so the untaken branch costs nothing. A program whose
+//!   peak exceeds [`EvalOptions::max_working_bytes`] (by default half the
 //!   physical memory, see [`default_max_working_bytes`]) is an error naming
-//!   the node where the peak is reached, its result type and the bytes,
+//!   the node where the peak is reached, its result types and the bytes,
 //!   and nothing is allocated: on Linux, which overcommits memory, that is
 //!   the difference between a clear error and the process being killed.
 //!
@@ -168,6 +212,7 @@ macro_rules! with_float {
 mod elementwise;
 mod frames;
 mod limits;
+mod loops;
 mod math_mode;
 mod matmul;
 mod memory;
@@ -212,7 +257,12 @@ pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec
     check_inputs(g, &refs)?;
     let all = schedule::build(g)?;
     limits::check(g, &all, opts, 0)?;
-    let outs = frames::run(g, inputs.iter().map(Val::Borrowed).collect(), &all)?;
+    let outs = frames::run(
+        g,
+        inputs.iter().map(Val::Borrowed).collect(),
+        &all,
+        opts.max_working_bytes,
+    )?;
     outs.into_iter()
         .enumerate()
         .map(|(i, v)| v.into_tensor(&format!("@{}: output {i}", g.name())))
@@ -292,6 +342,15 @@ pub fn eval_node_with(
             check_node_types(op, ty, operands)?;
             call(c, operands, opts).map_err(|e| e.context(format!("call @{}", c.name)))
         }
+        Op::Project { index } => Err(Error::eval(format!(
+            "project: result {index} of a multi-result node has no value outside the \
+             evaluation of its function"
+        ))),
+        op if op.is_multi_result() => Err(Error::eval(format!(
+            "{}: has several results, which eval_node cannot return as one tensor; evaluate the \
+             function that contains it with eval",
+            op.name()
+        ))),
         op => {
             check_node_types(op, ty, operands)?;
             let tys: Vec<TensorType> = operands.iter().map(|t| t.ty()).collect();
@@ -330,7 +389,7 @@ pub(crate) fn eval_op(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<
         Op::Logical(l) => elementwise::logical(*l, o, ty),
         Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
             Err(Error::eval(format!(
-                "{}: the interpreter does not run loops yet",
+                "{}: not a primitive op: loops run on the frame stack (internal)",
                 op.name()
             )))
         }
@@ -363,6 +422,7 @@ fn call(c: &CustomRef, args: &[&Tensor], opts: &EvalOptions) -> Result<Tensor> {
         &c.body,
         args.iter().map(|&t| Val::Borrowed(t)).collect(),
         &all,
+        opts.max_working_bytes,
     )?;
     match (outs.pop(), outs.is_empty()) {
         (Some(y), true) => y.into_tensor("call"),

@@ -1,11 +1,11 @@
 //! The interpreter's options: the math mode of its transcendental
 //! functions, its working-memory budget and its limit on the nesting of
-//! custom-op calls.
+//! custom-op calls and loop bodies.
 
 use adjoint_ir::math::MathMode;
 use std::sync::OnceLock;
 
-/// The default limit on nested custom-op calls,
+/// The default limit on nested custom-op calls and loop bodies,
 /// [`EvalOptions::max_call_depth`]: 65,536.
 pub const DEFAULT_MAX_CALL_DEPTH: usize = 1 << 16;
 
@@ -43,14 +43,17 @@ pub struct EvalOptions {
     /// and are not counted. The peak is computed from the types before
     /// anything is evaluated; a program whose peak exceeds this is an
     /// error naming the node where the peak is reached and the bytes it
-    /// needs. The default, [`default_max_working_bytes`], is half the
+    /// needs (a `cond` branch is checked when it is chosen, before it
+    /// runs). The default, [`default_max_working_bytes`], is half the
     /// machine's physical memory.
     pub max_working_bytes: u64,
-    /// The deepest nesting of custom-op calls (a `call` whose body calls
-    /// another custom op is nesting 2). Calls are evaluated on an explicit
-    /// stack on the heap, never by recursion, so any depth up to this limit
-    /// works on any thread stack; a deeper program is an error naming the
-    /// call. The default is [`DEFAULT_MAX_CALL_DEPTH`].
+    /// The deepest nesting of custom-op calls and of the functions of
+    /// `scan`, `while` and `cond`, counted alike (a `call` whose body calls
+    /// another custom op is nesting 2; so is a `scan` whose body contains a
+    /// `cond`). Calls and bodies are evaluated on an explicit stack on the
+    /// heap, never by recursion, so any depth up to this limit works on any
+    /// thread stack; a deeper program is an error naming the call or loop.
+    /// The default is [`DEFAULT_MAX_CALL_DEPTH`].
     pub max_call_depth: usize,
 }
 

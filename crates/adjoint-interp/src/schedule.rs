@@ -1,12 +1,14 @@
 //! The evaluation schedule of a graph, computed once per graph (the root
-//! and every custom-op body it reaches) before anything is evaluated: the
-//! nodes the outputs need, in topological order; each one's operands and
-//! use count (to free a value after its last use); and, from the types
-//! alone, the peak working memory and the nesting depth of calls, which
-//! [`crate::eval_with`] checks against [`crate::EvalOptions`] up front.
+//! and every custom-op body and loop or conditional function it reaches)
+//! before anything is evaluated: the nodes the outputs need, in
+//! topological order; each one's operands and use count (to free a value
+//! after its last use); and, from the types alone, the peak working memory
+//! and the nesting depth of calls and bodies, which [`crate::eval_with`]
+//! checks against [`crate::EvalOptions`] up front.
 //!
-//! Bodies are visited with an explicit stack, callees before callers, so a
-//! chain of thousands of nested custom ops needs no recursion.
+//! Functions are visited with an explicit stack, callees before callers,
+//! so a chain of thousands of nested custom ops or loops needs no
+//! recursion. A function that serves several loops is scheduled once.
 
 use crate::memory::{scratch_bytes, type_bytes};
 use adjoint_ir::{Error, Graph, NodeId, Op, Result, TensorType};
@@ -44,10 +46,18 @@ pub(crate) struct Schedule {
     pub output_copies: u64,
     /// Bytes still held when the last node is done (the outputs).
     pub end_live: u64,
-    /// The deepest nesting of calls below this graph (0 without calls).
+    /// The deepest nesting of calls and bodies below this graph (0 without
+    /// calls or loops).
     pub depth: usize,
-    /// The call node that leads to that depth.
+    /// The call, loop or conditional node that leads to that depth.
     pub deepest: Option<NodeId>,
+    /// The bytes held by earlier values when each node starts, by node
+    /// index.
+    pub before: Vec<u64>,
+    /// The bytes a loop node holds outside its body frames while they run
+    /// (its carries, its stacked outputs and the current slices of its
+    /// scanned inputs), by node index; 0 for other nodes.
+    pub extra: Vec<u64>,
 }
 
 /// The schedules of a graph and of every body it reaches, by address.
@@ -87,15 +97,24 @@ pub(crate) fn build(root: &Graph) -> Result<Schedules> {
         let s = structure(g)?;
         stack.push((g, true));
         for &id in &s.order {
-            if let Op::Call(c) = &g[id].op {
-                if !done.contains_key(&key(&c.body)) {
-                    stack.push((&c.body, false));
+            for f in callees(&g[id].op) {
+                if !done.contains_key(&key(f)) {
+                    stack.push((f, false));
                 }
             }
         }
         pending.insert(k, s);
     }
     Ok(done)
+}
+
+/// The functions node `op` runs: a custom op's body, or the bodies of a
+/// loop or conditional.
+pub(crate) fn callees(op: &Op) -> Vec<&Graph> {
+    match op {
+        Op::Call(c) => vec![&c.body],
+        op => op.bodies().into_iter().map(|b| b.graph()).collect(),
+    }
 }
 
 /// The needed nodes, their operands and use counts; costs still zero.
@@ -138,6 +157,8 @@ fn structure(g: &Graph) -> Result<Schedule> {
         end_live: 0,
         depth: 0,
         deepest: None,
+        before: vec![0; bound],
+        extra: vec![0; bound],
     })
 }
 
@@ -151,16 +172,37 @@ fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
     let mut live = 0u64;
     for &id in &s.order {
         let node = &g[id];
+        let callees = callees(&node.op);
+        if !callees.is_empty() {
+            let mut depth = 0;
+            for f in &callees {
+                depth = depth.max(of(done, f)?.depth);
+            }
+            if depth + 1 > s.depth {
+                s.depth = depth + 1;
+                s.deepest = Some(id);
+            }
+        }
         let (needs, keeps) = match &node.op {
             // Parameters and constants are borrowed, never copied.
             Op::Param { .. } | Op::Const(_) => (0, 0),
-            Op::Call(c) => {
-                let body = of(done, &c.body)?;
-                if body.depth + 1 > s.depth {
-                    s.depth = body.depth + 1;
-                    s.deepest = Some(id);
-                }
-                (body.peak, type_bytes(&node.ty))
+            Op::Call(c) => (of(done, &c.body)?.peak, type_bytes(&node.ty)),
+            // A projection shares its result with the tuple: the bytes move
+            // from the one to the other, and the total held is unchanged.
+            Op::Project { .. } => {
+                let r = type_bytes(&node.ty);
+                let moved = s.operands[id.index()].first().map_or(0, |&p| {
+                    let m = r.min(held[p.index()]);
+                    held[p.index()] -= m;
+                    m
+                });
+                live = live.saturating_sub(moved);
+                (0, moved)
+            }
+            op if op.is_multi_result() => {
+                let (extra, needs, keeps) = loop_cost(g, id, done)?;
+                s.extra[id.index()] = extra;
+                (needs, keeps)
             }
             op => {
                 let tys: Vec<&TensorType> = s.operands[id.index()]
@@ -171,6 +213,7 @@ fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
                 (r.saturating_add(scratch_bytes(op, &tys, &node.ty)), r)
             }
         };
+        s.before[id.index()] = live;
         let total = live.saturating_add(needs);
         if total > s.peak {
             s.peak = total;
@@ -199,4 +242,43 @@ fn cost(g: &Graph, mut s: Schedule, done: &Schedules) -> Result<Schedule> {
         }
     }
     Ok(s)
+}
+
+/// The sum of the bytes of `tys`.
+fn sum_bytes<'t>(tys: impl IntoIterator<Item = &'t TensorType>) -> u64 {
+    tys.into_iter()
+        .fold(0u64, |acc, t| acc.saturating_add(type_bytes(t)))
+}
+
+/// The working memory of the loop or conditional `id` of `g`: what it holds
+/// outside its body frames while they run, what it needs at its peak, and
+/// what its results keep.
+///
+/// - `scan`: its results (the carries and the stacked outputs, allocated
+///   before the first iteration) and the slices of its scanned inputs,
+///   plus one body peak.
+/// - `while`: its carries plus the larger of the predicate's and the
+///   body's peaks (the trip count is unknown, but one trip's memory is
+///   freed before the next).
+/// - `cond`: its results only. The branch is chosen at run time, and its
+///   peak is checked then, before it runs: the untaken branch costs
+///   nothing.
+pub(crate) fn loop_cost(g: &Graph, id: NodeId, done: &Schedules) -> Result<(u64, u64, u64)> {
+    let results = g.result_types(id)?;
+    let r = sum_bytes(&results);
+    match &g[id].op {
+        Op::Scan {
+            body, carry, xs, ..
+        } => {
+            let params = body.param_types();
+            let slices = sum_bytes(params.iter().skip(*carry).take(*xs));
+            let extra = r.saturating_add(slices);
+            Ok((extra, extra.saturating_add(of(done, body)?.peak), r))
+        }
+        Op::While { cond, body, .. } => {
+            let inner = of(done, body)?.peak.max(of(done, cond)?.peak);
+            Ok((r, r.saturating_add(inner), r))
+        }
+        _ => Ok((0, r, r)),
+    }
 }
