@@ -32,7 +32,8 @@ pub struct CompileStats {
     /// (`OptLevel::Auto` on code with many host calls, such as W7).
     pub single_pass_regalloc: bool,
     /// Native functions generated: `main`, plus one per chunk of steps in
-    /// long programs and one per kernel split across threads.
+    /// long programs and one per kernel split across threads, and those of
+    /// every body of a loop or conditional (each compiled once).
     pub functions: usize,
     /// Bytes of machine code generated, bodies of loops and conditionals
     /// included: it does not depend on trip counts (loops are never

@@ -6,7 +6,9 @@
 //! regions (`adjoint_passes::fuse`), plans memory (views for shape ops, one
 //! arena for intermediates reused by liveness) and lowers every region to
 //! one loop nest, vectorised with 128-bit SIMD, and every `matmul` to a
-//! GEMM call. The result, a [`CompiledFn`], is called on caller-owned
+//! GEMM call. `scan`, `while` and `cond` become native loops (and
+//! branches) calling their bodies, each compiled once (`control_flow.rs`).
+//! The result, a [`CompiledFn`], is called on caller-owned
 //! buffers with full checking of counts, dtypes and lengths.
 //!
 //! ```
@@ -63,6 +65,11 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
     for b in &bodies.compiled {
         f.stats.functions += b.stats.functions;
         f.stats.code_bytes += b.stats.code_bytes;
+        for (all, own) in [(&mut f.clif, &b.clif), (&mut f.disasm, &b.disasm)] {
+            if let (Some(all), Some(own)) = (all.as_mut(), own) {
+                all.push_str(&format!("; body @{}\n{own}", b.name));
+            }
+        }
     }
     f.stats.bodies = bodies.compiled.len();
     Ok(f)

@@ -628,6 +628,13 @@ fn the_plan_lists_the_loop_step() {
         "{}",
         f.plan()
     );
+    // The bodies' code is part of the dumps.
+    let opts = JitOptions {
+        keep_clif: true,
+        ..Default::default()
+    };
+    let f = compile(&scan_graph(DType::F64, 8, true), &opts).unwrap();
+    assert!(f.clif().unwrap().contains("; body @step"));
 }
 
 // ---------------------------------------------------------------------
