@@ -67,7 +67,7 @@ pub fn to_dot(g: &Graph) -> String {
                     other => other.name().to_string(),
                 };
                 attrs_text(op, &mut head);
-                if let Some(r) = node.region {
+                if let Some(r) = g.region(id) {
                     let _ = write!(head, " region={r}");
                 }
                 format!("{} = {head}\n{}", name(id), node.ty)

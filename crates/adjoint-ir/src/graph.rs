@@ -5,7 +5,7 @@ use crate::{infer_type, Error, Op, Result, Shape, TensorType};
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 
 /// The id of a node (and of its single result value) in a [`Graph`].
@@ -42,9 +42,6 @@ pub struct Node {
     /// The value's name in text (`%name`), if it has one. Parameters always
     /// have one.
     pub name: Option<String>,
-    /// The fusion region the `fuse` pass put this node in, if any. Printed
-    /// as the attribute `region=N`.
-    pub region: Option<u32>,
 }
 
 /// A function: ordered named parameters, a dataflow graph of ops with one
@@ -69,6 +66,9 @@ pub struct Graph {
     g: StableGraph<Node, u32>,
     params: Vec<NodeId>,
     outputs: Vec<NodeId>,
+    /// Per-node annotation: the fusion region the `fuse` pass put a node
+    /// in, printed as the attribute `region=N` (see [`Graph::region`]).
+    regions: HashMap<NodeId, u32>,
 }
 
 impl std::ops::Index<NodeId> for Graph {
@@ -189,7 +189,6 @@ impl Graph {
             op: Op::Param { index },
             ty,
             name: Some(name),
-            region: None,
         }));
         self.params.push(id);
         Ok(id)
@@ -296,12 +295,7 @@ impl Graph {
     /// verifier catches a wrong type later; passes that know the type use
     /// this to avoid recomputing it.
     pub fn add_unchecked(&mut self, op: Op, ty: TensorType, operands: &[NodeId]) -> NodeId {
-        let id = NodeId(self.g.add_node(Node {
-            op,
-            ty,
-            name: None,
-            region: None,
-        }));
+        let id = NodeId(self.g.add_node(Node { op, ty, name: None }));
         for (pos, &o) in operands.iter().enumerate() {
             self.g.add_edge(o.0, id.0, pos as u32);
         }
@@ -376,6 +370,26 @@ impl Graph {
         }
         self[id].name = Some(name);
         Ok(())
+    }
+
+    /// The fusion region annotation of node `id` (the text attribute
+    /// `region=N`, set by the `fuse` pass), if any. It is an annotation
+    /// kept beside the nodes, not part of a node: no pass or engine reads
+    /// it to compute values.
+    pub fn region(&self, id: NodeId) -> Option<u32> {
+        self.regions.get(&id).copied()
+    }
+
+    /// Sets (or with `None` clears) the region annotation of node `id`.
+    pub fn set_region(&mut self, id: NodeId, region: Option<u32>) {
+        match region {
+            Some(r) => {
+                self.regions.insert(id, r);
+            }
+            None => {
+                self.regions.remove(&id);
+            }
+        }
     }
 
     /// The operands of `id`, in position order.
@@ -462,9 +476,12 @@ impl Graph {
                 self.name
             )));
         }
-        self.g
+        let node = self
+            .g
             .remove_node(id.0)
-            .ok_or_else(|| Error::pass(format!("node {id} does not exist")))
+            .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?;
+        self.regions.remove(&id);
+        Ok(node)
     }
 
     /// Removes the nodes `ids` and their edges at once, in time linear in
@@ -534,6 +551,7 @@ impl Graph {
                     .remove_node(id.0)
                     .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?,
             );
+            self.regions.remove(&id);
         }
         for (s, t, w) in keep {
             self.g.add_edge(s, t, w);

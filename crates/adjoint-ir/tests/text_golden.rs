@@ -282,10 +282,10 @@ fn every_attribute_prints_golden() {
     let rmax = add(&mut g, Op::ReduceMax { axes: vec![1] }, &[x]);
     let cast = add(&mut g, Op::Cast { to: DType::F32 }, &[v]);
     let mm = add(&mut g, Op::MatMul, &[x, v]);
-    g[mm].region = Some(7);
+    g.set_region(mm, Some(7));
     let lt = add(&mut g, Op::Compare(CompareOp::Lt), &[rmax, mm]);
     let sel = add(&mut g, Op::Select, &[lt, rmax, mm]);
-    g[sel].region = Some(0);
+    g.set_region(sel, Some(0));
     g.set_outputs(vec![rsum, cast, pd, cc, sel, ss, sl, tr, rs]);
     verify(&g).unwrap();
     let text = print_graph(&g);
@@ -313,9 +313,9 @@ func @attrs(%x: f64[2,3], %v: f64[3]) -> (f64[2], f32[3], f64[3,4], f64[6,3], f6
     let (m, again) = roundtrip(&text);
     assert_eq!(again, text);
     let h = m.func("attrs").unwrap();
-    assert_eq!(h[by_name(h, "12")].region, Some(7));
-    assert_eq!(h[by_name(h, "14")].region, Some(0));
-    assert_eq!(h[by_name(h, "13")].region, None);
+    assert_eq!(h.region(by_name(h, "12")), Some(7));
+    assert_eq!(h.region(by_name(h, "14")), Some(0));
+    assert_eq!(h.region(by_name(h, "13")), None);
     assert_eq!(
         h[by_name(h, "5")].op,
         Op::Slice {
@@ -346,7 +346,7 @@ func @g(%x: f64[4,6]) -> f64[2,2] {
             stride: vec![2, 3]
         }
     );
-    assert_eq!(g[s].region, Some(3));
+    assert_eq!(g.region(s), Some(3));
     assert!(text.contains("%s = slice %x start=[0,0] end=[4,6] stride=[2,3] region=3 : f64[2,2]"));
 }
 

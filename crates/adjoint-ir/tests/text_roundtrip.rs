@@ -326,7 +326,7 @@ fn random_graph(choices: &[u32]) -> Graph {
                 _ => {}
             }
             if c.below(5) == 0 {
-                g[n].region = Some(c.next() % 4);
+                g.set_region(n, Some(c.next() % 4));
             }
             pool.push(n);
         }
@@ -396,7 +396,7 @@ fn assert_same_structure(g: &Graph, h: &Graph) {
             h[b].op
         );
         assert_eq!(g[a].ty, h[b].ty, "type of node {k}");
-        assert_eq!(g[a].region, h[b].region, "region of node {k}");
+        assert_eq!(g.region(a), h.region(b), "region of node {k}");
         let ga: Vec<Pos> = g.operands(a).iter().map(|o| gp[o]).collect();
         let hb: Vec<Pos> = h.operands(b).iter().map(|o| hp[o]).collect();
         assert_eq!(ga, hb, "operands of node {k}");

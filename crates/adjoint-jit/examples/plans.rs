@@ -77,7 +77,9 @@ fn main() {
     };
     if std::env::args().any(|a| a == "--ir") {
         let mut r = g.clone();
-        adjoint_passes::fuse::assign_regions(&mut r).unwrap();
+        adjoint_ir::fusion::assign_regions(&r)
+            .unwrap()
+            .annotate(&mut r);
         println!("{}", print_graph(&r));
     }
     let f = compile(&g, &JitOptions::default()).unwrap();

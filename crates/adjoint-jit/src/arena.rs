@@ -9,7 +9,7 @@
 //! buffers is placed in `O(n log n)` whatever the number of buffers live at
 //! once. Sizes are 64-byte aligned and all size arithmetic is checked.
 
-use crate::plan::{Buf, BufId, BufKind, Step};
+use crate::kernel_ir::{Buf, BufId, BufKind, Step};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -115,6 +115,7 @@ pub(crate) fn allocate(
         }
     }
     let mut order: Vec<BufId> = (0..n)
+        .map(BufId::new)
         .filter(|&b| matches!(bufs[b].kind, BufKind::Arena { .. }) && first[b] != usize::MAX)
         .collect();
     order.sort_by_key(|&b| (first[b], b));
@@ -164,7 +165,7 @@ pub(crate) fn allocate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Access, Kernel};
+    use crate::kernel_ir::{Access, Kernel};
     use adjoint_ir::{DType, GraphBuilder, TensorType};
 
     fn buf(numel: usize) -> Buf {
@@ -179,7 +180,7 @@ mod tests {
     }
 
     /// A step touching `bs`.
-    fn step(bs: &[BufId]) -> Step {
+    fn step(bs: &[usize]) -> Step {
         Step::Kernel(Kernel {
             label: String::new(),
             outer: vec![],
@@ -187,7 +188,7 @@ mod tests {
             accesses: bs
                 .iter()
                 .map(|&b| Access {
-                    buf: b,
+                    buf: BufId::new(b),
                     dtype: DType::F64,
                     offset: 0,
                     outer: vec![],
@@ -256,13 +257,13 @@ mod tests {
         let mut bufs = vec![buf(usize::MAX / 4)];
         assert_eq!(
             allocate(&mut bufs, &[step(&[0])], usize::MAX),
-            Err(ArenaError::Overflow { buf: 0 })
+            Err(ArenaError::Overflow { buf: BufId::new(0) })
         );
         // Each size is representable, their sum is not.
         let mut bufs = vec![buf(usize::MAX / 16), buf(usize::MAX / 16)];
         assert_eq!(
             allocate(&mut bufs, &[step(&[0, 1])], usize::MAX),
-            Err(ArenaError::Overflow { buf: 1 })
+            Err(ArenaError::Overflow { buf: BufId::new(1) })
         );
     }
 
@@ -273,7 +274,10 @@ mod tests {
         assert_eq!(allocate(&mut bufs.clone(), &steps, 128), Ok(128));
         assert_eq!(
             allocate(&mut bufs, &steps, 127),
-            Err(ArenaError::OverBudget { buf: 1, bytes: 128 })
+            Err(ArenaError::OverBudget {
+                buf: BufId::new(1),
+                bytes: 128
+            })
         );
     }
 }

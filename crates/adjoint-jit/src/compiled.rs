@@ -2,7 +2,7 @@
 //! paths.
 
 use crate::buffers::{BufMut, BufRef};
-use crate::plan::ConstData;
+use crate::kernel_ir::ConstData;
 use crate::runtime::MatMulDesc;
 use adjoint_ir::{DType, Error, Result, Tensor, TensorData, TensorType};
 use cranelift_jit::JITModule;

@@ -3,7 +3,7 @@
 //! Compiles verified graphs to native code with Cranelift.
 //!
 //! [`compile`] inlines custom ops, groups elementwise work into fusion
-//! regions (`adjoint_passes::fuse`), plans memory (views for shape ops, one
+//! regions (`adjoint_ir::fusion`, a side table), plans memory (views for shape ops, one
 //! arena for intermediates reused by liveness) and lowers every region to
 //! one loop nest, vectorised with 128-bit SIMD, and every `matmul` to a
 //! GEMM call. `scan`, `while` and `cond` become native loops (and
@@ -31,8 +31,10 @@ mod codegen;
 mod compiled;
 mod control_flow;
 mod gemm_backend;
+mod kernel_ir;
+mod libcall;
 mod options;
-mod plan;
+mod planner;
 mod pool;
 mod ports;
 mod runtime;
@@ -85,18 +87,29 @@ pub(crate) fn compile_with(
     let t0 = Instant::now();
     verify(g)?;
     let mut g = g.clone();
-    if adjoint_passes::inline::inline_calls_where(&mut g, |_| true)?.1 > 0 {
+    if adjoint_ir::inline_calls_where(&mut g, |_| true)?.1 > 0 {
         verify(&g)?;
     }
-    let fuse = adjoint_passes::fuse::assign_regions(&mut g)?;
+    let regions = adjoint_ir::fusion::assign_regions(&g)?;
     let threads = match opts.threads {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = plan::build_plan(&g, threads, opts.poly_math, opts.memory_budget, bodies)?;
-    let plan_text = plan::describe(&plan);
-    let arena_op = plan::largest_arena_op(&g, &plan);
-    let output_ops = g.outputs().iter().map(|&o| plan::op_desc(&g, o)).collect();
+    let mut plan = planner::build_plan(
+        &g,
+        &regions,
+        threads,
+        opts.poly_math,
+        opts.memory_budget,
+        bodies,
+    )?;
+    let plan_text = kernel_ir::print_plan(&plan);
+    let arena_op = planner::largest_arena_op(&g, &plan);
+    let output_ops = g
+        .outputs()
+        .iter()
+        .map(|&o| planner::op_desc(&g, o))
+        .collect();
     // The descriptors' heap storage never moves: the code holds pointers.
     let descs: Vec<runtime::MatMulDesc> = std::mem::take(&mut plan.matmuls);
     let addrs = codegen::Addresses {
@@ -106,9 +119,8 @@ pub(crate) fn compile_with(
             .map(|d| (d as *const runtime::MatMulDesc) as usize)
             .collect(),
     };
-    let host = runtime::host_functions();
     let t1 = Instant::now();
-    let lowered = codegen::lower(&plan, &addrs, &host, opts, threads)?;
+    let lowered = codegen::lower(&plan, &addrs, opts, threads)?;
     let t2 = Instant::now();
     let params = g.param_types();
     let outputs = g.output_types();
@@ -116,11 +128,11 @@ pub(crate) fn compile_with(
     let kernels = plan
         .steps
         .iter()
-        .filter(|s| matches!(s, plan::Step::Kernel(_)))
+        .filter(|s| matches!(s, kernel_ir::Step::Kernel(_)))
         .count();
     let stats = CompileStats {
         nodes: g.len(),
-        regions: fuse.regions,
+        regions: regions.stats.regions,
         kernels,
         matmuls: descs.len(),
         parallel_kernels: lowered.parallel_kernels,
@@ -133,8 +145,8 @@ pub(crate) fn compile_with(
             .steps
             .iter()
             .map(|s| match s {
-                plan::Step::Kernel(k) => k.exprs.len(),
-                plan::Step::MatMul { .. } | plan::Step::Control(_) => 0,
+                kernel_ir::Step::Kernel(k) => k.exprs.len(),
+                kernel_ir::Step::MatMul { .. } | kernel_ir::Step::Control(_) => 0,
             })
             .sum(),
         seconds: t0.elapsed().as_secs_f64(),

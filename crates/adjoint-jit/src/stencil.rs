@@ -1,6 +1,6 @@
 //! Reuse of shifted subexpressions across the steps of a vector loop.
 //!
-//! A consumer of a recomputed `pad` (`plan::Val::PadExpr`) evaluates a
+//! A consumer of a recomputed `pad` (`planner::Val::PadExpr`) evaluates a
 //! region's value at its own index minus the pad's low edge: the Rosenbrock
 //! gradient computes `t(i) = 200 (x[i+1] - x[i]²)` for its first term and
 //! `t(i-1)` for its second. When the loop evaluates the unshifted
@@ -14,7 +14,7 @@
 //! copies of earlier ones and which expressions still need computing;
 //! [`window`] builds a shifted vector from the lanes of two steps.
 
-use crate::plan::{KExpr, Kernel};
+use crate::kernel_ir::{AccessId, BufId, ExprId, KExpr, Kernel};
 use adjoint_ir::{BinaryOp, CompareOp, DType, UnaryOp};
 use cranelift_codegen::ir::types::I8X16;
 use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value};
@@ -65,10 +65,10 @@ enum Key {
     /// A constant (bits and dtype).
     Const(u64, DType),
     /// A load that does not move along the inner loop.
-    Invariant(usize, DType, i64, Vec<i64>),
+    Invariant(BufId, DType, i64, Vec<i64>),
     /// A load walking the inner loop with stride 1 (buffer, dtype, outer
     /// strides); its position is its offset.
-    Stream(usize, DType, Vec<i64>),
+    Stream(BufId, DType, Vec<i64>),
     Unary(UnaryOp, usize),
     Binary(BinaryOp, usize, usize, Option<i64>),
     Compare(CompareOp, usize, usize, Option<i64>),
@@ -95,7 +95,7 @@ pub(crate) fn analyse(k: &Kernel, seg: Option<&[bool]>) -> Option<Reuse> {
     let mut keys: HashMap<Key, usize> = HashMap::new();
     let mut class: Vec<(usize, Option<i64>)> = Vec::with_capacity(n);
     let mut computes: Vec<bool> = Vec::with_capacity(n);
-    let valid = |a: usize| {
+    let valid = |a: AccessId| {
         let acc = &k.accesses[a];
         if acc.outer_valid.iter().any(Option::is_some) {
             return None;
@@ -180,14 +180,14 @@ pub(crate) fn analyse(k: &Kernel, seg: Option<&[bool]>) -> Option<Reuse> {
     // What the body evaluates: the stored and reduced values and their
     // operands, where a shared expression needs its source instead.
     let mut needed = vec![false; n];
-    let mut stack: Vec<usize> = k.stores.iter().map(|&(v, _)| v).collect();
+    let mut stack: Vec<ExprId> = k.stores.iter().map(|&(v, _)| v).collect();
     stack.extend(k.reductions.iter().map(|r| r.value));
     while let Some(e) = stack.pop() {
         if std::mem::replace(&mut needed[e], true) {
             continue;
         }
         if let Some(s) = shares[e] {
-            stack.push(s.src);
+            stack.push(ExprId::new(s.src));
             continue;
         }
         match &k.exprs[e] {
@@ -232,7 +232,7 @@ pub(crate) fn analyse(k: &Kernel, seg: Option<&[bool]>) -> Option<Reuse> {
 /// The expressions `root` depends on, itself included.
 pub(crate) fn cone(k: &Kernel, root: usize) -> Vec<bool> {
     let mut want = vec![false; k.exprs.len()];
-    let mut stack = vec![root];
+    let mut stack = vec![ExprId::new(root)];
     while let Some(e) = stack.pop() {
         if std::mem::replace(&mut want[e], true) {
             continue;

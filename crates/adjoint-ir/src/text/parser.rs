@@ -483,7 +483,7 @@ impl<'a> Parser<'a> {
             let ty = self.ty()?;
             let t = literal::literal_tensor(&lit, &ty, ty_loc)?;
             let id = g.constant(t);
-            g[id].region = region;
+            g.set_region(id, region);
             id
         } else {
             let base = self.op_head(op_name, op_loc)?;
@@ -530,7 +530,7 @@ impl<'a> Parser<'a> {
                     .at(l));
                 }
             }
-            g[id].region = taken.region;
+            g.set_region(id, taken.region);
             id
         };
         g[id].name = Some(name.clone());

@@ -210,7 +210,7 @@ impl ModulePrinter {
                 s.push_str(&operands.join(", "));
             }
             attrs_text(&node.op, &mut s);
-            if let Some(r) = node.region {
+            if let Some(r) = g.region(id) {
                 let _ = write!(s, " region={r}");
             }
             let _ = writeln!(s, " : {}", node.ty);

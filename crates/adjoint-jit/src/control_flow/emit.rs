@@ -2,7 +2,7 @@
 //! of the compiled bodies.
 
 use super::{Callee, Carry, ControlKind, ControlStep, Port, Stacked};
-use crate::plan::BufId;
+use crate::kernel_ir::BufId;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I64, I8};
 use cranelift_codegen::ir::{

@@ -25,7 +25,7 @@
 pub(crate) mod emit;
 
 use crate::compiled::CompiledFn;
-use crate::plan::{BufId, KExpr};
+use crate::kernel_ir::{BufId, ExprId, KExpr};
 use crate::JitOptions;
 use adjoint_ir::{BodyRef, DType, LogicalOp, Result};
 use std::collections::HashMap;
@@ -247,9 +247,9 @@ pub(crate) fn iota_row(dtype: DType, len: usize) -> adjoint_ir::TensorData {
 /// adds a bool expression and returns its index.
 pub(crate) fn logical(
     op: LogicalOp,
-    args: &[usize],
-    mut push: impl FnMut(KExpr) -> usize,
-) -> usize {
+    args: &[ExprId],
+    mut push: impl FnMut(KExpr) -> ExprId,
+) -> ExprId {
     match op {
         LogicalOp::And => {
             let f = push(KExpr::Const(0.0));

@@ -12,9 +12,10 @@
 //! result that is a graph output is written straight into the caller's
 //! output.
 
-use super::{contiguous, jit_err, row_major, BufKind, Builder, KernelBuilder, Step, Unit, Val};
+use super::{contiguous, jit_err, row_major, Builder, KernelBuilder, Unit, Val};
 use crate::compiled::CompiledFn;
 use crate::control_flow::{Bodies, Callee, Carry, ControlKind, ControlStep, Port, Stacked};
+use crate::kernel_ir::{BufId, BufKind, ConstData, Step};
 use adjoint_ir::{BodyRef, DType, NodeId, Op, Result, TensorType};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub(crate) struct State<'b> {
     pub bodies: &'b mut Bodies,
     /// Loop steps planned, with the init copies they need first
     /// (`(init node, destination buffer)`), by node.
-    pending: HashMap<NodeId, (Vec<(NodeId, usize)>, ControlStep)>,
+    pending: HashMap<NodeId, (Vec<(NodeId, BufId)>, ControlStep)>,
     /// The bodies the plan's steps call (kept alive by the plan).
     pub fns: Vec<Arc<CompiledFn>>,
 }
@@ -47,7 +48,7 @@ impl Builder<'_> {
         let ty = &self.g[id].ty;
         let dims = ty.shape.dims().to_vec();
         let row = crate::control_flow::iota_row(ty.dtype, dims[axis]);
-        self.consts.push(super::ConstData::from_tensor_data(&row));
+        self.consts.push(ConstData::from_tensor_data(&row));
         let b = self.new_buf(
             id,
             BufKind::Const(self.consts.len() - 1),
@@ -157,14 +158,14 @@ impl Builder<'_> {
     }
 
     /// A constant holding `n` as an `i64` (a trip count the code loads).
-    fn count_const(&mut self, id: NodeId, n: usize) -> usize {
-        self.consts.push(super::ConstData {
+    fn count_const(&mut self, id: NodeId, n: usize) -> BufId {
+        self.consts.push(ConstData {
             words: vec![u128::from(n as u64)],
         });
         self.new_buf(id, BufKind::Const(self.consts.len() - 1), DType::F64, 1)
     }
 
-    fn arena_buf(&mut self, id: NodeId, ty: &TensorType) -> usize {
+    fn arena_buf(&mut self, id: NodeId, ty: &TensorType) -> BufId {
         self.new_buf(id, BufKind::Arena { offset: 0 }, ty.dtype, ty.numel())
     }
 
@@ -202,7 +203,7 @@ impl Builder<'_> {
             inits.push((init, start));
             deps.extend(self.deps_of(init));
         }
-        let mut result_bufs: Vec<usize> = carries.iter().map(|c| c.result).collect();
+        let mut result_bufs: Vec<BufId> = carries.iter().map(|c| c.result).collect();
         let label = format!("{} {}", g[id].op.name(), g.display_name(id));
         let (kind, args) = match &g[id].op {
             Op::Scan {
@@ -262,7 +263,7 @@ impl Builder<'_> {
             Op::Cond { then, els } => {
                 let pred = self.ports(&ops[..1], false, pos, &mut deps)?[0].port;
                 let args = self.ports(&ops[1..], false, pos, &mut deps)?;
-                let results: Vec<usize> = results.iter().map(|ty| self.arena_buf(id, ty)).collect();
+                let results: Vec<BufId> = results.iter().map(|ty| self.arena_buf(id, ty)).collect();
                 result_bufs = results.clone();
                 let then = self.callee(id, then)?;
                 let els = self.callee(id, els)?;
