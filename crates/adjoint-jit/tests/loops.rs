@@ -762,3 +762,52 @@ fn rnn_cell_scan_with_matmuls_and_a_body_arena() {
         assert!(f.arena_bytes() >= cell.arena_bytes());
     }
 }
+
+/// `@main(c)` running `n` nested scans of length 2: `@b0(c) = c + 1` and
+/// `@bi(c) = scan(c body=@b(i-1) length=2) + 1`: the result is
+/// `c + 2^n - 1`, and the bodies nest `n - 1` deep.
+fn nested_scans(n: usize) -> Graph {
+    let mut f: Option<BodyRef> = None;
+    for i in 0..n {
+        let mut g = Graph::new(format!("b{i}"));
+        let c = g.add_param("c", TensorType::f64([])).unwrap();
+        let c = match &f {
+            None => c,
+            Some(inner) => {
+                let op = Op::Scan {
+                    body: inner.clone(),
+                    carry: 1,
+                    xs: 0,
+                    length: 2,
+                    reverse: false,
+                };
+                g.add_multi(op, &[c]).unwrap()[0]
+            }
+        };
+        let k = g.constant(Tensor::from_f64([], vec![1.0]).unwrap());
+        let y = g.add(Op::Binary(BinaryOp::Add), &[c, k]).unwrap();
+        g.set_outputs(vec![y]);
+        if i + 1 == n {
+            return g;
+        }
+        f = Some(BodyRef::new(g));
+    }
+    unreachable!("n >= 1")
+}
+
+#[test]
+fn bodies_nest_to_the_limit_and_deeper_nests_are_an_error() {
+    // 32 nested bodies compile and run (2^33 - 1 body runs would be too
+    // many: run a shallower one), 33 are refused with a clear error.
+    let deep = nested_scans(33);
+    let f = compile(&deep, &JitOptions::default()).unwrap();
+    assert_eq!(f.stats().bodies, 32);
+    let g = nested_scans(12);
+    let got = agree(&g, &[Tensor::from_f64([], vec![0.5]).unwrap()]);
+    assert_eq!(got[0].to_f64_vec(), vec![0.5 + 4095.0]);
+    let e = compile(&nested_scans(34), &JitOptions::default()).unwrap_err();
+    assert!(
+        e.message.contains("nest more than 32 deep") && e.message.contains("@b0"),
+        "{e}"
+    );
+}

@@ -33,10 +33,22 @@ use std::sync::Arc;
 
 pub(crate) use emit::emit;
 
+/// How deep loop bodies may nest in a compiled function. Compiling a body
+/// recurses (and so does running it: each level is a native call), so the
+/// depth is bounded with a clear error instead of a stack overflow; the
+/// interpreter runs deeper nests.
+pub(crate) const MAX_BODY_DEPTH: usize = 32;
+
 /// The bodies compiled during one compilation, memoised by the pointer of
 /// their graph (a body shared by several loops is compiled once).
+///
+/// Bodies are compiled with `stack_arena_max = 0`: a body's arena is a
+/// buffer of its caller's arena (allocated once, counted in the memory
+/// budget), so nested calls keep only small frames on the native stack.
 pub(crate) struct Bodies {
     opts: JitOptions,
+    /// Bodies being compiled (the nesting depth).
+    depth: usize,
     memo: HashMap<usize, Arc<CompiledFn>>,
     /// Every body compiled, in order (each once).
     pub compiled: Vec<Arc<CompiledFn>>,
@@ -46,7 +58,11 @@ impl Bodies {
     /// An empty cache compiling with `opts`.
     pub fn new(opts: &JitOptions) -> Bodies {
         Bodies {
-            opts: opts.clone(),
+            opts: JitOptions {
+                stack_arena_max: 0,
+                ..opts.clone()
+            },
+            depth: 0,
             memo: HashMap::new(),
             compiled: Vec::new(),
         }
@@ -58,8 +74,18 @@ impl Bodies {
         if let Some(f) = self.memo.get(&key) {
             return Ok(f.clone());
         }
+        if self.depth >= MAX_BODY_DEPTH {
+            return Err(adjoint_ir::Error::jit(format!(
+                "@{}: loop and branch bodies nest more than {MAX_BODY_DEPTH} deep, the JIT's \
+                 limit (the interpreter runs deeper nests)",
+                body.name()
+            )));
+        }
         let opts = self.opts.clone();
-        let f = Arc::new(crate::compile_with(body.graph(), &opts, self)?);
+        self.depth += 1;
+        let f = crate::compile_with(body.graph(), &opts, self);
+        self.depth -= 1;
+        let f = Arc::new(f?);
         self.memo.insert(key, f.clone());
         self.compiled.push(f.clone());
         Ok(f)
