@@ -2,12 +2,12 @@
 //! paths.
 
 use crate::buffers::{BufMut, BufRef};
-use crate::kernel_ir::ConstData;
+use crate::kernel_ir::{Buf, ConstData, Step};
 use crate::runtime::MatMulDesc;
 use adjoint_ir::{DType, Error, Result, Tensor, TensorData, TensorType};
 use cranelift_jit::JITModule;
 use std::cell::Cell;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The generated entry point: `main(ins, outs, arena)`.
 pub(crate) type EntryFn = unsafe extern "C" fn(*const *const u8, *const *mut u8, *mut u8);
@@ -81,9 +81,14 @@ pub struct CompiledFn {
     pub(crate) clif: Option<String>,
     pub(crate) disasm: Option<String>,
     pub(crate) stats: CompileStats,
-    pub(crate) plan_text: String,
+    /// The plan's buffers and steps (kept after lowering, a small fraction
+    /// of the code's size), printed on the first call of
+    /// [`CompiledFn::plan`].
+    pub(crate) plan_bufs: Vec<Buf>,
+    pub(crate) plan_steps: Vec<Step>,
+    pub(crate) plan_text: OnceLock<String>,
     pub(crate) _consts: Vec<ConstData>,
-    pub(crate) _descs: Vec<MatMulDesc>,
+    pub(crate) descs: Vec<MatMulDesc>,
     /// The compiled bodies the code calls (kept alive while it may run).
     pub(crate) _bodies: Vec<std::sync::Arc<CompiledFn>>,
     pub(crate) module: Mutex<Option<JITModule>>,
@@ -174,7 +179,14 @@ impl CompiledFn {
     /// A readable listing of the execution plan (kernels, their loops and
     /// modes, GEMM calls), for dumps.
     pub fn plan(&self) -> &str {
-        &self.plan_text
+        self.plan_text.get_or_init(|| {
+            crate::kernel_ir::print_plan(
+                &self.plan_bufs,
+                &self.plan_steps,
+                &self.descs,
+                self.arena_bytes,
+            )
+        })
     }
 
     fn check_count(&self, what: &str, got: usize, want: usize) -> Result<()> {

@@ -329,29 +329,37 @@ fn valid_text(v: &[Option<(i64, i64)>]) -> String {
     format!(" valid [{}]", parts.join(", "))
 }
 
-/// A readable listing of the plan: the arena size, the buffers, and every
+/// A readable listing of a plan: the arena size, the buffers, and every
 /// step with its loops, accesses, expressions, stores and reductions (ids
-/// as `b3`, `a1`, `e7`, `mm0`). [`crate::CompiledFn::plan`] returns it.
+/// as `b3`, `a1`, `e7`, `mm0`). The plan comes taken apart (buffers, steps,
+/// GEMM descriptors, arena size): [`crate::CompiledFn`] keeps these after
+/// lowering and prints them on the first call of its `plan()`. For
+/// example, `(x * x).exp().sum()` over `f64[8]`:
 ///
 /// ```text
 /// arena: 0 bytes
 /// buffers:
 ///     b0 = in0 f64 x8 (%0)
-///     b1 = out0 f64 x1 (%4)
-/// step 0: kernel [region 0: %1 %2 %3 %4] outer [] inner [8], 4 exprs, 0 stores, 1 reductions
+///     b1 = out0 f64 x1 (%3)
+/// step 0: kernel [region 0: %1 %2 %3] outer [] inner [8], 3 exprs, 0 stores, 1 reductions
 ///     a0 = b0 f64 offset 0 outer [] inner [1]
 ///     a1 = b1 f64 offset 0 outer [] inner [0]
 ///     e0: f64 = load a0
 ///     e1: f64 = mul e0, e0
-///     ...
-///     reduce_sum e3 -> a1
+///     e2: f64 = exp e1
+///     reduce_sum e2 -> a1
 /// ```
-pub(crate) fn print_plan(p: &Plan) -> String {
+pub(crate) fn print_plan(
+    bufs: &[Buf],
+    steps: &[Step],
+    matmuls: &[MatMulDesc],
+    arena_bytes: usize,
+) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "arena: {} bytes", p.arena_bytes);
+    let _ = writeln!(s, "arena: {arena_bytes} bytes");
     let _ = writeln!(s, "buffers:");
-    for (i, b) in p.bufs.iter().enumerate() {
+    for (i, b) in bufs.iter().enumerate() {
         let _ = writeln!(
             s,
             "    {} = {} {} x{} ({})",
@@ -362,7 +370,7 @@ pub(crate) fn print_plan(p: &Plan) -> String {
             b.owner
         );
     }
-    for (i, st) in p.steps.iter().enumerate() {
+    for (i, st) in steps.iter().enumerate() {
         match st {
             Step::Kernel(k) => {
                 let _ = writeln!(
@@ -406,7 +414,7 @@ pub(crate) fn print_plan(p: &Plan) -> String {
                 let _ = writeln!(s, "step {i}: {}", c.describe());
             }
             Step::MatMul { desc, a, b, c } => {
-                let d = &p.matmuls[*desc];
+                let d = &matmuls[*desc];
                 let _ = writeln!(
                     s,
                     "step {i}: matmul {desc} {} {}x{}x{} ({} batches) {a} @ {b} -> {c}",

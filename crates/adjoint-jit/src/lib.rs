@@ -103,7 +103,6 @@ pub(crate) fn compile_with(
         opts.memory_budget,
         bodies,
     )?;
-    let plan_text = kernel_ir::print_plan(&plan);
     let arena_op = planner::largest_arena_op(&g, &plan);
     let output_ops = g
         .outputs()
@@ -172,10 +171,12 @@ pub(crate) fn compile_with(
         clif: lowered.clif,
         disasm: lowered.disasm,
         stats,
-        plan_text,
+        plan_bufs: plan.bufs,
+        plan_steps: plan.steps,
+        plan_text: std::sync::OnceLock::new(),
         _consts: plan.consts,
-        _descs: descs,
-        _bodies: std::mem::take(&mut plan.bodies),
+        descs,
+        _bodies: plan.bodies,
         module: Mutex::new(Some(lowered.module)),
     })
 }
