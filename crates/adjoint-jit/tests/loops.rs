@@ -621,12 +621,42 @@ fn code_size_and_functions_do_not_depend_on_the_trip_count() {
 }
 
 #[test]
-fn the_plan_lists_the_loop_step() {
+fn the_plan_reads_xs_and_writes_ys_in_place() {
     let f = compile(&scan_graph(DType::F64, 8, true), &JitOptions::default()).unwrap();
     assert!(
         f.plan().contains("scan of @step x 8 (reverse)"),
         "{}",
         f.plan()
+    );
+    // xs is read in place and ys written in place: besides the loop, the
+    // only step is the copy of the carry's init into its buffer (once).
+    let plan = f.plan();
+    let steps: Vec<&str> = plan.lines().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(steps.len(), 2, "{plan}");
+    assert!(steps[0].contains("init"), "{plan}");
+    // A strided scanned input is copied once, before the loop.
+    let mut g = Graph::new("strided");
+    let xt = g.add_param("xt", TensorType::f64([2, 6])).unwrap();
+    let c0 = g.add_param("c0", TensorType::f64([2])).unwrap();
+    let k = g.add_param("k", TensorType::f64([])).unwrap();
+    let xs = g.add(Op::Transpose { perm: vec![1, 0] }, &[xt]).unwrap();
+    let op = Op::Scan {
+        body: step(DType::F64),
+        carry: 1,
+        xs: 1,
+        length: 6,
+        reverse: false,
+    };
+    let r = g.add_multi(op, &[c0, xs, k]).unwrap();
+    g.set_outputs(r);
+    let f = compile(&g, &JitOptions::default()).unwrap();
+    let plan = f.plan();
+    let steps: Vec<&str> = plan.lines().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(steps.len(), 3, "{plan}");
+    assert_eq!(
+        steps.iter().filter(|l| l.contains("copy")).count(),
+        1,
+        "{plan}"
     );
     // The bodies' code is part of the dumps.
     let opts = JitOptions {
