@@ -11,8 +11,8 @@ mod common;
 mod loop_reference;
 
 use adjoint_ir::{
-    BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, Op, Shape, Tensor, TensorData,
-    TensorType, UnaryOp,
+    BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, Op, Shape, Tensor,
+    TensorData, TensorType, UnaryOp,
 };
 use adjoint_jit::{compile, JitOptions};
 use adjoint_passes::PassManager;
@@ -272,6 +272,11 @@ enum Step {
     Transpose2(usize),
     SliceShift(usize),
     CastRound(usize),
+    /// `pick(i) + iota` along axis 0 or 1.
+    IotaAdd(usize, bool),
+    /// `select(op(pick(i) > pick(j), pick(j) > pick(i)·0.5), pick(i), pick(j))`
+    /// with `op` one of `and`, `or`, and `not` of the first test.
+    Logic(usize, usize, u8),
 }
 
 fn step_strategy() -> impl Strategy<Value = Step> {
@@ -286,6 +291,8 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         (0..64usize).prop_map(Step::Transpose2),
         (0..64usize).prop_map(Step::SliceShift),
         (0..64usize).prop_map(Step::CastRound),
+        (0..64usize, any::<bool>()).prop_map(|(i, a)| Step::IotaAdd(i, a)),
+        (0..64usize, 0..64usize, 0..3u8).prop_map(|(i, j, o)| Step::Logic(i, j, o)),
     ]
 }
 
@@ -323,6 +330,24 @@ fn build_random(dt: DType, r: usize, c: usize, steps: &[Step], n_out: usize) -> 
                 }
             }
             Step::CastRound(i) => pick(i).cast(other).sqrt().cast(dt),
+            Step::IotaAdd(i, first) => {
+                let iota = Op::Iota {
+                    shape: Shape::new(vec![r, c]),
+                    axis: usize::from(!first),
+                    dtype: dt,
+                };
+                pick(i) + b.op(iota, &[])
+            }
+            Step::Logic(i, j, o) => {
+                let p = pick(i).gt(pick(j));
+                let q = pick(j).gt(pick(i) * pick(i).lit(0.5));
+                let t = match o {
+                    0 => b.op(Op::Logical(LogicalOp::And), &[p, q]),
+                    1 => b.op(Op::Logical(LogicalOp::Or), &[p, q]),
+                    _ => b.op(Op::Logical(LogicalOp::Not), &[p]),
+                };
+                t.select(pick(i), pick(j))
+            }
         };
         vals.push(v);
     }
