@@ -841,3 +841,38 @@ fn bodies_nest_to_the_limit_and_deeper_nests_are_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn cond_without_operands_and_scan_with_only_invariants() {
+    // Branches with no parameters (P = 0) returning constants.
+    let b = GraphBuilder::new("yes");
+    let t = BodyRef::new(b.build(&[b.scalar(1.5, DType::F64)]).unwrap());
+    let b = GraphBuilder::new("no");
+    let e = BodyRef::new(b.build(&[b.scalar(f64::NAN, DType::F64)]).unwrap());
+    let mut g = Graph::new("pick");
+    let p = g.add_param("p", ty(DType::Bool, &[])).unwrap();
+    let r = g.add_multi(Op::Cond { then: t, els: e }, &[p]).unwrap();
+    g.set_outputs(r);
+    for pred in [true, false] {
+        let p = Tensor::new(Shape::new(vec![]), TensorData::Bool(vec![pred])).unwrap();
+        let got = agree(&g, &[p]);
+        assert_eq!(got[0].to_f64_vec()[0].is_nan(), !pred);
+    }
+    // No carries and no scanned inputs: each trip stacks f(k).
+    let b = GraphBuilder::new("f");
+    let k = b.param("k", TensorType::f64([3]));
+    let body = BodyRef::new(b.build(&[k.exp()]).unwrap());
+    let mut g = Graph::new("repeat");
+    let k = g.add_param("k", TensorType::f64([3])).unwrap();
+    let op = Op::Scan {
+        body,
+        carry: 0,
+        xs: 0,
+        length: 4,
+        reverse: true,
+    };
+    let r = g.add_multi(op, &[k]).unwrap();
+    g.set_outputs(r);
+    let got = agree(&g, &inputs_of(&g, 13));
+    assert_eq!(got[0].shape().dims(), &[4, 3]);
+}
