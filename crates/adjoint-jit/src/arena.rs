@@ -106,6 +106,7 @@ pub(crate) fn allocate(
                     .filter_map(|r| r.scratch)
                     .for_each(|b| touch(b, s));
             }
+            Step::Control(c) => c.buffers().into_iter().for_each(|b| touch(b, s)),
             Step::MatMul { a, b, c, .. } => {
                 touch(*a, s);
                 touch(*b, s);

@@ -32,8 +32,16 @@ pub struct CompileStats {
     /// (`OptLevel::Auto` on code with many host calls, such as W7).
     pub single_pass_regalloc: bool,
     /// Native functions generated: `main`, plus one per chunk of steps in
-    /// long programs and one per kernel split across threads.
+    /// long programs and one per kernel split across threads, and those of
+    /// every body of a loop or conditional (each compiled once).
     pub functions: usize,
+    /// Bytes of machine code generated, bodies of loops and conditionals
+    /// included: it does not depend on trip counts (loops are never
+    /// unrolled).
+    pub code_bytes: usize,
+    /// Bodies of loops and conditionals compiled (each function once,
+    /// however many loops run it); their functions count in `functions`.
+    pub bodies: usize,
     /// Expressions of all loop kernels together (loads, constants and
     /// operations computed per iteration): the size of the plan, which
     /// grows linearly with the program.
@@ -81,6 +89,8 @@ pub struct CompiledFn {
     pub(crate) plan_text: OnceLock<String>,
     pub(crate) _consts: Vec<ConstData>,
     pub(crate) descs: Vec<MatMulDesc>,
+    /// The compiled bodies the code calls (kept alive while it may run).
+    pub(crate) _bodies: Vec<std::sync::Arc<CompiledFn>>,
     pub(crate) module: Mutex<Option<JITModule>>,
 }
 

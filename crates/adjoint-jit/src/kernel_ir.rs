@@ -223,6 +223,9 @@ pub(crate) enum Step {
         b: BufId,
         c: BufId,
     },
+    /// A `scan`, `while` or `cond`: a native loop (or branch) calling
+    /// separately compiled bodies (`crate::control_flow`).
+    Control(Box<crate::control_flow::ControlStep>),
 }
 
 impl Plan {
@@ -271,6 +274,8 @@ pub(crate) struct Plan {
     pub matmuls: Vec<MatMulDesc>,
     pub steps: Vec<Step>,
     pub arena_bytes: usize,
+    /// The compiled bodies the control steps call.
+    pub bodies: Vec<std::sync::Arc<crate::compiled::CompiledFn>>,
 }
 
 impl fmt::Display for BufKind {
@@ -404,6 +409,9 @@ pub(crate) fn print_plan(
                         .map_or_else(String::new, |b| format!(" (block scratch {b})"));
                     let _ = writeln!(s, "    {} {} -> {}{scratch}", r.kind, r.value, r.dest);
                 }
+            }
+            Step::Control(c) => {
+                let _ = writeln!(s, "step {i}: {}", c.describe());
             }
             Step::MatMul { desc, a, b, c } => {
                 let d = &matmuls[*desc];

@@ -6,7 +6,9 @@
 //! regions (`adjoint_ir::fusion`, a side table), plans memory (views for shape ops, one
 //! arena for intermediates reused by liveness) and lowers every region to
 //! one loop nest, vectorised with 128-bit SIMD, and every `matmul` to a
-//! GEMM call. The result, a [`CompiledFn`], is called on caller-owned
+//! GEMM call. `scan`, `while` and `cond` become native loops (and
+//! branches) calling their bodies, each compiled once (`control_flow.rs`).
+//! The result, a [`CompiledFn`], is called on caller-owned
 //! buffers with full checking of counts, dtypes and lengths.
 //!
 //! ```
@@ -27,6 +29,7 @@ mod arena;
 mod buffers;
 mod codegen;
 mod compiled;
+mod control_flow;
 mod gemm_backend;
 mod kernel_ir;
 mod libcall;
@@ -57,6 +60,30 @@ pub fn eval(g: &Graph, inputs: &[adjoint_ir::Tensor]) -> Result<Vec<adjoint_ir::
 /// Compiles `g` to native code. The graph is verified first; errors are
 /// [`adjoint_ir::ErrorKind::Jit`] errors naming the op.
 pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
+    let mut bodies = control_flow::Bodies::new(opts);
+    let mut f = compile_with(g, opts, &mut bodies)?;
+    // The bodies of loops and conditionals (each compiled once) count in
+    // the figures.
+    for b in &bodies.compiled {
+        f.stats.functions += b.stats.functions;
+        f.stats.code_bytes += b.stats.code_bytes;
+        for (all, own) in [(&mut f.clif, &b.clif), (&mut f.disasm, &b.disasm)] {
+            if let (Some(all), Some(own)) = (all.as_mut(), own) {
+                all.push_str(&format!("; body @{}\n{own}", b.name));
+            }
+        }
+    }
+    f.stats.bodies = bodies.compiled.len();
+    Ok(f)
+}
+
+/// [`compile`], compiling the bodies of loops and conditionals through
+/// (and into) `bodies`; the figures are the function's own.
+pub(crate) fn compile_with(
+    g: &Graph,
+    opts: &JitOptions,
+    bodies: &mut control_flow::Bodies,
+) -> Result<CompiledFn> {
     let t0 = Instant::now();
     verify(g)?;
     let mut g = g.clone();
@@ -68,7 +95,14 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         0 => pool::hardware_threads(),
         n => n,
     };
-    let mut plan = planner::build_plan(&g, &regions, threads, opts.poly_math, opts.memory_budget)?;
+    let mut plan = planner::build_plan(
+        &g,
+        &regions,
+        threads,
+        opts.poly_math,
+        opts.memory_budget,
+        bodies,
+    )?;
     let arena_op = planner::largest_arena_op(&g, &plan);
     let output_ops = g
         .outputs()
@@ -104,12 +138,14 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         opt_level: lowered.opt_level,
         single_pass_regalloc: lowered.single_pass_regalloc,
         functions: lowered.functions,
+        code_bytes: lowered.code_bytes,
+        bodies: 0,
         kernel_exprs: plan
             .steps
             .iter()
             .map(|s| match s {
                 kernel_ir::Step::Kernel(k) => k.exprs.len(),
-                kernel_ir::Step::MatMul { .. } => 0,
+                kernel_ir::Step::MatMul { .. } | kernel_ir::Step::Control(_) => 0,
             })
             .sum(),
         seconds: t0.elapsed().as_secs_f64(),
@@ -140,6 +176,7 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         plan_text: std::sync::OnceLock::new(),
         _consts: plan.consts,
         descs,
+        _bodies: plan.bodies,
         module: Mutex::new(Some(lowered.module)),
     })
 }

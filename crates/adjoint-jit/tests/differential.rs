@@ -7,9 +7,12 @@
 //! come from proptest; gradient graphs from the AD passes.
 
 mod common;
+#[path = "common/loop_reference.rs"]
+mod loop_reference;
 
 use adjoint_ir::{
-    BinaryOp, CompareOp, DType, Graph, GraphBuilder, Op, Tensor, TensorType, UnaryOp,
+    BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, Op, Shape, Tensor,
+    TensorData, TensorType, UnaryOp,
 };
 use adjoint_jit::{compile, JitOptions};
 use adjoint_passes::PassManager;
@@ -269,6 +272,11 @@ enum Step {
     Transpose2(usize),
     SliceShift(usize),
     CastRound(usize),
+    /// `pick(i) + iota` along axis 0 or 1.
+    IotaAdd(usize, bool),
+    /// `select(op(pick(i) > pick(j), pick(j) > pick(i)·0.5), pick(i), pick(j))`
+    /// with `op` one of `and`, `or`, and `not` of the first test.
+    Logic(usize, usize, u8),
 }
 
 fn step_strategy() -> impl Strategy<Value = Step> {
@@ -283,6 +291,8 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         (0..64usize).prop_map(Step::Transpose2),
         (0..64usize).prop_map(Step::SliceShift),
         (0..64usize).prop_map(Step::CastRound),
+        (0..64usize, any::<bool>()).prop_map(|(i, a)| Step::IotaAdd(i, a)),
+        (0..64usize, 0..64usize, 0..3u8).prop_map(|(i, j, o)| Step::Logic(i, j, o)),
     ]
 }
 
@@ -320,6 +330,24 @@ fn build_random(dt: DType, r: usize, c: usize, steps: &[Step], n_out: usize) -> 
                 }
             }
             Step::CastRound(i) => pick(i).cast(other).sqrt().cast(dt),
+            Step::IotaAdd(i, first) => {
+                let iota = Op::Iota {
+                    shape: Shape::new(vec![r, c]),
+                    axis: usize::from(!first),
+                    dtype: dt,
+                };
+                pick(i) + b.op(iota, &[])
+            }
+            Step::Logic(i, j, o) => {
+                let p = pick(i).gt(pick(j));
+                let q = pick(j).gt(pick(i) * pick(i).lit(0.5));
+                let t = match o {
+                    0 => b.op(Op::Logical(LogicalOp::And), &[p, q]),
+                    1 => b.op(Op::Logical(LogicalOp::Or), &[p, q]),
+                    _ => b.op(Op::Logical(LogicalOp::Not), &[p]),
+                };
+                t.select(pick(i), pick(j))
+            }
         };
         vals.push(v);
     }
@@ -372,6 +400,124 @@ proptest! {
         check(&g, &ins, Tol::Exact);
         let no_fma = JitOptions { fma: false, ..JitOptions::default() };
         check_with(&g, &ins, Tol::Exact, &no_fma);
+    }
+}
+
+/// Which loop a random program with a loop runs.
+#[derive(Clone, Copy, Debug)]
+enum LoopKind {
+    Scan { reverse: bool },
+    While,
+    Cond,
+}
+
+/// A random program with a loop: the bodies are random programs
+/// ([`build_random`]) over `[r, c]` values.
+/// - `scan`: carry `a`, scanned input `b` (xs: `[n, r, c]`); the body's
+///   first output is the new carry, the others are stacked;
+/// - `while`: carries `a`, `b`, at most `n` trips while `max(a) < 4`;
+/// - `cond`: two random branches on `(a, b)`, chosen by a bool parameter.
+fn build_random_loop(
+    kind: LoopKind,
+    dt: DType,
+    (r, c, n): (usize, usize, usize),
+    steps: &[Step],
+    other: &[Step],
+    n_out: usize,
+) -> Graph {
+    let t = TensorType::new(dt, [r, c]);
+    let mut g = Graph::new("rand_loop");
+    let outs = match kind {
+        LoopKind::Scan { reverse } => {
+            let body = BodyRef::new(build_random(dt, r, c, steps, n_out));
+            let c0 = g.add_param("c0", t.clone()).unwrap();
+            let xs = g.add_param("xs", TensorType::new(dt, [n, r, c])).unwrap();
+            let op = Op::Scan {
+                body,
+                carry: 1,
+                xs: 1,
+                length: n,
+                reverse,
+            };
+            g.add_multi(op, &[c0, xs]).unwrap()
+        }
+        LoopKind::While => {
+            let body = BodyRef::new(build_random(dt, r, c, steps, 2));
+            let b = GraphBuilder::new("small");
+            let a = b.param("a", t.clone());
+            let _b = b.param("b", t.clone());
+            let p = a.max_all().lt(a.lit(4.0));
+            let cond = BodyRef::new(b.build(&[p]).unwrap());
+            let a0 = g.add_param("a0", t.clone()).unwrap();
+            let b0 = g.add_param("b0", t.clone()).unwrap();
+            let op = Op::While {
+                cond,
+                body,
+                carry: 2,
+                max_trips: Some(n),
+            };
+            g.add_multi(op, &[a0, b0]).unwrap()
+        }
+        LoopKind::Cond => {
+            let then = BodyRef::new(build_random(dt, r, c, steps, n_out));
+            let els = BodyRef::new(build_random(dt, r, c, other, n_out));
+            let p = g.add_param("p", TensorType::new(DType::Bool, [])).unwrap();
+            let a = g.add_param("a", t.clone()).unwrap();
+            let b = g.add_param("b", t.clone()).unwrap();
+            g.add_multi(Op::Cond { then, els }, &[p, a, b]).unwrap()
+        }
+    };
+    g.set_outputs(outs);
+    g
+}
+
+fn loop_kind_strategy() -> impl Strategy<Value = LoopKind> {
+    prop_oneof![
+        any::<bool>().prop_map(|reverse| LoopKind::Scan { reverse }),
+        Just(LoopKind::While),
+        Just(LoopKind::Cond),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Random programs with a `scan`, `while` or `cond` around random
+    /// bodies match the interpreter bit for bit, in both math modes
+    /// (random seed: any failure is a bug).
+    #[test]
+    fn random_programs_with_loops_match_the_interpreter(
+        kind in loop_kind_strategy(),
+        f64dt in any::<bool>(),
+        r in 1usize..4,
+        c in prop::sample::select(vec![1usize, 2, 3, 5, 9]),
+        n in 0usize..5,
+        steps in prop::collection::vec(step_strategy(), 1..8),
+        other in prop::collection::vec(step_strategy(), 1..8),
+        n_out in 1usize..4,
+        pred in any::<bool>(),
+        seed in 0u64..1000,
+    ) {
+        let dt = if f64dt { DType::F64 } else { DType::F32 };
+        let g = build_random_loop(kind, dt, (r, c, n), &steps, &other, n_out);
+        let ins: Vec<Tensor> = g
+            .param_types()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t.dtype {
+                DType::Bool => Tensor::new(Shape::new(vec![]), TensorData::Bool(vec![pred])).unwrap(),
+                _ if i == 0 => tensor(t, &data_special(t.numel(), seed)),
+                _ => tensor(t, &data(t.numel(), seed + 1, -2.0, 2.0)),
+            })
+            .collect();
+        for opts in [JitOptions::default(), host_math()] {
+            let want = loop_reference::reference(&g, &ins, &opts);
+            let got = jit_run_opts(&g, &ins, &opts);
+            prop_assert_eq!(got.len(), want.len());
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert_same(&format!("{kind:?} output {i}"), a, b);
+            }
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Lowered {
     pub single_pass_regalloc: bool,
     /// Functions generated (`main`, step chunks, parallel kernels).
     pub functions: usize,
+    /// Bytes of machine code of those functions.
+    pub code_bytes: usize,
 }
 
 /// Host-side addresses the code refers to.
@@ -60,6 +62,8 @@ pub(super) struct Ctx<'a> {
     /// The out-of-line polynomial functions called so far (defined after
     /// `main`): kernels that do not inline the polynomials call these.
     pub(super) math_fns: Vec<PolyFn>,
+    /// Bytes of machine code defined so far.
+    pub(super) code_bytes: usize,
 }
 
 /// The shape of one vector step of a loop: what [`Ctx::eval_vector`]

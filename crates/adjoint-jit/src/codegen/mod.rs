@@ -84,7 +84,7 @@ pub(super) const MAX_WEIGHT_PER_FN: usize = 4096;
 pub(super) fn step_chunks(plan: &Plan) -> Vec<std::ops::Range<usize>> {
     let weight = |s: &Step| match s {
         Step::Kernel(k) => 1 + k.exprs.len() + k.accesses.len(),
-        Step::MatMul { .. } => 1,
+        Step::MatMul { .. } | Step::Control(_) => 1,
     };
     let mut out = Vec::new();
     let (mut start, mut w) = (0, 0);
@@ -193,6 +193,9 @@ impl Ctx<'_> {
                     } else {
                         self.emit_kernel(b, env, k, None)?;
                     }
+                }
+                Step::Control(c) => {
+                    crate::control_flow::emit(b, c, &mut |b, buf| self.buf_base(b, env, buf))
                 }
                 Step::MatMul { desc, a, b: bb, c } => {
                     let d = b.ins().iconst(I64, self.addrs.descs[*desc] as i64);

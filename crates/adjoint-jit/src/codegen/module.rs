@@ -29,7 +29,7 @@ pub(super) fn host_calls(plan: &Plan, opts: &JitOptions) -> usize {
         .iter()
         .map(|s| match s {
             Step::Kernel(k) if !kernel_inlines_math(opts, k) => transcendentals(k),
-            Step::Kernel(_) | Step::MatMul { .. } => 0,
+            Step::Kernel(_) | Step::MatMul { .. } | Step::Control(_) => 0,
         })
         .sum()
 }
@@ -121,6 +121,7 @@ pub(crate) fn lower(
         fma: opts.math_mode() == adjoint_ir::math::MathMode::Poly { fma: true },
         kernel_poly: opts.poly_math,
         math_fns: Vec::new(),
+        code_bytes: 0,
     };
     let main = cx.define_main()?;
     cx.define_math_fns()?;
@@ -137,6 +138,7 @@ pub(crate) fn lower(
         opt_level,
         single_pass_regalloc: single_pass,
         functions: cx.next_fn as usize,
+        code_bytes: cx.code_bytes,
     })
 }
 
@@ -189,6 +191,7 @@ impl Ctx<'_> {
         self.module
             .define_function(id, &mut ctx)
             .map_err(|e| cl_err(&format!("compile {name}"), format!("{e:?}")))?;
+        self.code_bytes += ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
         if let Some(text) = &mut self.disasm {
             if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
                 text.push_str(&format!("; function {name}\n{v}\n"));

@@ -23,6 +23,8 @@
 //! `MAX_RECOMPUTE_NODES` nodes; a fusion region at most 256), and every
 //! table is a hash map or B-tree, so planning is `O(n log n)` in the nodes.
 
+// Loops and conditionals (`scan`, `while`, `cond`, projections, `iota`).
+mod control;
 mod kernel_builder;
 mod recompute;
 mod steps;
@@ -116,6 +118,8 @@ pub(super) enum Unit {
 
 pub(super) struct Builder<'g> {
     g: &'g Graph,
+    /// Loops and conditionals (`control.rs`).
+    control: control::State<'g>,
     /// The fusion regions of `g` (a side table).
     regions: &'g Regions,
     bufs: Vec<Buf>,
@@ -182,10 +186,12 @@ pub(crate) fn build_plan(
     threads: usize,
     cheap_math: bool,
     budget: usize,
+    bodies: &mut crate::control_flow::Bodies,
 ) -> Result<Plan> {
     let order = g.topo_order()?;
     let mut b = Builder {
         g,
+        control: control::State::new(bodies),
         bufs: Vec::new(),
         consts: Vec::new(),
         matmuls: Vec::new(),
@@ -226,6 +232,7 @@ pub(crate) fn build_plan(
                     steps.push(Step::Kernel(k));
                 }
             }
+            Unit::Node(id) if b.is_control(*id) => b.control_steps(*id, &mut steps)?,
             Unit::Node(id) => b.node_steps(*id, &mut steps)?,
             Unit::Copy(id) => {
                 let (v, buf) = b.copies[id].clone();
@@ -283,6 +290,7 @@ pub(crate) fn build_plan(
         matmuls: b.matmuls,
         steps,
         arena_bytes,
+        bodies: b.control.fns,
     })
 }
 

@@ -158,6 +158,9 @@ impl Builder<'_> {
                 Op::Compare(c) => Some(k.push(KExpr::Compare(*c, args[0], args[1]), dt)),
                 Op::Select => Some(k.push(KExpr::Select(args[0], args[1], args[2]), dt)),
                 Op::Cast { to } => Some(k.push(KExpr::Cast(g[ops[0]].ty.dtype, args[0]), *to)),
+                Op::Logical(l) => Some(crate::control_flow::logical(*l, &args, |e| {
+                    k.push(e, DType::Bool)
+                })),
                 Op::ReduceSum { .. } | Op::ReduceMax { .. } => {
                     let kind = if matches!(node.op, Op::ReduceSum { .. }) {
                         ReduceKind::Sum

@@ -192,23 +192,18 @@ impl Builder<'_> {
                         format!("internal: call @{} was not inlined", c.name),
                     ))
                 }
-                Op::Iota { .. }
-                | Op::Logical(_)
-                | Op::Scan { .. }
-                | Op::While { .. }
-                | Op::Cond { .. }
-                | Op::Project { .. } => {
-                    return Err(jit_err(
-                        g,
-                        id,
-                        format!("{}: not supported by the JIT yet", node.op.name()),
-                    ))
+                Op::Iota { axis, .. } => self.iota_node(id, *axis),
+                Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+                    self.control_node(id, pos)?
                 }
+                // Planned with its loop node (the loop's result buffer).
+                Op::Project { .. } => {}
                 Op::Unary(_)
                 | Op::Binary(_)
                 | Op::Compare(_)
                 | Op::Select
                 | Op::Cast { .. }
+                | Op::Logical(_)
                 | Op::ReduceSum { .. }
                 | Op::ReduceMax { .. }
                 | Op::Broadcast { .. }
