@@ -10,13 +10,16 @@
 //! A [`Value`] belongs to the builder that made it. Combining it with
 //! values of another builder, naming it or returning it through another
 //! builder is an error that says so ([`GraphBuilder::try_op`],
-//! [`GraphBuilder::try_name`], [`GraphBuilder::build`]).
+//! [`GraphBuilder::try_name`], [`GraphBuilder::build`]) — except in the
+//! builder of a loop body or branch, where a value of an enclosing builder
+//! becomes a loop invariant (closure conversion, see
+//! [`GraphBuilder::scan`]).
 
 use crate::{
-    BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, NodeId, Op, Result, Shape,
-    Tensor, TensorType, UnaryOp,
+    BinaryOp, CompareOp, CustomOp, CustomRef, DType, Error, Graph, LogicalOp, NodeId, Op, Result,
+    Shape, Tensor, TensorType, UnaryOp,
 };
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// Builds one function. Values are handles borrowed from the builder.
@@ -36,7 +39,15 @@ use std::sync::Arc;
 /// ```
 #[derive(Debug)]
 pub struct GraphBuilder {
-    g: RefCell<Graph>,
+    pub(crate) g: RefCell<Graph>,
+    /// The addresses of the enclosing builders, nearest first (empty for a
+    /// top-level builder). Values of these builders are captured.
+    pub(crate) ancestors: Vec<usize>,
+    /// The values of enclosing builders this builder captured as
+    /// parameters, in order of first use.
+    pub(crate) captures: RefCell<Vec<crate::builder_capture::Capture>>,
+    /// The number of loops and conditionals built so far (names bodies).
+    pub(crate) loops: Cell<usize>,
 }
 
 /// A handle to a value in a [`GraphBuilder`]. Cheap to copy.
@@ -53,7 +64,7 @@ impl std::fmt::Debug for Value<'_> {
 }
 
 #[track_caller]
-fn ok<T>(r: Result<T>) -> T {
+pub(crate) fn ok<T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("{}", e.message),
@@ -63,8 +74,16 @@ fn ok<T>(r: Result<T>) -> T {
 impl GraphBuilder {
     /// A builder for a function named `name`.
     pub fn new(name: impl Into<String>) -> GraphBuilder {
+        GraphBuilder::nested(name, Vec::new())
+    }
+
+    /// A builder named `name` inside the builders at `ancestors`.
+    pub(crate) fn nested(name: impl Into<String>, ancestors: Vec<usize>) -> GraphBuilder {
         GraphBuilder {
             g: RefCell::new(Graph::new(name)),
+            ancestors,
+            captures: RefCell::new(Vec::new()),
+            loops: Cell::new(0),
         }
     }
 
@@ -135,15 +154,18 @@ impl GraphBuilder {
     }
 
     /// Applies `op` to `operands`, with implicit numpy broadcasting for
-    /// arithmetic, comparisons and `select`.
+    /// arithmetic, comparisons, `select` and `and`/`or`.
     pub fn try_op(&self, op: Op, operands: &[Value<'_>]) -> Result<Value<'_>> {
-        for (i, v) in operands.iter().enumerate() {
-            self.check_owner(v, || match &op {
-                Op::Call(c) => format!("call @{}: operand {i}", c.name),
-                other => format!("{}: operand {i}", other.name()),
-            })?;
-        }
-        let ids: Vec<NodeId> = operands.iter().map(|v| v.id).collect();
+        let ids = operands
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                self.local(v, || match &op {
+                    Op::Call(c) => format!("call @{}: operand {i}", c.name),
+                    other => format!("{}: operand {i}", other.name()),
+                })
+            })
+            .collect::<Result<Vec<NodeId>>>()?;
         let id = self.g.borrow_mut().add_broadcasting(op, &ids)?;
         Ok(self.wrap(id))
     }
@@ -184,11 +206,19 @@ impl GraphBuilder {
 
     /// Finishes the function with `outputs`, and verifies it.
     pub fn build(&self, outputs: &[Value<'_>]) -> Result<Graph> {
-        for (i, v) in outputs.iter().enumerate() {
-            self.check_owner(v, || format!("output {i}"))?;
-        }
+        let ids = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.local(v, || format!("output {i}")))
+            .collect::<Result<Vec<NodeId>>>()?;
+        self.build_ids(ids)
+    }
+
+    /// Finishes the function with the outputs `ids` (nodes of this
+    /// builder), and verifies it.
+    pub(crate) fn build_ids(&self, ids: Vec<NodeId>) -> Result<Graph> {
         let mut g = self.g.borrow().clone();
-        g.set_outputs(outputs.iter().map(|v| v.id).collect());
+        g.set_outputs(ids);
         crate::verify(&g)?;
         Ok(g)
     }
@@ -199,7 +229,7 @@ impl GraphBuilder {
     }
 
     /// An error unless `v` was made by this builder; `what` names the use.
-    fn check_owner(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<()> {
+    pub(crate) fn check_owner(&self, v: &Value<'_>, what: impl FnOnce() -> String) -> Result<()> {
         if std::ptr::eq(v.b, self) {
             return Ok(());
         }
@@ -215,9 +245,23 @@ impl GraphBuilder {
         )))
     }
 
-    fn wrap(&self, id: NodeId) -> Value<'_> {
+    pub(crate) fn wrap(&self, id: NodeId) -> Value<'_> {
         Value { b: self, id }
     }
+}
+
+/// The builder an op on `vs` goes to: the innermost one among the
+/// operands' builders (a loop body's rather than its enclosing function's),
+/// or the first operand's when there are several at that depth (then the
+/// others are reported as foreign).
+fn innermost<'b>(vs: &[Value<'b>]) -> &'b GraphBuilder {
+    let mut best = vs[0].b;
+    for v in &vs[1..] {
+        if v.b.ancestors.len() > best.ancestors.len() {
+            best = v.b;
+        }
+    }
+    best
 }
 
 macro_rules! unary_methods {
@@ -237,7 +281,7 @@ macro_rules! binary_methods {
         $(
             #[doc = concat!("Checked `", stringify!($name), "` with numpy broadcasting.")]
             pub fn $try_name(self, rhs: Value<'b>) -> Result<Value<'b>> {
-                self.b.try_op($op, &[self, rhs])
+                innermost(&[self, rhs]).try_op($op, &[self, rhs])
             }
             #[doc = concat!("`", stringify!($name), "` with numpy broadcasting; panics on a shape error.")]
             #[track_caller]
@@ -304,6 +348,32 @@ impl<'b> Value<'b> {
         try_ge, ge => Op::Compare(CompareOp::Ge),
         try_eq, eq_ => Op::Compare(CompareOp::Eq),
         try_matmul, matmul => Op::MatMul,
+        try_and, and => Op::Logical(LogicalOp::And),
+        try_or, or => Op::Logical(LogicalOp::Or),
+    }
+
+    /// Checked elementwise boolean `not`.
+    ///
+    /// ```
+    /// use adjoint_ir::{GraphBuilder, TensorType};
+    /// let b = GraphBuilder::new("f");
+    /// let x = b.param("x", TensorType::f64([3]));
+    /// let y = b.param("y", TensorType::f64([]));
+    /// // and/or broadcast like the comparisons: bool[3] and bool[] -> bool[3].
+    /// let inside = x.gt(x.lit(0.0)).and(x.lt(y));
+    /// assert_eq!(inside.try_not().unwrap().ty(), TensorType::bool([3]));
+    /// assert!(x.try_not().unwrap_err().message.contains("bool"));
+    /// ```
+    pub fn try_not(self) -> Result<Value<'b>> {
+        self.b.try_op(Op::Logical(LogicalOp::Not), &[self])
+    }
+
+    /// Elementwise boolean `not`; panics unless the value is `bool`. Also
+    /// available as the `!` operator.
+    #[track_caller]
+    #[allow(clippy::should_implement_trait)] // it is implemented too
+    pub fn not(self) -> Value<'b> {
+        ok(self.try_not())
     }
 
     /// `self ^ p` for a scalar exponent.
@@ -314,7 +384,7 @@ impl<'b> Value<'b> {
 
     /// `cond ? a : b` elementwise (self is the condition), with broadcasting.
     pub fn try_select(self, a: Value<'b>, b: Value<'b>) -> Result<Value<'b>> {
-        self.b.try_op(Op::Select, &[self, a, b])
+        innermost(&[self, a, b]).try_op(Op::Select, &[self, a, b])
     }
 
     /// `cond ? a : b`, panicking on error.
@@ -684,5 +754,13 @@ impl<'b> std::ops::Neg for Value<'b> {
     #[track_caller]
     fn neg(self) -> Value<'b> {
         self.neg_()
+    }
+}
+
+impl<'b> std::ops::Not for Value<'b> {
+    type Output = Value<'b>;
+    #[track_caller]
+    fn not(self) -> Value<'b> {
+        Value::not(self)
     }
 }

@@ -21,6 +21,8 @@
 
 mod body;
 mod builder;
+mod builder_capture;
+mod builder_loops;
 mod control;
 mod custom;
 mod dot;
@@ -38,6 +40,7 @@ mod verify;
 
 pub use body::BodyRef;
 pub use builder::{GraphBuilder, Value};
+pub use builder_loops::{BodyBuilder, ScanOpts, ScanStep};
 pub use custom::{custom_deps, CustomOp, Item, Module};
 pub use dot::to_dot;
 pub use dtype::DType;

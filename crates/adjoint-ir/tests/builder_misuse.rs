@@ -3,7 +3,7 @@
 //! misleading "operand does not exist"), and the panicking forms point at
 //! the caller's line.
 
-use adjoint_ir::{GraphBuilder, Op, TensorType, UnaryOp};
+use adjoint_ir::{DType, GraphBuilder, Op, TensorType, UnaryOp};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
@@ -97,6 +97,16 @@ fn every_panicking_form_points_at_the_caller() {
         case!(a.concat(&[x, x.reshape([1, 3])], 0)),
         case!(a.op(exp.clone(), &[x, x])),
         case!(x.powf(2.0).pad(&[1], &[])),
+        // Loops and conditionals (builder_loops.rs).
+        case!(a.scan(&[x], &[w], |_, c, _| (vec![c[0], c[0]], vec![]))),
+        case!(a.while_loop(&[x], |_, c| c[0], |_, c| vec![c[0]])),
+        case!(a.while_loop_bounded(2, &[x], |_, c| c[0], |_, c| vec![c[0]])),
+        case!(a.cond(x.sum().gt(w.sum()), &[x], |_, a| vec![a[0]], |_, _| vec![w])),
+        case!(a.fori_loop(2, &[x], |_, i, _| vec![i])),
+        case!(a.iota([2], 1, DType::F64)),
+        case!(x.not()),
+        case!(!x.and(w)),
+        case!(a.import(GraphBuilder::new("u").param("u", TensorType::f64([])))),
     ];
     for (line, f) in cases {
         let (file, got, msg) = panic_site(f);
