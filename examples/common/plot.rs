@@ -1,0 +1,219 @@
+//! Line charts with a title, axis labels, tick labels and a legend, shared
+//! by the examples that write PNGs (`train_mlp`, `lorenz_fit`, `rnn`).
+//!
+//! plotters draws text through its `ab_glyph` feature with a font that the
+//! program registers, so no system fonts are needed: the font is a subset of
+//! DejaVu Sans bundled in `examples/assets/` (licence beside it).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::error::Error;
+use std::sync::Once;
+
+/// The font family name the charts use.
+pub const FONT: &str = "sans-serif";
+
+/// The bundled font: DejaVu Sans, printable ASCII, Greek and a few symbols.
+static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
+
+/// Registers the bundled font with plotters (once per process).
+pub fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is bundled and known to parse; a failure would only
+        // leave the charts without text, which the caller cannot fix.
+        if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
+            eprintln!("warning: the bundled font did not load; plots will have no text");
+        }
+    });
+}
+
+/// How a series is drawn.
+#[derive(Clone, Copy)]
+pub enum Mark {
+    /// A polyline of the given stroke width.
+    Line(u32),
+    /// Filled dots of the given radius.
+    Dots(u32),
+}
+
+/// One named series of a chart.
+pub struct Series {
+    /// The legend entry (no legend when every series' label is empty).
+    pub label: String,
+    /// The points, in x order for lines.
+    pub points: Vec<(f64, f64)>,
+    /// Its colour.
+    pub color: RGBColor,
+    /// Lines or dots.
+    pub mark: Mark,
+}
+
+impl Series {
+    /// A line series.
+    pub fn line(label: &str, points: Vec<(f64, f64)>, color: RGBColor, width: u32) -> Series {
+        Series {
+            label: label.to_string(),
+            points,
+            color,
+            mark: Mark::Line(width),
+        }
+    }
+
+    /// A dot series.
+    pub fn dots(label: &str, points: Vec<(f64, f64)>, color: RGBColor, radius: u32) -> Series {
+        Series {
+            label: label.to_string(),
+            points,
+            color,
+            mark: Mark::Dots(radius),
+        }
+    }
+}
+
+/// The text of one chart.
+pub struct Labels<'a> {
+    /// Drawn above the chart.
+    pub title: &'a str,
+    /// Under the x axis.
+    pub x: &'a str,
+    /// Beside the y axis.
+    pub y: &'a str,
+}
+
+/// The y axis: linear, or logarithmic (base 10) for positive data such as
+/// losses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum YScale {
+    /// Linear.
+    Linear,
+    /// Base-10 logarithmic; values ≤ 0 are clamped to the smallest positive one.
+    Log,
+}
+
+/// Draws `series` as one chart filling `area`, with the title, axis
+/// labels, tick labels and (for named series) a legend.
+pub fn line_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &Labels<'_>,
+    series: &[Series],
+    scale: YScale,
+) -> Result<(), Box<dyn Error>>
+where
+    DB::ErrorType: 'static,
+{
+    register_font();
+    let ty = |y: f64| match scale {
+        YScale::Linear => y,
+        YScale::Log => y.max(f64::MIN_POSITIVE).log10(),
+    };
+    let finite = |p: &&(f64, f64)| p.0.is_finite() && ty(p.1).is_finite();
+    let pts = || series.iter().flat_map(|s| s.points.iter()).filter(finite);
+    let (mut x0, mut x1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (mut y0, mut y1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(ty(p.1)), b.max(ty(p.1)))
+    });
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 <= 0.0 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-9);
+    (y0, y1) = (y0 - pad, y1 + pad);
+
+    let mut chart = ChartBuilder::on(area)
+        .caption(labels.title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(62)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let log_fmt = |v: &f64| format_power_of_ten(*v);
+    let lin_fmt = |v: &f64| format_tick(*v);
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(labels.x)
+        .y_desc(labels.y)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_label_formatter(&lin_fmt);
+    if scale == YScale::Log {
+        mesh.y_label_formatter(&log_fmt);
+    } else {
+        mesh.y_label_formatter(&lin_fmt);
+    }
+    mesh.draw()?;
+
+    for s in series {
+        let color = s.color;
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(finite)
+            .map(|&(x, y)| (x, ty(y)))
+            .collect();
+        let drawn = match s.mark {
+            Mark::Line(w) => chart.draw_series(LineSeries::new(pts, color.stroke_width(w)))?,
+            Mark::Dots(r) => chart.draw_series(
+                pts.into_iter()
+                    .map(move |p| Circle::new(p, r, color.filled())),
+            )?,
+        };
+        if !s.label.is_empty() {
+            let mark = s.mark;
+            drawn.label(s.label.as_str()).legend(move |(x, y)| {
+                // One element type for both marks: a line (or nothing) and a dot (or nothing).
+                let (w, r, dot) = match mark {
+                    Mark::Line(w) => (w, 0, color.mix(0.0)),
+                    Mark::Dots(r) => (0, r.max(2), color.to_rgba()),
+                };
+                let line = if w > 0 {
+                    color.to_rgba()
+                } else {
+                    color.mix(0.0)
+                };
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (18, 0)], line.stroke_width(w.max(1)))
+                    + Circle::new((9, 0), r, dot.filled())
+            });
+        }
+    }
+    if series.iter().any(|s| !s.label.is_empty()) {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// A tick label for a value on a log10 axis: `1e-3`, `0.1`, `1`, `100`, …
+pub fn format_power_of_ten(v: f64) -> String {
+    let x = 10f64.powf(v);
+    if (0.01..1e4).contains(&x) {
+        format_tick(x)
+    } else {
+        format!("{x:.0e}")
+    }
+}
+
+/// A short tick label: at most 4 significant digits, no trailing zeros.
+pub fn format_tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
