@@ -20,12 +20,15 @@
 mod engine;
 #[path = "common/plot.rs"]
 mod plot;
+#[path = "common/rng.rs"]
+mod rng;
 
 use adjoint::ir::{DType, Error, Graph, GraphBuilder, Result, ScanOpts, Tensor, TensorType, Value};
 use adjoint::passes::PassManager;
 use adjoint::{Engine, Prepared};
 use plot::{Labels, Series, YScale};
 use plotters::prelude::*;
+use rng::Rng;
 use std::path::Path;
 use std::time::Instant;
 
@@ -112,17 +115,10 @@ fn trajectory_graph(cfg: &Config) -> Result<Graph> {
     b.build(&[ys[0]])
 }
 
-/// Deterministic uniform noise in [-1, 1) (a 64-bit LCG's high bits).
+/// Deterministic uniform noise in [-1, 1).
 fn noise(n: usize) -> Vec<f64> {
-    let mut s: u64 = 0x4c6f_7265_6e7a_2121;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect()
+    let mut rng = Rng(0x4c6f_7265_6e7a_2121);
+    (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
 }
 
 fn scalars(theta: &[f64; 3]) -> Vec<Tensor> {

@@ -1,6 +1,9 @@
 //! Which engine runs an example's programs: the JIT when it compiles the
 //! program, else the reference interpreter (saying so).
 
+// Each example uses a part of this module.
+#![allow(dead_code)]
+
 use adjoint::ir::{Graph, Result};
 use adjoint::{Engine, Prepared};
 

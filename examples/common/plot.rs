@@ -5,6 +5,11 @@
 //! program registers, so no system fonts are needed: the font is a subset of
 //! DejaVu Sans bundled in `examples/assets/` (licence beside it).
 
+// Each example uses a part of this module.
+#![allow(dead_code)]
+
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::error::Error;
@@ -87,7 +92,7 @@ pub struct Labels<'a> {
 pub enum YScale {
     /// Linear.
     Linear,
-    /// Base-10 logarithmic; values ≤ 0 are clamped to the smallest positive one.
+    /// Logarithmic; values ≤ 0 are left out.
     Log,
 }
 
@@ -103,55 +108,70 @@ where
     DB::ErrorType: 'static,
 {
     register_font();
-    let ty = |y: f64| match scale {
-        YScale::Linear => y,
-        YScale::Log => y.max(f64::MIN_POSITIVE).log10(),
+    let keep = |p: &&(f64, f64)| {
+        p.0.is_finite() && p.1.is_finite() && (scale == YScale::Linear || p.1 > 0.0)
     };
-    let finite = |p: &&(f64, f64)| p.0.is_finite() && ty(p.1).is_finite();
-    let pts = || series.iter().flat_map(|s| s.points.iter()).filter(finite);
+    let pts = || series.iter().flat_map(|s| s.points.iter()).filter(keep);
     let (mut x0, mut x1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
-        (a.min(ty(p.1)), b.max(ty(p.1)))
-    });
+    let (mut y0, mut y1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        (x0, x1, y0, y1) = (0.0, 1.0, 1.0, 2.0);
     }
     if x1 - x0 <= 0.0 {
         x1 = x0 + 1.0;
     }
-    let pad = ((y1 - y0) * 0.05).max(1e-9);
-    (y0, y1) = (y0 - pad, y1 + pad);
-
-    let mut chart = ChartBuilder::on(area)
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(labels.title, (FONT, 20))
         .margin(12)
         .x_label_area_size(42)
-        .y_label_area_size(62)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
-    let log_fmt = |v: &f64| format_power_of_ten(*v);
-    let lin_fmt = |v: &f64| format_tick(*v);
-    let mut mesh = chart.configure_mesh();
-    mesh.x_desc(labels.x)
+        .y_label_area_size(62);
+    match scale {
+        YScale::Linear => {
+            let pad = ((y1 - y0) * 0.05).max(1e-9);
+            let chart = builder.build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)?;
+            draw_chart(chart, labels, series, keep)
+        }
+        YScale::Log => {
+            let (lo, hi) = if y1 / y0 < 1.5 {
+                (y0 / 1.25, y1 * 1.25)
+            } else {
+                (y0 / 1.1, y1 * 1.1)
+            };
+            let chart = builder.build_cartesian_2d(x0..x1, (lo..hi).log_scale())?;
+            draw_chart(chart, labels, series, keep)
+        }
+    }
+}
+
+/// The mesh, the series and the legend of [`line_chart`], for either y axis.
+fn draw_chart<'a, DB, Y>(
+    mut chart: ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    labels: &Labels<'_>,
+    series: &[Series],
+    keep: impl Fn(&&(f64, f64)) -> bool,
+) -> Result<(), Box<dyn Error>>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let fmt = |v: &f64| format_tick(*v);
+    chart
+        .configure_mesh()
+        .x_desc(labels.x)
         .y_desc(labels.y)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 15))
-        .light_line_style(RGBColor(235, 235, 235))
-        .x_label_formatter(&lin_fmt);
-    if scale == YScale::Log {
-        mesh.y_label_formatter(&log_fmt);
-    } else {
-        mesh.y_label_formatter(&lin_fmt);
-    }
-    mesh.draw()?;
+        .max_light_lines(2)
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .draw()?;
 
     for s in series {
         let color = s.color;
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .filter(finite)
-            .map(|&(x, y)| (x, ty(y)))
-            .collect();
+        let pts: Vec<(f64, f64)> = s.points.iter().filter(&keep).copied().collect();
         let drawn = match s.mark {
             Mark::Line(w) => chart.draw_series(LineSeries::new(pts, color.stroke_width(w)))?,
             Mark::Dots(r) => chart.draw_series(
@@ -188,16 +208,6 @@ where
             .draw()?;
     }
     Ok(())
-}
-
-/// A tick label for a value on a log10 axis: `1e-3`, `0.1`, `1`, `100`, …
-pub fn format_power_of_ten(v: f64) -> String {
-    let x = 10f64.powf(v);
-    if (0.01..1e4).contains(&x) {
-        format_tick(x)
-    } else {
-        format!("{x:.0e}")
-    }
 }
 
 /// A short tick label: at most 4 significant digits, no trailing zeros.

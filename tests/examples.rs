@@ -1,0 +1,72 @@
+//! The examples that train through loops run, at small sizes, and do what
+//! they claim: `lorenz_fit` recovers the Lorenz parameters through an RK4
+//! `scan` (forward-mode Jacobian), `rnn` lowers the held-out error through
+//! a `scan` (reverse mode). Each example's `run` is called with its
+//! `Config::quick()`; the full runs are `cargo run --release --example …`.
+
+#[allow(dead_code)]
+#[path = "../examples/lorenz_fit.rs"]
+mod lorenz_fit;
+#[allow(dead_code)]
+#[path = "../examples/rnn.rs"]
+mod rnn;
+
+use std::path::PathBuf;
+
+/// A fresh directory for one test's PNG.
+fn out_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adjoint-examples-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The file is a PNG of the given size.
+fn assert_png(path: &std::path::Path, width: u32, height: u32) {
+    let bytes = std::fs::read(path).expect("the example wrote its PNG");
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((w, h), (width, height));
+}
+
+#[test]
+fn lorenz_fit_recovers_sigma_rho_beta() {
+    let png = out_dir("lorenz").join("lorenz_fit.png");
+    let fit = lorenz_fit::run(&lorenz_fit::Config::quick(), &png).expect("the fit converges");
+    for (got, want) in fit.theta.iter().zip(lorenz_fit::TRUTH) {
+        assert!(
+            ((got - want) / want).abs() < lorenz_fit::TOLERANCE,
+            "recovered {:?}, true {:?}",
+            fit.theta,
+            lorenz_fit::TRUTH
+        );
+    }
+    // From σ=8, ρ=25, β=2 the loss falls by two orders of magnitude, to
+    // the noise floor (uniform noise of ±0.5 has variance 1/12).
+    let (first, last) = (fit.losses[0], *fit.losses.last().unwrap());
+    assert!(last < first / 50.0, "loss {first} -> {last}");
+    assert!((last - 1.0 / 12.0).abs() < 0.03, "final loss {last}");
+    assert_png(&png, 1400, 900);
+}
+
+#[test]
+fn rnn_beats_its_baseline_on_held_out_sequences() {
+    let png = out_dir("rnn").join("rnn.png");
+    let cfg = rnn::Config::quick();
+    let r = rnn::run(&cfg, &png).expect("training lowers the held-out error");
+    let (first, last) = (r.held_out[0].1, r.held_out.last().unwrap().1);
+    assert!(last < first, "held-out {first} -> {last}");
+    assert!(
+        last <= r.baseline,
+        "held-out {last}, baseline {}",
+        r.baseline
+    );
+    assert_eq!(r.train_losses.len(), cfg.steps);
+    assert!(r.train_losses.iter().all(|l| l.is_finite()));
+    assert_png(&png, 1300, 520);
+}
