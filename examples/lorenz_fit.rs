@@ -343,7 +343,7 @@ fn plot_fit(
             YScale::Linear,
         )?;
     }
-    let loss_points = losses
+    let loss_points: Vec<(f64, f64)> = losses
         .iter()
         .enumerate()
         .map(|(i, &l)| (i as f64, l))
@@ -355,7 +355,10 @@ fn plot_fit(
             x: "iteration",
             y: "mean squared error (log scale)",
         },
-        &[Series::line("loss", loss_points, RGBColor(200, 40, 40), 2)],
+        &[
+            Series::line("loss", loss_points.clone(), RGBColor(200, 40, 40), 2),
+            Series::dots("", loss_points, RGBColor(200, 40, 40), 4),
+        ],
         YScale::Log,
     )?;
     root.present()?;

@@ -138,7 +138,12 @@ where
             } else {
                 (y0 / 1.1, y1 * 1.1)
             };
-            let chart = builder.build_cartesian_2d(x0..x1, (lo..hi).log_scale())?;
+            let (bold, light) = log_ticks(lo, hi);
+            let y = (lo..hi)
+                .log_scale()
+                .with_key_points(bold)
+                .with_light_points(light);
+            let chart = builder.build_cartesian_2d(x0..x1, y)?;
             draw_chart(chart, labels, series, keep)
         }
     }
@@ -208,6 +213,41 @@ where
             .draw()?;
     }
     Ok(())
+}
+
+/// Tick marks for a log axis over `lo..hi`: labelled ones at 1, 2 and 5
+/// times the powers of ten (only the powers when the range spans more than
+/// three decades), and grid lines at every integer multiple.
+pub fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let mults: &[f64] = if hi / lo > 1e3 {
+        &[1.0]
+    } else {
+        &[1.0, 2.0, 5.0]
+    };
+    let (mut bold, mut light) = (Vec::new(), Vec::new());
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for m in 1..10 {
+            let v = decade * m as f64;
+            if (lo..=hi).contains(&v) {
+                if mults.contains(&(m as f64)) {
+                    bold.push(v);
+                } else {
+                    light.push(v);
+                }
+            }
+        }
+        decade *= 10.0;
+    }
+    if bold.len() < 2 {
+        // A narrow range: label every multiple, or failing that the ends.
+        bold.append(&mut light);
+        bold.sort_by(f64::total_cmp);
+        if bold.len() < 2 {
+            bold = vec![lo, hi];
+        }
+    }
+    (bold, light)
 }
 
 /// A short tick label: at most 4 significant digits, no trailing zeros.
