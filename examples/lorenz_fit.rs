@@ -187,13 +187,13 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Fit> {
     let (theta, losses) = levenberg_marquardt(&linearise, &simulate, &obs, cfg.max_iters)?;
     let fitted = simulate.run(&scalars(&theta))?[0].to_f64_vec();
     println!(
-        "recovered σ = {:.4}, ρ = {:.4}, β = {:.4} (true 10, 28, 8/3 = {:.4}) in {} iterations, {:.2} s on the {engine}",
+        "recovered σ = {:.4}, ρ = {:.4}, β = {:.4} (true 10, 28, 8/3 = {:.4}) in {} iterations, {:.1} ms on the {engine}",
         theta[0],
         theta[1],
         theta[2],
         TRUTH[2],
         losses.len() - 1,
-        t_fit.elapsed().as_secs_f64()
+        t_fit.elapsed().as_secs_f64() * 1e3
     );
 
     plot_fit(png, cfg, &obs, &initial, &fitted, &losses)
@@ -290,8 +290,8 @@ fn levenberg_marquardt(
             theta[1],
             theta[2]
         );
-        if change < 1e-9 {
-            break;
+        if change < 1e-8 || loss - cand_loss <= 1e-12 * loss {
+            break; // converged
         }
     }
     Ok((theta, losses))

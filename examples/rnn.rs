@@ -65,7 +65,7 @@ impl Config {
             held_out: 256,
             steps: 800,
             lr: 0.01,
-            must_beat: 0.25,
+            must_beat: 0.1,
         }
     }
 
@@ -79,7 +79,7 @@ impl Config {
             held_out: 32,
             steps: 60,
             lr: 0.02,
-            must_beat: 1.0,
+            must_beat: 0.5,
         }
     }
 }
@@ -241,6 +241,7 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Trained> {
     let mut train_losses = Vec::with_capacity(cfg.steps);
     let mut held_out = vec![(0, first)];
     let report_every = (cfg.steps / 8).max(1);
+    let eval_every = (cfg.steps / 40).max(1);
     let t_train = Instant::now();
     let batches = cfg.train / cfg.batch;
     for it in 0..cfg.steps {
@@ -261,10 +262,13 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Trained> {
                 p[i] -= cfg.lr * mh / (vh.sqrt() + eps);
             }
         }
-        if (it + 1) % report_every == 0 || it + 1 == cfg.steps {
+        let (report, last_step) = ((it + 1) % report_every == 0, it + 1 == cfg.steps);
+        if (it + 1) % eval_every == 0 || report || last_step {
             let (h, _) = held_out_loss(&params)?;
             held_out.push((it + 1, h));
-            println!("step {:4}: train loss {loss:.5}  held-out {h:.5}", it + 1);
+            if report || last_step {
+                println!("step {:4}: train loss {loss:.5}  held-out {h:.5}", it + 1);
+            }
         }
     }
     let secs = t_train.elapsed().as_secs_f64();

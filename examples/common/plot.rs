@@ -252,12 +252,14 @@ pub fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
 
 /// A short tick label: at most 4 significant digits, no trailing zeros.
 pub fn format_tick(v: f64) -> String {
-    if v == 0.0 {
+    // Key points computed as sums can miss zero by a rounding error.
+    if v.abs() < 1e-12 {
         return "0".to_string();
     }
     let a = v.abs();
     if !(1e-3..1e5).contains(&a) {
-        return format!("{v:.1e}");
+        let e = format!("{v:.1e}");
+        return e.replace(".0e", "e");
     }
     let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
     let s = format!("{v:.decimals$}");
