@@ -135,10 +135,11 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
         }
         a.swap(col, p);
         b.swap(col, p);
+        let pivot = a[col];
         for r in col + 1..3 {
-            let f = a[r][col] / a[col][col];
-            for c in col..3 {
-                a[r][c] -= f * a[col][c];
+            let f = a[r][col] / pivot[col];
+            for (x, p) in a[r].iter_mut().zip(pivot).skip(col) {
+                *x -= f * p;
             }
             b[r] -= f * b[col];
         }
@@ -203,7 +204,7 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Fit> {
     let worst = (0..3)
         .map(|i| ((theta[i] - TRUTH[i]) / TRUTH[i]).abs())
         .fold(0.0, f64::max);
-    if !(worst <= TOLERANCE) {
+    if worst.is_nan() || worst > TOLERANCE {
         return Err(Error::eval(format!(
             "the fit missed: a parameter is {:.2}% off (tolerance {:.0}%)",
             worst * 100.0,

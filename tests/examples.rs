@@ -4,6 +4,10 @@
 //! a `scan` (reverse mode). Each example's `run` is called with its
 //! `Config::quick()`; the full runs are `cargo run --release --example …`.
 
+// Each example is a crate of its own with the shared `examples/common`
+// modules; this test includes two examples, so two copies of each.
+#![allow(clippy::duplicate_mod)]
+
 #[allow(dead_code)]
 #[path = "../examples/lorenz_fit.rs"]
 mod lorenz_fit;
