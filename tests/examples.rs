@@ -12,8 +12,13 @@
 #[path = "../examples/lorenz_fit.rs"]
 mod lorenz_fit;
 #[allow(dead_code)]
+#[path = "../examples/common/plot.rs"]
+mod plot;
+#[allow(dead_code)]
 #[path = "../examples/rnn.rs"]
 mod rnn;
+
+use plotters::prelude::*;
 
 use std::path::PathBuf;
 
@@ -73,4 +78,47 @@ fn rnn_beats_its_baseline_on_held_out_sequences() {
     assert_eq!(r.train_losses.len(), cfg.steps);
     assert!(r.train_losses.iter().all(|l| l.is_finite()));
     assert_png(&png, 1300, 520);
+}
+
+#[test]
+fn the_bundled_font_draws_text_without_system_fonts() {
+    let (w, h) = (240u32, 40u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        plot::register_font();
+        let style = TextStyle::from((plot::FONT, 24)).color(&BLACK);
+        root.draw_text("σ = 10, x₁ 0.5", &style, (4, 8))
+            .expect("text draws");
+        root.present().expect("present");
+    }
+    // Glyphs cover a fair share of the strip, and only its left part.
+    let dark: Vec<usize> = (0..(w * h) as usize)
+        .filter(|&i| buf[3 * i] < 128)
+        .map(|i| i % w as usize)
+        .collect();
+    assert!(dark.len() > 200, "{} dark pixels", dark.len());
+    assert!(dark.iter().all(|&x| x < 200));
+}
+
+#[test]
+fn tick_labels_are_short_and_log_ticks_are_1_2_5() {
+    assert_eq!(plot::format_tick(0.0), "0");
+    assert_eq!(plot::format_tick(-2.2e-16), "0");
+    assert_eq!(plot::format_tick(2.5), "2.5");
+    assert_eq!(plot::format_tick(0.05), "0.05");
+    assert_eq!(plot::format_tick(1234.0), "1234");
+    assert_eq!(plot::format_tick(1e-5), "1e-5");
+    let (bold, light) = plot::log_ticks(0.015, 0.26);
+    let close = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12)
+    };
+    assert!(close(&bold, &[0.02, 0.05, 0.1, 0.2]), "{bold:?}");
+    assert!(close(&light[..3], &[0.03, 0.04, 0.06]), "{light:?}");
+    // Many decades: powers of ten only.
+    let (bold, _) = plot::log_ticks(3e-6, 20.0);
+    assert!(
+        close(&bold, &[1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]),
+        "{bold:?}"
+    );
 }
