@@ -11,7 +11,6 @@
 #[allow(dead_code)]
 #[path = "../examples/lorenz_fit.rs"]
 mod lorenz_fit;
-#[allow(dead_code)]
 #[path = "../examples/common/plot.rs"]
 mod plot;
 #[allow(dead_code)]
