@@ -12,33 +12,24 @@
 //!
 //! Run with `cargo run --release --example train_mlp`.
 
+#[path = "common/plot.rs"]
+mod plot;
+#[path = "common/rng.rs"]
+mod rng;
+
 use adjoint::ir::{GraphBuilder, Result, Tensor, TensorType, Value};
 use adjoint::jit::{compile, CompiledFn, JitOptions};
 use adjoint::passes::PassManager;
 use indicatif::{ProgressBar, ProgressStyle};
+use plot::{Labels, Series, YScale};
 use plotters::prelude::*;
+use rng::Rng;
 use std::time::Instant;
 
 const HIDDEN: usize = 32;
 const BATCH: usize = 200;
 const STEPS: usize = 1500;
 const GRID: usize = 120;
-
-/// A small deterministic generator (xorshift64*), plus Box-Muller normals.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545F4914F6CDD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next_f64().max(1e-300), self.next_f64());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
 
 /// `n` points of two moons with noise `sd`: (x, y) pairs and labels 0/1.
 fn two_moons(n: usize, sd: f64, rng: &mut Rng) -> (Vec<[f32; 2]>, Vec<usize>) {
@@ -268,41 +259,56 @@ fn plot(
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(600);
 
-    // Loss curve (log scale on y), no text so no system fonts are needed.
-    let lmax = losses.iter().cloned().fold(f64::MIN, f64::max).max(1e-6);
-    let lmin = losses.iter().cloned().fold(f64::MAX, f64::min).max(1e-6);
-    let mut c = ChartBuilder::on(&left)
-        .margin(20)
-        .build_cartesian_2d(0f64..losses.len() as f64, lmin.ln()..lmax.ln())?;
-    c.draw_series(LineSeries::new(
-        losses
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i as f64, l.max(1e-6).ln())),
-        &RGBColor(170, 190, 240),
-    ))?;
-    // A 50-step moving average on top of the raw minibatch losses.
+    // Loss curve (log scale on y): the raw minibatch losses, and a 50-step
+    // moving average on top.
     let window = 50.min(losses.len()).max(1);
-    c.draw_series(LineSeries::new(
-        (window..=losses.len()).map(|end| {
-            let m = losses[end - window..end].iter().sum::<f64>() / window as f64;
-            ((end - 1) as f64, m.max(1e-6).ln())
-        }),
-        BLUE.stroke_width(2),
-    ))?;
-    left.draw(&PathElement::new(
-        vec![(20, 480), (580, 480)],
-        BLACK.stroke_width(1),
-    ))?;
-    left.draw(&PathElement::new(
-        vec![(20, 20), (20, 480)],
-        BLACK.stroke_width(1),
-    ))?;
+    plot::line_chart(
+        &left,
+        &Labels {
+            title: "Training loss",
+            x: "Adam step",
+            y: "cross-entropy (log scale)",
+        },
+        &[
+            Series::line(
+                "minibatch",
+                losses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| (i as f64, l))
+                    .collect(),
+                RGBColor(170, 190, 240),
+                1,
+            ),
+            Series::line(
+                &format!("{window}-step moving average"),
+                (window..=losses.len())
+                    .map(|end| {
+                        let m = losses[end - window..end].iter().sum::<f64>() / window as f64;
+                        ((end - 1) as f64, m)
+                    })
+                    .collect(),
+                BLUE,
+                2,
+            ),
+        ],
+        YScale::Log,
+    )?;
 
     // Decision boundary and held-out points.
     let mut d = ChartBuilder::on(&right)
-        .margin(20)
+        .caption("Decision boundary, held-out points", (plot::FONT, 20))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(52)
         .build_cartesian_2d(x0..x1, y0..y1)?;
+    d.configure_mesh()
+        .x_desc("x₁")
+        .y_desc("x₂")
+        .label_style((plot::FONT, 13))
+        .axis_desc_style((plot::FONT, 15))
+        .disable_mesh()
+        .draw()?;
     // Cells slightly larger than the grid spacing, so no seams show.
     let (dx, dy) = (
         1.05 * (x1 - x0) / (GRID - 1) as f32,
@@ -322,10 +328,22 @@ fn plot(
             color.filled(),
         )
     }))?;
-    d.draw_series(xs.iter().zip(ys).map(|(p, &k)| {
-        let color = if k == 0 { RED } else { BLUE };
-        Circle::new((p[0], p[1]), 3, color.filled())
-    }))?;
+    for (class, color) in [(0, RED), (1, BLUE)] {
+        d.draw_series(
+            xs.iter()
+                .zip(ys)
+                .filter(|&(_, &k)| k == class)
+                .map(|(p, _)| Circle::new((p[0], p[1]), 3, color.filled())),
+        )?
+        .label(format!("class {class}"))
+        .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+    }
+    d.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((plot::FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()?;
     root.present()?;
     Ok(())
 }
