@@ -1,15 +1,6 @@
 //! Choosing how to execute a graph: the reference interpreter or the JIT.
-//!
-//! **Loops before the JIT compiles them.** When the JIT refuses a graph
-//! because it holds an op it does not compile yet (its error says "not
-//! supported by the JIT yet": the control-flow ops `scan`, `while`,
-//! `cond` and their companions `iota`, `and`/`or`/`not` in a JIT without
-//! loop support), [`Engine::Jit`] still runs the graph, on the reference
-//! interpreter, and [`Prepared::note`] says so. The outputs are the
-//! interpreter's, which the JIT agrees with by contract; any other JIT
-//! error is still an error.
 
-use adjoint_ir::{Error, ErrorKind, Graph, Result, Tensor};
+use adjoint_ir::{Error, Graph, Result, Tensor};
 use adjoint_jit::{CompiledFn, JitOptions};
 use std::fmt;
 use std::str::FromStr;
@@ -55,25 +46,9 @@ impl Engine {
                 adjoint_ir::verify(g)?;
                 Ok(Prepared::Interp(g.clone()))
             }
-            Engine::Jit => match adjoint_jit::compile(g, opts) {
-                Ok(f) => Ok(Prepared::Jit(Box::new(f))),
-                Err(e) if unsupported_by_jit(&e) => {
-                    adjoint_ir::verify(g)?;
-                    Ok(Prepared::Fallback {
-                        graph: g.clone(),
-                        reason: e,
-                    })
-                }
-                Err(e) => Err(e),
-            },
+            Engine::Jit => Ok(Prepared::Jit(Box::new(adjoint_jit::compile(g, opts)?))),
         }
     }
-}
-
-/// Whether `e` is the JIT's refusal of an op it does not compile yet (see
-/// the module docs), as opposed to a failure to compile a supported op.
-fn unsupported_by_jit(e: &Error) -> bool {
-    e.kind == ErrorKind::Jit && e.message.contains("not supported by the JIT yet")
 }
 
 /// A graph ready to be called repeatedly on one engine.
@@ -82,43 +57,21 @@ pub enum Prepared {
     Interp(Graph),
     /// Compiled to native code.
     Jit(Box<CompiledFn>),
-    /// Asked for the JIT, which does not compile one of the graph's ops
-    /// yet: evaluated by the reference interpreter (see the module docs).
-    Fallback {
-        /// The graph, run by the interpreter.
-        graph: Graph,
-        /// The JIT's refusal.
-        reason: Error,
-    },
 }
 
 impl Prepared {
     /// Runs on `inputs` (one per parameter) and returns the outputs.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         match self {
-            Prepared::Interp(g) | Prepared::Fallback { graph: g, .. } => {
-                adjoint_interp::eval(g, inputs)
-            }
+            Prepared::Interp(g) => adjoint_interp::eval(g, inputs),
             Prepared::Jit(f) => f.run(inputs),
-        }
-    }
-
-    /// A note for the user when the JIT was asked for but the interpreter
-    /// runs the graph ([`Prepared::Fallback`]).
-    pub fn note(&self) -> Option<String> {
-        match self {
-            Prepared::Fallback { reason, .. } => Some(format!(
-                "note: running on the interpreter: the JIT cannot compile this program yet ({})",
-                reason.message
-            )),
-            Prepared::Interp(_) | Prepared::Jit(_) => None,
         }
     }
 
     /// The compiled function, for the JIT.
     pub fn compiled(&self) -> Option<&CompiledFn> {
         match self {
-            Prepared::Interp(_) | Prepared::Fallback { .. } => None,
+            Prepared::Interp(_) => None,
             Prepared::Jit(f) => Some(f),
         }
     }
@@ -167,26 +120,10 @@ mod tests {
         let want_ys: Vec<f64> = [1.5f64, 3.0, -3.0].iter().map(|c| c.sin()).collect();
         for engine in Engine::ALL {
             let p = engine.prepare(g).unwrap();
-            // The JIT runs it natively or, before it compiles loops, hands
-            // it to the interpreter and says so.
-            assert_eq!(
-                p.note().is_some(),
-                matches!(p, Prepared::Fallback { .. }),
-                "{engine}"
-            );
+            assert_eq!(p.compiled().is_some(), engine == Engine::Jit, "{engine}");
             let out = p.run(&[c0.clone(), xs.clone()]).unwrap();
             assert_eq!(out[0].to_f64_vec(), vec![-1.5], "{engine}");
             assert_eq!(out[1].to_f64_vec(), want_ys, "{engine}");
         }
-    }
-
-    #[test]
-    fn other_jit_errors_are_not_hidden_by_the_fallback() {
-        let e = Error::new(ErrorKind::Jit, "scan: not supported by the JIT yet");
-        assert!(unsupported_by_jit(&e));
-        let e = Error::new(ErrorKind::Jit, "cranelift: verifier failed");
-        assert!(!unsupported_by_jit(&e));
-        let e = Error::new(ErrorKind::Eval, "not supported by the JIT yet");
-        assert!(!unsupported_by_jit(&e));
     }
 }

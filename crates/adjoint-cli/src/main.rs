@@ -345,9 +345,6 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
                 ..JitOptions::default()
             };
             let prepared = engine.prepare_with(&g, &opts)?;
-            if let Some(note) = prepared.note() {
-                output::diag(&format!("adjoint: {note}\n"))?;
-            }
             if let Some(f) = prepared.compiled() {
                 if dump_clif {
                     output::diag(f.clif().unwrap_or_default())?;
