@@ -530,7 +530,6 @@ fn gradgrad_matmul_cast_and_calls() {
 /// The loops on the interpreter: the JIT does not compile loops on this
 /// branch yet (switch to `check_all` when it does).
 #[test]
-#[ignore = "needs forward mode through loops (s17-A1); un-ignored when it is merged"]
 fn gradgrad_loops() {
     let mut worst: f64 = 0.0;
     for (i, c) in loop_cases().iter().enumerate() {

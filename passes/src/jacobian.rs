@@ -401,12 +401,6 @@ impl Jacobian {
                     chain.stages.len()
                 ),
             )),
-            Mode::Auto if crate::loop_vjp::unbounded_while_between(e.g, x, y) => Ok((
-                e.forward(x, y)?,
-                format!(
-                    "jacobian auto {what}: fwd, since reverse mode cannot go through a while without max_trips; {costs} fma"
-                ),
-            )),
             Mode::Auto => {
                 let sol = pred
                     .solution

@@ -563,32 +563,6 @@ fn result_names(g: &Graph, n: NodeId) -> String {
     }
 }
 
-/// Whether a `while` without `max_trips` lies on a path from `x` to `y` in
-/// `g`, directly or inside the bodies of a loop or branch on that path.
-/// Reverse mode cannot go through such a loop when a tangent flows through
-/// it (rule 5), so `jacobian{mode=auto}` uses forward mode there.
-pub fn unbounded_while_between(g: &Graph, x: NodeId, y: NodeId) -> bool {
-    let down = g.descendants(&[x]);
-    g.ancestors(&[y])
-        .into_iter()
-        .filter(|n| down.contains(n))
-        .any(|n| has_unbounded_while(&g[n].op))
-}
-
-fn has_unbounded_while(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::While {
-            max_trips: None,
-            ..
-        }
-    ) || op.bodies().into_iter().any(|b| {
-        b.node_ids()
-            .into_iter()
-            .any(|n| has_unbounded_while(&b[n].op))
-    })
-}
-
 /// The VJP of a `while`: zeros when no nonzero tangent flows through
 /// (rules 5 and 12); an error without `max_trips`; otherwise the rewrite
 /// as a scan ([`bounded_while_as_scan`]) and the scan's VJP.

@@ -907,3 +907,39 @@ fn random_loop_programs_keep_their_bits_through_the_clean_up_pipeline() {
         same_bits(&g, &h);
     }
 }
+
+/// A loop result read only by dead nodes is dropped with them (it used to
+/// be an error: "result 1 is dropped but %d is still used").
+#[test]
+fn dce_drops_a_loop_result_read_only_by_dead_nodes() {
+    let m = adjoint_ir::parse_module(
+        "func @step(%a: f64, %b: f64) -> (f64, f64) {
+           %a2 = sin %a
+           %b2 = mul %b, %b
+           return %a2, %b2
+         }
+         func @main(%a0: f64, %b0: f64) -> f64 {
+           %a, %b = scan %a0, %b0 body=@step carry=2 xs=0 length=3
+           %d = exp %b
+           %e = neg %d
+           return %a
+         }",
+    )
+    .unwrap();
+    let mut g = m.main_func().unwrap().clone();
+    let inputs = [Tensor::scalar_f64(0.5), Tensor::scalar_f64(2.0)];
+    let before = adjoint_interp::eval(&g, &inputs).unwrap();
+    adjoint_passes::PassManager::parse("dce")
+        .unwrap()
+        .run(&mut g)
+        .unwrap();
+    let after = adjoint_interp::eval(&g, &inputs).unwrap();
+    assert_eq!(before[0].to_f64_vec(), after[0].to_f64_vec());
+    let scan = g
+        .node_ids()
+        .into_iter()
+        .find(|&n| matches!(g[n].op, Op::Scan { .. }))
+        .unwrap();
+    assert!(matches!(g[scan].op, Op::Scan { carry: 1, .. }));
+    assert!(!g.node_ids().iter().any(|&n| g[n].op.name() == "exp"));
+}

@@ -900,7 +900,6 @@ fn losses() -> Vec<(Graph, usize)> {
 }
 
 #[test]
-#[ignore = "needs reverse mode through loops (s17-A2); un-ignored when it is merged"]
 fn forward_over_reverse_equals_reverse_over_forward_through_loops() {
     let mut r = common::Rng(11);
     for (g, n) in losses() {

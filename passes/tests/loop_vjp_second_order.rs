@@ -114,7 +114,6 @@ fn hvp_check(g: &Graph, inputs: &[Tensor], pi: usize, v: &[f64]) {
 }
 
 #[test]
-#[ignore = "needs forward mode through loops (s17-A1); un-ignored when it is merged"]
 fn forward_over_reverse_equals_reverse_over_forward_through_every_loop_form() {
     // scan forward and reverse, with xs and an invariant
     for rev in [false, true] {
