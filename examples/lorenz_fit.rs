@@ -16,16 +16,16 @@
 //!
 //! Run with `cargo run --release --example lorenz_fit`.
 
-#[path = "common/engine.rs"]
-mod engine;
+#[path = "common/jit.rs"]
+mod jit;
 #[path = "common/plot.rs"]
 mod plot;
 #[path = "common/rng.rs"]
 mod rng;
 
 use adjoint::ir::{DType, Error, Graph, GraphBuilder, Result, ScanOpts, Tensor, TensorType, Value};
+use adjoint::jit::CompiledFn;
 use adjoint::passes::PassManager;
-use adjoint::{Engine, Prepared};
 use plot::{Labels, Series, YScale};
 use plotters::prelude::*;
 use rng::Rng;
@@ -78,8 +78,6 @@ pub struct Fit {
     pub theta: [f64; 3],
     /// The mean squared error after each iteration (index 0: at the start).
     pub losses: Vec<f64>,
-    /// The engine that ran the programs.
-    pub engine: Engine,
 }
 
 /// The Lorenz vector field.
@@ -163,14 +161,14 @@ fn mse(traj: &[f64], obs: &[f64]) -> f64 {
 /// Runs the fit with `cfg` and writes the plot to `png`.
 pub fn run(cfg: &Config, png: &Path) -> Result<Fit> {
     let model = trajectory_graph(cfg)?;
+    let t0 = Instant::now();
     let mut with_jac = model.clone();
     PassManager::parse("jacobian{of=0,wrt=sigma,rho,beta,mode=fwd},simplify,cse,dce")?
         .run(&mut with_jac)?;
-    let t0 = Instant::now();
-    let (simulate, _) = engine::prepare("trajectory", &model)?;
-    let (linearise, engine) = engine::prepare("trajectory and Jacobian", &with_jac)?;
+    let simulate = jit::compile_reporting("trajectory", &model)?;
+    let linearise = jit::compile_reporting("trajectory and Jacobian", &with_jac)?;
     println!(
-        "{} RK4 steps of dt = {} in one scan; prepared in {:.1} ms",
+        "{} RK4 steps of dt = {} as one scan; differentiated and compiled in {:.1} ms",
         cfg.steps,
         cfg.dt,
         t0.elapsed().as_secs_f64() * 1e3
@@ -188,7 +186,7 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Fit> {
     let (theta, losses) = levenberg_marquardt(&linearise, &simulate, &obs, cfg.max_iters)?;
     let fitted = simulate.run(&scalars(&theta))?[0].to_f64_vec();
     println!(
-        "recovered σ = {:.4}, ρ = {:.4}, β = {:.4} (true 10, 28, 8/3 = {:.4}) in {} iterations, {:.1} ms on the {engine}",
+        "recovered σ = {:.4}, ρ = {:.4}, β = {:.4} (true 10, 28, 8/3 = {:.4}) in {} iterations, {:.1} ms",
         theta[0],
         theta[1],
         theta[2],
@@ -216,18 +214,14 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Fit> {
         worst * 100.0,
         TOLERANCE * 100.0
     );
-    Ok(Fit {
-        theta,
-        losses,
-        engine,
-    })
+    Ok(Fit { theta, losses })
 }
 
 /// Minimises the mean squared error between the trajectory and `obs`
 /// from [`START`]; returns the parameters and the loss history.
 fn levenberg_marquardt(
-    linearise: &Prepared,
-    simulate: &Prepared,
+    linearise: &CompiledFn,
+    simulate: &CompiledFn,
     obs: &[f64],
     max_iters: usize,
 ) -> Result<([f64; 3], Vec<f64>)> {

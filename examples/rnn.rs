@@ -17,16 +17,16 @@
 //!
 //! Run with `cargo run --release --example rnn`.
 
-#[path = "common/engine.rs"]
-mod engine;
+#[path = "common/jit.rs"]
+mod jit;
 #[path = "common/plot.rs"]
 mod plot;
 #[path = "common/rng.rs"]
 mod rng;
 
 use adjoint::ir::{Error, Graph, GraphBuilder, Result, Tensor, TensorType};
+use adjoint::jit::CompiledFn;
 use adjoint::passes::PassManager;
-use adjoint::{Engine, Prepared};
 use plot::{Labels, Series, YScale};
 use plotters::prelude::*;
 use rng::Rng;
@@ -92,8 +92,6 @@ pub struct Trained {
     pub held_out: Vec<(usize, f64)>,
     /// The better baseline's held-out error.
     pub baseline: f64,
-    /// The engine that ran the programs.
-    pub engine: Engine,
 }
 
 /// Parameter names and types, in order.
@@ -160,7 +158,7 @@ fn seq_tensor(cfg: &Config, batch: usize, data: &[f64]) -> Result<Tensor> {
 
 /// Runs `prep` on `params` and the sequences `xs`, `ys` of `batch` columns.
 fn evaluate(
-    prep: &Prepared,
+    prep: &CompiledFn,
     cfg: &Config,
     batch: usize,
     params: &[Tensor],
@@ -186,10 +184,10 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Trained> {
     let t0 = Instant::now();
     let mut step_graph = model(cfg, cfg.batch)?;
     PassManager::parse("grad{of=0,wrt=wx,wh,b,wy,c},simplify,cse,dce")?.run(&mut step_graph)?;
-    let (step, engine) = engine::prepare("loss and gradient", &step_graph)?;
-    let (eval, _) = engine::prepare("held-out loss", &model(cfg, cfg.held_out)?)?;
+    let step = jit::compile_reporting("loss and gradient", &step_graph)?;
+    let eval = jit::compile_reporting("held-out loss", &model(cfg, cfg.held_out)?)?;
     println!(
-        "Elman RNN, {} hidden units, sequences of {}; prepared in {:.1} ms",
+        "Elman RNN, {} hidden units, sequences of {}; differentiated and compiled in {:.1} ms",
         cfg.hidden,
         cfg.seq_len,
         t0.elapsed().as_secs_f64() * 1e3
@@ -274,7 +272,7 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Trained> {
     let secs = t_train.elapsed().as_secs_f64();
     let (last, preds) = held_out_loss(&params)?;
     println!(
-        "held-out error {last:.5} on {} sequences ({:.1}% of the better baseline's); {} steps in {:.2} s on the {engine}",
+        "held-out error {last:.5} on {} sequences ({:.1}% of the better baseline's); {} steps in {:.2} s",
         cfg.held_out,
         100.0 * last / baseline,
         cfg.steps,
@@ -306,7 +304,6 @@ pub fn run(cfg: &Config, png: &Path) -> Result<Trained> {
         train_losses,
         held_out,
         baseline,
-        engine,
     })
 }
 
