@@ -71,7 +71,10 @@ criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1));
+        .warm_up_time(Duration::from_secs(1))
+        // criterion's plots fail (FontUnavailable) with plotters' ab_glyph
+        // feature, which the examples enable; nothing reads them.
+        .without_plots();
     targets = loops
 }
 criterion_main!(benches);

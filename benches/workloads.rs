@@ -469,6 +469,9 @@ fn config() -> Criterion {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30)
+        // criterion's plots fail (FontUnavailable) with plotters' ab_glyph
+        // feature, which the examples enable; nothing reads them.
+        .without_plots()
 }
 
 criterion_group! {
