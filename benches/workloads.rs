@@ -2,9 +2,11 @@
 //! exact ids, run through the AD passes and the Cranelift JIT.
 //!
 //! W5 (full Jacobians through the Jacobian-chain pass) is benchmarked by the
-//! chain pass's own benches.
+//! chain pass's own benches. W8–W11 (loops, issue 12) build their programs
+//! with the builder's loop closures (`scan`, `while`), never unrolled; each
+//! first checks its answer against the reference values of workloads.md.
 
-use adjoint::ir::{DType, Graph, GraphBuilder, TensorType};
+use adjoint::ir::{CompareOp, DType, Graph, GraphBuilder, Op, ScanOpts, TensorType, Value};
 use adjoint::jit::{compile, BufMut, BufRef, CompiledFn, JitOptions};
 use adjoint::passes::PassManager;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -217,16 +219,264 @@ fn w7(c: &mut Criterion) {
     group.finish();
 }
 
+/// Panics unless `got` is within `tol` (absolute) of `want`.
+fn check(what: &str, got: f64, want: f64, tol: f64) {
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got:.17e}, expected {want:.17e} (tolerance {tol:e})"
+    );
+}
+
+/// The Lorenz vector field.
+fn lorenz<'c>([x, y, z]: [Value<'c>; 3], [s, r, b]: [Value<'c>; 3]) -> [Value<'c>; 3] {
+    [s * (y - x), x * (r - z) - y, x * y - b * z]
+}
+
+/// One classic RK4 step of size `dt`, in the peers' order of operations.
+fn rk4<'c>(u: [Value<'c>; 3], th: [Value<'c>; 3], dt: f64) -> [Value<'c>; 3] {
+    let axpy = |a: f64, k: [Value<'c>; 3]| [0, 1, 2].map(|i| u[i] + k[i] * a);
+    let k1 = lorenz(u, th);
+    let k2 = lorenz(axpy(0.5 * dt, k1), th);
+    let k3 = lorenz(axpy(0.5 * dt, k2), th);
+    let k4 = lorenz(axpy(dt, k3), th);
+    [0, 1, 2].map(|i| u[i] + (k1[i] + k2[i] * 2.0 + k3[i] * 2.0 + k4[i]) * (dt / 6.0))
+}
+
+/// W8: `(σ, ρ, β, x0, y0, z0) -> sum(x_T²)` after `t` RK4 steps of
+/// `dt = 1/t`, one `scan` whose body is one step.
+fn lorenz_loss(t: usize) -> Graph {
+    let b = GraphBuilder::new("lorenz");
+    let th = ["sigma", "rho", "beta"].map(|n| b.param(n, TensorType::f64([])));
+    let u0 = ["x0", "y0", "z0"].map(|n| b.param(n, TensorType::f64([])));
+    let opts = ScanOpts {
+        reverse: false,
+        length: Some(t),
+    };
+    let dt = 1.0 / t as f64;
+    let (u, _) = b.scan_with(opts, &u0, &[], |_, c, _| {
+        (rk4([c[0], c[1], c[2]], th, dt).to_vec(), vec![])
+    });
+    b.build(&[u[0] * u[0] + u[1] * u[1] + u[2] * u[2]]).unwrap()
+}
+
+const W8_INPUT: [f64; 6] = [10.0, 28.0, 8.0 / 3.0, 1.0, 1.0, 1.0];
+const W8_LOSS: f64 = 1019.94373821745;
+const W8_GRAD: [f64; 6] = [-2.7039, 15.1507, 331.9405, -21.0357, -18.2361, 39.6906];
+
+fn w8(c: &mut Criterion) {
+    let ins: Vec<&[f64]> = W8_INPUT.iter().map(std::slice::from_ref).collect();
+    let mut out = [[0.0]; 7];
+    let fv = jit(&lorenz_loss(1000));
+    fv.call_f64(&ins, &mut [&mut out[0]]).unwrap();
+    check("W8 loss (T = 1000)", out[0][0], W8_LOSS, 1e-9);
+    c.bench_function("W8_lorenz_rk4_value_T1000", |bch| {
+        bch.iter(|| fv.call_f64(black_box(&ins), &mut [&mut out[0]]).unwrap())
+    });
+    for (t, id) in [
+        (1000, "W8_lorenz_rk4_grad_T1000"),
+        (100_000, "W8_lorenz_rk4_grad_T100000"),
+    ] {
+        let f = jit(&derive(lorenz_loss(t), "grad", &[0, 1, 2, 3, 4, 5, 6]));
+        let mut outs: Vec<&mut [f64]> = out.iter_mut().map(|o| &mut o[..]).collect();
+        f.call_f64(&ins, &mut outs).unwrap();
+        // RK4's error at dt = 1e-3 is far below the references' digits.
+        check(&format!("W8 loss (T = {t})"), outs[0][0], W8_LOSS, 1e-6);
+        for (i, &want) in W8_GRAD.iter().enumerate() {
+            check(
+                &format!("W8 gradient {i} (T = {t})"),
+                outs[i + 1][0],
+                want,
+                1e-4,
+            );
+        }
+        c.bench_function(id, |bch| {
+            bch.iter(|| f.call_f64(black_box(&ins), &mut outs).unwrap())
+        });
+    }
+}
+
+/// W9's sizes: sequence, batch, input, hidden, output.
+const W9: [usize; 5] = [100, 32, 32, 128, 10];
+
+/// W9: `(xs, y, wx, wh, b, wo) -> mean((h_T wo − y)²)`, the Elman cell as
+/// the body of one `scan` over the sequence.
+fn rnn_loss() -> Graph {
+    let [seq, batch, n_in, hidden, n_out] = W9;
+    let b = GraphBuilder::new("rnn");
+    let xs = b.param("xs", TensorType::f32([seq, batch, n_in]));
+    let y = b.param("y", TensorType::f32([batch, n_out]));
+    let wx = b.param("wx", TensorType::f32([n_in, hidden]));
+    let wh = b.param("wh", TensorType::f32([hidden, hidden]));
+    let bias = b.param("b", TensorType::f32([hidden]));
+    let wo = b.param("wo", TensorType::f32([hidden, n_out]));
+    let h0 = b.full(&TensorType::f32([batch, hidden]), 0.0);
+    let (h, _) = b.scan(&[h0], &[xs], |_, h, x| {
+        (
+            vec![(x[0].matmul(wx) + h[0].matmul(wh) + bias).tanh()],
+            vec![],
+        )
+    });
+    b.build(&[h[0].matmul(wo).mse(y)]).unwrap()
+}
+
+/// `0.05 sin(n + off)` for `n` in `0..len`, as f32.
+fn rnn_weight(len: usize, off: f64) -> Vec<f32> {
+    (0..len)
+        .map(|n| (0.05 * (n as f64 + off).sin()) as f32)
+        .collect()
+}
+
+fn w9(c: &mut Criterion) {
+    let [seq, batch, n_in, hidden, n_out] = W9;
+    let f = jit(&derive(
+        rnn_loss(),
+        "grad{wrt=wx,wh,b,wo}",
+        &[0, 1, 2, 3, 4],
+    ));
+    let xs: Vec<f32> = (0..seq * batch * n_in)
+        .map(|n| {
+            let (t, i, j) = (n / (batch * n_in), n / n_in % batch, n % n_in);
+            (0.01 * (t * 1024 + i * 32 + j) as f64).sin() as f32
+        })
+        .collect();
+    let y: Vec<f32> = (0..batch * n_out)
+        .map(|n| (0.1 * (10 * (n / n_out) + n % n_out) as f64).cos() as f32)
+        .collect();
+    let wx = rnn_weight(n_in * hidden, 0.0);
+    let wh = rnn_weight(hidden * hidden, 1.0);
+    let bias = rnn_weight(hidden, 2.0);
+    let wo = rnn_weight(hidden * n_out, 3.0);
+    let ins = [&xs, &y, &wx, &wh, &bias, &wo].map(|v| BufRef::F32(v));
+    let mut loss = [0.0f32];
+    let mut g = [wx.len(), wh.len(), bias.len(), wo.len()].map(|n| vec![0.0f32; n]);
+    let run = |loss: &mut [f32], g: &mut [Vec<f32>; 4]| {
+        let [gwx, gwh, gb, gwo] = g;
+        let mut outs = [
+            BufMut::F32(loss),
+            BufMut::F32(gwx),
+            BufMut::F32(gwh),
+            BufMut::F32(gb),
+            BufMut::F32(gwo),
+        ];
+        f.call(black_box(&ins), &mut outs).unwrap()
+    };
+    run(&mut loss, &mut g);
+    check("W9 loss", f64::from(loss[0]), 0.507641613, 2e-6);
+    assert!(
+        g.iter().flatten().all(|v| v.is_finite()) && g[3].iter().any(|&v| v != 0.0),
+        "W9: the gradients are not finite or all zero"
+    );
+    c.bench_function("W9_rnn_step_f32", |bch| bch.iter(|| run(&mut loss, &mut g)));
+}
+
+/// W10: `a -> x*` solving `x = cos(a x)` by Newton's method from x = 1 in a
+/// `while` until |Δx| < 1e-14, at most 50 trips (the carries are x and Δx).
+fn newton() -> Graph {
+    let b = GraphBuilder::new("newton");
+    let a = b.param("a", TensorType::f64([]));
+    let one = b.scalar(1.0, DType::F64);
+    let r = b.while_loop_bounded(
+        50,
+        &[one, one],
+        |b, c| b.op(Op::Compare(CompareOp::Ge), &[c[1].abs(), c[1].lit(1e-14)]),
+        |_, c| {
+            let x = c[0];
+            let f = x - (a * x).cos();
+            let df = x.lit(1.0) + a * (a * x).sin();
+            let dx = f / df;
+            vec![x - dx, dx]
+        },
+    );
+    b.build(&[r[0]]).unwrap()
+}
+
+fn w10(c: &mut Criterion) {
+    // Outputs after jvp: [x*, dx*/da]; inputs: [a, a_dot].
+    let f = jit(&derive(newton(), "jvp{wrt=a}", &[0, 1]));
+    let (mut x, mut dx) = ([0.0], [0.0]);
+    f.call_f64(&[&[0.7], &[1.0]], &mut [&mut x, &mut dx])
+        .unwrap();
+    check("W10 x*", x[0], 0.8342699518670651, 1e-15);
+    check("W10 dx*/da", dx[0], -0.33188796349353455, 1e-14);
+    c.bench_function("W10_while_newton_jvp", |bch| {
+        bch.iter(|| {
+            f.call_f64(&[black_box(&[0.7]), &[1.0]], &mut [&mut x, &mut dx])
+                .unwrap()
+        })
+    });
+    // The loop alone, for the cost of the tangents.
+    let fv = jit(&newton());
+    c.bench_function("W10_while_newton_value", |bch| {
+        bch.iter(|| fv.call_f64(&[black_box(&[0.7])], &mut [&mut x]).unwrap())
+    });
+}
+
+/// W11: build, differentiate, optimise and compile W7's step as a
+/// `t`-step scan.
+pub fn w11_build_and_compile(t: usize) -> CompiledFn {
+    let b = GraphBuilder::new("w11");
+    let x = b.param("x", TensorType::f64([16]));
+    let opts = ScanOpts {
+        reverse: false,
+        length: Some(t),
+    };
+    let (x, _) = b.scan_with(opts, &[x], &[], |_, c, _| {
+        let x = c[0];
+        (vec![x.sin() * x.lit(1.01) + x.cos() * x.lit(0.5)], vec![])
+    });
+    let g = derive(b.build(&[x[0].sum()]).unwrap(), "grad", &[1]);
+    jit(&g)
+}
+
+/// W7's gradient after `t` steps, step by step in f64.
+fn w11_reference(t: usize) -> Vec<f64> {
+    let mut x = linspace(16);
+    let mut g = vec![1.0; 16];
+    for _ in 0..t {
+        for (x, g) in x.iter_mut().zip(&mut g) {
+            *g *= x.cos() * 1.01 - x.sin() * 0.5;
+            *x = x.sin() * 1.01 + x.cos() * 0.5;
+        }
+    }
+    g
+}
+
+fn w11(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w11");
+    group.sample_size(10);
+    for (t, id) in [
+        (10_000, "W11_scan_compile_10k_grad"),
+        (10, "W11_scan_compile_10_grad"),
+    ] {
+        let f = w11_build_and_compile(t);
+        let mut d = vec![0.0; 16];
+        f.call_f64(&[&linspace(16)], &mut [&mut d]).unwrap();
+        for (i, (&got, want)) in d.iter().zip(w11_reference(t)).enumerate() {
+            check(
+                &format!("W11 gradient {i} (T = {t})"),
+                got,
+                want,
+                1e-12 * want.abs().max(1.0),
+            );
+        }
+        group.bench_function(id, |bch| bch.iter(|| black_box(w11_build_and_compile(t))));
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30)
+        // criterion's plots fail (FontUnavailable) with plotters' ab_glyph
+        // feature, which the examples enable; nothing reads them.
+        .without_plots()
 }
 
 criterion_group! {
     name = workloads;
     config = config();
-    targets = w1, w2, w3, w4, w6, w7
+    targets = w1, w2, w3, w4, w6, w7, w8, w9, w10, w11
 }
 criterion_main!(workloads);

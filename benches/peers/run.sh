@@ -220,7 +220,10 @@ case "$ADJOINT" in
                 # criterion filters by regex on its full ids (group/function/value).
                 FILTER="(^|/)($(echo "$ONLY" | sed 's/,/|/g; s/_/[_\/]/g'))([_/]|$)"
             fi
-            CRIT_ARGS=()
+            # No plots: they are not read, and criterion's plotters backend
+            # fails (FontUnavailable) when the workspace enables plotters'
+            # ab_glyph feature (the examples' labelled plots).
+            CRIT_ARGS=(--noplot)
             [ "$QUICK" = 1 ] && CRIT_ARGS+=(--quick)
             [ -n "$FILTER" ] && CRIT_ARGS+=("$FILTER")
             FAILED=()
