@@ -155,5 +155,11 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+// No plots: plotters' `ab_glyph` feature (the examples' bundled font)
+// leaves criterion's charts without a system font.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);

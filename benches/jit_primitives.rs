@@ -133,6 +133,7 @@ fn config() -> Criterion {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20)
+        .without_plots()
 }
 
 criterion_group! {

@@ -165,5 +165,11 @@ fn pass_scaling(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pass_scaling);
+// No plots: plotters' `ab_glyph` feature (the examples' bundled font)
+// leaves criterion's charts without a system font.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = pass_scaling
+}
 criterion_main!(benches);

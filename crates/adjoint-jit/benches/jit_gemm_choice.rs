@@ -103,5 +103,11 @@ fn benches(c: &mut Criterion) {
     bench_dtype!(c, f64, "f64", matrixmultiply::dgemm);
 }
 
-criterion_group!(gemm_choice, benches);
+// No plots: plotters' `ab_glyph` feature (the examples' bundled font)
+// leaves criterion's charts without a system font.
+criterion_group! {
+    name = gemm_choice;
+    config = Criterion::default().without_plots();
+    targets = benches
+}
 criterion_main!(gemm_choice);
