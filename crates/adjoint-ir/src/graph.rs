@@ -1,7 +1,7 @@
 //! The dataflow graph of one function, on petgraph's `StableGraph` so that
 //! node ids survive node removal in passes.
 
-use crate::{infer_type, Error, Op, Result, Shape, TensorType};
+use crate::{infer_type, Error, Loc, Op, Result, Shape, TensorType};
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -29,6 +29,41 @@ impl fmt::Display for NodeId {
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// One per-node annotation of a [`Graph`], kept beside the nodes rather
+/// than in them: a map from live node id to value. Setting it on a node
+/// that does not exist does nothing, and [`Graph::remove_node`] /
+/// [`Graph::remove_nodes`] drop a node's entries, so a node that later
+/// reuses a freed id starts without annotations.
+#[derive(Clone, Debug)]
+struct SideTable<T>(HashMap<NodeId, T>);
+
+impl<T> Default for SideTable<T> {
+    fn default() -> Self {
+        SideTable(HashMap::new())
+    }
+}
+
+impl<T: Copy> SideTable<T> {
+    fn get(&self, id: NodeId) -> Option<T> {
+        self.0.get(&id).copied()
+    }
+
+    fn set(&mut self, g: &StableGraph<Node, u32>, id: NodeId, v: Option<T>) {
+        match v {
+            Some(v) if g.contains_node(id.0) => {
+                self.0.insert(id, v);
+            }
+            _ => {
+                self.0.remove(&id);
+            }
+        }
+    }
+
+    fn forget(&mut self, id: NodeId) {
+        self.0.remove(&id);
     }
 }
 
@@ -68,7 +103,10 @@ pub struct Graph {
     outputs: Vec<NodeId>,
     /// Per-node annotation: the fusion region the `fuse` pass put a node
     /// in, printed as the attribute `region=N` (see [`Graph::region`]).
-    regions: HashMap<NodeId, u32>,
+    regions: SideTable<u32>,
+    /// Per-node annotation: where in IR text the node's statement is (see
+    /// [`Graph::loc`]); never printed.
+    locs: SideTable<Loc>,
 }
 
 impl std::ops::Index<NodeId> for Graph {
@@ -377,19 +415,37 @@ impl Graph {
     /// kept beside the nodes, not part of a node: no pass or engine reads
     /// it to compute values.
     pub fn region(&self, id: NodeId) -> Option<u32> {
-        self.regions.get(&id).copied()
+        self.regions.get(id)
     }
 
-    /// Sets (or with `None` clears) the region annotation of node `id`.
+    /// Sets (or with `None` clears) the region annotation of node `id`
+    /// (a node that does not exist gets none).
     pub fn set_region(&mut self, id: NodeId, region: Option<u32>) {
-        match region {
-            Some(r) => {
-                self.regions.insert(id, r);
-            }
-            None => {
-                self.regions.remove(&id);
-            }
-        }
+        self.regions.set(&self.g, id, region);
+    }
+
+    /// The source location of node `id`, if the graph came from IR text:
+    /// the parser puts on each statement's node (for a `scan`, `while` or
+    /// `cond`: on the loop node and on each of its projections) the
+    /// line:column of the statement's first result name, and on each
+    /// parameter that of its name. Errors about one node use it (see
+    /// [`Error::at`]). Like [`Graph::region`] it is an annotation kept
+    /// beside the nodes: cloning the graph keeps it, removing the node
+    /// drops it, and printing ignores it.
+    pub fn loc(&self, id: NodeId) -> Option<Loc> {
+        self.locs.get(id)
+    }
+
+    /// Sets (or with `None` clears) the source location of node `id` (a
+    /// node that does not exist gets none).
+    pub fn set_loc(&mut self, id: NodeId, loc: Option<Loc>) {
+        self.locs.set(&self.g, id, loc);
+    }
+
+    /// Drops every annotation of node `id` (it is being removed).
+    fn forget_annotations(&mut self, id: NodeId) {
+        self.regions.forget(id);
+        self.locs.forget(id);
     }
 
     /// The operands of `id`, in position order.
@@ -480,7 +536,7 @@ impl Graph {
             .g
             .remove_node(id.0)
             .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?;
-        self.regions.remove(&id);
+        self.forget_annotations(id);
         Ok(node)
     }
 
@@ -551,7 +607,7 @@ impl Graph {
                     .remove_node(id.0)
                     .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?,
             );
-            self.regions.remove(&id);
+            self.forget_annotations(id);
         }
         for (s, t, w) in keep {
             self.g.add_edge(s, t, w);
