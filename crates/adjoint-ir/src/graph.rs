@@ -32,39 +32,19 @@ impl fmt::Debug for NodeId {
     }
 }
 
-/// One per-node annotation of a [`Graph`], kept beside the nodes rather
-/// than in them: a map from live node id to value. Setting it on a node
-/// that does not exist does nothing, and [`Graph::remove_node`] /
-/// [`Graph::remove_nodes`] drop a node's entries, so a node that later
-/// reuses a freed id starts without annotations.
-#[derive(Clone, Debug)]
-struct SideTable<T>(HashMap<NodeId, T>);
-
-impl<T> Default for SideTable<T> {
-    fn default() -> Self {
-        SideTable(HashMap::new())
-    }
-}
-
-impl<T: Copy> SideTable<T> {
-    fn get(&self, id: NodeId) -> Option<T> {
-        self.0.get(&id).copied()
-    }
-
-    fn set(&mut self, g: &StableGraph<Node, u32>, id: NodeId, v: Option<T>) {
-        match v {
-            Some(v) if g.contains_node(id.0) => {
-                self.0.insert(id, v);
-            }
-            _ => {
-                self.0.remove(&id);
-            }
-        }
-    }
-
-    fn forget(&mut self, id: NodeId) {
-        self.0.remove(&id);
-    }
+/// The annotations of one node of a [`Graph`], kept beside the nodes
+/// rather than in them, in one map from live node id (see
+/// [`Graph::region`] and [`Graph::loc`]). A node without annotations has
+/// no entry; [`Graph::remove_node`] / [`Graph::remove_nodes`] drop a
+/// node's entry, so a node that later reuses a freed id starts without
+/// annotations.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Annotations {
+    /// The fusion region the `fuse` pass put the node in, printed as the
+    /// attribute `region=N`.
+    region: Option<u32>,
+    /// Where in IR text the node's statement is; never printed.
+    loc: Option<Loc>,
 }
 
 /// A node: one op and the type of its one result.
@@ -101,12 +81,8 @@ pub struct Graph {
     g: StableGraph<Node, u32>,
     params: Vec<NodeId>,
     outputs: Vec<NodeId>,
-    /// Per-node annotation: the fusion region the `fuse` pass put a node
-    /// in, printed as the attribute `region=N` (see [`Graph::region`]).
-    regions: SideTable<u32>,
-    /// Per-node annotation: where in IR text the node's statement is (see
-    /// [`Graph::loc`]); never printed.
-    locs: SideTable<Loc>,
+    /// Per-node annotations (region, source location), by node.
+    annotations: HashMap<NodeId, Annotations>,
 }
 
 impl std::ops::Index<NodeId> for Graph {
@@ -415,13 +391,13 @@ impl Graph {
     /// kept beside the nodes, not part of a node: no pass or engine reads
     /// it to compute values.
     pub fn region(&self, id: NodeId) -> Option<u32> {
-        self.regions.get(id)
+        self.annotations.get(&id).and_then(|a| a.region)
     }
 
     /// Sets (or with `None` clears) the region annotation of node `id`
     /// (a node that does not exist gets none).
     pub fn set_region(&mut self, id: NodeId, region: Option<u32>) {
-        self.regions.set(&self.g, id, region);
+        self.annotate(id, |a| a.region = region);
     }
 
     /// The source location of node `id`, if the graph came from IR text:
@@ -433,19 +409,31 @@ impl Graph {
     /// beside the nodes: cloning the graph keeps it, removing the node
     /// drops it, and printing ignores it.
     pub fn loc(&self, id: NodeId) -> Option<Loc> {
-        self.locs.get(id)
+        self.annotations.get(&id).and_then(|a| a.loc)
     }
 
     /// Sets (or with `None` clears) the source location of node `id` (a
     /// node that does not exist gets none).
     pub fn set_loc(&mut self, id: NodeId, loc: Option<Loc>) {
-        self.locs.set(&self.g, id, loc);
+        self.annotate(id, |a| a.loc = loc);
+    }
+
+    /// Edits the annotations of the live node `id` (a node that does not
+    /// exist gets none), keeping no entry for a node without any.
+    fn annotate(&mut self, id: NodeId, edit: impl FnOnce(&mut Annotations)) {
+        if !self.contains(id) {
+            return;
+        }
+        let a = self.annotations.entry(id).or_default();
+        edit(a);
+        if *a == Annotations::default() {
+            self.annotations.remove(&id);
+        }
     }
 
     /// Drops every annotation of node `id` (it is being removed).
     fn forget_annotations(&mut self, id: NodeId) {
-        self.regions.forget(id);
-        self.locs.forget(id);
+        self.annotations.remove(&id);
     }
 
     /// The operands of `id`, in position order.

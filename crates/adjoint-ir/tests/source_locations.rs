@@ -101,7 +101,11 @@ fn a_removed_node_takes_its_location_with_it() {
     let mut g = main_graph();
     let s = g.value_by_name("s").unwrap();
     let k = g.value_by_name("k").unwrap();
-    let outs: Vec<_> = g.outputs().iter().map(|&o| if o == s { k } else { o }).collect();
+    let outs: Vec<_> = g
+        .outputs()
+        .iter()
+        .map(|&o| if o == s { k } else { o })
+        .collect();
     g.set_outputs(outs);
     g.remove_node(s).unwrap();
     assert_eq!(g.loc(s), None);
