@@ -424,10 +424,20 @@ impl Graph {
         if !self.contains(id) {
             return;
         }
-        let a = self.annotations.entry(id).or_default();
-        edit(a);
-        if *a == Annotations::default() {
-            self.annotations.remove(&id);
+        match self.annotations.get_mut(&id) {
+            Some(a) => {
+                edit(a);
+                if *a == Annotations::default() {
+                    self.annotations.remove(&id);
+                }
+            }
+            None => {
+                let mut a = Annotations::default();
+                edit(&mut a);
+                if a != Annotations::default() {
+                    self.annotations.insert(id, a);
+                }
+            }
         }
     }
 

@@ -163,3 +163,26 @@ fn a_built_graph_has_no_locations() {
     assert_eq!(g.loc(y.id()), at(3, 4));
     assert_eq!(g.clone().loc(y.id()), at(3, 4));
 }
+
+#[test]
+fn a_location_and_a_region_are_kept_independently() {
+    let text = "func @f(%x: f64[3]) -> f64[3] {\n  %y = exp %x region=2 : f64[3]\n  return %y\n}\n";
+    let mut g = parse_module(text).unwrap().func("f").unwrap().clone();
+    let y = g.value_by_name("y").unwrap();
+    assert_eq!((g.region(y), g.loc(y)), (Some(2), at(2, 3)));
+    g.set_region(y, None);
+    assert_eq!((g.region(y), g.loc(y)), (None, at(2, 3)));
+    g.set_region(y, Some(5));
+    g.set_loc(y, None);
+    assert_eq!((g.region(y), g.loc(y)), (Some(5), None));
+    g.set_region(y, None);
+    assert_eq!((g.region(y), g.loc(y)), (None, None));
+    // Neither sticks to a node that does not exist (its id may be reused).
+    g.set_outputs(vec![g.params()[0]]);
+    g.remove_node(y).unwrap();
+    g.set_region(y, Some(1));
+    g.set_loc(y, at(1, 1));
+    let z = g.add(Op::Unary(UnaryOp::Sin), &[g.params()[0]]).unwrap();
+    assert_eq!(z, y);
+    assert_eq!((g.region(z), g.loc(z)), (None, None));
+}
