@@ -133,3 +133,33 @@ func @main(%x: f64) -> f64 {
     assert!(e.message.contains("call @square: no jvp rule"), "{e}");
     assert_eq!(e.loc, Some(Loc { line: 10, col: 3 }), "{e}");
 }
+
+#[test]
+fn a_while_rebuilt_by_dce_keeps_its_location() {
+    // dce drops the unused second carry, rebuilding the while; the
+    // location moves to the new node.
+    let src = "\
+func @below(%c: f64, %d: f64, %lim: f64) -> bool {
+  %p = lt %c, %lim
+  return %p
+}
+
+func @grow(%c: f64, %d: f64, %lim: f64) -> (f64, f64) {
+  %n = add %c, %c
+  %e = mul %d, %d
+  return %n, %e
+}
+
+func @main(%c0: f64, %d0: f64, %lim: f64) -> f64 {
+  %cN, %dN = while %c0, %d0, %lim cond=@below body=@grow carry=2
+  return %cN
+}
+";
+    let mut g = main_of(src);
+    PassManager::parse("dce").unwrap().run(&mut g).unwrap();
+    let text = adjoint_ir::print_graph(&g);
+    assert!(text.contains("carry=1"), "{text}");
+    let e = fails(&g, "grad{wrt=c0}");
+    assert!(e.message.contains("while %cN"), "{e}");
+    assert_eq!(e.loc, Some(Loc { line: 13, col: 3 }), "{e}");
+}
