@@ -63,17 +63,18 @@ pub fn replace_loop(
     let tys: Vec<&TensorType> = operands.iter().map(|&o| g.ty(o)).collect();
     let rtys = infer_types(&op, &tys)?;
     let new = g.add_unchecked(op, rtys[0].clone(), operands);
-    // A result mapped to `None` is dropped: the caller (dce) drops only
-    // results that nothing it keeps reads, so any users left are dead and
-    // go with the old node.
+    g.set_loc(new, g.loc(old));
     for (i, p) in g.projections(old).into_iter().enumerate() {
-        let (Some(p), Some(j)) = (p, results.get(i).copied().flatten()) else {
-            continue;
-        };
-        let np = g.add_unchecked(Op::Project { index: j }, rtys[j].clone(), &[new]);
-        let name = g[p].name.take();
-        g.replace_all_uses(p, np);
-        g[np].name = name;
+        let Some(p) = p else { continue };
+        // The caller (dce) drops only results that nothing it keeps
+        // reads: any users left are dead and go with the old node.
+        if let Some(j) = results.get(i).copied().flatten() {
+            let np = g.add_unchecked(Op::Project { index: j }, rtys[j].clone(), &[new]);
+            let name = g[p].name.take();
+            g.replace_all_uses(p, np);
+            g[np].name = name;
+            g.set_loc(np, g.loc(p));
+        }
     }
     Ok(new)
 }

@@ -3,6 +3,7 @@
 
 use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
+use crate::errors::at_node;
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
 use crate::{loop_jvp, rules, Pass, PassOptions, PassStats};
@@ -108,13 +109,20 @@ pub fn push_forward_in_order(
             .map(|o| tans.get(o).copied().unwrap_or(Lin::Zero))
             .collect();
         if g[n].op.is_multi_result() {
-            let r = loop_jvp::jvp_multi(g, n, &ts, batch)
-                .map_err(|e| e.context(format!("jvp of {}", loop_jvp::describe(g, n))))?;
+            let r = loop_jvp::jvp_multi(g, n, &ts, batch).map_err(|e| {
+                at_node(
+                    e.context(format!("jvp of {}", loop_jvp::describe(g, n))),
+                    g,
+                    n,
+                )
+            })?;
             results.insert(n, r);
             continue;
         }
-        let t = rules::jvp(g, n, &ts, batch)
-            .map_err(|e| e.context(format!("jvp of {} = {}", g.display_name(n), g[n].op.name())))?;
+        let t = rules::jvp(g, n, &ts, batch).map_err(|e| {
+            let e = e.context(format!("jvp of {} = {}", g.display_name(n), g[n].op.name()));
+            at_node(e, g, n)
+        })?;
         if !t.is_zero() {
             tans.insert(n, t);
         }

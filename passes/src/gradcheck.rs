@@ -297,6 +297,7 @@ fn promote(g: &Graph, done: &Promoted) -> Result<Graph> {
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     for &p in g.params() {
         let n = h.add_param(g[p].name.clone().unwrap_or_default(), f64_type(g.ty(p)))?;
+        h.set_loc(n, g.loc(p));
         map.insert(p, n);
     }
     // The result types of each promoted multi-result node, for its
@@ -325,6 +326,7 @@ fn promote(g: &Graph, done: &Promoted) -> Result<Graph> {
             h.add(op, &ops)?
         };
         h[n].name = g[id].name.clone();
+        h.set_loc(n, g.loc(id));
         map.insert(id, n);
     }
     h.set_outputs(g.outputs().iter().map(|o| map[o]).collect());

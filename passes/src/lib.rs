@@ -31,6 +31,7 @@ pub mod cse;
 pub mod cut_points;
 pub mod dce;
 pub mod emit;
+mod errors;
 pub mod fold;
 pub mod forward;
 pub mod fuse;

@@ -38,6 +38,7 @@
 use crate::contract;
 use crate::dce::remove_dead;
 use crate::emit::{self, prefixed};
+use crate::errors::node_err;
 use crate::lin::Lin;
 use crate::reverse::backpropagate;
 use adjoint_ir::{BodyRef, Error, Graph, NodeId, Op, Result, Tensor, TensorType};
@@ -588,13 +589,14 @@ fn while_vjp(
         return Ok(vec![Lin::Zero; np]);
     }
     if max_trips.is_none() {
-        return Err(Error::pass(format!(
+        let message = format!(
             "while {} (body=@{}, cond=@{}) in @{}: reverse mode needs a bound on the trip count; add max_trips=N to the while, or use scan",
             result_names(g, n),
             body.name(),
             cond.name(),
             g.name()
-        )));
+        );
+        return Err(node_err(g, n, message));
     }
     bounded_while_as_scan(g, n)?;
     let mut cts2 = cts[..k].to_vec();

@@ -15,6 +15,7 @@
 
 use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
+use crate::errors::at_node;
 use crate::lin::Lin;
 use crate::registry::{OptionSpec, PassType};
 use crate::{emit, loop_vjp, rules, Pass, PassOptions, PassStats};
@@ -98,7 +99,7 @@ pub fn backpropagate_in_order(
             let ops = g.operands(n);
             let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
             let contribs = loop_vjp::vjp(g, n, &per_result, batch, &needs)
-                .map_err(|e| e.context(format!("vjp of {}", g[n].op.name())))?;
+                .map_err(|e| at_node(e.context(format!("vjp of {}", g[n].op.name())), g, n))?;
             accumulate(g, &mut cts, &ops, contribs)?;
             continue;
         }
@@ -118,8 +119,10 @@ pub fn backpropagate_in_order(
         }
         let ops = g.operands(n);
         let needs: Vec<bool> = ops.iter().map(|o| relevant.contains(o)).collect();
-        let contribs = rules::vjp(g, n, ct, batch, &needs)
-            .map_err(|e| e.context(format!("vjp of {} = {}", g.display_name(n), g[n].op.name())))?;
+        let contribs = rules::vjp(g, n, ct, batch, &needs).map_err(|e| {
+            let e = e.context(format!("vjp of {} = {}", g.display_name(n), g[n].op.name()));
+            at_node(e, g, n)
+        })?;
         accumulate(g, &mut cts, &ops, contribs)?;
     }
     Ok(wrt

@@ -16,7 +16,7 @@ use adjoint::Engine;
 use clap::{Args, Parser, Subcommand};
 use output::Stop;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// adjoint: an automatic-differentiation compiler.
@@ -184,6 +184,16 @@ fn load(path: &PathBuf) -> Result<Module> {
     ir::parse_module(&src).map_err(|e| e.context(path.display()))
 }
 
+/// An error located in the text of `path` (a pass's error about one
+/// statement) names the file, as parse errors do.
+fn in_file(e: Error, path: &Path) -> Error {
+    if e.loc.is_some() {
+        e.context(path.display())
+    } else {
+        e
+    }
+}
+
 fn pick<'m>(m: &'m Module, func: &Option<String>) -> Result<&'m Graph> {
     match func {
         Some(name) => {
@@ -202,7 +212,7 @@ fn pick<'m>(m: &'m Module, func: &Option<String>) -> Result<&'m Graph> {
     }
 }
 
-fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> std::result::Result<Graph, Stop> {
+fn apply_pipeline(g: &Graph, p: &PipelineArgs, file: &Path) -> std::result::Result<Graph, Stop> {
     let mut g = g.clone();
     let Some(pipeline) = &p.passes else {
         if p.print_before.is_some() || p.print_after.is_some() || p.time_passes {
@@ -232,7 +242,7 @@ fn apply_pipeline(g: &Graph, p: &PipelineArgs) -> std::result::Result<Graph, Sto
         Ok(_) => Ok(g),
         // A dump or the timing report met a closed pipe.
         Err(_) if stderr_closed.load(std::sync::atomic::Ordering::Relaxed) => Err(Stop::Closed),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(in_file(e, file).into()),
     }
 }
 
@@ -317,7 +327,7 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
             pipeline,
         } => {
             let m = load(&file)?;
-            let g = apply_pipeline(pick(&m, &func)?, &pipeline)?;
+            let g = apply_pipeline(pick(&m, &func)?, &pipeline, &file)?;
             output::out(&ir::print_graph(&g))?;
         }
         Cmd::Run {
@@ -331,7 +341,7 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
             pipeline,
         } => {
             let m = load(&file)?;
-            let g = apply_pipeline(pick(&m, &func)?, &pipeline)?;
+            let g = apply_pipeline(pick(&m, &func)?, &pipeline, &file)?;
             let inputs = parse_inputs(&g, &args)?;
             let engine: Engine = engine.parse()?;
             if (dump_clif || disasm || arena) && engine != Engine::Jit {
@@ -380,7 +390,7 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
                 atol,
                 forward: !reverse_only,
             };
-            let report = gradcheck(g, &inputs, &opts)?;
+            let report = gradcheck(g, &inputs, &opts).map_err(|e| in_file(e, &file))?;
             let written = output::out(&if json {
                 format!("{}\n", report_json(&report))
             } else {

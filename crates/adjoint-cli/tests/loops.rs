@@ -514,3 +514,52 @@ fn opt_jacobian_through_an_unbounded_while_goes_forward() {
     );
     assert_eq!(outputs(&ok(&o))[2], (vec![], vec![8.0]));
 }
+
+#[test]
+fn a_pass_error_about_a_while_names_the_file_line_and_column() {
+    // Rule 5: reverse mode through a while without max_trips fails at the
+    // while's statement, printed like a parse error: `line:col: kind:
+    // FILE: message`.
+    let dir = std::env::temp_dir().join(format!("adjoint-loc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("unbounded.adj");
+    let path = file.to_str().unwrap();
+    let unbounded = WHILE_COND.replace(" max_trips=2", "");
+    // `%w = while …` is on line 26 (the text starts with a newline), its
+    // result name at column 3.
+    assert_eq!(
+        unbounded.lines().nth(25).map(str::trim_start),
+        Some("%w = while %x, %lim cond=@lt body=@grow carry=1")
+    );
+    std::fs::write(&file, &unbounded).unwrap();
+    let err = fails(&run(&["opt", path, "--passes", "grad{wrt=x,of=0}"], ""), 1);
+    assert!(
+        err.starts_with(&format!("adjoint: 26:3: pass error: {path}: ")),
+        "{err}"
+    );
+    assert!(
+        err.contains("while %w") && err.contains("max_trips"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // jacobian{mode=rev} goes through the same VJP.
+    let err = fails(
+        &run(
+            &["opt", path, "--passes", "jacobian{of=0,wrt=x,mode=rev}"],
+            "",
+        ),
+        1,
+    );
+    assert!(
+        err.starts_with(&format!("adjoint: 26:3: pass error: {path}: ")),
+        "{err}"
+    );
+    // A parse error in the same file has the same shape.
+    std::fs::write(&file, unbounded.replace("%y = mul", "%y = mull")).unwrap();
+    let err = fails(&run(&["opt", path], ""), 1);
+    assert!(
+        err.starts_with(&format!("adjoint: 8:8: parse error: {path}: ")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

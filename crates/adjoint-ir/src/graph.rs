@@ -1,7 +1,7 @@
 //! The dataflow graph of one function, on petgraph's `StableGraph` so that
 //! node ids survive node removal in passes.
 
-use crate::{infer_type, Error, Op, Result, Shape, TensorType};
+use crate::{infer_type, Error, Loc, Op, Result, Shape, TensorType};
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -30,6 +30,21 @@ impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// The annotations of one node of a [`Graph`], kept beside the nodes
+/// rather than in them, in one map from live node id (see
+/// [`Graph::region`] and [`Graph::loc`]). A node without annotations has
+/// no entry; [`Graph::remove_node`] / [`Graph::remove_nodes`] drop a
+/// node's entry, so a node that later reuses a freed id starts without
+/// annotations.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Annotations {
+    /// The fusion region the `fuse` pass put the node in, printed as the
+    /// attribute `region=N`.
+    region: Option<u32>,
+    /// Where in IR text the node's statement is; never printed.
+    loc: Option<Loc>,
 }
 
 /// A node: one op and the type of its one result.
@@ -66,9 +81,8 @@ pub struct Graph {
     g: StableGraph<Node, u32>,
     params: Vec<NodeId>,
     outputs: Vec<NodeId>,
-    /// Per-node annotation: the fusion region the `fuse` pass put a node
-    /// in, printed as the attribute `region=N` (see [`Graph::region`]).
-    regions: HashMap<NodeId, u32>,
+    /// Per-node annotations (region, source location), by node.
+    annotations: HashMap<NodeId, Annotations>,
 }
 
 impl std::ops::Index<NodeId> for Graph {
@@ -377,19 +391,59 @@ impl Graph {
     /// kept beside the nodes, not part of a node: no pass or engine reads
     /// it to compute values.
     pub fn region(&self, id: NodeId) -> Option<u32> {
-        self.regions.get(&id).copied()
+        self.annotations.get(&id).and_then(|a| a.region)
     }
 
-    /// Sets (or with `None` clears) the region annotation of node `id`.
+    /// Sets (or with `None` clears) the region annotation of node `id`
+    /// (a node that does not exist gets none).
     pub fn set_region(&mut self, id: NodeId, region: Option<u32>) {
-        match region {
-            Some(r) => {
-                self.regions.insert(id, r);
+        self.annotate(id, |a| a.region = region);
+    }
+
+    /// The source location of node `id`, if the graph came from IR text:
+    /// the parser puts on each statement's node (for a `scan`, `while` or
+    /// `cond`: on the loop node and on each of its projections) the
+    /// line:column of the statement's first result name, and on each
+    /// parameter that of its name. Errors about one node use it (see
+    /// [`Error::at`]). Like [`Graph::region`] it is an annotation kept
+    /// beside the nodes: cloning the graph keeps it, removing the node
+    /// drops it, and printing ignores it.
+    pub fn loc(&self, id: NodeId) -> Option<Loc> {
+        self.annotations.get(&id).and_then(|a| a.loc)
+    }
+
+    /// Sets (or with `None` clears) the source location of node `id` (a
+    /// node that does not exist gets none).
+    pub fn set_loc(&mut self, id: NodeId, loc: Option<Loc>) {
+        self.annotate(id, |a| a.loc = loc);
+    }
+
+    /// Edits the annotations of the live node `id` (a node that does not
+    /// exist gets none), keeping no entry for a node without any.
+    fn annotate(&mut self, id: NodeId, edit: impl FnOnce(&mut Annotations)) {
+        if !self.contains(id) {
+            return;
+        }
+        match self.annotations.get_mut(&id) {
+            Some(a) => {
+                edit(a);
+                if *a == Annotations::default() {
+                    self.annotations.remove(&id);
+                }
             }
             None => {
-                self.regions.remove(&id);
+                let mut a = Annotations::default();
+                edit(&mut a);
+                if a != Annotations::default() {
+                    self.annotations.insert(id, a);
+                }
             }
         }
+    }
+
+    /// Drops every annotation of node `id` (it is being removed).
+    fn forget_annotations(&mut self, id: NodeId) {
+        self.annotations.remove(&id);
     }
 
     /// The operands of `id`, in position order.
@@ -480,7 +534,7 @@ impl Graph {
             .g
             .remove_node(id.0)
             .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?;
-        self.regions.remove(&id);
+        self.forget_annotations(id);
         Ok(node)
     }
 
@@ -551,7 +605,7 @@ impl Graph {
                     .remove_node(id.0)
                     .ok_or_else(|| Error::pass(format!("node {id} does not exist")))?,
             );
-            self.regions.remove(&id);
+            self.forget_annotations(id);
         }
         for (s, t, w) in keep {
             self.g.add_edge(s, t, w);

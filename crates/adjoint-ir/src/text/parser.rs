@@ -8,6 +8,10 @@
 //! at the statement; after its closing `}` each function is [`verify`](crate::verify())d
 //! (its bodies were checked at their own `}`).
 //!
+//! Each node gets the location of its statement ([`Graph::loc`]: the
+//! statement's first result name, or a parameter's name), so that later
+//! errors about a node, such as a pass's, can point at the text.
+//!
 //! Resource limits keep hostile input cheap and panic-free: the text is at
 //! most [`MAX_INPUT_BYTES`](crate::MAX_INPUT_BYTES), integers in
 //! attributes and shapes are at most 2^31, a shape's nonzero dimensions
@@ -303,6 +307,7 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 let id = located(g.add_param(p.clone(), ty), ploc)?;
+                g.set_loc(id, Some(ploc));
                 scope.insert(p, (id, ploc));
                 if self.eat(&Tok::Comma) {
                     continue;
@@ -515,6 +520,7 @@ impl<'a> Parser<'a> {
             one_name(op_name, &names)?;
             let id = g.constant(t);
             g.set_region(id, region);
+            g.set_loc(id, Some(stmt_loc));
             return bind(g, scope, id, names);
         }
         let callee = if row.head == Head::Callee {
@@ -592,8 +598,10 @@ impl<'a> Parser<'a> {
             }
             if let Some(node) = projs.first().and_then(|&p| g.operands(p).first().copied()) {
                 g.set_region(node, taken.region);
+                g.set_loc(node, Some(stmt_loc));
             }
             for (&p, (name, loc)) in projs.iter().zip(names) {
+                g.set_loc(p, Some(stmt_loc));
                 g[p].name = Some(name.clone());
                 scope.insert(name, (p, loc));
             }
@@ -601,7 +609,8 @@ impl<'a> Parser<'a> {
         }
         one_name(op_name, &names)?;
         let op_for_loc = matches!(op, Op::Iota { .. }).then(|| op.clone());
-        let id = if op.broadcasts_implicitly() {
+        let broadcasts = op.broadcasts_implicitly();
+        let id = if broadcasts {
             g.add_broadcasting(op, &ids)
         } else {
             g.add(op, &ids)
@@ -640,6 +649,15 @@ impl<'a> Parser<'a> {
             }
         }
         g.set_region(id, taken.region);
+        // The statement's node, and any `broadcast` inserted for it.
+        g.set_loc(id, Some(stmt_loc));
+        if broadcasts {
+            for o in g.operands(id) {
+                if !ids.contains(&o) {
+                    g.set_loc(o, Some(stmt_loc));
+                }
+            }
+        }
         bind(g, scope, id, names)
     }
 
