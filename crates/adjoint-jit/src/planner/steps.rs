@@ -11,6 +11,21 @@ use crate::runtime::{BatchOffsets, MatMulDesc};
 use adjoint_ir::{DType, NodeId, Op, Result, Shape, REDUCE_SUM_BLOCK};
 use std::collections::HashMap;
 
+/// A matrix (or batch of matrices) operand of shape `s` (rank 2 or more)
+/// read through `v`: its rows, columns, row and column strides, batch
+/// dimensions and batch strides.
+fn matrix_layout(s: &[usize], v: &View) -> (usize, usize, i64, i64, Vec<usize>, Vec<i64>) {
+    let r = s.len();
+    (
+        s[r - 2],
+        s[r - 1],
+        v.strides[r - 2],
+        v.strides[r - 1],
+        s[..r - 2].to_vec(),
+        v.strides[..r - 2].to_vec(),
+    )
+}
+
 pub(super) fn matmul_desc(
     dtype: DType,
     sa: &[usize],
@@ -22,28 +37,12 @@ pub(super) fn matmul_desc(
     let (m, k, rsa, csa, batch_a, bsa) = if sa.len() == 1 {
         (1, sa[0], 0, va.strides[0], vec![], vec![])
     } else {
-        let r = sa.len();
-        (
-            sa[r - 2],
-            sa[r - 1],
-            va.strides[r - 2],
-            va.strides[r - 1],
-            sa[..r - 2].to_vec(),
-            va.strides[..r - 2].to_vec(),
-        )
+        matrix_layout(sa, va)
     };
     let (k2, n, rsb, csb, batch_b, bsb) = if sb.len() == 1 {
         (sb[0], 1, vb.strides[0], 0, vec![], vec![])
     } else {
-        let r = sb.len();
-        (
-            sb[r - 2],
-            sb[r - 1],
-            vb.strides[r - 2],
-            vb.strides[r - 1],
-            sb[..r - 2].to_vec(),
-            vb.strides[..r - 2].to_vec(),
-        )
+        matrix_layout(sb, vb)
     };
     if k != k2 {
         return Err(format!("contracted dimensions differ ({k} vs {k2})"));
