@@ -2,20 +2,11 @@
 //! (`GraphBuilder::scan`, `while_loop`, `cond`, `fori_loop`, with closure
 //! conversion) evaluate to hand-derived values on the interpreter.
 
+mod common;
+
 use adjoint_interp::eval;
 use adjoint_ir::{DType, Graph, GraphBuilder, ScanOpts, Tensor, TensorType, Value};
-
-fn f64s(d: &[usize]) -> TensorType {
-    TensorType::f64(d.to_vec())
-}
-
-fn t64(d: &[usize], v: &[f64]) -> Tensor {
-    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
-}
-
-fn s64(v: f64) -> Tensor {
-    Tensor::scalar_f64(v)
-}
+use common::{f64s, s64, t64};
 
 fn run(g: &Graph, inputs: &[Tensor]) -> Vec<Vec<f64>> {
     eval(g, inputs)

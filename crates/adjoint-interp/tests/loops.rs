@@ -5,23 +5,14 @@
 //! loops. Programs are built with the Graph API (`Graph::add_multi`,
 //! `BodyRef::new`), bodies with `GraphBuilder`.
 
+mod common;
+
 use adjoint_interp::{eval, eval_node, eval_with, EvalOptions};
 use adjoint_ir::{
     BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, NodeId, Op, Tensor,
     TensorType, Value,
 };
-
-fn f64s(d: &[usize]) -> TensorType {
-    TensorType::f64(d.to_vec())
-}
-
-fn t64(d: &[usize], v: &[f64]) -> Tensor {
-    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
-}
-
-fn s64(v: f64) -> Tensor {
-    Tensor::scalar_f64(v)
-}
+use common::{f64s, s64, t64};
 
 /// A body `@name` with parameters `params`, whose outputs `f` builds.
 fn body(
