@@ -29,6 +29,15 @@ pub fn s64(v: f64) -> Tensor {
     Tensor::scalar_f64(v)
 }
 
+/// The outputs of `g` on `inputs` (which must evaluate), as `f64` values.
+pub fn eval_f64(g: &Graph, inputs: &[Tensor]) -> Vec<Vec<f64>> {
+    eval(g, inputs)
+        .unwrap()
+        .iter()
+        .map(|t| t.to_f64_vec())
+        .collect()
+}
+
 /// A `bool` tensor.
 pub fn boolt<const N: usize>(shape: [usize; N], data: &[bool]) -> Tensor {
     Tensor::from_bool(shape, data.to_vec()).unwrap()
