@@ -20,6 +20,7 @@
 
 use crate::contract;
 use crate::forward::Jvp;
+use crate::nested::try_with_bodies;
 use crate::reverse::Grad;
 use crate::Pass;
 use adjoint_ir::{
@@ -254,34 +255,7 @@ impl Promoted {
                 })?;
                 Op::Call(CustomRef(p.clone()))
             }
-            Op::Scan {
-                body,
-                carry,
-                xs,
-                length,
-                reverse,
-            } => Op::Scan {
-                body: self.body(body)?,
-                carry: *carry,
-                xs: *xs,
-                length: *length,
-                reverse: *reverse,
-            },
-            Op::While {
-                cond,
-                body,
-                carry,
-                max_trips,
-            } => Op::While {
-                cond: self.body(cond)?,
-                body: self.body(body)?,
-                carry: *carry,
-                max_trips: *max_trips,
-            },
-            Op::Cond { then, els } => Op::Cond {
-                then: self.body(then)?,
-                els: self.body(els)?,
-            },
+            op if op.has_bodies() => try_with_bodies(op, |b| self.body(b))?,
             Op::Iota { shape, axis, .. } => Op::Iota {
                 shape: shape.clone(),
                 axis: *axis,

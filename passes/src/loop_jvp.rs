@@ -276,6 +276,23 @@ fn project(g: &mut Graph, n: NodeId, index: usize) -> Result<NodeId> {
     Ok(g.add_unchecked(Op::Project { index }, ty, &[n]))
 }
 
+/// The tangent of each primal result: for those whose `nonzero` flag is
+/// set, a new projection of `n`'s results `first`, `first + 1`, … in turn;
+/// `Lin::Zero` for the others.
+fn project_tangents(g: &mut Graph, n: NodeId, first: usize, nonzero: &[bool]) -> Result<Vec<Lin>> {
+    let mut out = Vec::with_capacity(nonzero.len());
+    let mut next = first;
+    for &nz in nonzero {
+        out.push(if nz {
+            next += 1;
+            Lin::Val(project(g, n, next - 1)?)
+        } else {
+            Lin::Zero
+        });
+    }
+    Ok(out)
+}
+
 /// `%a, %b = scan body=@f`: a multi-result node named by its results and
 /// its functions, for error messages.
 pub fn describe(g: &Graph, n: NodeId) -> String {
@@ -415,17 +432,9 @@ fn scan(
     };
     let remap: Vec<usize> = (0..k).chain((0..q).map(|j| k + kt + j)).collect();
     rewrite(g, n, op, &operands, &remap)?;
-    let mut out = Vec::with_capacity(k + q);
-    let mut next = k;
-    for &c in &nz_c {
-        out.push(if c {
-            next += 1;
-            Lin::Val(project(g, n, next - 1)?)
-        } else {
-            Lin::Zero
-        });
-    }
-    next += q;
+    let mut out = project_tangents(g, n, k, &nz_c)?;
+    out.reserve(q);
+    let mut next = k + nz_c.iter().filter(|&&c| c).count() + q;
     for &y in &nz_y {
         out.push(if y {
             next += 1;
@@ -488,17 +497,7 @@ fn while_loop(
     };
     let remap: Vec<usize> = (0..k).collect();
     rewrite(g, n, op, &operands, &remap)?;
-    let mut out = Vec::with_capacity(k);
-    let mut next = k;
-    for &c in &nz_c {
-        out.push(if c {
-            next += 1;
-            Lin::Val(project(g, n, next - 1)?)
-        } else {
-            Lin::Zero
-        });
-    }
-    Ok(out)
+    project_tangents(g, n, k, &nz_c)
 }
 
 #[allow(clippy::type_complexity)]
@@ -541,15 +540,5 @@ fn cond(
     };
     let remap: Vec<usize> = (0..q).collect();
     rewrite(g, n, op, &operands, &remap)?;
-    let mut out = Vec::with_capacity(q);
-    let mut next = q;
-    for &r in &keep {
-        out.push(if r {
-            next += 1;
-            Lin::Val(project(g, n, next - 1)?)
-        } else {
-            Lin::Zero
-        });
-    }
-    Ok(out)
+    project_tangents(g, n, q, &keep)
 }

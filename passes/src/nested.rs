@@ -14,6 +14,7 @@
 
 use adjoint_ir::{BodyRef, Graph, Op, Result};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 /// When the pass runs on a function relative to the bodies it runs.
@@ -31,7 +32,19 @@ pub enum Order {
 /// `op` with each body `b` replaced by `f(b)` (the op itself for an op
 /// without bodies).
 pub fn with_bodies(op: &Op, mut f: impl FnMut(&BodyRef) -> BodyRef) -> Op {
-    match op {
+    match try_with_bodies(op, |b| Ok::<_, Infallible>(f(b))) {
+        Ok(op) => op,
+        Err(never) => match never {},
+    }
+}
+
+/// `op` with each body `b` replaced by `f(b)`, stopping at the first error
+/// (the op itself for an op without bodies).
+pub fn try_with_bodies<E>(
+    op: &Op,
+    mut f: impl FnMut(&BodyRef) -> std::result::Result<BodyRef, E>,
+) -> std::result::Result<Op, E> {
+    Ok(match op {
         Op::Scan {
             body,
             carry,
@@ -39,7 +52,7 @@ pub fn with_bodies(op: &Op, mut f: impl FnMut(&BodyRef) -> BodyRef) -> Op {
             length,
             reverse,
         } => Op::Scan {
-            body: f(body),
+            body: f(body)?,
             carry: *carry,
             xs: *xs,
             length: *length,
@@ -51,17 +64,17 @@ pub fn with_bodies(op: &Op, mut f: impl FnMut(&BodyRef) -> BodyRef) -> Op {
             carry,
             max_trips,
         } => Op::While {
-            cond: f(cond),
-            body: f(body),
+            cond: f(cond)?,
+            body: f(body)?,
             carry: *carry,
             max_trips: *max_trips,
         },
         Op::Cond { then, els } => Op::Cond {
-            then: f(then),
-            els: f(els),
+            then: f(then)?,
+            els: f(els)?,
         },
         other => other.clone(),
-    }
+    })
 }
 
 fn key(b: &BodyRef) -> *const Graph {

@@ -33,6 +33,26 @@ fn body(
     BodyRef::new(b.build(&outs).unwrap())
 }
 
+/// A forward `scan` of `body` with `carry` carries and `xs` scanned
+/// inputs, `length` trips.
+fn scan_op(body: BodyRef, carry: usize, xs: usize, length: usize) -> Op {
+    Op::Scan {
+        body,
+        carry,
+        xs,
+        length,
+        reverse: false,
+    }
+}
+
+/// Parameters of `g` named `names`, each of type `ty`.
+fn params_of(g: &mut Graph, names: &[&str], ty: &TensorType) -> Vec<NodeId> {
+    names
+        .iter()
+        .map(|n| g.add_param(*n, ty.clone()).unwrap())
+        .collect()
+}
+
 fn apply(g: &Graph, p: &dyn Pass) -> (Graph, PassStats) {
     let mut h = g.clone();
     let s = p.run(&mut h).unwrap();
@@ -171,13 +191,7 @@ fn wide_scan() -> Graph {
     .iter()
     .map(|(n, t)| g.add_param(*n, t.clone()).unwrap())
     .collect();
-    let op = Op::Scan {
-        body: b,
-        carry: 2,
-        xs: 2,
-        length: 4,
-        reverse: false,
-    };
+    let op = scan_op(b, 2, 2, 4);
     let r = g.add_multi(op, &ps).unwrap();
     g.set_outputs(vec![r[0]]);
     verify(&g).unwrap();
@@ -219,17 +233,8 @@ fn dce_removes_a_carry_that_only_feeds_itself_and_keeps_one_another_carry_reads(
         |p| vec![p[0] * p[0], p[1] + p[0], p[2] + p[2]],
     );
     let mut g = Graph::new("f");
-    let ps: Vec<NodeId> = ["a", "b", "c"]
-        .iter()
-        .map(|n| g.add_param(*n, s.clone()).unwrap())
-        .collect();
-    let op = Op::Scan {
-        body: b,
-        carry: 3,
-        xs: 0,
-        length: 3,
-        reverse: false,
-    };
+    let ps = params_of(&mut g, &["a", "b", "c"], &s);
+    let op = scan_op(b, 3, 0, 3);
     let r = g.add_multi(op, &ps).unwrap();
     g.set_outputs(vec![r[1]]);
     let (h, _) = apply(&g, &dce());
@@ -255,10 +260,7 @@ fn counting_while(max_trips: Option<usize>) -> Graph {
         vec![p[0] + p[0].lit(1.0), p[1] + p[4], p[2] * p[2]]
     });
     let mut g = Graph::new("f");
-    let ps: Vec<NodeId> = ["i0", "a0", "j0", "n", "k", "u"]
-        .iter()
-        .map(|n| g.add_param(*n, s.clone()).unwrap())
-        .collect();
+    let ps = params_of(&mut g, &["i0", "a0", "j0", "n", "k", "u"], &s);
     let op = Op::While {
         cond,
         body: step,
@@ -339,13 +341,7 @@ fn dce_cleans_inside_bodies() {
     assert_eq!(b.len(), 4);
     let mut g = Graph::new("f");
     let a = g.add_param("a", s).unwrap();
-    let op = Op::Scan {
-        body: b,
-        carry: 1,
-        xs: 0,
-        length: 2,
-        reverse: false,
-    };
+    let op = scan_op(b, 1, 0, 2);
     let r = g.add_multi(op, &[a]).unwrap();
     g.set_outputs(r);
     let (h, s) = apply(&g, &dce());
@@ -363,13 +359,7 @@ fn cse_merges_identical_loops_and_their_projections() {
     let mut g = Graph::new("f");
     let a = g.add_param("a", s.clone()).unwrap();
     let k = g.add_param("k", s).unwrap();
-    let op = Op::Scan {
-        body: b,
-        carry: 1,
-        xs: 0,
-        length: 3,
-        reverse: false,
-    };
+    let op = scan_op(b, 1, 0, 3);
     let r1 = g.add_multi(op.clone(), &[a, k]).unwrap();
     let r2 = g.add_multi(op, &[a, k]).unwrap();
     let sum = g
@@ -395,13 +385,7 @@ fn fold_folds_inside_bodies_but_never_evaluates_loops() {
     let mut g = Graph::new("f");
     let a = g.constant(Tensor::scalar_f64(3.0));
     let x = g.add_param("x", s).unwrap();
-    let op = Op::Scan {
-        body: b,
-        carry: 1,
-        xs: 0,
-        length: 2,
-        reverse: false,
-    };
+    let op = scan_op(b, 1, 0, 2);
     let r = g.add_multi(op, &[a]).unwrap();
     let y = g
         .add(Op::Binary(adjoint_ir::BinaryOp::Mul), &[r[0], x])
@@ -439,13 +423,7 @@ fn rnn() -> Graph {
     let xs = g.add_param("xs", f64s(&[5, 4])).unwrap();
     let w = g.add_param("w", h4).unwrap();
     let b = g.add_param("b", f64s(&[])).unwrap();
-    let op = Op::Scan {
-        body: cell,
-        carry: 1,
-        xs: 1,
-        length: 5,
-        reverse: false,
-    };
+    let op = scan_op(cell, 1, 1, 5);
     let r = g.add_multi(op, &[h0, xs, w, b]).unwrap();
     g.set_outputs(r);
     verify(&g).unwrap();
@@ -485,10 +463,7 @@ fn licm_hoists_from_a_while_condition_and_body_but_not_from_cond_branches() {
     let cond = body("p", &params, |p| vec![p[0].lt(p[1] * p[1])]);
     let step = body("step", &params, |p| vec![p[0] + p[2].exp()]);
     let mut g = Graph::new("f");
-    let ps: Vec<NodeId> = ["i0", "n", "k"]
-        .iter()
-        .map(|n| g.add_param(*n, s.clone()).unwrap())
-        .collect();
+    let ps = params_of(&mut g, &["i0", "n", "k"], &s);
     let op = Op::While {
         cond,
         body: step,
@@ -623,13 +598,7 @@ fn a_body_shared_by_two_loops_stays_shared() {
     let a = g.add_param("a", s.clone()).unwrap();
     let bb = g.add_param("b", s.clone()).unwrap();
     let k = g.add_param("k", s).unwrap();
-    let op = |length| Op::Scan {
-        body: b.clone(),
-        carry: 1,
-        xs: 0,
-        length,
-        reverse: false,
-    };
+    let op = |length| scan_op(b.clone(), 1, 0, length);
     let r1 = g.add_multi(op(2), &[a, k]).unwrap();
     let r2 = g.add_multi(op(3), &[bb, k]).unwrap();
     g.set_outputs(vec![r1[0], r2[0]]);
@@ -683,13 +652,7 @@ fn nested(depth: usize) -> Graph {
         let mut g = Graph::new(format!("l{i}"));
         let c = g.add_param("c", s.clone()).unwrap();
         let k = g.add_param("k", s.clone()).unwrap();
-        let op = Op::Scan {
-            body: inner,
-            carry: 1,
-            xs: 0,
-            length: 2,
-            reverse: false,
-        };
+        let op = scan_op(inner, 1, 0, 2);
         let r = g.add_multi(op, &[c, k]).unwrap();
         g.set_outputs(r);
         inner = BodyRef::new(g);
@@ -742,13 +705,7 @@ fn inline_expands_calls_inside_bodies() {
     });
     let mut g = Graph::new("f");
     let a = g.add_param("a", s).unwrap();
-    let op = Op::Scan {
-        body: b,
-        carry: 1,
-        xs: 0,
-        length: 3,
-        reverse: false,
-    };
+    let op = scan_op(b, 1, 0, 3);
     let r = g.add_multi(op, &[a]).unwrap();
     g.set_outputs(r);
     let (h, s) = apply(&g, &adjoint_passes::inline::Inline);
@@ -770,13 +727,7 @@ fn dce_prunes_an_inner_loop_once_the_outer_loop_drops_what_it_fed() {
     });
     let mut ob = Graph::new("outer");
     let c = ob.add_param("c", s.clone()).unwrap();
-    let op = Op::Scan {
-        body: inner,
-        carry: 2,
-        xs: 0,
-        length: 2,
-        reverse: false,
-    };
+    let op = scan_op(inner, 2, 0, 2);
     let r = ob.add_multi(op, &[c, c]).unwrap();
     let nc = ob
         .add(Op::Binary(adjoint_ir::BinaryOp::Add), &[c, r[0]])
@@ -784,13 +735,7 @@ fn dce_prunes_an_inner_loop_once_the_outer_loop_drops_what_it_fed() {
     ob.set_outputs(vec![nc, r[1]]);
     let mut g = Graph::new("f");
     let a = g.add_param("a", s).unwrap();
-    let op = Op::Scan {
-        body: BodyRef::new(ob),
-        carry: 1,
-        xs: 0,
-        length: 3,
-        reverse: false,
-    };
+    let op = scan_op(BodyRef::new(ob), 1, 0, 3);
     let r = g.add_multi(op, &[a]).unwrap();
     g.set_outputs(vec![r[0]]);
     verify(&g).unwrap();

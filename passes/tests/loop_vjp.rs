@@ -71,14 +71,19 @@ fn gradcheck_all(g: &Graph, inputs: &[Tensor], tol: f64) -> Vec<Vec<f64>> {
     got
 }
 
-#[test]
-fn scan_with_xs_and_an_invariant_matches_hand_derived_values() {
-    let g = affine_scan(false, 3);
-    let inputs = [
+/// The inputs of [`affine_scan`]: `c0 = 1`, `xs = [2, 3, 4]`, `a = 0.5`.
+fn affine_inputs() -> [Tensor; 3] {
+    [
         Tensor::scalar_f64(1.0),
         t64(&[3], &[2.0, 3.0, 4.0]),
         Tensor::scalar_f64(0.5),
-    ];
+    ]
+}
+
+#[test]
+fn scan_with_xs_and_an_invariant_matches_hand_derived_values() {
+    let g = affine_scan(false, 3);
+    let inputs = affine_inputs();
     assert_eq!(eval(&g, &inputs)[0].to_f64_vec(), vec![44.0]);
     // c1 = 2.5, c2 = 8, c3 = 32.5; ys = [1, 2.5, 8].
     let got = gradcheck_all(&g, &inputs, 1e-6);
@@ -91,11 +96,7 @@ fn scan_with_xs_and_an_invariant_matches_hand_derived_values() {
 #[test]
 fn reverse_scan_gradients_match_finite_differences() {
     let g = affine_scan(true, 3);
-    let inputs = [
-        Tensor::scalar_f64(1.0),
-        t64(&[3], &[2.0, 3.0, 4.0]),
-        Tensor::scalar_f64(0.5),
-    ];
+    let inputs = affine_inputs();
     // Steps on x[2], x[1], x[0]: c = 4.5, 14, 28.5; ys = [14, 4.5, 1].
     assert_eq!(eval(&g, &inputs)[0].to_f64_vec(), vec![48.0]);
     let got = gradcheck_all(&g, &inputs, 1e-6);

@@ -2,28 +2,11 @@
 //! (`GraphBuilder::scan`, `while_loop`, `cond`, `fori_loop`, with closure
 //! conversion) evaluate to hand-derived values on the interpreter.
 
+mod common;
+
 use adjoint_interp::eval;
 use adjoint_ir::{DType, Graph, GraphBuilder, ScanOpts, Tensor, TensorType, Value};
-
-fn f64s(d: &[usize]) -> TensorType {
-    TensorType::f64(d.to_vec())
-}
-
-fn t64(d: &[usize], v: &[f64]) -> Tensor {
-    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
-}
-
-fn s64(v: f64) -> Tensor {
-    Tensor::scalar_f64(v)
-}
-
-fn run(g: &Graph, inputs: &[Tensor]) -> Vec<Vec<f64>> {
-    eval(g, inputs)
-        .unwrap()
-        .iter()
-        .map(|t| t.to_f64_vec())
-        .collect()
-}
+use common::{eval_f64, f64s, s64, t64};
 
 /// `(sum k*xs, cumsum k*xs)`, forward or reversed.
 fn cumsum(reverse: bool) -> Graph {
@@ -45,10 +28,10 @@ fn cumsum(reverse: bool) -> Graph {
 #[test]
 fn scan_cumulative_sum() {
     let xs = t64(&[4], &[1.0, 2.0, 3.0, 4.0]);
-    let out = run(&cumsum(false), &[xs.clone(), s64(2.0)]);
+    let out = eval_f64(&cumsum(false), &[xs.clone(), s64(2.0)]);
     assert_eq!(out, vec![vec![20.0], vec![2.0, 6.0, 12.0, 20.0]]);
     // Reversed: iteration t = 3 runs first; ys[t] is the sum of k*xs[t..].
-    let out = run(&cumsum(true), &[xs, s64(2.0)]);
+    let out = eval_f64(&cumsum(true), &[xs, s64(2.0)]);
     assert_eq!(out, vec![vec![20.0], vec![20.0, 18.0, 14.0, 8.0]]);
 }
 
@@ -62,7 +45,10 @@ fn scan_without_xs_iterates_length_times() {
     };
     let (c, ys) = b.scan_with(opts, &[x], &[], |_, c, _| (vec![c[0] * 2.0], vec![c[0]]));
     let g = b.build(&[c[0], ys[0]]).unwrap();
-    assert_eq!(run(&g, &[s64(1.5)]), vec![vec![12.0], vec![1.5, 3.0, 6.0]]);
+    assert_eq!(
+        eval_f64(&g, &[s64(1.5)]),
+        vec![vec![12.0], vec![1.5, 3.0, 6.0]]
+    );
 }
 
 /// Newton's method for x = cos(a x), from x0, stopping when a step is at
@@ -93,7 +79,7 @@ fn newton(max_trips: Option<usize>) -> Graph {
 
 #[test]
 fn while_newton_iteration_converges() {
-    let out = run(&newton(None), &[s64(1.0), s64(0.7), s64(1e-12)]);
+    let out = eval_f64(&newton(None), &[s64(1.0), s64(0.7), s64(1e-12)]);
     // Steps 0.162, 3.7e-3, 2.0e-6, 5.7e-13: four trips.
     assert_eq!(out[1], vec![4.0]);
     assert!((out[0][0] - 0.8342699518670651).abs() <= 2e-16, "{out:?}");
@@ -104,14 +90,14 @@ fn while_newton_iteration_converges() {
 #[test]
 fn a_bounded_while_stops_at_the_bound_or_earlier() {
     // Bound hit: two Newton steps from 1.0.
-    let out = run(&newton(Some(2)), &[s64(1.0), s64(0.7), s64(1e-12)]);
+    let out = eval_f64(&newton(Some(2)), &[s64(1.0), s64(0.7), s64(1e-12)]);
     assert_eq!(out[1], vec![2.0]);
     assert!((out[0][0] - 0.8342719216536604).abs() <= 2e-16, "{out:?}");
     // Bound not hit.
-    let out = run(&newton(Some(100)), &[s64(1.0), s64(0.7), s64(1e-12)]);
+    let out = eval_f64(&newton(Some(100)), &[s64(1.0), s64(0.7), s64(1e-12)]);
     assert_eq!(out[1], vec![4.0]);
     // Bound 0: the inits.
-    let out = run(&newton(Some(0)), &[s64(1.0), s64(0.7), s64(1e-12)]);
+    let out = eval_f64(&newton(Some(0)), &[s64(1.0), s64(0.7), s64(1e-12)]);
     assert_eq!(out, vec![vec![1.0], vec![0.0]]);
 }
 
@@ -155,7 +141,7 @@ fn nested_loops_capture_through_two_levels() {
     // a = 3: row sums 18 and 45; total 63. The while starts at y and
     // doubles while below 3y: 18 -> 36 -> 72; 45 -> 90 -> 180.
     assert_eq!(
-        run(&g, &[mt, s64(3.0)]),
+        eval_f64(&g, &[mt, s64(3.0)]),
         vec![vec![63.0], vec![18.0, 45.0], vec![72.0, 180.0]]
     );
 }
@@ -170,9 +156,9 @@ fn cond_runs_the_chosen_branch_only() {
     let r = b.cond(p, &[], |t, _| vec![t.import(x).ln() * y], |_, _| vec![-x]);
     let g = b.build(&r).unwrap();
     let e = std::f64::consts::E;
-    assert_eq!(run(&g, &[s64(e * e), s64(3.0)]), vec![vec![6.0]]);
+    assert_eq!(eval_f64(&g, &[s64(e * e), s64(3.0)]), vec![vec![6.0]]);
     // x < 0: ln(x) would be NaN, but the then branch does not run.
-    assert_eq!(run(&g, &[s64(-2.0), s64(3.0)]), vec![vec![2.0]]);
+    assert_eq!(eval_f64(&g, &[s64(-2.0), s64(3.0)]), vec![vec![2.0]]);
     // The operands and the predicate built from logical ops.
     let q = p.and(y.gt(y.lit(0.0))).not();
     let r = b.cond(
@@ -182,6 +168,6 @@ fn cond_runs_the_chosen_branch_only() {
         |_, a| vec![a[0] * a[1]],
     );
     let g = b.build(&r).unwrap();
-    assert_eq!(run(&g, &[s64(2.0), s64(3.0)]), vec![vec![6.0]]);
-    assert_eq!(run(&g, &[s64(2.0), s64(-3.0)]), vec![vec![-1.0]]);
+    assert_eq!(eval_f64(&g, &[s64(2.0), s64(3.0)]), vec![vec![6.0]]);
+    assert_eq!(eval_f64(&g, &[s64(2.0), s64(-3.0)]), vec![vec![-1.0]]);
 }

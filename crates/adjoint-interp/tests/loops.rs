@@ -5,23 +5,14 @@
 //! loops. Programs are built with the Graph API (`Graph::add_multi`,
 //! `BodyRef::new`), bodies with `GraphBuilder`.
 
+mod common;
+
 use adjoint_interp::{eval, eval_node, eval_with, EvalOptions};
 use adjoint_ir::{
     BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, NodeId, Op, Tensor,
     TensorType, Value,
 };
-
-fn f64s(d: &[usize]) -> TensorType {
-    TensorType::f64(d.to_vec())
-}
-
-fn t64(d: &[usize], v: &[f64]) -> Tensor {
-    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
-}
-
-fn s64(v: f64) -> Tensor {
-    Tensor::scalar_f64(v)
-}
+use common::{eval_f64, f64s, s64, t64};
 
 /// A body `@name` with parameters `params`, whose outputs `f` builds.
 fn body(
@@ -63,14 +54,6 @@ fn scan(b: &BodyRef, carry: usize, xs: usize, length: usize, reverse: bool) -> O
     }
 }
 
-fn run(g: &Graph, inputs: &[Tensor]) -> Vec<Vec<f64>> {
-    eval(g, inputs)
-        .unwrap()
-        .iter()
-        .map(|t| t.to_f64_vec())
-        .collect()
-}
-
 /// `(c, x) -> (c + x, c + x)`: a cumulative sum.
 fn cumsum() -> BodyRef {
     body("cumsum", &[f64s(&[]), f64s(&[])], |_, p| {
@@ -82,7 +65,7 @@ fn cumsum() -> BodyRef {
 #[test]
 fn scan_cumulative_sum_forward() {
     let g = main_with(scan(&cumsum(), 1, 1, 4, false), &[f64s(&[]), f64s(&[4])]);
-    let out = run(&g, &[s64(10.0), t64(&[4], &[1.0, 2.0, 3.0, 4.0])]);
+    let out = eval_f64(&g, &[s64(10.0), t64(&[4], &[1.0, 2.0, 3.0, 4.0])]);
     assert_eq!(out, vec![vec![20.0], vec![11.0, 13.0, 16.0, 20.0]]);
 }
 
@@ -91,7 +74,7 @@ fn scan_reverse_stores_each_y_at_the_index_it_read() {
     // Iterations read xs[3], xs[2], xs[1], xs[0] in that order; the y of
     // the iteration that read xs[t] goes to ys[t].
     let g = main_with(scan(&cumsum(), 1, 1, 4, true), &[f64s(&[]), f64s(&[4])]);
-    let out = run(&g, &[s64(10.0), t64(&[4], &[1.0, 2.0, 3.0, 4.0])]);
+    let out = eval_f64(&g, &[s64(10.0), t64(&[4], &[1.0, 2.0, 3.0, 4.0])]);
     assert_eq!(out, vec![vec![20.0], vec![20.0, 19.0, 17.0, 14.0]]);
 }
 
@@ -103,10 +86,10 @@ fn scan_without_xs_with_an_invariant_forward_and_reverse() {
     });
     let types = [f64s(&[]), f64s(&[])];
     let inputs = [s64(1.0), s64(1.5)];
-    let fwd = run(&main_with(scan(&f, 1, 0, 5, false), &types), &inputs);
+    let fwd = eval_f64(&main_with(scan(&f, 1, 0, 5, false), &types), &inputs);
     assert_eq!(fwd, vec![vec![8.5], vec![1.0, 2.5, 4.0, 5.5, 7.0]]);
     // Reverse: t = 4 runs first, so ys[4] is the initial carry.
-    let rev = run(&main_with(scan(&f, 1, 0, 5, true), &types), &inputs);
+    let rev = eval_f64(&main_with(scan(&f, 1, 0, 5, true), &types), &inputs);
     assert_eq!(rev, vec![vec![8.5], vec![7.0, 5.5, 4.0, 2.5, 1.0]]);
 }
 
@@ -122,7 +105,7 @@ fn scan_with_xs_of_rank_two_and_invariants() {
         scan(&f, 1, 1, 3, false),
         &[f64s(&[2]), f64s(&[3, 2]), f64s(&[]), f64s(&[2])],
     );
-    let out = run(
+    let out = eval_f64(
         &g,
         &[
             t64(&[2], &[1.0, -1.0]),
@@ -147,7 +130,7 @@ fn scan_with_no_carry_is_a_map() {
     let f = body("m", &[f64s(&[])], |_, p| vec![p[0].sin(), p[0] * p[0]]);
     let g = main_with(scan(&f, 0, 1, 3, false), &[f64s(&[3])]);
     let xs = [0.5, -1.25, 3.0];
-    let out = run(&g, &[t64(&[3], &xs)]);
+    let out = eval_f64(&g, &[t64(&[3], &xs)]);
     assert_eq!(out[0], xs.map(f64::sin).to_vec());
     assert_eq!(out[1], xs.map(|x| x * x).to_vec());
 }
@@ -177,7 +160,7 @@ fn scans_of_length_zero_give_the_inits_and_empty_stacks() {
 fn scans_of_length_one_run_the_body_once() {
     for reverse in [false, true] {
         let g = main_with(scan(&cumsum(), 1, 1, 1, reverse), &[f64s(&[]), f64s(&[1])]);
-        let out = run(&g, &[s64(0.25), t64(&[1], &[0.5])]);
+        let out = eval_f64(&g, &[s64(0.25), t64(&[1], &[0.5])]);
         assert_eq!(out, vec![vec![0.75], vec![0.75]]);
     }
 }
@@ -290,31 +273,37 @@ fn doubling(max_trips: Option<usize>) -> Graph {
 fn while_runs_until_the_predicate_is_false_or_the_bound_is_hit() {
     let at = |n: f64| [s64(0.0), s64(1.0), s64(n)];
     // No bound: 5 trips.
-    assert_eq!(run(&doubling(None), &at(5.0)), vec![vec![5.0], vec![32.0]]);
+    assert_eq!(
+        eval_f64(&doubling(None), &at(5.0)),
+        vec![vec![5.0], vec![32.0]]
+    );
     // Bound not hit: the predicate ends the loop after 5 trips.
     assert_eq!(
-        run(&doubling(Some(9)), &at(5.0)),
+        eval_f64(&doubling(Some(9)), &at(5.0)),
         vec![vec![5.0], vec![32.0]]
     );
     // Bound exactly the trip count.
     assert_eq!(
-        run(&doubling(Some(5)), &at(5.0)),
+        eval_f64(&doubling(Some(5)), &at(5.0)),
         vec![vec![5.0], vec![32.0]]
     );
     // Bound hit: the loop ends after 3 trips, no error.
     assert_eq!(
-        run(&doubling(Some(3)), &at(5.0)),
+        eval_f64(&doubling(Some(3)), &at(5.0)),
         vec![vec![3.0], vec![8.0]]
     );
     // max_trips = 0 gives the inits, although the predicate is true.
     assert_eq!(
-        run(&doubling(Some(0)), &at(5.0)),
+        eval_f64(&doubling(Some(0)), &at(5.0)),
         vec![vec![0.0], vec![1.0]]
     );
     // A predicate already false gives the inits.
-    assert_eq!(run(&doubling(None), &at(0.0)), vec![vec![0.0], vec![1.0]]);
     assert_eq!(
-        run(&doubling(Some(4)), &at(-3.0)),
+        eval_f64(&doubling(None), &at(0.0)),
+        vec![vec![0.0], vec![1.0]]
+    );
+    assert_eq!(
+        eval_f64(&doubling(Some(4)), &at(-3.0)),
         vec![vec![0.0], vec![1.0]]
     );
 }
@@ -340,7 +329,7 @@ fn newton_on_x_equals_cos_a_x_converges_to_w10s_fixed_point() {
         max_trips: Some(50),
     };
     let g = main_with(op, &s);
-    let out = run(&g, &[s64(1.0), s64(1.0), s64(0.0), s64(0.7)]);
+    let out = eval_f64(&g, &[s64(1.0), s64(1.0), s64(0.0), s64(0.7)]);
     let (x, dx, trips) = (out[0][0], out[1][0], out[2][0]);
     assert!((x - 0.8342699518670651).abs() < 1e-15, "{x}");
     assert!(dx.abs() < 1e-14, "{dx}");
@@ -368,11 +357,11 @@ fn cond_runs_the_chosen_branch() {
     let e = body("e", &s, |_, p| vec![p[0] - p[1], p[1]]);
     let g = cond_graph(t, e);
     assert_eq!(
-        run(&g, &[pred(true), s64(3.0), s64(4.0)]),
+        eval_f64(&g, &[pred(true), s64(3.0), s64(4.0)]),
         vec![vec![12.0], vec![3.0]]
     );
     assert_eq!(
-        run(&g, &[pred(false), s64(3.0), s64(4.0)]),
+        eval_f64(&g, &[pred(false), s64(3.0), s64(4.0)]),
         vec![vec![-1.0], vec![4.0]]
     );
 }
@@ -384,13 +373,16 @@ fn a_nan_in_the_untaken_branch_has_no_effect() {
     let t = body("logs", &s, |_, p| vec![p[0].ln() * 0.0 + p[1]]);
     let e = body("plain", &s, |_, p| vec![p[1] + 1.0]);
     let g = cond_graph(t.clone(), e.clone());
-    let y = run(&g, &[pred(false), s64(-1.0), s64(2.0)]);
+    let y = eval_f64(&g, &[pred(false), s64(-1.0), s64(2.0)]);
     assert_eq!(y, vec![vec![3.0]]);
     // The NaN is real when that branch is taken.
-    assert!(run(&g, &[pred(true), s64(-1.0), s64(2.0)])[0][0].is_nan());
+    assert!(eval_f64(&g, &[pred(true), s64(-1.0), s64(2.0)])[0][0].is_nan());
     // And with the branches swapped.
     let g = cond_graph(e, t);
-    assert_eq!(run(&g, &[pred(true), s64(-1.0), s64(2.0)]), vec![vec![3.0]]);
+    assert_eq!(
+        eval_f64(&g, &[pred(true), s64(-1.0), s64(2.0)]),
+        vec![vec![3.0]]
+    );
 }
 
 /// `@broken(a, b) -> a + [1, 2]`, with the constant's recorded type lying
@@ -409,7 +401,10 @@ fn broken_branch() -> BodyRef {
 fn an_error_in_the_untaken_branch_has_no_effect() {
     let ok = body("ok", &[f64s(&[]), f64s(&[])], |_, p| vec![p[0] + p[1]]);
     let g = cond_graph(ok, broken_branch());
-    assert_eq!(run(&g, &[pred(true), s64(1.0), s64(2.0)]), vec![vec![3.0]]);
+    assert_eq!(
+        eval_f64(&g, &[pred(true), s64(1.0), s64(2.0)]),
+        vec![vec![3.0]]
+    );
     let e = eval(&g, &[pred(false), s64(1.0), s64(2.0)]).unwrap_err();
     assert!(
         e.message
@@ -492,7 +487,7 @@ fn nested_scan_while_cond() {
         scan(&nested_body(), 1, 1, 3, false),
         &[f64s(&[]), f64s(&[3]), f64s(&[])],
     );
-    let out = run(&g, &[s64(0.0), t64(&[3], &[1.0, 2.0, 3.0]), s64(10.0)]);
+    let out = eval_f64(&g, &[s64(0.0), t64(&[3], &[1.0, 2.0, 3.0]), s64(10.0)]);
     // 1 -> 2 -> 4 -> 7 -> 10; 2 -> 4 -> 7 -> 10; 3 -> 6 -> 9 -> 12.
     assert_eq!(out, vec![vec![32.0], vec![10.0, 10.0, 12.0]]);
 }
@@ -628,14 +623,17 @@ fn one_function_serves_several_loops_and_runs_itself() {
     let a = g.add_multi(scan(&f, 1, 1, 3, false), &[c, xs]).unwrap();
     let b = g.add_multi(scan(&f, 1, 1, 3, true), &[a[0], a[1]]).unwrap();
     g.set_outputs(vec![b[0], b[1], a[1]]);
-    let out = run(&g, &[s64(1.0), t64(&[3], &[1.0, 2.0, 3.0])]);
+    let out = eval_f64(&g, &[s64(1.0), t64(&[3], &[1.0, 2.0, 3.0])]);
     // a: c = 7, ys = [2, 4, 7]; b from 7 in reverse over [2, 4, 7]:
     // t=2: 14, t=1: 18, t=0: 20.
     assert_eq!(
         out,
         vec![vec![20.0], vec![20.0, 18.0, 14.0], vec![2.0, 4.0, 7.0]]
     );
-    assert_eq!(run(&f, &[s64(1.0), s64(2.0)]), vec![vec![3.0], vec![3.0]]);
+    assert_eq!(
+        eval_f64(&f, &[s64(1.0), s64(2.0)]),
+        vec![vec![3.0], vec![3.0]]
+    );
 }
 
 #[test]

@@ -61,6 +61,35 @@ pub struct ScanOpts {
 /// The outputs of a scan body: the new carries, then the values to stack.
 pub type ScanStep<'c> = (Vec<Value<'c>>, Vec<Value<'c>>);
 
+impl<'p> BodyBuilder<'p> {
+    /// The function name of this body.
+    fn name(&self) -> String {
+        self.g.borrow().name().to_string()
+    }
+
+    /// The nodes of the values `vs` a body returns; an error names value
+    /// `i` as `<label>=@<this body>: <item> <i>`.
+    fn results(&self, vs: &[Value<'_>], label: &str, item: &str) -> Result<Vec<NodeId>> {
+        let name = self.name();
+        let mut ids = Vec::with_capacity(vs.len());
+        for (i, v) in vs.iter().enumerate() {
+            ids.push(self.local(v, || format!("{label}=@{name}: {item} {i}"))?);
+        }
+        Ok(ids)
+    }
+
+    /// Runs `f` on this body's `params` and returns the nodes of the
+    /// values it returns (named in errors as in [`BodyBuilder::results`]).
+    fn run<F>(&self, params: &[NodeId], label: &str, item: &str, f: F) -> Result<Vec<NodeId>>
+    where
+        F: for<'c> FnOnce(&'c BodyBuilder<'p>, &[Value<'c>]) -> Result<Vec<Value<'c>>>,
+    {
+        let args: Vec<Value<'_>> = params.iter().map(|&p| self.wrap(p)).collect();
+        let outs = f(self, &args)?;
+        self.results(&outs, label, item)
+    }
+}
+
 fn err(msg: impl std::fmt::Display) -> Error {
     Error::type_error(msg.to_string())
 }
@@ -306,7 +335,7 @@ impl GraphBuilder {
             child.g.borrow_mut().add_param(format!("x{i}"), t.clone())?;
         }
         let all = child.g.borrow().params().to_vec();
-        let name = child.g.borrow().name().to_string();
+        let name = child.name();
         let out_ids = {
             let cs: Vec<Value<'_>> = params.iter().map(|&p| child.wrap(p)).collect();
             let xv: Vec<Value<'_>> = all[k..].iter().map(|&p| child.wrap(p)).collect();
@@ -317,13 +346,8 @@ impl GraphBuilder {
                     carries.len()
                 )));
             }
-            let mut ids = Vec::with_capacity(k + ys.len());
-            for (i, v) in carries.iter().enumerate() {
-                ids.push(child.local(v, || format!("scan: body=@{name}: carry {i}"))?);
-            }
-            for (i, v) in ys.iter().enumerate() {
-                ids.push(child.local(v, || format!("scan: body=@{name}: y {i}"))?);
-            }
+            let mut ids = child.results(&carries, "scan: body", "carry")?;
+            ids.extend(child.results(&ys, "scan: body", "y")?);
             ids
         };
         let g = child.build_ids(out_ids)?;
@@ -528,24 +552,15 @@ impl GraphBuilder {
         let (init_ids, init_tys) = self.locals(init, "while: init")?;
         let n = self.next_loop();
         let (pb, pparams) = self.body_builder("while_cond", n, "c", &init_tys)?;
-        let pname = pb.g.borrow().name().to_string();
         let pred = {
+            let pname = pb.name();
             let cs: Vec<Value<'_>> = pparams.iter().map(|&p| pb.wrap(p)).collect();
             let v = cond(&pb, &cs)?;
             pb.local(&v, || format!("while: cond=@{pname}: the result"))?
         };
         let (fb, fparams) = self.body_builder("while_body", n, "c", &init_tys)?;
         fb.capture_all_of(&pb)?;
-        let fname = fb.g.borrow().name().to_string();
-        let out_ids = {
-            let cs: Vec<Value<'_>> = fparams.iter().map(|&p| fb.wrap(p)).collect();
-            let outs = body(&fb, &cs)?;
-            let mut ids = Vec::with_capacity(outs.len());
-            for (i, v) in outs.iter().enumerate() {
-                ids.push(fb.local(v, || format!("while: body=@{fname}: carry {i}"))?);
-            }
-            ids
-        };
+        let out_ids = fb.run(&fparams, "while: body", "carry", body)?;
         // The body captured the condition's values first, in its order, so
         // capturing the body's list in the condition gives both the same.
         pb.capture_all_of(&fb)?;
@@ -593,28 +608,10 @@ impl GraphBuilder {
         let (ids, tys) = self.locals(operands, "cond: operand")?;
         let n = self.next_loop();
         let (tb, tparams) = self.body_builder("cond_then", n, "a", &tys)?;
-        let tname = tb.g.borrow().name().to_string();
-        let t_ids = {
-            let args: Vec<Value<'_>> = tparams.iter().map(|&p| tb.wrap(p)).collect();
-            let outs = then(&tb, &args)?;
-            let mut r = Vec::with_capacity(outs.len());
-            for (i, v) in outs.iter().enumerate() {
-                r.push(tb.local(v, || format!("cond: then=@{tname}: result {i}"))?);
-            }
-            r
-        };
+        let t_ids = tb.run(&tparams, "cond: then", "result", then)?;
         let (eb, eparams) = self.body_builder("cond_else", n, "a", &tys)?;
         eb.capture_all_of(&tb)?;
-        let ename = eb.g.borrow().name().to_string();
-        let e_ids = {
-            let args: Vec<Value<'_>> = eparams.iter().map(|&p| eb.wrap(p)).collect();
-            let outs = els(&eb, &args)?;
-            let mut r = Vec::with_capacity(outs.len());
-            for (i, v) in outs.iter().enumerate() {
-                r.push(eb.local(v, || format!("cond: else=@{ename}: result {i}"))?);
-            }
-            r
-        };
+        let e_ids = eb.run(&eparams, "cond: else", "result", els)?;
         tb.capture_all_of(&eb)?;
         let tg = tb.build_ids(t_ids)?;
         let eg = eb.build_ids(e_ids)?;

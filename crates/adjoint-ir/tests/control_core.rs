@@ -2,7 +2,8 @@
 //! signature checks, and the projection invariants the verifier enforces.
 
 use adjoint_ir::{
-    verify, BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, Op, TensorType,
+    verify, BinaryOp, BodyRef, CompareOp, DType, Graph, GraphBuilder, LogicalOp, NodeId, Op,
+    TensorType,
 };
 
 fn f64s(d: &[usize]) -> TensorType {
@@ -20,9 +21,9 @@ fn step() -> BodyRef {
     BodyRef::new(b.build(&[nc, y]).unwrap())
 }
 
-#[test]
-fn scan_results_are_the_carries_and_the_stacked_ys() {
-    let mut g = Graph::new("f");
+/// Adds parameters `c0: f64[2]`, `xs: f64[5, 2]`, `k: f64[]` to `g` and a
+/// scan of [`step`] on them (5 trips); returns its results.
+fn step_scan(g: &mut Graph) -> Vec<NodeId> {
     let c0 = g.add_param("c0", f64s(&[2])).unwrap();
     let xs = g.add_param("xs", f64s(&[5, 2])).unwrap();
     let k = g.add_param("k", f64s(&[])).unwrap();
@@ -33,7 +34,13 @@ fn scan_results_are_the_carries_and_the_stacked_ys() {
         length: 5,
         reverse: false,
     };
-    let r = g.add_multi(op, &[c0, xs, k]).unwrap();
+    g.add_multi(op, &[c0, xs, k]).unwrap()
+}
+
+#[test]
+fn scan_results_are_the_carries_and_the_stacked_ys() {
+    let mut g = Graph::new("f");
+    let r = step_scan(&mut g);
     assert_eq!(r.len(), 2);
     assert_eq!(g.ty(r[0]), &f64s(&[2]));
     assert_eq!(g.ty(r[1]), &f64s(&[5]));
@@ -162,17 +169,7 @@ fn cond_checks_the_predicate_and_the_branches() {
 #[test]
 fn the_verifier_rejects_direct_uses_of_a_multi_result_node() {
     let mut g = Graph::new("f");
-    let c0 = g.add_param("c0", f64s(&[2])).unwrap();
-    let xs = g.add_param("xs", f64s(&[5, 2])).unwrap();
-    let k = g.add_param("k", f64s(&[])).unwrap();
-    let op = Op::Scan {
-        body: step(),
-        carry: 1,
-        xs: 1,
-        length: 5,
-        reverse: false,
-    };
-    let r = g.add_multi(op, &[c0, xs, k]).unwrap();
+    let r = step_scan(&mut g);
     let node = g.operands(r[0])[0];
     // As an output.
     g.set_outputs(vec![node]);

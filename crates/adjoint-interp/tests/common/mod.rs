@@ -14,6 +14,30 @@ pub fn f32t<const N: usize>(shape: [usize; N], data: &[f32]) -> Tensor {
     Tensor::from_f32(shape, data.to_vec()).unwrap()
 }
 
+/// The `f64` tensor type of shape `d`.
+pub fn f64s(d: &[usize]) -> TensorType {
+    TensorType::f64(d.to_vec())
+}
+
+/// An `f64` tensor of shape `d` (a slice, for shapes built at run time).
+pub fn t64(d: &[usize], v: &[f64]) -> Tensor {
+    Tensor::from_f64(d.to_vec(), v.to_vec()).unwrap()
+}
+
+/// An `f64` scalar.
+pub fn s64(v: f64) -> Tensor {
+    Tensor::scalar_f64(v)
+}
+
+/// The outputs of `g` on `inputs` (which must evaluate), as `f64` values.
+pub fn eval_f64(g: &Graph, inputs: &[Tensor]) -> Vec<Vec<f64>> {
+    eval(g, inputs)
+        .unwrap()
+        .iter()
+        .map(|t| t.to_f64_vec())
+        .collect()
+}
+
 /// A `bool` tensor.
 pub fn boolt<const N: usize>(shape: [usize; N], data: &[bool]) -> Tensor {
     Tensor::from_bool(shape, data.to_vec()).unwrap()

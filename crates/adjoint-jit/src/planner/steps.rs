@@ -11,6 +11,21 @@ use crate::runtime::{BatchOffsets, MatMulDesc};
 use adjoint_ir::{DType, NodeId, Op, Result, Shape, REDUCE_SUM_BLOCK};
 use std::collections::HashMap;
 
+/// A matrix (or batch of matrices) operand of shape `s` (rank 2 or more)
+/// read through `v`: its rows, columns, row and column strides, batch
+/// dimensions and batch strides.
+fn matrix_layout(s: &[usize], v: &View) -> (usize, usize, i64, i64, Vec<usize>, Vec<i64>) {
+    let r = s.len();
+    (
+        s[r - 2],
+        s[r - 1],
+        v.strides[r - 2],
+        v.strides[r - 1],
+        s[..r - 2].to_vec(),
+        v.strides[..r - 2].to_vec(),
+    )
+}
+
 pub(super) fn matmul_desc(
     dtype: DType,
     sa: &[usize],
@@ -22,28 +37,12 @@ pub(super) fn matmul_desc(
     let (m, k, rsa, csa, batch_a, bsa) = if sa.len() == 1 {
         (1, sa[0], 0, va.strides[0], vec![], vec![])
     } else {
-        let r = sa.len();
-        (
-            sa[r - 2],
-            sa[r - 1],
-            va.strides[r - 2],
-            va.strides[r - 1],
-            sa[..r - 2].to_vec(),
-            va.strides[..r - 2].to_vec(),
-        )
+        matrix_layout(sa, va)
     };
     let (k2, n, rsb, csb, batch_b, bsb) = if sb.len() == 1 {
         (sb[0], 1, vb.strides[0], 0, vec![], vec![])
     } else {
-        let r = sb.len();
-        (
-            sb[r - 2],
-            sb[r - 1],
-            vb.strides[r - 2],
-            vb.strides[r - 1],
-            sb[..r - 2].to_vec(),
-            vb.strides[..r - 2].to_vec(),
-        )
+        matrix_layout(sb, vb)
     };
     if k != k2 {
         return Err(format!("contracted dimensions differ ({k} vs {k2})"));
@@ -219,6 +218,19 @@ impl Builder<'_> {
         Ok(kernel)
     }
 
+    /// A kernel copying operand `o` of node `id` (of `id`'s dtype) into
+    /// `dst`, element for element over `o`'s shape.
+    fn copy_kernel(&self, id: NodeId, o: NodeId, dst: &View, label: String) -> Result<Kernel> {
+        let g = self.g;
+        let dt = g[id].ty.dtype;
+        let mut k = KernelBuilder::new(g[o].ty.shape.dims().to_vec(), None);
+        let e = k
+            .leaf(&self.vals[&o], dt)
+            .ok_or_else(|| jit_err(g, id, "internal: operand not in memory"))?;
+        k.store(e, dst, dt);
+        Ok(k.finish(label))
+    }
+
     pub(super) fn node_steps(&mut self, id: NodeId, steps: &mut Vec<Step>) -> Result<()> {
         let g = self.g;
         let node = &g[id];
@@ -235,51 +247,30 @@ impl Builder<'_> {
                 steps.push(Step::Kernel(
                     fill.finish(format!("pad {} (zeros)", g.display_name(id))),
                 ));
-                let src_dims = g[ops[0]].ty.shape.dims().to_vec();
                 let offset = lo
                     .iter()
                     .zip(&out_strides)
                     .map(|(&l, &s)| l as i64 * s)
                     .sum();
-                let mut k = KernelBuilder::new(src_dims, None);
-                let val = self.vals[&ops[0]].clone();
-                let e = k
-                    .leaf(&val, dt)
-                    .ok_or_else(|| jit_err(g, id, "internal: operand not in memory"))?;
-                k.store(
-                    e,
-                    &View {
-                        buf: out,
-                        offset,
-                        strides: out_strides,
-                    },
-                    dt,
-                );
-                steps.push(Step::Kernel(
-                    k.finish(format!("pad {} (interior)", g.display_name(id))),
-                ));
+                let dst = View {
+                    buf: out,
+                    offset,
+                    strides: out_strides,
+                };
+                let label = format!("pad {} (interior)", g.display_name(id));
+                steps.push(Step::Kernel(self.copy_kernel(id, ops[0], &dst, label)?));
             }
             Op::Concat { axis } => {
                 let mut at = 0usize;
                 for &o in &ops {
                     let src_dims = g[o].ty.shape.dims().to_vec();
-                    let mut k = KernelBuilder::new(src_dims.clone(), None);
-                    let val = self.vals[&o].clone();
-                    let e = k
-                        .leaf(&val, dt)
-                        .ok_or_else(|| jit_err(g, id, "internal: operand not in memory"))?;
-                    k.store(
-                        e,
-                        &View {
-                            buf: out,
-                            offset: at as i64 * out_strides[*axis],
-                            strides: out_strides.clone(),
-                        },
-                        dt,
-                    );
-                    steps.push(Step::Kernel(
-                        k.finish(format!("concat {} part", g.display_name(id))),
-                    ));
+                    let dst = View {
+                        buf: out,
+                        offset: at as i64 * out_strides[*axis],
+                        strides: out_strides.clone(),
+                    };
+                    let label = format!("concat {} part", g.display_name(id));
+                    steps.push(Step::Kernel(self.copy_kernel(id, o, &dst, label)?));
                     at += src_dims[*axis];
                 }
             }

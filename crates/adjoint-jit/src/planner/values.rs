@@ -67,14 +67,7 @@ impl Builder<'_> {
                             !reads_in_region(g, self.regions, id, u) && !self.recompute.contains(&u)
                         });
                     if leaves {
-                        let b = self.new_buf(
-                            id,
-                            BufKind::Arena { offset: 0 },
-                            node.ty.dtype,
-                            node.ty.numel(),
-                        );
-                        self.stored.insert(id, b);
-                        self.vals.insert(id, Val::View(contiguous(b, &dims)));
+                        self.store_in_arena(id, &dims);
                     } else {
                         self.vals.insert(id, Val::InRegion);
                     }
@@ -175,14 +168,7 @@ impl Builder<'_> {
                         d.extend(self.deps_of(o));
                     }
                     self.add_unit_deps(&unit, d, pos);
-                    let b = self.new_buf(
-                        id,
-                        BufKind::Arena { offset: 0 },
-                        node.ty.dtype,
-                        node.ty.numel(),
-                    );
-                    self.stored.insert(id, b);
-                    self.vals.insert(id, Val::View(contiguous(b, &dims)));
+                    self.store_in_arena(id, &dims);
                     self.deps.insert(id, BTreeSet::from([unit]));
                 }
                 Op::Call(c) => {
@@ -217,6 +203,16 @@ impl Builder<'_> {
 
     /// The view of a shape op applied to the view `v` of its operand; a
     /// reshape of a strided view first copies the operand (returned unit).
+    /// Stores node `id` in a fresh arena buffer of its type, read as a
+    /// contiguous view of `dims`.
+    fn store_in_arena(&mut self, id: NodeId, dims: &[usize]) {
+        let g = self.g;
+        let ty = &g[id].ty;
+        let b = self.new_buf(id, BufKind::Arena { offset: 0 }, ty.dtype, ty.numel());
+        self.stored.insert(id, b);
+        self.vals.insert(id, Val::View(contiguous(b, dims)));
+    }
+
     pub(super) fn view_op(
         &mut self,
         id: NodeId,
