@@ -182,7 +182,7 @@ impl Emitter {
 
     /// Emits a constant of type `t` holding `t`'s elements.
     pub(crate) fn constant(&mut self, t: &Tensor) -> String {
-        let attr = format!("value = {}", dense(t));
+        let attr = format!("value = {} : {}", dense(t), ty(&t.ty()));
         self.op("constant", &[], &attr, &t.ty())
     }
 
