@@ -45,7 +45,8 @@ fn constants_are_hex_bit_patterns() {
         &[
             "dense<[0x3FF0000000000000, 0x4000000000000000, 0x4008000000000000]>",
             "dense<0x3DCCCCCD>",
-            "dense<0x8000000000000000>",
+            // Typed, as the generic form requires.
+            "{value = dense<0x8000000000000000> : tensor<f64>} : () -> tensor<f64> loc(\"z\")",
             "\"stablehlo.add\"(%arg0, %0) : (tensor<3xf64>, tensor<3xf64>) -> tensor<3xf64> loc(\"a\")",
         ],
     );
