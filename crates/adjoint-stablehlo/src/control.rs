@@ -148,6 +148,16 @@ fn scan(
     out_tys: &[TensorType],
 ) -> Result<Vec<String>> {
     let ys_tys = &out_tys[carry..];
+    if length == 0 {
+        // No trips: the carries are the inits and the ys are empty. (A loop
+        // would need `dynamic_slice` sizes of 1 on an axis of 0, which
+        // StableHLO rejects.)
+        let mut out: Vec<String> = ops[..carry].to_vec();
+        for t in ys_tys {
+            out.push(em.splat(t, 0.0));
+        }
+        return Ok(out);
+    }
     // Initial state.
     let i0 = em.index_const(0);
     let mut init = vec![i0];

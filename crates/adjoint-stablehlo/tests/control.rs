@@ -117,3 +117,18 @@ fn a_graph_failing_the_verifier_is_an_error() {
     let e = adjoint_stablehlo::export(&g).unwrap_err();
     assert!(e.to_string().contains("add"), "{e}");
 }
+
+#[test]
+fn empty_scan_is_no_loop() {
+    let src = SCAN.replace("REV", "").replace("f64[5,2]", "f64[0,2]");
+    let t = export_fn(&src, "f");
+    assert!(!t.contains("stablehlo.while"), "{t}");
+    assert!(!t.contains("dynamic_slice"), "{t}");
+    has(
+        &t,
+        &[
+            "{value = dense<0x0000000000000000> : tensor<0x2xf64>} : () -> tensor<0x2xf64> loc(\"total, ys\")",
+            "func.return %arg0, %0 : tensor<f64>, tensor<0x2xf64>",
+        ],
+    );
+}

@@ -42,6 +42,10 @@ const PROGRAMS: &[(&str, &str)] = &[
         "func @step(%c: f64, %x: f64[2], %k: f64) -> (f64, f64[2]) {\n  %s = reduce_sum %x axes=[0]\n  %n = add %c, %s\n  %m = mul %n, %k\n  %b = broadcast %m shape=[2]\n  %y = mul %b, %x\n  return %m, %y\n}\n\nfunc @f(%init: f64, %xs: f64[5,2], %k: f64) -> (f64, f64[5,2], f64, f64[5,2]) {\n  %t, %ys = scan %init, %xs, %k body=@step carry=1 xs=1 : (f64, f64[5,2])\n  %t2, %ys2 = scan %init, %xs, %k body=@step carry=1 xs=1 reverse=true : (f64, f64[5,2])\n  return %t, %ys, %t2, %ys2\n}\n",
     ),
     (
+        "empty_scan",
+        "func @step(%c: f64, %x: f64[2]) -> (f64, f64[2]) {\n  %s = reduce_sum %x axes=[0]\n  %n = add %c, %s\n  return %n, %x\n}\n\nfunc @f(%init: f64, %xs: f64[0,2]) -> (f64, f64[0,2]) {\n  %t, %ys = scan %init, %xs body=@step carry=1 xs=1 : (f64, f64[0,2])\n  return %t, %ys\n}\n",
+    ),
+    (
         "while_cond",
         "func @small(%x: f64, %limit: f64) -> bool {\n  %p = lt %x, %limit\n  return %p\n}\n\nfunc @double(%x: f64, %limit: f64) -> f64 {\n  %y = add %x, %x\n  return %y\n}\n\nfunc @pos(%x: f64) -> f64 {\n  %y = sqrt %x\n  return %y\n}\n\nfunc @negpart(%x: f64) -> f64 {\n  %y = neg %x\n  return %y\n}\n\nfunc @f(%x: f64) -> (f64, f64, f64) {\n  %limit = const 100 : f64\n  %r = while %x, %limit cond=@small body=@double carry=1 max_trips=64 : f64\n  %r2 = while %x, %limit cond=@small body=@double carry=1 : f64\n  %zero = const 0 : f64\n  %p = ge %x, %zero\n  %s = cond %p, %x then=@pos else=@negpart : f64\n  return %r, %r2, %s\n}\n",
     ),
