@@ -53,6 +53,19 @@ fn constants_are_hex_bit_patterns() {
 }
 
 #[test]
+fn nan_and_infinities_are_bit_patterns() {
+    let t = export_fn(
+        "func @f() -> f64[3] {\n  %n = const [nan, inf, -inf] : f64[3]\n  return %n\n}\n",
+        "f",
+    );
+    has(
+        &t,
+        &["dense<[0x7FF8000000000000, 0x7FF0000000000000, 0xFFF0000000000000]> : tensor<3xf64>"],
+    );
+    assert!(!t.contains("nan") && !t.contains("inf"), "{t}");
+}
+
+#[test]
 fn unary_ops_sigmoid_expanded_relu_is_maximum() {
     let mut src = String::from("func @f(%x: f64[2]) -> f64[2] {\n");
     let names = [

@@ -51,7 +51,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ),
     (
         "constants",
-        "func @f(%x: f64[3]) -> (f64[3], f32[2,2], bool[2]) {\n  %c = const [1, 2, 3] : f64[3]\n  %a = add %x, %c\n  %h = const [[0.1, 0.2], [0.3, 0.4]] : f32[2,2]\n  %y = const [1, 2] : f64[2]\n  %z = const [2, 1] : f64[2]\n  %l = lt %y, %z\n  return %a, %h, %l\n}\n",
+        "func @f(%x: f64[3]) -> (f64[3], f32[2,2], bool[2], f64[0], f64[2,3], f64[3]) {\n  %c = const [1, 2, 3] : f64[3]\n  %a = add %x, %c\n  %h = const [[0.1, 0.2], [0.3, 0.4]] : f32[2,2]\n  %y = const [1, 2] : f64[2]\n  %z = const [2, 1] : f64[2]\n  %l = lt %y, %z\n  %bc = const [true, false] : bool[2]\n  %bl = and %l, %bc\n  %e = const [] : f64[0]\n  %big = const [[1, 2, 3], [4, 5, 6]] : f64[2,3]\n  %nf = const [nan, inf, -inf] : f64[3]\n  return %a, %h, %bl, %e, %big, %nf\n}\n",
     ),
 ];
 
