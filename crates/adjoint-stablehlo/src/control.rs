@@ -2,7 +2,8 @@
 //! (with an `i64` trip counter in the state), `cond` becomes
 //! `stablehlo.if`. Bodies are emitted inline into the regions.
 
-use crate::emit::{ty, Emitter};
+use crate::emit::Emitter;
+use crate::types::ty;
 use adjoint_ir::{Graph, NodeId, Op, Result, TensorType};
 
 const I64: &str = "tensor<i64>";
@@ -206,7 +207,7 @@ fn scan(
         let s = em.raw(
             "dynamic_slice",
             &sargs,
-            &format!("slice_sizes = {}", crate::emit::arr(&sizes)),
+            &format!("slice_sizes = {}", crate::types::arr(&sizes)),
             &ty(&one_t),
         );
         let el = TensorType::new(xt.dtype, dims[1..].to_vec());

@@ -1,87 +1,13 @@
-//! The emitter: numbered SSA values, MLIR types, hex constants, and the
-//! walk over one graph that dispatches each op to its lowering.
+//! The emitter: numbered SSA values with `loc` names, the generic-form op
+//! writer, and the walk over one graph that dispatches each op to its
+//! lowering; the module around the entry function.
 
+use crate::consts::dense;
+use crate::types::{arr, ty};
 use adjoint_ir::{
     inline_calls_where, DType, Error, Graph, NodeId, Op, Tensor, TensorData, TensorType,
 };
 use std::collections::HashMap;
-use std::fmt::Write;
-
-/// The MLIR type of a tensor type: `tensor<2x3xf64>`, `tensor<f64>`,
-/// `tensor<4xi1>`.
-pub(crate) fn ty(t: &TensorType) -> String {
-    let el = match t.dtype {
-        DType::F32 => "f32",
-        DType::F64 => "f64",
-        DType::Bool => "i1",
-    };
-    let mut s = String::from("tensor<");
-    for d in t.shape.dims() {
-        let _ = write!(s, "{d}x");
-    }
-    s.push_str(el);
-    s.push('>');
-    s
-}
-
-/// `array<i64: 1, 2>`.
-pub(crate) fn arr(v: &[usize]) -> String {
-    let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-    if items.is_empty() {
-        return "array<i64>".to_string();
-    }
-    format!("array<i64: {}>", items.join(", "))
-}
-
-/// One element as MLIR text: a hex bit pattern for floats, `true`/`false`.
-fn elem(data: &TensorData, i: usize) -> String {
-    match data {
-        TensorData::F32(v) => format!("0x{:08X}", v[i].to_bits()),
-        TensorData::F64(v) => format!("0x{:016X}", v[i].to_bits()),
-        TensorData::Bool(v) => v[i].to_string(),
-    }
-}
-
-/// The nested literal of `dims[axis..]` starting at element `base`.
-fn nested(data: &TensorData, dims: &[usize], base: usize, out: &mut String) {
-    match dims.split_first() {
-        None => out.push_str(&elem(data, base)),
-        Some((&n, rest)) => {
-            let inner: usize = rest.iter().product();
-            out.push('[');
-            for i in 0..n {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                nested(data, rest, base + i * inner, out);
-            }
-            out.push(']');
-        }
-    }
-}
-
-/// The `dense<…>` attribute of a constant: a splat when every element has
-/// the same bits (or there are none), else a nested literal.
-pub(crate) fn dense(t: &Tensor) -> String {
-    let data = t.data();
-    let n = t.len();
-    let splat = (1..n).all(|i| elem(data, i) == elem(data, 0));
-    if n == 0 {
-        let zero = match data {
-            TensorData::Bool(_) => "false".to_string(),
-            TensorData::F32(_) => "0x00000000".to_string(),
-            TensorData::F64(_) => "0x0000000000000000".to_string(),
-        };
-        return format!("dense<{zero}>");
-    }
-    if splat {
-        return format!("dense<{}>", elem(data, 0));
-    }
-    let mut s = String::from("dense<");
-    nested(data, t.shape().dims(), 0, &mut s);
-    s.push('>');
-    s
-}
 
 /// The module writer: a counter for SSA names shared by every region (MLIR
 /// rejects a name defined twice in nested scopes), and the text so far.

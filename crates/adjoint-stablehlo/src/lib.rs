@@ -21,12 +21,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod consts;
 mod control;
 mod elementwise;
 mod emit;
 mod matmul;
 mod reduce;
 mod shape_ops;
+mod types;
 
 use adjoint_ir::{Graph, Result};
 

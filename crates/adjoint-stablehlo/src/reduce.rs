@@ -5,7 +5,8 @@
 //! picks its own. `reduce_max` uses `maximum` with init `-inf`.
 
 use crate::elementwise::Arg;
-use crate::emit::{arr, ty, Emitter};
+use crate::emit::Emitter;
+use crate::types::{arr, ty};
 use adjoint_ir::TensorType;
 
 /// `reduce` of `x` over `axes` with the binary `combiner` and `init`.

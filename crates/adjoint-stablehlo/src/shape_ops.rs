@@ -2,7 +2,8 @@
 //! strided `slice`, zero `pad` and `iota`.
 
 use crate::elementwise::Arg;
-use crate::emit::{arr, Emitter};
+use crate::emit::Emitter;
+use crate::types::arr;
 use adjoint_ir::TensorType;
 
 /// `broadcast_in_dim` of `x` to `res`, operand axes aligned to the right of
@@ -68,7 +69,7 @@ pub(crate) fn iota(em: &mut Emitter, axis: usize, res: &TensorType) -> String {
     let c = em.fresh();
     let text = format!(
         "{c} = \"stablehlo.convert\"({r}) : ({ity}) -> {} {}",
-        crate::emit::ty(res),
+        crate::types::ty(res),
         em.loc()
     );
     em.line(&text);
