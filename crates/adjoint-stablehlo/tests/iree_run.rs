@@ -6,7 +6,7 @@
 //! without them the test prints that it is skipped.
 
 use adjoint_ir::parse_module;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const FLAGS: &[&str] = &[
@@ -20,7 +20,7 @@ const FLAGS: &[&str] = &[
 
 /// Exports `@f` of `src`, compiles and runs it with `inputs`; returns the
 /// result lines (`7xf64=…`).
-fn run(bin: &PathBuf, name: &str, src: &str, inputs: &[&str]) -> Vec<String> {
+fn run(bin: &Path, name: &str, src: &str, inputs: &[&str]) -> Vec<String> {
     let m = parse_module(src).unwrap();
     let text = adjoint_stablehlo::export(m.func("f").unwrap()).unwrap();
     let dir = std::env::temp_dir().join(format!("adjoint-stablehlo-run-{}", std::process::id()));
