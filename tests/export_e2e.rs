@@ -1,0 +1,433 @@
+//! End-to-end check of StableHLO modules on real engines: IREE (always, when
+//! its tools are found) and XLA through JAX (when `ADJOINT_JAX_PYTHON` names
+//! a Python with jax). Each program's results are compared with the
+//! reference interpreter: f64 within 1e-12, f32 within 1e-5, relative.
+//!
+//! Tools: `ADJOINT_IREE_BIN` (a directory holding `iree-compile` and
+//! `iree-run-module`, as printed by `benches/export/setup.sh`) or `PATH`.
+//! Without them every test prints `SKIP …` and returns; `.ci/run` installs
+//! them, so CI always runs this suite.
+
+use adjoint::interp;
+use adjoint::ir::{DType, Graph, Result as IrResult, Tensor};
+use adjoint::passes::PassManager;
+use adjoint::workloads;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The compile flags the issue worked out: keep f64 (no demotion), link
+/// the host's libm (f64 sin/cos/tanh fail to link embedded), no const-eval.
+const IREE_FLAGS: [&str; 6] = [
+    "--iree-hal-target-device=local",
+    "--iree-hal-local-target-device-backends=llvm-cpu",
+    "--iree-llvmcpu-target-cpu=host",
+    "--iree-input-demote-f64-to-f32=false",
+    "--iree-llvmcpu-link-embedded=false",
+    "--iree-opt-const-eval=false",
+];
+
+/// Where `iree-compile` and `iree-run-module` live, or why not.
+fn iree_bin() -> std::result::Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("ADJOINT_IREE_BIN") {
+        let dir = PathBuf::from(dir);
+        return if dir.join("iree-compile").is_file() && dir.join("iree-run-module").is_file() {
+            Ok(dir)
+        } else {
+            // Set but wrong is an error, not a skip: CI must not pass quietly.
+            panic!(
+                "ADJOINT_IREE_BIN={} holds no iree-compile/iree-run-module",
+                dir.display()
+            )
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .find(|d| d.join("iree-compile").is_file() && d.join("iree-run-module").is_file())
+        .ok_or_else(|| {
+            "iree-compile/iree-run-module not found (set ADJOINT_IREE_BIN; \
+             benches/export/setup.sh installs them)"
+                .to_string()
+        })
+}
+
+/// A fresh scratch directory for one program.
+fn scratch(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "adjoint-export-e2e-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `t` as a NumPy `.npy` file (format 1.0, little-endian, C order).
+fn write_npy(path: &Path, t: &Tensor) {
+    let (descr, body): (&str, Vec<u8>) = match t.dtype() {
+        DType::F64 => (
+            "<f8",
+            t.as_f64()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::F32 => (
+            "<f4",
+            t.as_f32()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        DType::Bool => (
+            "|b1",
+            t.as_bool().unwrap().iter().map(|&b| u8::from(b)).collect(),
+        ),
+    };
+    let dims = t.shape().dims();
+    let shape = match dims.len() {
+        0 => "()".to_string(),
+        1 => format!("({},)", dims[0]),
+        _ => format!(
+            "({})",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&body);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An `.npy` file's shape and values (as f64), or a message.
+fn read_npy(path: &Path) -> std::result::Result<(Vec<usize>, Vec<f64>), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(format!("{}: not an .npy file", path.display()));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).map_err(|e| e.to_string())?;
+    let field = |key: &str| -> std::result::Result<&str, String> {
+        let at = header.find(key).ok_or(format!("no {key} in {header}"))? + key.len();
+        Ok(header[at..].trim_start_matches([':', ' ']))
+    };
+    let descr = field("'descr'")?;
+    let descr = &descr[1..descr[1..].find('\'').unwrap() + 1];
+    if field("'fortran_order'")?.starts_with("True") {
+        return Err(format!("{}: Fortran order", path.display()));
+    }
+    let shape_src = field("'shape'")?;
+    let shape: Vec<usize> = shape_src[1..shape_src.find(')').unwrap()]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let data = &bytes[start + hlen..];
+    let values = match descr {
+        "<f8" => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        "<f4" => data
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        "|b1" | "|u1" | "|i1" => data.iter().map(|&b| f64::from(b)).collect(),
+        d => return Err(format!("{}: unsupported dtype {d}", path.display())),
+    };
+    Ok((shape, values))
+}
+
+/// Runs a command; its stderr on failure.
+fn run(cmd: &mut Command) -> std::result::Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} exited with {}:\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// One engine's results: shape and values per output.
+type Outputs = Vec<(Vec<usize>, Vec<f64>)>;
+
+/// Compiles `mlir` with `iree-compile` and runs `@main` on `inputs`.
+fn run_iree(
+    bin: &Path,
+    dir: &Path,
+    mlir: &str,
+    inputs: &[Tensor],
+    n_out: usize,
+) -> std::result::Result<Outputs, String> {
+    let src = dir.join("m.mlir");
+    std::fs::write(&src, mlir).unwrap();
+    let vmfb = dir.join("m.vmfb");
+    run(Command::new(bin.join("iree-compile"))
+        .args(IREE_FLAGS)
+        .arg(&src)
+        .arg("-o")
+        .arg(&vmfb))?;
+    let mut cmd = Command::new(bin.join("iree-run-module"));
+    cmd.arg(format!("--module={}", vmfb.display()))
+        .arg("--function=main");
+    for (i, t) in inputs.iter().enumerate() {
+        let p = dir.join(format!("in{i}.npy"));
+        write_npy(&p, t);
+        cmd.arg(format!("--input=@{}", p.display()));
+    }
+    for i in 0..n_out {
+        cmd.arg(format!(
+            "--output=@{}",
+            dir.join(format!("iree{i}.npy")).display()
+        ));
+    }
+    run(&mut cmd)?;
+    (0..n_out)
+        .map(|i| read_npy(&dir.join(format!("iree{i}.npy"))))
+        .collect()
+}
+
+/// Runs `mlir` on XLA's CPU backend through `benches/export/xla_run.py`
+/// with the Python in `ADJOINT_JAX_PYTHON`; `None` when it is unset.
+fn run_xla(
+    dir: &Path,
+    mlir: &str,
+    inputs: &[Tensor],
+    n_out: usize,
+) -> Option<std::result::Result<Outputs, String>> {
+    let python = std::env::var_os("ADJOINT_JAX_PYTHON")?;
+    let src = dir.join("m.mlir");
+    std::fs::write(&src, mlir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/export/xla_run.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(&src).arg(dir.join("xla"));
+    for (i, t) in inputs.iter().enumerate() {
+        let p = dir.join(format!("in{i}.npy"));
+        write_npy(&p, t);
+        cmd.arg(&p);
+    }
+    Some(run(&mut cmd).and_then(|()| {
+        (0..n_out)
+            .map(|i| read_npy(&dir.join(format!("xla{i}.npy"))))
+            .collect()
+    }))
+}
+
+/// The worst relative error of `got` against the interpreter's `want`, or
+/// a message naming the first element outside `tol`. NaN must meet NaN and
+/// infinities must be equal; otherwise the error of an element is
+/// `|a - b| / max(|a|, |b|)`, with a floor of 1e-3 of the output's largest
+/// magnitude so that cancellation to ~0 in another summation order is not a
+/// failure.
+fn compare(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Result<f64, String> {
+    if want.len() != got.len() {
+        return Err(format!(
+            "{engine}: {} outputs, want {}",
+            got.len(),
+            want.len()
+        ));
+    }
+    let mut worst = 0f64;
+    for (k, (w, (shape, g))) in want.iter().zip(got).enumerate() {
+        let tol = if w.dtype() == DType::F32 { 1e-5 } else { 1e-12 };
+        if shape.as_slice() != w.shape().dims() {
+            return Err(format!(
+                "{engine}: output {k} has shape {shape:?}, want {:?}",
+                w.shape().dims()
+            ));
+        }
+        let wv = w.to_f64_vec();
+        let floor = 1e-3
+            * wv.iter()
+                .filter(|v| v.is_finite())
+                .fold(0f64, |m, v| m.max(v.abs()));
+        for (i, (&a, &b)) in wv.iter().zip(g).enumerate() {
+            let err = if a.is_nan() || b.is_nan() || a.is_infinite() || b.is_infinite() {
+                if (a.is_nan() && b.is_nan()) || a == b {
+                    0.0
+                } else {
+                    f64::INFINITY
+                }
+            } else {
+                let d = (a - b).abs();
+                if d == 0.0 {
+                    0.0
+                } else {
+                    d / a.abs().max(b.abs()).max(floor)
+                }
+            };
+            if err > tol {
+                return Err(format!(
+                    "{engine}: output {k} element {i}: got {b:e}, want {a:e} (relative error {err:e} > {tol:e})"
+                ));
+            }
+            worst = worst.max(err);
+        }
+    }
+    Ok(worst)
+}
+
+/// Checks `mlir` (the StableHLO of `g`) on every available engine against
+/// the interpreter on `inputs`. Prints one line per engine with the worst
+/// relative error; prints SKIP when the tools are absent.
+fn check(name: &str, g: &Graph, mlir: &str, inputs: &[Tensor]) {
+    let bin = match iree_bin() {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("SKIP export_e2e {name}: {why}");
+            return;
+        }
+    };
+    let want = interp::eval(g, inputs).expect("interpreter");
+    let dir = scratch(name);
+    let t = std::time::Instant::now();
+    let got = run_iree(&bin, &dir, mlir, inputs, want.len())
+        .unwrap_or_else(|e| panic!("{name}: IREE failed: {e}"));
+    let iree_time = t.elapsed();
+    let worst = compare("IREE", &want, &got).unwrap_or_else(|e| panic!("{name}: {e}"));
+    eprintln!("export_e2e {name}: IREE agrees, worst relative error {worst:e} (compile+run {iree_time:.2?})");
+    match run_xla(&dir, mlir, inputs, want.len()) {
+        None => eprintln!("SKIP export_e2e {name} on XLA: ADJOINT_JAX_PYTHON is not set"),
+        Some(res) => {
+            let got = res.unwrap_or_else(|e| panic!("{name}: XLA failed: {e}"));
+            let worst = compare("XLA", &want, &got).unwrap_or_else(|e| panic!("{name}: {e}"));
+            eprintln!("export_e2e {name}: XLA agrees, worst relative error {worst:e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `g` after the pipeline `passes` (empty: none).
+fn after(g: IrResult<Graph>, passes: &str) -> Graph {
+    let mut g = g.unwrap();
+    if !passes.is_empty() {
+        PassManager::parse(passes).unwrap().run(&mut g).unwrap();
+    }
+    g
+}
+
+/// The seed example `x1*x2 + sin(x1)` written by hand in StableHLO: the
+/// harness works (and CI exercises the engines) independent of the exporter.
+#[test]
+fn hand_written_seed_module_agrees() {
+    let g = after(workloads::seed_scalar(), "");
+    let mlir = r#"module {
+  func.func public @main(%arg0: tensor<f64>, %arg1: tensor<f64>) -> tensor<f64> {
+    %0 = stablehlo.multiply %arg0, %arg1 : tensor<f64>
+    %1 = stablehlo.sine %arg0 : tensor<f64>
+    %2 = stablehlo.add %0, %1 : tensor<f64>
+    return %2 : tensor<f64>
+  }
+}
+"#;
+    check(
+        "hand_seed",
+        &g,
+        mlir,
+        &[Tensor::scalar_f64(2.0), Tensor::scalar_f64(7.0)],
+    );
+}
+
+/// The seed example's gradient by hand: `(f, x2 + cos x1, x1)`, f32 and
+/// f64 paths and a vector shape.
+#[test]
+fn hand_written_seed_gradient_module_agrees() {
+    let g = after(workloads::seed_scalar(), "grad,simplify,cse,dce");
+    assert_eq!(
+        g.output_types().len(),
+        3,
+        "grad appends one output per parameter"
+    );
+    let mlir = r#"module {
+  func.func public @main(%arg0: tensor<f64>, %arg1: tensor<f64>) -> (tensor<f64>, tensor<f64>, tensor<f64>) {
+    %0 = stablehlo.multiply %arg0, %arg1 : tensor<f64>
+    %1 = stablehlo.sine %arg0 : tensor<f64>
+    %2 = stablehlo.add %0, %1 : tensor<f64>
+    %3 = stablehlo.cosine %arg0 : tensor<f64>
+    %4 = stablehlo.add %arg1, %3 : tensor<f64>
+    return %2, %4, %arg0 : tensor<f64>, tensor<f64>, tensor<f64>
+  }
+}
+"#;
+    check(
+        "hand_seed_grad",
+        &g,
+        mlir,
+        &[Tensor::scalar_f64(0.3), Tensor::scalar_f64(-1.25)],
+    );
+}
+
+/// A wrong module must fail the comparison: the harness is not vacuous.
+#[test]
+fn harness_rejects_a_wrong_result() {
+    let Ok(bin) = iree_bin() else {
+        eprintln!("SKIP export_e2e harness_rejects_a_wrong_result: IREE tools absent");
+        return;
+    };
+    let g = after(workloads::seed_scalar(), "");
+    // cos instead of sin.
+    let mlir = r#"module {
+  func.func public @main(%arg0: tensor<f64>, %arg1: tensor<f64>) -> tensor<f64> {
+    %0 = stablehlo.multiply %arg0, %arg1 : tensor<f64>
+    %1 = stablehlo.cosine %arg0 : tensor<f64>
+    %2 = stablehlo.add %0, %1 : tensor<f64>
+    return %2 : tensor<f64>
+  }
+}
+"#;
+    let inputs = [Tensor::scalar_f64(2.0), Tensor::scalar_f64(7.0)];
+    let want = interp::eval(&g, &inputs).unwrap();
+    let dir = scratch("wrong");
+    let got = run_iree(&bin, &dir, mlir, &inputs, 1).unwrap();
+    assert!(compare("IREE", &want, &got).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `.npy` files written here read back bit for bit (f64, f32, bool; 0-d,
+/// 1-d and 3-d), independent of the engines.
+#[test]
+fn npy_round_trip() {
+    let dir = scratch("npy");
+    let cases = [
+        Tensor::scalar_f64(-0.0),
+        Tensor::from_f64([3], vec![f64::NAN, f64::INFINITY, 1e-310]).unwrap(),
+        Tensor::from_f32([2, 1, 2], vec![0.1, -2.5, f32::MIN_POSITIVE, 3.0]).unwrap(),
+        Tensor::from_bool([2], vec![true, false]).unwrap(),
+    ];
+    for (i, t) in cases.iter().enumerate() {
+        let p = dir.join(format!("{i}.npy"));
+        write_npy(&p, t);
+        let (shape, v) = read_npy(&p).unwrap();
+        assert_eq!(shape, t.shape().dims());
+        let want = t.to_f64_vec();
+        assert!(v
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
