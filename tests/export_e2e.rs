@@ -549,10 +549,22 @@ const RNN: &str = "func @cell(%h: f64[3], %x: f64[2], %w: f64[3,3], %u: f64[3,2]
 /// Every op of the op reference, as a small program, on both engines.
 #[test]
 fn every_op_agrees() {
-    for (name, src) in op_programs() {
-        let g = text_program(&src, "");
-        check_export(&name, &g, &inputs_for(&g));
-    }
+    // Every program runs even after a failure, so one report lists them all.
+    let failed: Vec<String> = op_programs()
+        .into_iter()
+        .filter(|(name, src)| {
+            std::panic::catch_unwind(|| {
+                let g = text_program(src, "");
+                check_export(name, &g, &inputs_for(&g));
+            })
+            .is_err()
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "export_e2e: ops that disagree or fail: {failed:?}"
+    );
 }
 
 /// The seed example and its gradient after the clean-up passes.
