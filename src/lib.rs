@@ -42,6 +42,7 @@ pub use adjoint_interp as interp;
 pub use adjoint_ir as ir;
 pub use adjoint_jit as jit;
 pub use adjoint_passes as passes;
+pub use adjoint_stablehlo as stablehlo;
 
 mod engine;
 pub mod values;

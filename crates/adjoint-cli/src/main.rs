@@ -63,6 +63,24 @@ enum Cmd {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Export a function (after an optional pass pipeline) as a StableHLO
+    /// module for XLA and IREE (see docs/export.md).
+    Export {
+        /// The IR file (`-` for standard input).
+        file: PathBuf,
+        /// The function (default: the first one that no `body=`, `cond=`,
+        /// `then=`, `else=` attribute or `custom` declaration uses).
+        #[arg(long)]
+        func: Option<String>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The output format (only `stablehlo`, MLIR text).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Stablehlo)]
+        format: ExportFormat,
+        /// Write the module to this file rather than standard output.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Run a function and print its outputs as JSON.
     Run {
         /// The IR file (`-` for standard input).
@@ -133,6 +151,13 @@ enum Cmd {
         /// The chain file (`-` for standard input).
         file: PathBuf,
     },
+}
+
+/// The formats `adjoint export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// StableHLO as MLIR text, entry `@main`.
+    Stablehlo,
 }
 
 #[derive(Args, Default)]
@@ -329,6 +354,26 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
             let m = load(&file)?;
             let g = apply_pipeline(pick(&m, &func)?, &pipeline, &file)?;
             output::out(&ir::print_graph(&g))?;
+        }
+        Cmd::Export {
+            file,
+            func,
+            pipeline,
+            format: ExportFormat::Stablehlo,
+            output,
+        } => {
+            let m = load(&file)?;
+            let g = apply_pipeline(pick(&m, &func)?, &pipeline, &file)?;
+            let text = adjoint::stablehlo::export(&g)?;
+            match output {
+                None => output::out(&text)?,
+                Some(path) => {
+                    let what = path.display().to_string();
+                    let f = std::fs::File::create(&path)
+                        .map_err(|e| Error::input(format!("cannot create {what}: {e}")))?;
+                    output::write_checked(std::io::BufWriter::new(f), &what, &text)?;
+                }
+            }
         }
         Cmd::Run {
             file,
