@@ -3,8 +3,9 @@
 //! [`infer_type`]), and names the offending node. It runs by default after
 //! parsing and after every pass.
 
-use crate::{infer_type, Error, Graph, Op, Result, TensorType};
-use std::collections::HashSet;
+use crate::{infer_type, infer_types, Error, Graph, NodeId, Op, Result, TensorType};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 /// Checks that `g` is well formed. The error names the function and the
 /// offending node (`%name` or `%N`) and its op.
@@ -71,6 +72,9 @@ pub(crate) fn verify_one(g: &Graph) -> Result<()> {
         }
     }
     // Each node: params are listed, operand positions are 0..n, types agree.
+    // A multi-result node's result types are inferred once (its bodies'
+    // signatures checked once), for the node and all its projections.
+    let mut results: HashMap<NodeId, Vec<TensorType>> = HashMap::new();
     for id in g.node_ids() {
         let node = &g[id];
         let who = || format!("@{f}: {} = {}", g.display_name(id), node.op.name());
@@ -108,9 +112,13 @@ pub(crate) fn verify_one(g: &Graph) -> Result<()> {
                         g[src].op.name()
                     )));
                 }
-                let all = g
-                    .result_types(src)
-                    .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?;
+                let all = match results.entry(src) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(
+                        g.result_types(src)
+                            .map_err(|err| Error::verify(format!("{}: {}", who(), err.message)))?,
+                    ),
+                };
                 all.get(index).cloned().ok_or_else(|| {
                     Error::verify(format!(
                         "{}: result {index} of {} ({}), which has {} results",
@@ -120,6 +128,13 @@ pub(crate) fn verify_one(g: &Graph) -> Result<()> {
                         all.len()
                     ))
                 })?
+            }
+            _ if node.op.is_multi_result() => {
+                let r = infer_types(&node.op, &tys)
+                    .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?;
+                let first = r[0].clone();
+                results.insert(id, r);
+                first
             }
             _ => infer_type(&node.op, &tys)
                 .map_err(|e| Error::verify(format!("{}: {}", who(), e.message)))?,
