@@ -129,7 +129,13 @@ pub(crate) fn lower(
             ));
             Ok(results(&r, n))
         }
-        _ => unreachable!("control::lower called on a non-control op"),
+        op => Err(adjoint_ir::Error::new(
+            adjoint_ir::ErrorKind::Verify,
+            format!(
+                "export to StableHLO: internal: {} is not a loop or conditional",
+                op.name()
+            ),
+        )),
     }
 }
 
