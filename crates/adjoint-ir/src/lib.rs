@@ -37,6 +37,7 @@ pub mod math;
 mod op;
 mod op_attrs;
 pub mod op_table;
+pub mod revolve;
 mod shape;
 mod tensor;
 pub mod text;
