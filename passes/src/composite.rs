@@ -41,6 +41,22 @@ fn unary_operand(g: &Graph, n: NodeId, u: UnaryOp) -> Option<NodeId> {
     (g[n].op == Op::Unary(u)).then(|| g.operands(n)[0])
 }
 
+/// The `reduce_max` inside `n = select(c, max, z)` when `z` is a constant
+/// (how the builder's `logsumexp` replaces a non-finite max by 0, so that a
+/// row of −inf gives −inf rather than NaN). The shift still cancels
+/// wherever the max is taken, and a constant shift has no derivative, so
+/// the composite's derivative is `softmax(x)` either way.
+fn guarded_max(g: &Graph, n: NodeId) -> Option<NodeId> {
+    if g[n].op != Op::Select {
+        return None;
+    }
+    let ops = g.operands(n);
+    let is_const = matches!(g[ops[2]].op, Op::Const(_))
+        || (matches!(g[ops[2]].op, Op::Broadcast { .. })
+            && matches!(g[g.operands(ops[2])[0]].op, Op::Const(_)));
+    (is_const && matches!(g[ops[1]].op, Op::ReduceMax { .. })).then_some(ops[1])
+}
+
 fn sorted(v: &[usize]) -> Vec<usize> {
     let mut v = v.to_vec();
     v.sort_unstable();
@@ -82,6 +98,8 @@ impl LogSumExp {
         if inner != m {
             return None;
         }
+        // The builder guards a non-finite max: `select(|m| < inf, m, 0)`.
+        let m = guarded_max(g, m).unwrap_or(m);
         let Op::ReduceMax { axes: max_axes } = &g[m].op else {
             return None;
         };

@@ -22,6 +22,8 @@
 mod body;
 mod builder;
 mod builder_capture;
+mod builder_composites;
+mod builder_index;
 mod builder_loops;
 mod control;
 mod custom;
@@ -44,6 +46,8 @@ mod verify;
 
 pub use body::BodyRef;
 pub use builder::{GraphBuilder, Value};
+pub use builder_composites::Axes;
+pub use builder_index::{IndexInt, Indices};
 pub use builder_loops::{BodyBuilder, ScanOpts, ScanStep};
 pub use custom::{custom_deps, CustomOp, Item, Module};
 pub use dot::to_dot;
