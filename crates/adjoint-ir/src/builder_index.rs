@@ -105,7 +105,7 @@ impl<'b> Value<'b> {
         let dims = ty.shape.0.clone();
         if idx.len() > dims.len() {
             return Err(Error::type_error(format!(
-                "at: {} indices {idx:?} for {ty}, which has {} axes",
+                "at: indices {idx:?} are {} for {ty}, which has {} axes",
                 idx.len(),
                 dims.len()
             )));
