@@ -139,7 +139,9 @@ impl<'b> Value<'b> {
     /// `x[a:b:step]` along `axis` (the other axes whole): `range` is any
     /// Rust range (`a..b`, `a..=b`, `a..`, `..b`, `..`), negative bounds
     /// counting from the end. A bound out of range, an empty range or a
-    /// zero step is an error naming the value's type.
+    /// zero step is an error naming the value's type. (clippy denies a
+    /// literal `1..-1` as a reversed range: write such bounds as
+    /// variables, or `1..n - 1`; `..-1` and `-2..` are fine.)
     pub fn try_range_step(
         self,
         axis: usize,

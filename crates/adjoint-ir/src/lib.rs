@@ -63,3 +63,8 @@ pub use shape::{Shape, TensorType};
 pub use tensor::{Tensor, TensorData};
 pub use text::{parse_module, print_graph, print_module};
 pub use verify::verify;
+
+/// docs/builder.md's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/builder.md")]
+pub struct BuilderDocDoctests;
