@@ -16,7 +16,7 @@
 //! outside the composite reads it ([`LogSumExp::private_inner`]).
 
 use crate::emit;
-use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Shape, UnaryOp};
+use adjoint_ir::{BinaryOp, CompareOp, Graph, NodeId, Op, Result, Shape, UnaryOp};
 use std::collections::HashSet;
 
 /// A recognised stable log-sum-exp over `axes` of `x`, with the forward
@@ -41,20 +41,29 @@ fn unary_operand(g: &Graph, n: NodeId, u: UnaryOp) -> Option<NodeId> {
     (g[n].op == Op::Unary(u)).then(|| g.operands(n)[0])
 }
 
-/// The `reduce_max` inside `n = select(c, max, z)` when `z` is a constant
-/// (how the builder's `logsumexp` replaces a non-finite max by 0, so that a
-/// row of −inf gives −inf rather than NaN). The shift still cancels
-/// wherever the max is taken, and a constant shift has no derivative, so
-/// the composite's derivative is `softmax(x)` either way.
-fn guarded_max(g: &Graph, n: NodeId) -> Option<NodeId> {
+/// The `reduce_max` inside the builder's guard of a non-finite max,
+/// `n = select(lt(abs(max), _), max, z)` with `z` a constant (it replaces
+/// an infinite max by 0, so that a row of −inf gives −inf rather than
+/// NaN), and the guard's nodes (`max`, `abs`, `lt`). The shift still
+/// cancels wherever the max is taken, and a constant shift has no
+/// derivative, so the composite's derivative is `softmax(x)` either way.
+fn guarded_max(g: &Graph, n: NodeId) -> Option<(NodeId, Vec<NodeId>)> {
     if g[n].op != Op::Select {
         return None;
     }
     let ops = g.operands(n);
-    let is_const = matches!(g[ops[2]].op, Op::Const(_))
-        || (matches!(g[ops[2]].op, Op::Broadcast { .. })
-            && matches!(g[g.operands(ops[2])[0]].op, Op::Const(_)));
-    (is_const && matches!(g[ops[1]].op, Op::ReduceMax { .. })).then_some(ops[1])
+    let (c, max, z) = (ops[0], ops[1], ops[2]);
+    let is_const = |v: NodeId| matches!(g[v].op, Op::Const(_));
+    let z_const =
+        is_const(z) || (matches!(g[z].op, Op::Broadcast { .. }) && is_const(g.operands(z)[0]));
+    if !z_const || !matches!(g[max].op, Op::ReduceMax { .. }) {
+        return None;
+    }
+    if g[c].op != Op::Compare(CompareOp::Lt) {
+        return None;
+    }
+    let abs = g.operands(c)[0];
+    (unary_operand(g, abs, UnaryOp::Abs) == Some(max)).then(|| (max, vec![max, abs, c]))
 }
 
 fn sorted(v: &[usize]) -> Vec<usize> {
@@ -99,7 +108,13 @@ impl LogSumExp {
             return None;
         }
         // The builder guards a non-finite max: `select(|m| < inf, m, 0)`.
-        let m = guarded_max(g, m).unwrap_or(m);
+        let m = match guarded_max(g, m) {
+            Some((max, guard)) => {
+                inner_nodes.extend(guard);
+                max
+            }
+            None => m,
+        };
         let Op::ReduceMax { axes: max_axes } = &g[m].op else {
             return None;
         };
