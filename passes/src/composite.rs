@@ -1,8 +1,10 @@
 //! Composites recognised by the AD passes and differentiated as a whole.
 //!
 //! The stable log-sum-exp `log(reduce_sum(exp(x − m))) + m` with
-//! `m = reduce_max(x)` over the same axes (what the builder's `logsumexp`,
-//! `log_softmax` and `cross_entropy` emit) has derivative `softmax(x)`:
+//! `m = reduce_max(x)` over the same axes, or `m` that max guarded as
+//! `select(abs(max) < inf, max, 0)` (what the builder's `logsumexp`,
+//! `log_softmax` and `cross_entropy` emit, so that a row of −inf gives
+//! −inf rather than NaN), has derivative `softmax(x)`:
 //! the shift by the maximum cancels exactly, so differentiating through the
 //! `reduce_max` would only add the argmax mask (nodes and rounding noise).
 //! Both AD modes use `softmax = e / s` from the forward values and send

@@ -9,7 +9,7 @@ mod common;
 
 use adjoint_interp::{eval_with, EvalOptions};
 use adjoint_ir::{DType, Graph, GraphBuilder, Tensor, TensorType};
-use adjoint_jit::JitOptions;
+use adjoint_jit::{compile, JitOptions};
 use adjoint_passes::PassManager;
 use common::*;
 
@@ -67,20 +67,24 @@ fn gradient(dt: DType) -> Graph {
     g
 }
 
-fn check(g: &Graph, inputs: &[Tensor]) {
+/// Compiles `g` once and checks it on every input set.
+fn check(g: &Graph, input_sets: &[[Tensor; 2]]) {
     let opts = JitOptions::default();
-    let want = eval_with(
-        g,
-        inputs,
-        &EvalOptions {
-            math: opts.math_mode(),
-            ..EvalOptions::default()
-        },
-    )
-    .unwrap();
-    let got = jit_run_opts(g, inputs, &opts);
-    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-        assert_same(&format!("@{} output {k}", g.name()), a, b);
+    let f = compile(g, &opts).unwrap();
+    for inputs in input_sets {
+        let want = eval_with(
+            g,
+            inputs,
+            &EvalOptions {
+                math: opts.math_mode(),
+                ..EvalOptions::default()
+            },
+        )
+        .unwrap();
+        let got = f.run(inputs).unwrap();
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_same(&format!("@{} output {k}", g.name()), a, b);
+        }
     }
 }
 
@@ -108,10 +112,11 @@ fn jit_agrees_with_the_interpreter_bit_for_bit() {
                 data(N, 5, -1.0, 1.0),
             ),
         ];
-        for (x, y) in inputs {
-            let args = [tensor(&ty, &x), tensor(&ty, &y)];
-            check(&composites(dt), &args);
-            check(&gradient(dt), &args);
-        }
+        let sets: Vec<[Tensor; 2]> = inputs
+            .iter()
+            .map(|(x, y)| [tensor(&ty, x), tensor(&ty, y)])
+            .collect();
+        check(&composites(dt), &sets);
+        check(&gradient(dt), &sets);
     }
 }
