@@ -426,3 +426,52 @@ fn composites_pass_gradcheck_to_second_order() {
         .all(|&a| (a + 0.3).abs() > 1e-3 && (a - 0.4).abs() > 1e-3));
     check_two_orders(&g, &xs);
 }
+
+#[test]
+fn f32_composites_are_accurate_too() {
+    // The same formulas in f32, against f64 references rounded to f32.
+    let xs: Vec<f64> = magnitudes(-40, 1)
+        .into_iter()
+        .filter(|&x| x > -1.0)
+        .map(|x| f64::from(x as f32))
+        .collect();
+    let b = GraphBuilder::new("f32");
+    let x = b.param("x", TensorType::f32([xs.len()]));
+    let g = b.build(&[x.log1p(), x.expm1(), x.softplus()]).unwrap();
+    let out = eval(
+        &g,
+        &[Tensor::from_f64_as(&TensorType::f32([xs.len()]), &xs).unwrap()],
+    );
+    let refs: [fn(f64) -> f64; 3] = [f64::ln_1p, f64::exp_m1, |x| x.exp().ln_1p()];
+    for (k, f) in refs.iter().enumerate() {
+        let got = out[k].to_f64_vec();
+        for (x, y) in xs.iter().zip(&got) {
+            let want = f(*x) as f32;
+            let d = (*y as f32).to_bits().abs_diff(want.to_bits());
+            assert!(d <= 3, "output {k} at {x:e}: {y:e} vs {want:e} ({d} ulps)");
+        }
+    }
+}
+
+#[test]
+fn hessian_of_the_guarded_logsumexp_in_every_jacobian_mode() {
+    // H = diag(p) − p pᵀ with p = softmax(x), through the recognised
+    // composite with its guard, in the batched transforms too.
+    let g = unary("lse", 4, |x| x.logsumexp(0));
+    let x = [0.5, -1.0, 2.0, 1.25];
+    let e: Vec<f64> = x.iter().map(|a| (a - 2.0f64).exp()).collect();
+    let s: f64 = e.iter().sum();
+    let p: Vec<f64> = e.iter().map(|a| a / s).collect();
+    for mode in ["fwd", "rev", "auto"] {
+        let h = run(&g, &format!("grad,jacobian{{of=1,mode={mode}}}"));
+        let got = eval(&h, &[vec_t(&x)])[2].to_f64_vec();
+        for (k, v) in got.iter().enumerate() {
+            let (i, j) = (k / 4, k % 4);
+            let want = f64::from(u8::from(i == j)) * p[i] - p[i] * p[j];
+            assert!(
+                (v - want).abs() < 1e-15,
+                "{mode} H[{i},{j}] = {v}, want {want}"
+            );
+        }
+    }
+}

@@ -25,7 +25,8 @@
 use crate::builder::ok;
 use crate::{DType, Error, GraphBuilder, Result, Value};
 
-/// The axes of a reduction: one axis, an array, a slice or a vector.
+/// The axes of a reduction: one axis, or an array, a slice or a vector of
+/// them (by value or by reference: `1`, `[0, 2]`, `&[0, 2]`, `&v`).
 pub trait Axes {
     /// The axes.
     fn axes(&self) -> Vec<usize>;
@@ -49,9 +50,21 @@ impl Axes for &[usize] {
     }
 }
 
+impl<const N: usize> Axes for &[usize; N] {
+    fn axes(&self) -> Vec<usize> {
+        self.to_vec()
+    }
+}
+
 impl Axes for Vec<usize> {
     fn axes(&self) -> Vec<usize> {
         self.clone()
+    }
+}
+
+impl Axes for &Vec<usize> {
+    fn axes(&self) -> Vec<usize> {
+        self.to_vec()
     }
 }
 
