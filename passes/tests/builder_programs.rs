@@ -91,7 +91,7 @@ fn spring_ring_forces_are_minus_the_gradient() {
     }
     // Open chain: the end springs are missing, and x[0] is pinned.
     let go = eval(&open_g, &t)[3].to_f64_vec();
-    for i in 0..n {
+    for (i, gi) in go.iter().enumerate() {
         let mut want = 0.0;
         if i > 0 {
             want += s(i - 1, i);
