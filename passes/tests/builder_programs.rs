@@ -76,18 +76,15 @@ fn spring_ring_forces_are_minus_the_gradient() {
     let t = [Tensor::from_f64([n], xs.clone()).unwrap()];
     // Outputs: the three originals, then the gradient.
     assert_eq!(eval(&g, &t)[2].to_f64_vec(), [xs[0], xs[n - 1]]);
-    let s = |i: usize, j: usize| k * (xs[j] - xs[i] - l); // tension of spring i→j
-                                                          // Ring: dE/dx[i] = s(i−1, i) − s(i, i+1), indices mod n (with the
-                                                          // wrap-around spring measured as x[0] − x[n−1] − l).
+    // The tension of the spring from mass i to mass j.
+    let s = |i: usize, j: usize| k * (xs[j] - xs[i] - l);
+    // Ring: dE/dx[i] = s(i−1, i) − s(i, i+1), indices mod n (the
+    // wrap-around spring measured as x[0] − x[n−1] − l).
     let gr = eval(&ring_g, &t)[3].to_f64_vec();
-    for i in 0..n {
+    for (i, gi) in gr.iter().enumerate() {
         let (p, q) = ((i + n - 1) % n, (i + 1) % n);
         let want = s(p, i) - s(i, q);
-        assert!(
-            (gr[i] - want).abs() < 1e-13,
-            "ring {i}: {} vs {want}",
-            gr[i]
-        );
+        assert!((gi - want).abs() < 1e-13, "ring {i}: {gi} vs {want}");
     }
     // Open chain: the end springs are missing, and x[0] is pinned.
     let go = eval(&open_g, &t)[3].to_f64_vec();
@@ -102,10 +99,6 @@ fn spring_ring_forces_are_minus_the_gradient() {
         if i == 0 {
             want += 2.0 * xs[0];
         }
-        assert!(
-            (go[i] - want).abs() < 1e-13,
-            "open {i}: {} vs {want}",
-            go[i]
-        );
+        assert!((gi - want).abs() < 1e-13, "open {i}: {gi} vs {want}");
     }
 }
