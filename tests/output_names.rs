@@ -54,7 +54,11 @@ fn every_cleanup_pass_keeps_names() {
         let mut g = func(F);
         run_pipeline(&mut g, &format!("jvp{{wrt=x}},{cleanup},simplify,cse,dce")).unwrap();
         assert_eq!(g.output_names()[..1], ["r"], "{cleanup}");
-        assert!(g.output_names()[1].starts_with("r_dot"), "{cleanup}: {:?}", g.output_names());
+        assert!(
+            g.output_names()[1].starts_with("r_dot"),
+            "{cleanup}: {:?}",
+            g.output_names()
+        );
     }
 }
 

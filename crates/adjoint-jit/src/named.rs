@@ -136,9 +136,7 @@ pub fn bind_by_name<T: Copy>(func: &str, names: &[String], given: &[(&str, T)]) 
             )));
         };
         if slots[i].is_some() {
-            return Err(Error::input(format!(
-                "@{func}: input `{n}` is given twice"
-            )));
+            return Err(Error::input(format!("@{func}: input `{n}` is given twice")));
         }
         slots[i] = Some(v);
     }
@@ -204,7 +202,11 @@ impl CompiledFn {
     /// # Ok::<(), adjoint_ir::Error>(())
     /// ```
     pub fn eval_f64(&self, inputs: &[&[f64]]) -> Result<Vec<Vec<f64>>> {
-        if self.output_types().iter().any(|t| t.dtype != adjoint_ir::DType::F64) {
+        if self
+            .output_types()
+            .iter()
+            .any(|t| t.dtype != adjoint_ir::DType::F64)
+        {
             // `call_f64` names the culprit.
             self.call_f64(inputs, &mut [])?;
         }
