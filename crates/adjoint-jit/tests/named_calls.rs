@@ -51,7 +51,9 @@ fn named_calls_bind_by_name_not_position() {
 #[should_panic(expected = "no output named `nope`; the outputs are: s, d")]
 fn indexing_by_an_unknown_name_lists_the_outputs() {
     let f = compile_src(AFFINE);
-    let out = f.call_named(&[("x", &[1.0, 2.0][..]), ("w", &[3.0, 4.0][..])]).unwrap();
+    let out = f
+        .call_named(&[("x", &[1.0, 2.0][..]), ("w", &[3.0, 4.0][..])])
+        .unwrap();
     let _ = &out["nope"];
 }
 
@@ -63,7 +65,9 @@ fn call_f64_names_the_input_or_output_that_is_not_f64() {
            return %y
          }",
     );
-    let e = f.call_f64(&[&[1.0], &[1.0, 2.0, 3.0]], &mut [&mut [0.0]]).unwrap_err();
+    let e = f
+        .call_f64(&[&[1.0], &[1.0, 2.0, 3.0]], &mut [&mut [0.0]])
+        .unwrap_err();
     assert!(
         e.message.contains("input 1 (%m) is f32[3]") && e.message.contains("use `call`"),
         "{e}"
