@@ -135,7 +135,7 @@ impl Pipeline {
     }
 
     /// The pass manager, with the built-in passes: the same as
-    /// [`PassManager::parse`] of [`Pipeline::to_string`]. Errors are the
+    /// [`PassManager::parse`] of its text (`to_string`). Errors are the
     /// string form's (unknown pass or option, bad value), and a name that
     /// the string form cannot write (with a `,`, `{`, `}` or space) is an
     /// error.
