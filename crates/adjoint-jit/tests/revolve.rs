@@ -141,7 +141,7 @@ fn inputs(dt: DType, n: usize, seed: u64) -> Vec<Tensor> {
 
 fn mask(n: usize, trues: usize) -> Tensor {
     // Leading trues, then a false, then trues again (ignored).
-    let v: Vec<bool> = (0..n).map(|i| i < trues || i > trues).collect();
+    let v: Vec<bool> = (0..n).map(|i| i != trues).collect();
     Tensor::new(Shape::new(vec![n]), TensorData::Bool(v)).unwrap()
 }
 
