@@ -1,7 +1,7 @@
 //! `revolve` (the checkpointed reverse scan) on the JIT: bit for bit equal
-//! to the same reversal computed by storing every state (a forward `scan`
-//! keeping the states, then a `reverse=true` scan), run by the interpreter
-//! and by the JIT, for every snapshot budget (`S = 1`, `S ≥ n`, `n = 0`),
+//! to the interpreter's `revolve` and to the same reversal computed by
+//! storing every state (a forward `scan` keeping the states, then a
+//! `reverse=true` scan), run by the interpreter and by the JIT, for every snapshot budget (`S = 1`, `S ≥ n`, `n = 0`),
 //! masked and not, `f32` and `f64`, several states and carries, and
 //! nested inside and around `scan`s; hand-derived values for the programs
 //! of crates/adjoint-ir/tests/revolve_op.rs.
@@ -226,6 +226,12 @@ fn agree(dt: DType, n: usize, s: usize, body: &str, trues: Option<usize>, opts: 
     let got = f.run(&call_ins).unwrap();
     let want = expected(dt, n, trues.unwrap_or(n), body, &ins, opts);
     check(&what, &got, &want);
+    // The interpreter's own revolve.
+    check(
+        &format!("{what} (interpreter revolve)"),
+        &got,
+        &reference(&g, &call_ins, opts),
+    );
     if trues.is_none() {
         let r = compile(&program(dt, n, None, body, false), opts).unwrap();
         check(
@@ -368,6 +374,11 @@ fn a_scan_whose_body_runs_a_revolve() {
             "outer scan, interpreter",
             &got,
             &reference(&refg, &ins, &opts),
+        );
+        check(
+            "outer scan, interpreter revolve",
+            &got,
+            &reference(&rev, &ins, &opts),
         );
         let heap = JitOptions {
             stack_arena_max: 0,
