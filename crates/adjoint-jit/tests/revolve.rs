@@ -479,3 +479,29 @@ fn the_ir_test_programs_give_hand_derived_values() {
         assert_eq!(got[0].to_f64_vec(), vec![want], "mask {m:?}");
     }
 }
+
+#[test]
+fn snapshots_count_in_the_memory_budget() {
+    // Two states of one 64-byte slot each: 128 bytes a snapshot; 63
+    // snapshots above s_0 need 8064 bytes, over a 4 KiB budget.
+    let opts = JitOptions {
+        memory_budget: 4096,
+        ..Default::default()
+    };
+    let small = program(DType::F64, 100, Some(2), "bwd", false);
+    compile(&small, &opts).unwrap();
+    let big = program(DType::F64, 100, Some(64), "bwd", false);
+    let e = compile(&big, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("= revolve (") && e.contains("memory_budget") && e.contains("8064 bytes"),
+        "{e}"
+    );
+    // The plan lists the revolve with its budget.
+    let f = compile(&big, &JitOptions::default()).unwrap();
+    assert!(
+        f.plan()
+            .contains("revolve of @bwd after @fwd x 100, 64 snapshots (128 bytes each)"),
+        "{}",
+        f.plan()
+    );
+}
