@@ -8,11 +8,11 @@
 //! The keys are sorted, at both levels. `working_bytes` is the peak working
 //! memory of the call and `body_evals` maps each function that a loop,
 //! conditional or `revolve` ran to the number of runs (see
-//! `adjoint_interp::eval_with_stats` for exactly what the interpreter
-//! counts).
+//! `adjoint_interp::eval_with_stats` and `CompiledFn::run_with_stats` for
+//! exactly what each engine counts).
 
 use adjoint::interp::{eval_with_stats, EvalOptions};
-use adjoint::ir::{Error, Result, RunStats, Tensor};
+use adjoint::ir::{Result, RunStats, Tensor};
 use adjoint::Prepared;
 
 /// Runs `prepared` on `inputs` as `Prepared::run` does, measuring the
@@ -23,11 +23,9 @@ pub fn run_measured(prepared: &Prepared, inputs: &[Tensor]) -> Result<(Vec<Tenso
             let (outs, stats) = eval_with_stats(g, inputs, &EvalOptions::default())?;
             (outs, stats, "interp")
         }
-        Prepared::Jit(_) => {
-            return Err(Error::input(
-                "--stats: the JIT engine does not report its measurements yet; use --engine \
-                 interp",
-            ))
+        Prepared::Jit(f) => {
+            let (outs, stats) = f.run_with_stats(inputs)?;
+            (outs, stats, "jit")
         }
     };
     Ok((outs, line(engine, &stats)))
