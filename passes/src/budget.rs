@@ -226,11 +226,10 @@ pub(crate) fn snapshots(l: Limit, c: &LoopCost) -> Result<usize> {
         budget
     };
     let most = c.length.max(1) as u64;
-    let s = if c.state_bytes == 0 {
-        most
-    } else {
-        (own.saturating_sub(c.fixed_bytes) / c.state_bytes).min(most)
-    };
+    let s = own
+        .saturating_sub(c.fixed_bytes)
+        .checked_div(c.state_bytes)
+        .map_or(most, |s| s.min(most));
     if s == 0 {
         let least = c.fixed_bytes + c.state_bytes;
         let least = if c.has_loops { least * 2 } else { least };

@@ -235,11 +235,11 @@ pub(crate) fn scan_vjp(
     let snapshots = budget::snapshots(l, &cost)?;
     let held = snapshots.min(length.max(1)) as u64;
     budget::note(format!(
-        "revolve {}: {kind} body=@{} T={}{length} S={snapshots} forward_steps={}{} state_bytes={state_bytes} snapshot_bytes={} predicted_bytes={}",
+        "revolve {}: {kind} body=@{} T{}{length} S={snapshots} forward_steps{}{} state_bytes={state_bytes} snapshot_bytes={} predicted_bytes={}",
         result_names(g, n),
         body.name(),
-        if mask.is_some() { "<=" } else { "" },
-        if mask.is_some() { "<=" } else { "" },
+        if mask.is_some() { "<=" } else { "=" },
+        if mask.is_some() { "<=" } else { "=" },
         forward_steps(length as u64, snapshots as u64),
         held * state_bytes,
         fixed + held * state_bytes,
