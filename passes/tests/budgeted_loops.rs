@@ -268,3 +268,227 @@ fn the_dump_shows_each_loops_schedule() {
         n[0]
     );
 }
+
+/// The bits of every output.
+fn bits(ts: &[adjoint_ir::Tensor]) -> Vec<Vec<u64>> {
+    ts.iter()
+        .map(|t| t.to_f64_vec().iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+/// Runs `grad` with each budget in `budgets` on the interpreter: the
+/// outputs equal the unbudgeted gradient's bit for bit, and `step` (the
+/// name of a `@<body>_step`) ran `want_steps(S)` times. The unbudgeted
+/// gradient is checked against finite differences. Returns it.
+fn check_budgets(
+    g: &Graph,
+    inputs: &[adjoint_ir::Tensor],
+    budgets: &[&str],
+    step: &str,
+    want_steps: impl Fn(&str, u64) -> u64,
+) -> Vec<Vec<f64>> {
+    let plain = run(g, "grad");
+    let want = eval(&plain, inputs);
+    let mut k = 0;
+    for (i, &p) in g.params().iter().enumerate() {
+        if g.ty(p).dtype.is_float() {
+            close(
+                &want[1 + k].to_f64_vec(),
+                &fd(g, inputs, i),
+                1e-6,
+                &format!("d/d{}", g.display_name(p)),
+            );
+            k += 1;
+        }
+    }
+    for b in budgets {
+        let p = format!("grad{{{b}}}");
+        let h = run(g, &p);
+        assert!(count_ops(&h, "revolve") > 0, "{p}");
+        let (got, stats) =
+            adjoint_interp::eval_with_stats(&h, inputs, &adjoint_interp::EvalOptions::default())
+                .unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert_eq!(bits(&got), bits(&want), "{p}: not bit-identical");
+        let s = notes(g, &p)
+            .last()
+            .and_then(|n| n.split(" S=").nth(1))
+            .and_then(|t| t.split(' ').next())
+            .map(|t| t.parse::<u64>().unwrap())
+            .unwrap();
+        assert_eq!(
+            stats.body_evals.get(step).copied().unwrap_or(0),
+            want_steps(b, s),
+            "{p}: runs of @{step} ({:?})",
+            stats.body_evals
+        );
+        // vjp and the reverse sweep of jacobian agree bit for bit too.
+        for (q, plain_q) in [
+            (format!("vjp{{{b}}}"), "vjp"),
+            (format!("jacobian{{mode=rev,{b}}}"), "jacobian{mode=rev}"),
+        ] {
+            let mut ins = inputs.to_vec();
+            if plain_q == "vjp" {
+                ins.push(adjoint_ir::Tensor::scalar_f64(1.5));
+            }
+            assert_eq!(
+                bits(&eval(&run(g, &q), &ins)),
+                bits(&eval(&run(g, plain_q), &ins)),
+                "{q}"
+            );
+        }
+    }
+    want[1..].iter().map(|t| t.to_f64_vec()).collect()
+}
+
+/// Two carries, a scanned input, two invariants and a `y`:
+/// `(h, u, x, w, b) -> (tanh(h·w + u·x + b), 0.9·u + sin h, h·u)`,
+/// `f = h_T + u_T + Σ y`.
+fn two_carries(t: usize, reverse: bool) -> Graph {
+    let s = f64t(&[]);
+    let cell = body(
+        "cell",
+        &[
+            ("h", s.clone()),
+            ("u", s.clone()),
+            ("x", s.clone()),
+            ("w", s.clone()),
+            ("b", s.clone()),
+        ],
+        |_, p| {
+            let (h, u, x, w, b) = (p[0], p[1], p[2], p[3], p[4]);
+            vec![(h * w + u * x + b).tanh(), u * u.lit(0.9) + h.sin(), h * u]
+        },
+    );
+    let mut g = Graph::new("f");
+    let h0 = g.add_param("h0", s.clone()).unwrap();
+    let u0 = g.add_param("u0", s.clone()).unwrap();
+    let xs = g.add_param("xs", f64t(&[t])).unwrap();
+    let w = g.add_param("w", s.clone()).unwrap();
+    let b = g.add_param("b", s).unwrap();
+    let r = g
+        .add_multi(scan(&cell, 2, 1, t, reverse), &[h0, u0, xs, w, b])
+        .unwrap();
+    let ys = total(&mut g, r[2]);
+    let a = add(&mut g, r[0], r[1]);
+    let l = add(&mut g, a, ys);
+    g.set_outputs(vec![l]);
+    g
+}
+
+fn two_carries_inputs(t: usize) -> Vec<adjoint_ir::Tensor> {
+    let xs: Vec<f64> = (0..t).map(|i| ((i * 7 % 11) as f64 - 5.0) / 7.0).collect();
+    vec![
+        adjoint_ir::Tensor::scalar_f64(0.3),
+        adjoint_ir::Tensor::scalar_f64(-0.2),
+        t64(&[t], &xs),
+        adjoint_ir::Tensor::scalar_f64(0.8),
+        adjoint_ir::Tensor::scalar_f64(0.1),
+    ]
+}
+
+fn steps(t: u64) -> impl Fn(&str, u64) -> u64 {
+    move |_, s| forward_steps(t, s)
+}
+
+#[test]
+fn budgeted_scans_match_the_stored_gradient_bit_for_bit() {
+    for reverse in [false, true] {
+        for t in [1, 2, 7, 13] {
+            let g = two_carries(t, reverse);
+            check_budgets(
+                &g,
+                &two_carries_inputs(t),
+                &[
+                    "snapshots=1",
+                    "snapshots=2",
+                    "snapshots=3",
+                    "snapshots=20",
+                    "memory=1KB",
+                ],
+                "cell_step",
+                steps(t as u64),
+            );
+        }
+    }
+    // Lorenz RK4 (vector state, invariants, no scanned input).
+    let g = lorenz(20);
+    check_budgets(
+        &g,
+        &lorenz_inputs(),
+        &["snapshots=1", "snapshots=4", "memory=64KiB"],
+        "rk4_step",
+        steps(20),
+    );
+}
+
+#[test]
+fn nested_budgeted_scans() {
+    // The outer scan runs backwards over 2 rows; its body holds a scan of 3.
+    let g = nested_scan_graph();
+    check_budgets(
+        &g,
+        &nested_inputs(),
+        &["snapshots=1", "snapshots=2"],
+        "outer_step",
+        steps(2),
+    );
+    // The inner reversal runs once per outer backward step.
+    check_budgets(
+        &g,
+        &nested_inputs(),
+        &["snapshots=1", "snapshots=2"],
+        "inner_step",
+        |b, _| {
+            let s: u64 = b.trim_start_matches("snapshots=").parse().unwrap();
+            2 * forward_steps(3, s)
+        },
+    );
+    // A bounded while inside a scan body, under one byte budget.
+    check_budgets(
+        &while_in_scan_graph(),
+        &while_in_scan_inputs(),
+        &["snapshots=2", "memory=4KB"],
+        "outer_step",
+        steps(3),
+    );
+}
+
+#[test]
+fn budgeted_while_with_the_bound_hit_and_not_hit() {
+    let inputs = |lim: f64| {
+        [
+            adjoint_ir::Tensor::scalar_f64(1.0),
+            adjoint_ir::Tensor::scalar_f64(2.0),
+            adjoint_ir::Tensor::scalar_f64(0.5),
+            adjoint_ir::Tensor::scalar_f64(lim),
+        ]
+    };
+    let budgets = ["snapshots=1", "snapshots=2", "memory=2KB"];
+    // Not hit: 3 trips of 8; only the 3 that ran are reversed.
+    let got = check_budgets(
+        &growth_while(Some(8)),
+        &inputs(10.0),
+        &budgets,
+        "grow_trip_step",
+        steps(3),
+    );
+    assert_eq!(got, vec![vec![8.0], vec![14.5], vec![7.0], vec![0.0]]);
+    // Hit: 2 trips.
+    let got = check_budgets(
+        &growth_while(Some(2)),
+        &inputs(10.0),
+        &budgets,
+        "grow_trip_step",
+        steps(2),
+    );
+    assert_eq!(got, vec![vec![4.0], vec![4.5], vec![3.0], vec![0.0]]);
+    // No trip at all.
+    let got = check_budgets(
+        &growth_while(Some(8)),
+        &inputs(0.5),
+        &budgets,
+        "grow_trip_step",
+        steps(0),
+    );
+    assert_eq!(got, vec![vec![1.0], vec![0.0], vec![0.0], vec![0.0]]);
+}
