@@ -492,3 +492,25 @@ fn budgeted_while_with_the_bound_hit_and_not_hit() {
     );
     assert_eq!(got, vec![vec![1.0], vec![0.0], vec![0.0], vec![0.0]]);
 }
+/// Measured, not predicted: the interpreter's peak working memory of the
+/// budgeted gradient stays within the budget plus the primal program's
+/// own peak (its stacked `ys`), and below the stored-residual gradient's.
+#[test]
+fn measured_working_memory_stays_within_the_budget() {
+    let t = 2000;
+    let g = two_carries(t, false);
+    let inputs = two_carries_inputs(t);
+    let measure = |h: &Graph| {
+        adjoint_interp::eval_with_stats(h, &inputs, &adjoint_interp::EvalOptions::default())
+            .unwrap()
+            .1
+            .working_bytes
+    };
+    let primal = measure(&g);
+    let stored = measure(&run(&g, "grad"));
+    for budget in [20 * 1024u64, 40 * 1024] {
+        let used = measure(&run(&g, &format!("grad{{memory={budget}}}")));
+        assert!(used <= budget + primal, "{used} > {budget} + {primal}");
+        assert!(used < stored, "{used} >= {stored}");
+    }
+}
