@@ -5,8 +5,8 @@
 //!
 //! With a budget, [`crate::loop_vjp`] reverses a `scan` (and a bounded
 //! `while`) with one [`adjoint_ir::Op::Revolve`] instead of storing
-//! residuals ([`crate::loop_vjp_budget`]). The budget reaches the loop
-//! rules through [`with_budget`], which the passes wrap around
+//! residuals (`loop_vjp_budget.rs`). The budget reaches the loop
+//! rules through `with_budget`, which the passes wrap around
 //! backpropagation; the loops' schedules come back as notes, which dumps
 //! print as `#` comments.
 //!

@@ -43,6 +43,7 @@ pub mod licm;
 pub mod lin;
 pub mod loop_jvp;
 pub mod loop_vjp;
+mod loop_vjp_body;
 mod loop_vjp_budget;
 mod manager;
 pub mod nested;
