@@ -141,6 +141,9 @@ pub(crate) fn scan_vjp(
     let body = adj.body.clone();
     let gv = &adj.gv;
     let bparams = &adj.bparams;
+    if k == 0 {
+        return map_vjp(g, n, &adj, cts, batch, needs);
+    }
     let ct_y_tys: Vec<TensorType> = adj.ct_y.iter().map(|&(_, c)| gv.ty(c).clone()).collect();
 
     // `@<body>_step`: the primal body without its ys, taking the
@@ -272,4 +275,58 @@ pub(crate) fn scan_vjp(
             Ok(s)
         }
     })
+}
+
+/// A budgeted `carry=0` scan (a map): there is no state to checkpoint, so
+/// the backward sweep is a scan in the opposite direction whose body
+/// `@<body>_bwd` recomputes each step from its slices and invariants,
+/// storing nothing.
+fn map_vjp(
+    g: &mut Graph,
+    n: NodeId,
+    adj: &BodyAdjoint,
+    cts: &[Lin],
+    batch: &[usize],
+    needs: &[bool],
+) -> Result<Vec<Lin>> {
+    let ops = g.operands(n);
+    let (m, length) = (adj.m, adj.length);
+    let (gv, bparams, body) = (&adj.gv, &adj.bparams, &adj.body);
+    let mut bwd = Graph::new(format!("{}_bwd", body.name()));
+    let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+    let accs = adj.add_carry_params(&mut bwd, &mut map, batch)?;
+    for &p in &bparams[..m] {
+        let q = add_param_named(&mut bwd, &base_name(gv, p, "p"), gv.ty(p).clone())?;
+        map.insert(p, q);
+    }
+    adj.add_ct_y_params(&mut bwd, &mut map)?;
+    for &p in &bparams[m..] {
+        let q = add_param_named(&mut bwd, &base_name(gv, p, "p"), gv.ty(p).clone())?;
+        map.insert(p, q);
+    }
+    adj.finish_bwd(&mut bwd, &mut map, &accs, batch)?;
+    let (mut operands, ct_stacks) = adj.init_operands(g, &ops, cts, batch)?;
+    let carry_b = operands.len();
+    operands.extend_from_slice(&ops[..m]);
+    let xs_b = m + ct_stacks.len();
+    operands.extend(ct_stacks);
+    operands.extend_from_slice(&ops[m..]);
+    budget::note(format!(
+        "revolve {}: scan body=@{} T={length} S=0 forward_steps=0 (no carries: each step recomputed from its slices, nothing stored)",
+        result_names(g, n),
+        body.name(),
+    ));
+    let results = g
+        .add_multi(
+            Op::Scan {
+                body: BodyRef::new(bwd),
+                carry: carry_b,
+                xs: xs_b,
+                length,
+                reverse: !adj.reverse,
+            },
+            &operands,
+        )
+        .map_err(|e| e.context(format!("internal: backward scan of @{}", body.name())))?;
+    adj.operand_cotangents(g, &results, needs, ops.len(), batch, |_, s| Ok(s))
 }
