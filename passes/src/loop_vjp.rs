@@ -93,16 +93,6 @@ pub fn vjp(
         Op::Scan { .. } => scan_vjp(g, n, &cts, batch, &needs, None),
         Op::Cond { .. } => cond_vjp(g, n, &cts, batch, &needs),
         Op::While { .. } => while_vjp(g, n, &cts, batch, &needs),
-        Op::Revolve { body, .. } => Err(node_err(
-            g,
-            n,
-            format!(
-                "reverse mode through revolve {} (body=@{}) in @{} is not supported: it is already a budgeted backward sweep; for second order use forward over reverse (jvp after grad{{snapshots=…}}), or differentiate twice without a budget",
-                result_names(g, n),
-                body.name(),
-                g.name()
-            ),
-        )),
         op => Err(Error::pass(format!(
             "internal: {} is not a multi-result op",
             op.name()

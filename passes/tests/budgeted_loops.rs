@@ -516,27 +516,6 @@ fn measured_working_memory_stays_within_the_budget() {
     }
 }
 
-/// Reverse over a budgeted reverse sweep is a clear error, not an
-/// internal one.
-#[test]
-fn reverse_mode_through_a_revolve_is_a_clear_error() {
-    let g = run(&affine_scan(false, 4), "grad{wrt=k,snapshots=2}");
-    let mut h = g.clone();
-    let e = PassManager::parse("grad{of=1,wrt=k}")
-        .unwrap()
-        .run(&mut h)
-        .unwrap_err();
-    for want in [
-        "reverse mode through revolve",
-        "body=@step_bwd",
-        "not supported",
-        "jvp",
-    ] {
-        assert!(e.message.contains(want), "{want}: {e}");
-    }
-    assert!(!e.message.contains("internal"), "{e}");
-}
-
 /// A `carry=0` scan (a map) has no state to checkpoint: under a budget its
 /// backward scan recomputes each step from the slices and stores nothing.
 #[test]
