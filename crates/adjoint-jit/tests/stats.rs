@@ -1,8 +1,9 @@
 //! `CompiledFn::run_with_stats`: the body evaluations the running code
-//! counted (hand-derived for scans, whiles with and without their bound,
+//! counted (equal to the interpreter's, and hand-derived for scans, whiles with and without their bound,
 //! conditionals, nested loops, and `revolve`, whose step runs exactly
 //! `forward_steps(n, S)` times), and the working memory the call used.
 
+use adjoint_interp::EvalOptions;
 use adjoint_ir::revolve::forward_steps;
 use adjoint_ir::{parse_module, Graph, RunStats, Shape, Tensor, TensorData};
 use adjoint_jit::{compile, CompiledFn, JitOptions};
@@ -31,6 +32,9 @@ fn stats_of(g: &Graph, ins: &[Tensor]) -> (Vec<Tensor>, RunStats) {
     // The same call without measuring gives the same results.
     let plain = f.run(ins).unwrap();
     assert_eq!(outs, plain);
+    // The interpreter counts the same evaluations.
+    let (_, interp) = adjoint_interp::eval_with_stats(g, ins, &EvalOptions::default()).unwrap();
+    assert_eq!(st.body_evals, interp.body_evals, "@{}", g.name());
     (outs, st)
 }
 
@@ -187,7 +191,15 @@ fn revolve_inputs(n: usize, d: usize) -> Vec<Tensor> {
 
 #[test]
 fn revolve_runs_its_step_exactly_forward_steps_times() {
-    for (n, s) in [(0, 3), (1, 1), (10, 1), (10, 2), (30, 3), (25, 25), (12, 40)] {
+    for (n, s) in [
+        (0, 3),
+        (1, 1),
+        (10, 1),
+        (10, 2),
+        (30, 3),
+        (25, 25),
+        (12, 40),
+    ] {
         let g = main_of(&revolve_text(n, 4, s, false));
         let (_, st) = stats_of(&g, &revolve_inputs(n, 4));
         let mut want = BTreeMap::new();
@@ -262,7 +274,10 @@ fn concurrent_calls_count_separately() {
     let g = main_of(&revolve_text(n, 4, s, false));
     let f: CompiledFn = compile(&g, &JitOptions::default()).unwrap();
     let ins = revolve_inputs(n, 4);
-    let want = counts(&[("fwd", forward_steps(n as u64, s as u64)), ("bwd", n as u64)]);
+    let want = counts(&[
+        ("fwd", forward_steps(n as u64, s as u64)),
+        ("bwd", n as u64),
+    ]);
     std::thread::scope(|sc| {
         for _ in 0..4 {
             sc.spawn(|| {
