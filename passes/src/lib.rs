@@ -50,6 +50,7 @@ pub mod nested;
 mod pipeline;
 mod registry;
 pub mod reverse;
+mod revolve_vjp;
 pub mod rules;
 pub mod simplify;
 mod typed_pipeline;

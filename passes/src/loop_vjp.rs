@@ -93,6 +93,7 @@ pub fn vjp(
         Op::Scan { .. } => scan_vjp(g, n, &cts, batch, &needs, None),
         Op::Cond { .. } => cond_vjp(g, n, &cts, batch, &needs),
         Op::While { .. } => while_vjp(g, n, &cts, batch, &needs),
+        Op::Revolve { .. } => crate::revolve_vjp::vjp(g, n, &cts, batch, &needs),
         op => Err(Error::pass(format!(
             "internal: {} is not a multi-result op",
             op.name()
@@ -199,7 +200,7 @@ pub(crate) fn vjp_copy(b: &BodyRef, batch: &[usize]) -> Result<Graph> {
 /// ([`budget::current`]) the backward sweep is a `revolve`
 /// (`loop_vjp_budget.rs`); `mask`, for the scan of a bounded
 /// `while`, is the index of the `ys` result holding the active-trip mask.
-fn scan_vjp(
+pub(crate) fn scan_vjp(
     g: &mut Graph,
     n: NodeId,
     cts: &[Lin],
@@ -662,7 +663,12 @@ pub fn bounded_while_as_scan(g: &mut Graph, n: NodeId) -> Result<()> {
 }
 
 /// Adds `cond(args[0], args[1..]) then=@then else=@els` to `g`.
-fn g_cond(g: &mut Graph, then: &BodyRef, els: Graph, args: &[NodeId]) -> Result<Vec<NodeId>> {
+pub(crate) fn g_cond(
+    g: &mut Graph,
+    then: &BodyRef,
+    els: Graph,
+    args: &[NodeId],
+) -> Result<Vec<NodeId>> {
     g.add_multi(
         Op::Cond {
             then: then.clone(),
