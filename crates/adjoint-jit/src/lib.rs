@@ -7,7 +7,10 @@
 //! arena for intermediates reused by liveness) and lowers every region to
 //! one loop nest, vectorised with 128-bit SIMD, and every `matmul` to a
 //! GEMM call. `scan`, `while` and `cond` become native loops (and
-//! branches) calling their bodies, each compiled once (`control_flow.rs`).
+//! branches) calling their bodies, each compiled once (`control_flow.rs`);
+//! `revolve` (a checkpointed reverse scan) is run by a host driver that
+//! follows the binomial schedule (`control_flow/revolve.rs`).
+//! [`CompiledFn::run_with_stats`] reports what a call cost.
 //! The result, a [`CompiledFn`], is called on caller-owned
 //! buffers with full checking of counts, dtypes and lengths.
 //!

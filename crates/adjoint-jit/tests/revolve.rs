@@ -505,3 +505,36 @@ fn snapshots_count_in_the_memory_budget() {
         f.plan()
     );
 }
+
+#[test]
+fn masked_rows_are_zeroed_in_dirty_output_buffers() {
+    // The caller's output buffers hold garbage; rows t >= n must still
+    // come back zero, and rows t < n equal those of `run`.
+    use adjoint_jit::{BufMut, BufRef};
+    let (n, trues) = (6, 2);
+    let g = program(DType::F64, n, Some(2), "bwd", true);
+    let f = compile(&g, &JitOptions::default()).unwrap();
+    let mut ins = inputs(DType::F64, n, 5);
+    ins.insert(0, mask(n, trues));
+    let want = f.run(&ins).unwrap();
+    let m: Vec<bool> = (0..n).map(|i| i != trues).collect();
+    let v: Vec<Vec<f64>> = ins[1..].iter().map(|t| t.to_f64_vec()).collect();
+    let mut outs: Vec<Vec<f64>> = want
+        .iter()
+        .map(|t| vec![f64::NAN; t.ty().numel()])
+        .collect();
+    {
+        let mut refs = vec![BufRef::Bool(&m)];
+        refs.extend(v.iter().map(|x| BufRef::F64(x)));
+        let mut bufs: Vec<BufMut<'_>> = outs.iter_mut().map(|o| BufMut::F64(o)).collect();
+        f.call(&refs, &mut bufs).unwrap();
+    }
+    for (o, w) in outs.iter().zip(&want) {
+        let w = w.to_f64_vec();
+        assert_eq!(
+            o.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            w.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    assert!(want[3].to_f64_vec()[trues..].iter().all(|&x| x == 0.0));
+}

@@ -254,6 +254,16 @@ fn revolve_working_memory_grows_with_snapshots_and_stays_below_storing_every_sta
         );
         last = st.working_bytes;
     }
+    // The driver's heap (its schedule and call tables) counts on top of
+    // the arena.
+    let f = compile(
+        &main_of(&revolve_text(n, d, 4, false)),
+        &JitOptions::default(),
+    )
+    .unwrap();
+    let (_, st) = f.run_with_stats(&ins).unwrap();
+    assert!(st.working_bytes > f.arena_bytes() as u64);
+    assert!(st.working_bytes < f.arena_bytes() as u64 + 4096);
     // Storing 200 states of 512 bytes takes at least 100 KiB.
     assert!(stored.1.working_bytes >= (n * d * 8) as u64);
 }

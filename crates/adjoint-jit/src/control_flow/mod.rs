@@ -1,5 +1,6 @@
 //! Loops and conditionals in the JIT: `scan`, `while` and `cond` as native
-//! loops over separately compiled bodies.
+//! loops over separately compiled bodies, and `revolve` through a host
+//! driver.
 //!
 //! Every function a loop or branch runs (a [`adjoint_ir::BodyRef`]) is
 //! compiled once per compilation, memoised by pointer ([`Bodies`]), with the
@@ -18,7 +19,13 @@
 //!
 //! `while` calls the condition function and tests its `bool` before each
 //! trip, bounded by `max_trips`; `cond` calls one of its two branches (the
-//! other never runs). `Op::Project` is the loop's result buffer (no copy).
+//! other never runs). `revolve` is one call of a host driver
+//! ([`revolve`]) that follows the binomial schedule and calls the step and
+//! the body through their entries; its snapshots and work buffers are
+//! buffers of the caller's plan too.
+//!
+//! With `JitOptions::count_body_evals`, each call of a body is counted
+//! in the running call's counter table (`crate::call_stats`). `Op::Project` is the loop's result buffer (no copy).
 //! `iota` is a constant read through a broadcast view (one row along its
 //! axis), and `and`/`or`/`not` are `select`s on bools inside kernels.
 
