@@ -213,3 +213,18 @@ fn matmul_is_dot_general_with_explicit_batch_broadcast() {
         ],
     );
 }
+
+/// A `matmul` with an empty operand is the zero constant of its result
+/// (IREE 3.13 crashes compiling a `dot_general` over an empty contraction).
+#[test]
+fn empty_matmul_is_a_zero_constant() {
+    let t = export_fn(
+        "func @f(%a: f64[2,0], %b: f64[0,3]) -> f64[2,3] {\n  %r = matmul %a, %b\n  return %r\n}\n",
+        "f",
+    );
+    assert!(!t.contains("dot_general"), "{t}");
+    has(
+        &t,
+        &["{value = dense<0x0000000000000000> : tensor<2x3xf64>} : () -> tensor<2x3xf64> loc(\"r\")"],
+    );
+}
