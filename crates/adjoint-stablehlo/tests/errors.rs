@@ -11,7 +11,7 @@ fn bad(op: Op, params: &[TensorType], declared: TensorType) -> Graph {
     let ps: Vec<_> = params
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add_param(&format!("p{i}"), t.clone()).unwrap())
+        .map(|(i, t)| g.add_param(format!("p{i}"), t.clone()).unwrap())
         .collect();
     g.add_unchecked(op, declared, &ps);
     let last = *g.node_ids().last().unwrap();
