@@ -175,22 +175,26 @@ fn run(cmd: &mut Command) -> std::result::Result<(), String> {
 /// One engine's results: shape and values per output.
 type Outputs = Vec<(Vec<usize>, Vec<f64>)>;
 
-/// Compiles `mlir` with `iree-compile` and runs `@main` on `inputs`.
+/// Compiles `mlir` with `iree-compile` and runs `@main` on `inputs`; the
+/// results and the wall times of the two commands (compile, run: process
+/// start, module load and the call).
 fn run_iree(
     bin: &Path,
     dir: &Path,
     mlir: &str,
     inputs: &[Tensor],
     n_out: usize,
-) -> std::result::Result<Outputs, String> {
+) -> std::result::Result<(Outputs, Times), String> {
     let src = dir.join("m.mlir");
     std::fs::write(&src, mlir).unwrap();
     let vmfb = dir.join("m.vmfb");
+    let t = std::time::Instant::now();
     run(Command::new(bin.join("iree-compile"))
         .args(IREE_FLAGS)
         .arg(&src)
         .arg("-o")
         .arg(&vmfb))?;
+    let compile = t.elapsed().as_secs_f64();
     let mut cmd = Command::new(bin.join("iree-run-module"));
     cmd.arg(format!("--module={}", vmfb.display()))
         .arg("--function=main");
@@ -205,10 +209,33 @@ fn run_iree(
             dir.join(format!("iree{i}.npy")).display()
         ));
     }
+    let t = std::time::Instant::now();
     run(&mut cmd)?;
-    (0..n_out)
+    let times = Times {
+        compile,
+        run: t.elapsed().as_secs_f64(),
+    };
+    let outs = (0..n_out)
         .map(|i| read_npy(&dir.join(format!("iree{i}.npy"))))
-        .collect()
+        .collect::<std::result::Result<Outputs, String>>()?;
+    Ok((outs, times))
+}
+
+/// One engine's wall times for a program, in seconds.
+struct Times {
+    compile: f64,
+    run: f64,
+}
+
+/// The worst relative error per float dtype (f64, f32) over a program's
+/// outputs; `None` where it has no output of that dtype.
+type Worst = [Option<f64>; 2];
+
+/// The greppable agreement line's figures: `f64 E f32 E` (`-` for none).
+/// `benches/export/summarize.py` reads these lines.
+fn worst_text(w: &Worst) -> String {
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:e}"));
+    format!("f64 {} f32 {}", f(w[0]), f(w[1]))
 }
 
 /// A program whose module and inputs (`m.mlir`, `in{i}.npy` in `dir`) wait
@@ -270,9 +297,14 @@ fn finish_xla(jobs: Vec<XlaJob>) -> Vec<String> {
         let cmp = if j.exact { compare_bits } else { compare };
         match got.and_then(|got| cmp("XLA", &j.want, &got)) {
             Ok(worst) => {
+                // compile_and_load and execute, timed by xla_run.py.
+                let times = std::fs::read_to_string(j.dir.join("xlatime.txt")).unwrap_or_default();
+                let mut t = times.split_whitespace();
+                let (c, r) = (t.next().unwrap_or("?"), t.next().unwrap_or("?"));
                 eprintln!(
-                    "export_e2e {}: XLA agrees, worst relative error {worst:e}",
-                    j.name
+                    "export_e2e {}: XLA agrees, worst relative error {} (compile {c}s, run {r}s)",
+                    j.name,
+                    worst_text(&worst)
                 );
                 let _ = std::fs::remove_dir_all(&j.dir);
             }
@@ -296,7 +328,7 @@ fn finish_xla(jobs: Vec<XlaJob>) -> Vec<String> {
 /// magnitude (normwise relative error): a gradient element that nearly
 /// cancels carries the absolute rounding error of its larger terms, and the
 /// engines sum in another order and contract to FMA.
-fn compare(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Result<f64, String> {
+fn compare(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Result<Worst, String> {
     if want.len() != got.len() {
         return Err(format!(
             "{engine}: {} outputs, want {}",
@@ -304,9 +336,14 @@ fn compare(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Result<
             want.len()
         ));
     }
-    let mut worst = 0f64;
+    let mut worst: Worst = [None, None];
     for (k, (w, (shape, g))) in want.iter().zip(got).enumerate() {
         let tol = if w.dtype() == DType::F32 { 1e-5 } else { 1e-12 };
+        let slot = match w.dtype() {
+            DType::F64 => Some(0),
+            DType::F32 => Some(1),
+            DType::Bool => None,
+        };
         if shape.as_slice() != w.shape().dims() {
             return Err(format!(
                 "{engine}: output {k} has shape {shape:?}, want {:?}",
@@ -338,7 +375,9 @@ fn compare(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Result<
                     "{engine}: output {k} element {i}: got {b:e}, want {a:e} (relative error {err:e} > {tol:e})"
                 ));
             }
-            worst = worst.max(err);
+            if let Some(s) = slot {
+                worst[s] = Some(worst[s].unwrap_or(0.0).max(err));
+            }
         }
     }
     Ok(worst)
@@ -358,12 +397,15 @@ fn check(name: &str, g: &Graph, mlir: &str, inputs: &[Tensor]) -> Option<XlaJob>
     };
     let want = interp::eval(g, inputs).expect("interpreter");
     let dir = scratch(name);
-    let t = std::time::Instant::now();
-    let got = run_iree(&bin, &dir, mlir, inputs, want.len())
+    let (got, t) = run_iree(&bin, &dir, mlir, inputs, want.len())
         .unwrap_or_else(|e| panic!("{name}: IREE failed: {e}"));
-    let iree_time = t.elapsed();
     let worst = compare("IREE", &want, &got).unwrap_or_else(|e| panic!("{name}: {e}"));
-    eprintln!("export_e2e {name}: IREE agrees, worst relative error {worst:e} (compile+run {iree_time:.2?})");
+    eprintln!(
+        "export_e2e {name}: IREE agrees, worst relative error {} (compile {:.3}s, run {:.3}s)",
+        worst_text(&worst),
+        t.compile,
+        t.run
+    );
     Some(XlaJob {
         name: name.to_string(),
         dir,
@@ -454,7 +496,7 @@ fn harness_rejects_a_wrong_result() {
     let inputs = [Tensor::scalar_f64(2.0), Tensor::scalar_f64(7.0)];
     let want = interp::eval(&g, &inputs).unwrap();
     let dir = scratch("wrong");
-    let got = run_iree(&bin, &dir, mlir, &inputs, 1).unwrap();
+    let (got, _) = run_iree(&bin, &dir, mlir, &inputs, 1).unwrap();
     assert!(compare("IREE", &want, &got).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -522,7 +564,10 @@ fn check_export(name: &str, g: &Graph, inputs: &[Tensor]) -> Option<XlaJob> {
             return None;
         }
     };
-    eprintln!("export_e2e {name}: exported in {:.2?}", t.elapsed());
+    eprintln!(
+        "export_e2e {name}: exported in {:.6}s",
+        t.elapsed().as_secs_f64()
+    );
     check(name, g, &mlir, inputs)
 }
 
@@ -694,7 +739,11 @@ fn programs_evaluate_in_the_interpreter() {
 /// Bit-for-bit agreement of `got` with the interpreter's `want` (any NaN
 /// meets any NaN; the sign of zero counts): `Ok(0.0)`, or a message listing
 /// every element that differs.
-fn compare_bits(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Result<f64, String> {
+fn compare_bits(
+    engine: &str,
+    want: &[Tensor],
+    got: &Outputs,
+) -> std::result::Result<Worst, String> {
     if want.len() != got.len() {
         return Err(format!(
             "{engine}: {} outputs, want {}",
@@ -714,7 +763,7 @@ fn compare_bits(engine: &str, want: &[Tensor], got: &Outputs) -> std::result::Re
         }
     }
     if bad.is_empty() {
-        Ok(0.0)
+        Ok([None, None])
     } else {
         Err(format!("{engine}: not bit for bit: {}", bad.join("; ")))
     }
@@ -732,7 +781,7 @@ fn check_exact(name: &str, g: &Graph, inputs: &[Tensor]) -> Option<XlaJob> {
     let mlir = export(g).unwrap_or_else(|e| panic!("{name}: {e}"));
     let want = interp::eval(g, inputs).expect("interpreter");
     let dir = scratch(name);
-    let got = run_iree(&bin, &dir, &mlir, inputs, want.len())
+    let (got, _) = run_iree(&bin, &dir, &mlir, inputs, want.len())
         .unwrap_or_else(|e| panic!("{name}: IREE failed: {e}"));
     compare_bits("IREE", &want, &got).unwrap_or_else(|e| panic!("{name}: {e}"));
     eprintln!("export_e2e {name}: IREE agrees bit for bit");
