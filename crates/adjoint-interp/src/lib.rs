@@ -387,12 +387,14 @@ pub(crate) fn eval_op(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<
         Op::Cast { .. } => elementwise::cast(o[0], ty),
         Op::Iota { axis, .. } => elementwise::iota(*axis, ty),
         Op::Logical(l) => elementwise::logical(*l, o, ty),
-        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
-            Err(Error::eval(format!(
-                "{}: not a primitive op: loops run on the frame stack (internal)",
-                op.name()
-            )))
-        }
+        Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Revolve { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => Err(Error::eval(format!(
+            "{}: not a primitive op: loops run on the frame stack (internal)",
+            op.name()
+        ))),
     }
 }
 

@@ -151,8 +151,8 @@ impl Module {
 
     /// The default function of `adjoint run`, `opt`, `dot` and `check`:
     /// the first function in file order that no `custom` declaration uses
-    /// (as its body or a rule) and that no `body=`, `cond=`, `then=` or
-    /// `else=` attribute anywhere in the module names (bodies of bodies and
+    /// (as its body or a rule) and that no `body=`, `cond=`, `then=`,
+    /// `else=` or `step=` attribute anywhere in the module names (bodies of bodies and
     /// bodies inside custom ops' functions included). Falls back to the
     /// first function.
     pub fn main_func(&self) -> Option<&Graph> {

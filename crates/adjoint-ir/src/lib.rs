@@ -37,11 +37,14 @@ pub mod math;
 mod op;
 mod op_attrs;
 pub mod op_table;
+pub mod revolve;
+mod stats;
 mod shape;
 mod tensor;
 pub mod text;
 mod verify;
 
+pub use stats::RunStats;
 pub use body::BodyRef;
 pub use builder::{GraphBuilder, Value};
 pub use builder_loops::{BodyBuilder, ScanOpts, ScanStep};

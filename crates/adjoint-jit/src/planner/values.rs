@@ -182,6 +182,13 @@ impl Builder<'_> {
                 Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
                     self.control_node(id, pos)?
                 }
+                Op::Revolve { .. } => {
+                    return Err(jit_err(
+                        g,
+                        id,
+                        "revolve is not supported by the JIT yet (run it on the interpreter)",
+                    ))
+                }
                 // Planned with its loop node (the loop's result buffer).
                 Op::Project { .. } => {}
                 Op::Unary(_)
