@@ -24,7 +24,12 @@ def main(lines):
     export = {}
     engines = {}
     for line in lines:
+        # libtest may print "test NAME ... " in front of a test's first line.
         line = line.strip()
+        at = line.find("export_e2e ")
+        if at < 0:
+            continue
+        line = line[at:]
         m = EXPORTED.match(line)
         if m:
             export[m.group(1)] = float(m.group(2))
