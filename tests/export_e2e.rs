@@ -973,6 +973,7 @@ fn revolve_agrees_with_its_scan_form() {
     let g = text_program(REVOLVE, "");
     let oracle = text_program(REVOLVE_AS_SCANS, "");
     let inputs = inputs_for(&g);
+    same_once_the_interpreter_runs_revolve(&g, &oracle, &inputs);
     let mlir = export(&g).unwrap();
     let a = check("revolve", &oracle, &mlir, &inputs);
     let g = text_program(REVOLVE_MASKED, "");
@@ -986,7 +987,29 @@ fn revolve_agrees_with_its_scan_form() {
     let want = interp::eval(&oracle, &inputs).unwrap();
     assert_eq!(want[0].to_f64_vec(), [5.0]);
     assert_eq!(want[1].to_f64_vec(), [5.25, 1.5, 0.0, 0.0, 0.0]);
+    same_once_the_interpreter_runs_revolve(&g, &oracle, &inputs);
     let mlir = export(&g).unwrap();
     let b = check("revolve_masked", &oracle, &mlir, &inputs);
     xla_all([a, b]);
+}
+
+/// When the interpreter runs `revolve` (issue 14, not yet on main when this
+/// test was written), its results must equal the oracle's bit for bit;
+/// until then this says so and the oracle stands in.
+fn same_once_the_interpreter_runs_revolve(g: &Graph, oracle: &Graph, inputs: &[Tensor]) {
+    match interp::eval(g, inputs) {
+        Ok(got) => {
+            let want = interp::eval(oracle, inputs).unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+                assert!(
+                    a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "interpreter: revolve {a:?} != its scan form {b:?}"
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "export_e2e: the interpreter does not run revolve ({e}); its scan form is the oracle"
+        ),
+    }
 }
