@@ -1,7 +1,7 @@
 //! Choosing how to execute a graph: the reference interpreter or the JIT.
 
 use adjoint_ir::{Error, Graph, Result, Tensor};
-use adjoint_jit::{CompiledFn, JitOptions};
+use adjoint_jit::{bind_by_name, CompiledFn, JitOptions, Named};
 use std::fmt;
 use std::str::FromStr;
 
@@ -65,6 +65,38 @@ impl Prepared {
         match self {
             Prepared::Interp(g) => adjoint_interp::eval(g, inputs),
             Prepared::Jit(f) => f.run(inputs),
+        }
+    }
+
+    /// [`Prepared::run`] with the inputs bound by name (in any order; a
+    /// missing, unknown or repeated name is an error listing the inputs)
+    /// and the outputs returned by name, on either engine.
+    ///
+    /// ```
+    /// use adjoint::ir::{parse_module, Tensor};
+    /// use adjoint::Engine;
+    /// let m = parse_module("func @f(%x: f64, %w: f64) -> f64 {
+    ///     %y = sub %x, %w
+    ///     return %y
+    ///   }")?;
+    /// let (x, w) = (Tensor::scalar_f64(5.0), Tensor::scalar_f64(2.0));
+    /// for engine in Engine::ALL {
+    ///     let p = engine.prepare(m.func("f").unwrap())?;
+    ///     let out = p.run_named(&[("w", &w), ("x", &x)])?;
+    ///     assert_eq!(out["y"].to_f64_vec(), [3.0]);
+    /// }
+    /// # Ok::<(), adjoint::ir::Error>(())
+    /// ```
+    pub fn run_named(&self, inputs: &[(&str, &Tensor)]) -> Result<Named<Tensor>> {
+        match self {
+            Prepared::Interp(g) => {
+                let ins: Vec<Tensor> = bind_by_name(g.name(), &g.input_names(), inputs)?
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                Named::new(g.output_names(), adjoint_interp::eval(g, &ins)?)
+            }
+            Prepared::Jit(f) => f.run_named(inputs),
         }
     }
 

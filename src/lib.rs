@@ -45,10 +45,14 @@ pub use adjoint_passes as passes;
 pub use adjoint_stablehlo as stablehlo;
 
 mod engine;
+mod helpers;
 pub mod values;
 pub mod workloads;
 
 pub use engine::{Engine, Prepared};
+pub use helpers::{hessian, jacobian, value_and_grad, Diff, DiffOut};
+pub use jit::Named;
+pub use passes::Pipeline;
 
 #[doc = include_str!("../docs/tutorial.md")]
 pub mod tutorial {}

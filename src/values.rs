@@ -1,9 +1,11 @@
 //! Argument values and output formatting shared by the CLI and the
-//! filetests: a small JSON reader that parses numbers in the parameter's
-//! own dtype (so an `f32` argument is rounded once, from decimal), and the
-//! JSON writer of `adjoint run`.
+//! filetests: the JSON reader of `--arg` values, which parses numbers in
+//! the parameter's own dtype (so an `f32` argument is rounded once, from
+//! decimal), and the JSON writer of `adjoint run`, both on `serde_json`.
 
 use adjoint_ir::{DType, Error, Result, Tensor, TensorData, TensorType};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// A JSON value as written in an argument: a number (kept as text), a
 /// boolean, a string (for `"NaN"`, `"inf"`, `"-inf"`), or a list.
@@ -19,7 +21,9 @@ pub enum ArgValue {
     List(Vec<ArgValue>),
 }
 
-/// Parses the JSON text of one argument value.
+/// Parses the JSON text of one argument value (with `serde_json`). Numbers
+/// keep their text, so each is rounded once, in its parameter's dtype, by
+/// [`arg_to_tensor`].
 ///
 /// ```
 /// use adjoint::values::{parse_arg, ArgValue};
@@ -28,111 +32,43 @@ pub enum ArgValue {
 /// assert!(parse_arg("[1,").is_err());
 /// ```
 pub fn parse_arg(text: &str) -> Result<ArgValue> {
-    let mut p = JsonReader {
-        s: text.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
-    p.ws();
-    let v = p.value()?;
-    p.ws();
-    if p.i != p.s.len() {
-        return Err(p.err("end of value"));
-    }
-    Ok(v)
+    let raw: &RawValue = serde_json::from_str(text).map_err(bad_json)?;
+    from_raw(raw, 0)
 }
 
-struct JsonReader<'a> {
-    s: &'a [u8],
-    i: usize,
-    depth: usize,
+/// The deepest list nesting an argument may have.
+const MAX_ARG_DEPTH: usize = 64;
+
+fn bad_json(e: serde_json::Error) -> Error {
+    Error::input(format!("bad value: {e}"))
 }
 
-impl JsonReader<'_> {
-    fn err(&self, expected: &str) -> Error {
-        let found = match self.s.get(self.i) {
-            Some(c) => format!("'{}'", *c as char),
-            None => "end of input".to_string(),
-        };
-        Error::input(format!(
-            "bad value at character {}: expected {expected}, found {found}",
-            self.i + 1
-        ))
-    }
-
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
+/// Converts one JSON value, given as its text, keeping numbers as written.
+fn from_raw(raw: &RawValue, depth: usize) -> Result<ArgValue> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'[') => {
+            if depth >= MAX_ARG_DEPTH {
+                return Err(Error::input(format!(
+                    "bad value: lists nested more than {MAX_ARG_DEPTH} deep"
+                )));
+            }
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(bad_json)?;
+            Ok(ArgValue::List(
+                items
+                    .into_iter()
+                    .map(|i| from_raw(i, depth + 1))
+                    .collect::<Result<_>>()?,
+            ))
         }
-    }
-
-    fn value(&mut self) -> Result<ArgValue> {
-        match self.s.get(self.i) {
-            Some(b'[') => {
-                self.depth += 1;
-                if self.depth > 64 {
-                    return Err(Error::input("bad value: lists nested more than 64 deep"));
-                }
-                self.i += 1;
-                self.ws();
-                let mut items = Vec::new();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(ArgValue::List(items));
-                }
-                loop {
-                    self.ws();
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            self.depth -= 1;
-                            return Ok(ArgValue::List(items));
-                        }
-                        _ => return Err(self.err("',' or ']'")),
-                    }
-                }
-            }
-            Some(b't') if self.s[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                Ok(ArgValue::Bool(true))
-            }
-            Some(b'f') if self.s[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                Ok(ArgValue::Bool(false))
-            }
-            Some(b'"') => {
-                let start = self.i + 1;
-                let end = self.s[start..]
-                    .iter()
-                    .position(|&c| c == b'"')
-                    .ok_or_else(|| Error::input("bad value: unterminated string"))?;
-                self.i = start + end + 1;
-                Ok(ArgValue::Str(
-                    String::from_utf8_lossy(&self.s[start..start + end]).into_owned(),
-                ))
-            }
-            Some(c) if *c == b'-' || c.is_ascii_digit() => {
-                let start = self.i;
-                while self.i < self.s.len()
-                    && matches!(
-                        self.s[self.i],
-                        b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
-                    )
-                {
-                    self.i += 1;
-                }
-                let t = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
-                if t.parse::<f64>().is_err() {
-                    return Err(Error::input(format!("bad value: '{t}' is not a number")));
-                }
-                Ok(ArgValue::Number(t))
-            }
-            _ => Err(self.err("a number, a boolean, a string or '['")),
-        }
+        Some(b'"') => Ok(ArgValue::Str(serde_json::from_str(text).map_err(bad_json)?)),
+        Some(b't' | b'f') => Ok(ArgValue::Bool(
+            serde_json::from_str(text).map_err(bad_json)?,
+        )),
+        Some(b'-' | b'0'..=b'9') => Ok(ArgValue::Number(text.to_string())),
+        _ => Err(Error::input(format!(
+            "bad value: expected a number, a boolean, a string or a list, found `{text}`"
+        ))),
     }
 }
 
@@ -303,44 +239,113 @@ fn trim_float(s: String) -> String {
     }
 }
 
-fn json_float(s: String) -> String {
-    match s.as_str() {
-        "NaN" | "inf" | "-inf" => format!("\"{s}\""),
-        _ => s,
+/// One number as a JSON value, serialized with `serde_json`: finite values
+/// as the shortest decimal text that reads back in their dtype ([`fmt_f64`],
+/// [`fmt_f32`]: `2`, `-0`, `1e-7`), non-finite ones as the strings `"NaN"`,
+/// `"inf"`, `"-inf"`; booleans as `true`/`false`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum JsonScalar {
+    /// An `f64`.
+    F64(f64),
+    /// An `f32`.
+    F32(f32),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl JsonScalar {
+    fn text(self) -> String {
+        match self {
+            JsonScalar::F64(v) => fmt_f64(v),
+            JsonScalar::F32(v) => fmt_f32(v),
+            JsonScalar::Bool(b) => b.to_string(),
+        }
+    }
+
+    fn is_finite(self) -> bool {
+        match self {
+            JsonScalar::F64(v) => v.is_finite(),
+            JsonScalar::F32(v) => v.is_finite(),
+            JsonScalar::Bool(_) => true,
+        }
+    }
+}
+
+impl Serialize for JsonScalar {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let text = self.text();
+        if !self.is_finite() {
+            return s.serialize_str(&text);
+        }
+        // serde_json's own float format differs (`2.0`, `-0.0`); write
+        // today's shortest round-trip text as a raw JSON number.
+        RawValue::from_string(text)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
 /// An `f64` as a JSON value: the shortest round-tripping number, or the
 /// strings `"NaN"`, `"inf"`, `"-inf"`.
 pub fn json_number(v: f64) -> String {
-    json_float(fmt_f64(v))
+    to_json(&JsonScalar::F64(v))
+}
+
+/// Compact JSON text of `v`, with `serde_json`.
+pub fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
+    // Serializing these types (plain structs, strings and `JsonScalar`)
+    // cannot fail: no map has non-string keys.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The elements of a tensor as JSON scalars, row-major.
+pub fn json_scalars(t: &Tensor) -> Vec<JsonScalar> {
+    match t.data() {
+        TensorData::F32(v) => v.iter().map(|&x| JsonScalar::F32(x)).collect(),
+        TensorData::F64(v) => v.iter().map(|&x| JsonScalar::F64(x)).collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| JsonScalar::Bool(x)).collect(),
+    }
 }
 
 /// The elements of a tensor as JSON values, row-major.
 pub fn json_elements(t: &Tensor) -> Vec<String> {
-    match t.data() {
-        TensorData::F32(v) => v.iter().map(|&x| json_float(fmt_f32(x))).collect(),
-        TensorData::F64(v) => v.iter().map(|&x| json_float(fmt_f64(x))).collect(),
-        TensorData::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
-    }
+    json_scalars(t)
+        .into_iter()
+        .map(|x| match x.is_finite() {
+            true => x.text(),
+            false => format!("\"{}\"", x.text()),
+        })
+        .collect()
 }
 
-/// The JSON that `adjoint run` prints:
-/// `{"outputs":[{"dtype":"f64","shape":[],"data":[14.909297426825681]}]}`.
-pub fn outputs_json(outputs: &[Tensor]) -> String {
-    let items: Vec<String> = outputs
+/// One output object of `adjoint run`.
+#[derive(Serialize)]
+struct RunOutput<'a> {
+    name: &'a str,
+    dtype: &'static str,
+    shape: &'a [usize],
+    data: Vec<JsonScalar>,
+}
+
+/// The JSON that `adjoint run` prints, one object per output with its name
+/// ([`adjoint_ir::Graph::output_names`]):
+/// `{"outputs":[{"name":"y","dtype":"f64","shape":[],"data":[14.909297426825681]}]}`.
+pub fn outputs_json(names: &[String], outputs: &[Tensor]) -> String {
+    #[derive(Serialize)]
+    struct Outputs<'a> {
+        outputs: Vec<RunOutput<'a>>,
+    }
+    let outputs = outputs
         .iter()
-        .map(|t| {
-            let shape: Vec<String> = t.shape().dims().iter().map(|d| d.to_string()).collect();
-            format!(
-                "{{\"dtype\":\"{}\",\"shape\":[{}],\"data\":[{}]}}",
-                t.dtype(),
-                shape.join(","),
-                json_elements(t).join(",")
-            )
+        .enumerate()
+        .map(|(i, t)| RunOutput {
+            name: names.get(i).map_or("", String::as_str),
+            dtype: t.dtype().name(),
+            shape: t.shape().dims(),
+            data: json_scalars(t),
         })
         .collect();
-    format!("{{\"outputs\":[{}]}}", items.join(","))
+    to_json(&Outputs { outputs })
 }
 
 /// A tensor as nested JSON-style lists (a bare number for a scalar), as the
@@ -387,9 +392,75 @@ mod tests {
         let t = Tensor::from_f64([2], vec![f64::NAN, f64::NEG_INFINITY]).unwrap();
         let b = Tensor::from_bool([1], vec![true]).unwrap();
         assert_eq!(
-            outputs_json(&[t, b]),
-            r#"{"outputs":[{"dtype":"f64","shape":[2],"data":["NaN","-inf"]},{"dtype":"bool","shape":[1],"data":[true]}]}"#
+            outputs_json(&["y".into(), "b".into()], &[t, b]),
+            r#"{"outputs":[{"name":"y","dtype":"f64","shape":[2],"data":["NaN","-inf"]},{"name":"b","dtype":"bool","shape":[1],"data":[true]}]}"#
         );
+    }
+
+    /// Issue 15: the JSON is written by serde_json, with today's number
+    /// format (serde_json alone writes `2.0`, `-0.0`, and `1e16` as
+    /// `1e16` but 1e15 as `1000000000000000.0`).
+    #[test]
+    fn serde_json_output_keeps_the_number_format() {
+        assert_eq!(serde_json::to_string(&2.0f64).unwrap(), "2.0");
+        for v in [
+            2.0,
+            -0.0,
+            0.0,
+            1e-7,
+            1e-5,
+            0.1,
+            1e15,
+            1e16,
+            1e21,
+            123456789012345680.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -14.909297426825681,
+        ] {
+            assert_eq!(json_number(v), fmt_f64(v), "{v:e}");
+            // It reads back exactly (as Rust parses decimal text).
+            let back: f64 = json_number(v).parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{v:e}");
+        }
+        assert_eq!(json_number(f64::NAN), "\"NaN\"");
+        assert_eq!(json_number(f64::INFINITY), "\"inf\"");
+        assert_eq!(json_number(f64::NEG_INFINITY), "\"-inf\"");
+        let t = Tensor::from_f32([3], vec![0.1, -0.0, f32::NAN]).unwrap();
+        assert_eq!(
+            outputs_json(&["v".into()], &[t]),
+            r#"{"outputs":[{"name":"v","dtype":"f32","shape":[3],"data":[0.1,-0,"NaN"]}]}"#
+        );
+    }
+
+    /// Issue 15: `--arg` values are read by serde_json, so they are JSON:
+    /// escapes in strings are decoded, and what JSON rejects (leading
+    /// zeros, a trailing `.`, `null`, objects) is an error.
+    #[test]
+    fn args_are_json() {
+        let ty = TensorType::f64([2]);
+        let t = arg(r#"["N\u0061N", "\u0069nf"]"#, &ty).unwrap();
+        assert!(t.to_f64_vec()[0].is_nan());
+        assert_eq!(t.to_f64_vec()[1], f64::INFINITY);
+        for bad in [
+            "01",
+            "1.",
+            "[1,2,]",
+            "null",
+            "{\"a\":1}",
+            "[1 2]",
+            "\"inf",
+            "+1",
+        ] {
+            let e = parse_arg(bad).unwrap_err();
+            assert!(e.message.starts_with("bad value"), "{bad}: {e}");
+        }
+        let deep = format!("{}1{}", "[".repeat(65), "]".repeat(65));
+        let e = parse_arg(&deep).unwrap_err();
+        assert!(e.message.contains("nested more than 64 deep"), "{e}");
+        let ok = format!("{}1{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse_arg(&ok).is_ok());
     }
 
     #[test]

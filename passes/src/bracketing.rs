@@ -207,15 +207,65 @@ impl Solution {
         format!("{s} [{}]", m.join("|"))
     }
 
-    /// The JSON object printed by `adjoint chain`.
+    /// The JSON object printed by `adjoint chain`, written with
+    /// `serde_json` in the contract's layout (a space after each `:` and
+    /// `,`): `{"optimal": 10400, "tangent": 40000, "adjoint": 40000,
+    /// "bracketing": "F2·F1 [dense]"}`. Costs are exact integers.
     pub fn to_json(&self) -> String {
-        format!(
-            "{{\"optimal\": {}, \"tangent\": {}, \"adjoint\": {}, \"bracketing\": \"{}\"}}",
-            self.optimal,
-            self.tangent,
-            self.adjoint,
-            self.bracketing()
-        )
+        #[derive(serde::Serialize)]
+        struct Json {
+            optimal: u128,
+            tangent: u128,
+            adjoint: u128,
+            bracketing: String,
+        }
+        let v = Json {
+            optimal: self.optimal,
+            tangent: self.tangent,
+            adjoint: self.adjoint,
+            bracketing: self.bracketing(),
+        };
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, Spaced);
+        // A struct of integers and a string always serializes, as UTF-8.
+        match serde::Serialize::serialize(&v, &mut ser) {
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// serde_json's compact layout with a space after every `:` and `,`, the
+/// layout of `adjoint chain`'s output.
+struct Spaced;
+
+impl serde_json::ser::Formatter for Spaced {
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
     }
 }
 
@@ -812,6 +862,28 @@ mod tests {
             let e = parse_chain(text).unwrap_err();
             assert!(e.to_string().contains(want), "{text:?}: {e}");
         }
+    }
+
+    /// The JSON is written by serde_json (issue 15): strings are escaped,
+    /// costs past 2^64 stay exact integers, the layout is unchanged.
+    #[test]
+    fn json_escapes_and_keeps_big_costs() {
+        let s = Solution {
+            optimal: u128::MAX - 1,
+            tangent: 1 << 100,
+            adjoint: 0,
+            plan: Plan::Leaf(0),
+        };
+        let j = s.to_json();
+        assert_eq!(
+            j,
+            format!(
+                "{{\"optimal\": {}, \"tangent\": {}, \"adjoint\": 0, \"bracketing\": \"{}\"}}",
+                u128::MAX - 1,
+                1u128 << 100,
+                s.bracketing()
+            )
+        );
     }
 
     #[test]

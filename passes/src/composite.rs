@@ -1,8 +1,10 @@
 //! Composites recognised by the AD passes and differentiated as a whole.
 //!
 //! The stable log-sum-exp `log(reduce_sum(exp(x − m))) + m` with
-//! `m = reduce_max(x)` over the same axes (what the builder's `logsumexp`,
-//! `log_softmax` and `cross_entropy` emit) has derivative `softmax(x)`:
+//! `m = reduce_max(x)` over the same axes, or `m` that max guarded as
+//! `select(abs(max) < inf, max, 0)` (what the builder's `logsumexp`,
+//! `log_softmax` and `cross_entropy` emit, so that a row of −inf gives
+//! −inf rather than NaN), has derivative `softmax(x)`:
 //! the shift by the maximum cancels exactly, so differentiating through the
 //! `reduce_max` would only add the argmax mask (nodes and rounding noise).
 //! Both AD modes use `softmax = e / s` from the forward values and send
@@ -16,7 +18,7 @@
 //! outside the composite reads it ([`LogSumExp::private_inner`]).
 
 use crate::emit;
-use adjoint_ir::{BinaryOp, Graph, NodeId, Op, Result, Shape, UnaryOp};
+use adjoint_ir::{BinaryOp, CompareOp, Graph, NodeId, Op, Result, Shape, UnaryOp};
 use std::collections::HashSet;
 
 /// A recognised stable log-sum-exp over `axes` of `x`, with the forward
@@ -39,6 +41,31 @@ pub struct LogSumExp {
 
 fn unary_operand(g: &Graph, n: NodeId, u: UnaryOp) -> Option<NodeId> {
     (g[n].op == Op::Unary(u)).then(|| g.operands(n)[0])
+}
+
+/// The `reduce_max` inside the builder's guard of a non-finite max,
+/// `n = select(lt(abs(max), _), max, z)` with `z` a constant (it replaces
+/// an infinite max by 0, so that a row of −inf gives −inf rather than
+/// NaN), and the guard's nodes (`max`, `abs`, `lt`). The shift still
+/// cancels wherever the max is taken, and a constant shift has no
+/// derivative, so the composite's derivative is `softmax(x)` either way.
+fn guarded_max(g: &Graph, n: NodeId) -> Option<(NodeId, Vec<NodeId>)> {
+    if g[n].op != Op::Select {
+        return None;
+    }
+    let ops = g.operands(n);
+    let (c, max, z) = (ops[0], ops[1], ops[2]);
+    let is_const = |v: NodeId| matches!(g[v].op, Op::Const(_));
+    let z_const =
+        is_const(z) || (matches!(g[z].op, Op::Broadcast { .. }) && is_const(g.operands(z)[0]));
+    if !z_const || !matches!(g[max].op, Op::ReduceMax { .. }) {
+        return None;
+    }
+    if g[c].op != Op::Compare(CompareOp::Lt) {
+        return None;
+    }
+    let abs = g.operands(c)[0];
+    (unary_operand(g, abs, UnaryOp::Abs) == Some(max)).then(|| (max, vec![max, abs, c]))
 }
 
 fn sorted(v: &[usize]) -> Vec<usize> {
@@ -82,6 +109,14 @@ impl LogSumExp {
         if inner != m {
             return None;
         }
+        // The builder guards a non-finite max: `select(|m| < inf, m, 0)`.
+        let m = match guarded_max(g, m) {
+            Some((max, guard)) => {
+                inner_nodes.extend(guard);
+                max
+            }
+            None => m,
+        };
         let Op::ReduceMax { axes: max_axes } = &g[m].op else {
             return None;
         };

@@ -135,7 +135,8 @@ pub fn push_forward_in_order(
 
 /// `jvp{wrt=...}`: adds a tangent parameter `<name>_dot` per `wrt`
 /// parameter (after the existing parameters; `<name>_dot2`, … if taken)
-/// and appends the tangent of each output.
+/// and appends the tangent of each output, named `<output>_dot` (made
+/// unique) when the output is named and its tangent is a new value.
 #[derive(Clone, Debug, Default)]
 pub struct Jvp {
     /// Parameter names; `None` means every float parameter.
@@ -163,6 +164,9 @@ impl Pass for Jvp {
         for (&o, &t) in outs.iter().zip(&tans) {
             let ty: TensorType = g.ty(o).clone();
             let v = t.materialize(g, &ty)?;
+            if let Some(n) = g[o].name.clone() {
+                contract::name_output(g, v, &format!("{n}_dot"));
+            }
             g.push_output(v);
         }
         Ok(PassStats {

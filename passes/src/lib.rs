@@ -49,8 +49,10 @@ mod registry;
 pub mod reverse;
 pub mod rules;
 pub mod simplify;
+mod typed_pipeline;
 
 pub use lin::Lin;
 pub use manager::{DumpTarget, Pass, PassFilter, PassManager, PassRecord, PassStats, RunReport};
 pub use pipeline::{parse_pipeline, PassOptions, PassSpec};
 pub use registry::{OptionSpec, PassEntry, PassType, Registry};
+pub use typed_pipeline::Pipeline;

@@ -18,7 +18,8 @@
 
 use crate::pipeline::{parse_pipeline, PassSpec};
 use crate::registry::Registry;
-use adjoint_ir::{print_graph, verify, Error, Graph, Result};
+use adjoint_ir::{print_graph, verify, Error, Graph, NodeId, Result};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -394,6 +395,7 @@ impl PassManager {
             self.print_after.clone()
         };
         let mut report = RunReport::default();
+        let mut names = OutputNames::of(g);
         for (i, (spec, p)) in self.passes.iter().enumerate() {
             let pos = i + 1;
             let name = p.name();
@@ -406,6 +408,7 @@ impl PassManager {
                 .run(g)
                 .map_err(|e| e.context(format!("pass `{spec}` ({pos})")))?;
             let time = t0.elapsed();
+            names.restore(g);
             if self.verify_each {
                 if let Err(e) = verify(g) {
                     if after.matches(name) {
@@ -436,5 +439,82 @@ impl PassManager {
             self.emit_report(&report.timing_table())?;
         }
         Ok(report)
+    }
+}
+
+/// The names the outputs had when they were created, kept across a
+/// pipeline run: a name belongs to the output, not to the node that happens
+/// to compute it. Clean-up passes may replace the node computing an output
+/// (`simplify` rewrites it, `cse` merges it with an equal node, `fold`
+/// turns it into a constant), and the new node is usually unnamed; after
+/// every pass the manager gives it back the output's name, so
+/// `grad{wrt=y},simplify,cse,dce` still returns `%y_grad`.
+///
+/// The text format has one name per value, so the name is restored only
+/// when that keeps the IR valid: never on a parameter (an output that is a
+/// parameter keeps the parameter's name), never on a node that carries
+/// another output's name (two outputs computed by one node share its
+/// name), and never when a live node other than a dead one (no uses, no
+/// output: `dce` would remove it) holds the name.
+struct OutputNames {
+    want: Vec<Option<String>>,
+}
+
+impl OutputNames {
+    fn of(g: &Graph) -> OutputNames {
+        OutputNames {
+            want: g.outputs().iter().map(|&o| g[o].name.clone()).collect(),
+        }
+    }
+
+    /// Gives each output's node its recorded name where it lost it, and
+    /// records the names of outputs the pass appended.
+    fn restore(&mut self, g: &mut Graph) {
+        let outs = g.outputs().to_vec();
+        if outs.len() < self.want.len() {
+            // A pass that drops outputs renumbers them: start afresh.
+            *self = OutputNames::of(g);
+            return;
+        }
+        for &o in &outs[self.want.len()..] {
+            self.want.push(g[o].name.clone());
+        }
+        let stale = outs
+            .iter()
+            .zip(&self.want)
+            .any(|(&o, w)| w.is_some() && g[o].name != *w);
+        if !stale {
+            return;
+        }
+        let wanted: HashSet<String> = self.want.iter().flatten().cloned().collect();
+        let mut holder: HashMap<String, NodeId> = g
+            .node_ids()
+            .into_iter()
+            .filter_map(|id| g[id].name.clone().map(|n| (n, id)))
+            .collect();
+        for (&o, w) in outs.iter().zip(&self.want) {
+            let Some(w) = w else { continue };
+            let cur = g[o].name.clone();
+            if cur.as_ref() == Some(w)
+                || g.params().contains(&o)
+                || cur.as_ref().is_some_and(|c| wanted.contains(c))
+            {
+                continue;
+            }
+            if let Some(&h) = holder.get(w) {
+                if h != o {
+                    if g.params().contains(&h) || g.use_count(h) > 0 {
+                        continue;
+                    }
+                    // A dead node (dce removes it) gives the name up.
+                    g[h].name = None;
+                }
+            }
+            if let Some(c) = cur {
+                holder.remove(&c);
+            }
+            g[o].name = Some(w.clone());
+            holder.insert(w.clone(), o);
+        }
     }
 }

@@ -12,10 +12,11 @@ use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
 use adjoint::jit::JitOptions;
 use adjoint::passes::gradcheck::{gradcheck, GradCheckOptions, GradCheckReport};
 use adjoint::passes::{bracketing, PassFilter, PassManager, Registry};
-use adjoint::values::{arg_to_tensor, json_number, outputs_json, parse_arg};
+use adjoint::values::{arg_to_tensor, outputs_json, parse_arg, to_json, JsonScalar};
 use adjoint::Engine;
 use clap::{Args, Parser, Subcommand};
 use output::Stop;
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,7 +83,9 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<PathBuf>,
     },
-    /// Run a function and print its outputs as JSON.
+    /// Run a function and print its outputs as JSON:
+    /// `{"outputs":[{"name":"y","dtype":"f64","shape":[],"data":[14.9]}]}`,
+    /// one object per output, in order, with the output's value name.
     Run {
         /// The IR file (`-` for standard input).
         file: PathBuf,
@@ -317,25 +320,40 @@ fn parse_inputs(g: &Graph, args: &[String]) -> Result<Vec<Tensor>> {
 }
 
 fn report_json(r: &GradCheckReport) -> String {
-    let num = |v: f64| json_number(v);
-    let inputs: Vec<String> = r
-        .inputs
-        .iter()
-        .map(|i| {
-            format!(
-                "{{\"name\":\"{}\",\"numel\":{},\"reverse_abs\":{},\"reverse_rel\":{},\"forward_abs\":{},\"forward_rel\":{},\"fd_max\":{},\"pass\":{}}}",
-                i.name,
-                i.numel,
-                num(i.reverse_abs),
-                num(i.reverse_rel),
-                num(i.forward_abs),
-                num(i.forward_rel),
-                num(i.fd_max),
-                i.pass
-            )
-        })
-        .collect();
-    format!("{{\"pass\":{},\"inputs\":[{}]}}", r.pass, inputs.join(","))
+    #[derive(Serialize)]
+    struct Input<'a> {
+        name: &'a str,
+        numel: usize,
+        reverse_abs: JsonScalar,
+        reverse_rel: JsonScalar,
+        forward_abs: JsonScalar,
+        forward_rel: JsonScalar,
+        fd_max: JsonScalar,
+        pass: bool,
+    }
+    #[derive(Serialize)]
+    struct Report<'a> {
+        pass: bool,
+        inputs: Vec<Input<'a>>,
+    }
+    let num = JsonScalar::F64;
+    to_json(&Report {
+        pass: r.pass,
+        inputs: r
+            .inputs
+            .iter()
+            .map(|i| Input {
+                name: &i.name,
+                numel: i.numel,
+                reverse_abs: num(i.reverse_abs),
+                reverse_rel: num(i.reverse_rel),
+                forward_abs: num(i.forward_abs),
+                forward_rel: num(i.forward_rel),
+                fd_max: num(i.fd_max),
+                pass: i.pass,
+            })
+            .collect(),
+    })
 }
 
 fn run(cli: Cli) -> std::result::Result<(), Stop> {
@@ -414,7 +432,7 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
                 }
             }
             let outs = prepared.run(&inputs)?;
-            output::out(&format!("{}\n", outputs_json(&outs)))?;
+            output::out(&format!("{}\n", outputs_json(&g.output_names(), &outs)))?;
         }
         Cmd::Check {
             file,

@@ -70,7 +70,7 @@ fn run_seed_example_on_both_engines() {
         assert!(o.status.success(), "{engine}: {}", stderr(&o));
         assert_eq!(
             stdout(&o).trim(),
-            r#"{"outputs":[{"dtype":"f64","shape":[],"data":[14.909297426825681]}]}"#
+            r#"{"outputs":[{"name":"y","dtype":"f64","shape":[],"data":[14.909297426825681]}]}"#
         );
     }
 }
@@ -82,7 +82,7 @@ fn run_default_engine_is_jit_and_takes_lists() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o).trim(),
-        r#"{"outputs":[{"dtype":"f32","shape":[2,2],"data":[0.2,2,4,6]}]}"#
+        r#"{"outputs":[{"name":"y","dtype":"f32","shape":[2,2],"data":[0.2,2,4,6]}]}"#
     );
 }
 

@@ -97,7 +97,7 @@ fn args_nested_unlike_the_shape_are_errors() {
         let o = run_stdin(&["run", "-", "--arg", &format!("v={bad}")], src);
         assert_error(&o, "--arg v (f64[2,2]): the value does not match f64[2,2]");
     }
-    let want = r#"{"outputs":[{"dtype":"f64","shape":[2,2],"data":[2,4,6,8]}]}"#;
+    let want = r#"{"outputs":[{"name":"y","dtype":"f64","shape":[2,2],"data":[2,4,6,8]}]}"#;
     for good in ["[[1,2],[3,4]]", "[1,2,3,4]"] {
         let o = run_stdin(&["run", "-", "--arg", &format!("v={good}")], src);
         assert!(o.status.success(), "{good}: {}", text(&o.stderr));

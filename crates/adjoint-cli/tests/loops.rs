@@ -270,7 +270,7 @@ func @main(%c0: f64, %xs: f64[0]) -> (f64, f64[0]) {
 ";
     let json = ok(&run(&["run", "-", "--arg", "c0=2", "--arg", "xs=[]"], src));
     assert!(
-        json.starts_with("{\"outputs\":[{\"dtype\":\"f64\",\"shape\":[],\"data\":[2]},{\"dtype\":\"f64\",\"shape\":[0],\"data\":[]}]}"),
+        json.starts_with("{\"outputs\":[{\"name\":\"c\",\"dtype\":\"f64\",\"shape\":[],\"data\":[2]},{\"name\":\"ys\",\"dtype\":\"f64\",\"shape\":[0],\"data\":[]}]}"),
         "{json}"
     );
 }

@@ -626,22 +626,6 @@ impl<'b> Value<'b> {
         Ok(())
     }
 
-    /// `log(sum(exp(x)))` over `axis` (removed), computed stably by
-    /// subtracting the maximum first.
-    pub fn try_logsumexp(self, axis: usize) -> Result<Value<'b>> {
-        self.check_axis("logsumexp", axis)?;
-        let m = self.try_max_axes(&[axis])?;
-        let mk = m.try_reshape(keepdim(&self.shape(), axis))?;
-        let s = self.try_sub(mk)?.exp().try_sum_axes(&[axis])?;
-        s.ln().try_add(m)
-    }
-
-    /// Stable log-sum-exp, panicking on error.
-    #[track_caller]
-    pub fn logsumexp(self, axis: usize) -> Value<'b> {
-        ok(self.try_logsumexp(axis))
-    }
-
     /// `x - logsumexp(x)` over `axis` (kept), computed stably.
     pub fn try_log_softmax(self, axis: usize) -> Result<Value<'b>> {
         let lse = self.try_logsumexp(axis)?;

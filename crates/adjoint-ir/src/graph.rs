@@ -188,6 +188,25 @@ impl Graph {
             .collect()
     }
 
+    /// The names of the inputs (the parameters), in order: the same as
+    /// [`Graph::param_names`], under the name the compiled function uses.
+    pub fn input_names(&self) -> Vec<String> {
+        self.param_names()
+    }
+
+    /// The names of the outputs, in order: each output's value name as the
+    /// printer writes it, without the `%` (`y`, `x_grad`; an unnamed value
+    /// gives its node number, such as `15`). An output that is a parameter
+    /// has the parameter's name, and a value returned twice has its name
+    /// twice. The passes keep the names of derivative outputs
+    /// (`<p>_grad`, `<y>_dot`, …) through clean-up (see docs/passes.md).
+    pub fn output_names(&self) -> Vec<String> {
+        self.outputs
+            .iter()
+            .map(|&o| self.display_name(o).trim_start_matches('%').to_string())
+            .collect()
+    }
+
     /// Appends a parameter. Its name must be unique among the function's
     /// value names.
     pub fn add_param(&mut self, name: impl Into<String>, ty: TensorType) -> Result<NodeId> {

@@ -22,6 +22,8 @@
 mod body;
 mod builder;
 mod builder_capture;
+mod builder_composites;
+mod builder_index;
 mod builder_loops;
 mod control;
 mod custom;
@@ -46,6 +48,8 @@ mod verify;
 
 pub use body::BodyRef;
 pub use builder::{GraphBuilder, Value};
+pub use builder_composites::Axes;
+pub use builder_index::{IndexInt, Indices};
 pub use builder_loops::{BodyBuilder, ScanOpts, ScanStep};
 pub use custom::{custom_deps, CustomOp, Item, Module};
 pub use dot::to_dot;
@@ -62,3 +66,8 @@ pub use stats::RunStats;
 pub use tensor::{Tensor, TensorData};
 pub use text::{parse_module, print_graph, print_module};
 pub use verify::verify;
+
+/// docs/builder.md's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/builder.md")]
+pub struct BuilderDocDoctests;

@@ -66,6 +66,10 @@ pub struct CompiledFn {
     pub(crate) name: String,
     pub(crate) params: Vec<TensorType>,
     pub(crate) outputs: Vec<TensorType>,
+    /// The parameters' and outputs' names ([`adjoint_ir::Graph::input_names`],
+    /// [`adjoint_ir::Graph::output_names`]).
+    pub(crate) input_names: Vec<String>,
+    pub(crate) output_names: Vec<String>,
     /// Element counts of the parameters and outputs (checked every call).
     pub(crate) param_lens: Vec<usize>,
     pub(crate) output_lens: Vec<usize>,
@@ -152,6 +156,17 @@ impl CompiledFn {
     /// The output types, in order.
     pub fn output_types(&self) -> &[TensorType] {
         &self.outputs
+    }
+
+    /// The inputs' (parameters') names, in order.
+    pub fn input_names(&self) -> &[String] {
+        &self.input_names
+    }
+
+    /// The outputs' names, in order, as [`adjoint_ir::Graph::output_names`]
+    /// gives them for the compiled graph (`y`, `x_grad`, …).
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
     }
 
     /// The CLIF text of every generated function, if compiled with
@@ -241,10 +256,7 @@ impl CompiledFn {
     #[inline]
     pub fn call_f64(&self, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<()> {
         if !self.all_f64 {
-            return Err(Error::input(format!(
-                "@{}: call_f64 needs every input and output to be f64",
-                self.name
-            )));
+            return Err(self.not_all_f64());
         }
         self.check_count("inputs", inputs.len(), self.params.len())?;
         self.check_count("outputs", outputs.len(), self.outputs.len())?;
@@ -269,6 +281,25 @@ impl CompiledFn {
             },
             outputs,
         )
+    }
+
+    /// The error of `call_f64` on a function with a non-`f64` input or
+    /// output: names the first one, its position and dtype.
+    #[cold]
+    fn not_all_f64(&self) -> Error {
+        let side = |what: &str, names: &[String], tys: &[TensorType]| {
+            tys.iter().zip(names).enumerate().find_map(|(i, (t, n))| {
+                (t.dtype != DType::F64).then(|| format!("{what} {i} (%{n}) is {t}"))
+            })
+        };
+        let which = side("input", &self.input_names, &self.params)
+            .or_else(|| side("output", &self.output_names, &self.outputs))
+            .unwrap_or_default();
+        Error::input(format!(
+            "@{}: call_f64 needs every input and output to be f64, but {which}; \
+             use `call` with typed buffers or `run` with tensors",
+            self.name
+        ))
     }
 
     /// Builds the pointer tables (on the stack for up to 16 buffers) and
@@ -339,7 +370,7 @@ impl CompiledFn {
 
     /// Zeroed outputs, allocated fallibly within the memory budget (with
     /// the arena's bytes).
-    fn alloc_outputs(&self) -> Result<Vec<Tensor>> {
+    pub(crate) fn alloc_outputs(&self) -> Result<Vec<Tensor>> {
         let mut used = if self.heap_arena { self.arena_bytes } else { 0 };
         let mut outs = Vec::with_capacity(self.outputs.len());
         for (i, ty) in self.outputs.iter().enumerate() {
@@ -378,6 +409,11 @@ impl CompiledFn {
     /// Allocates the outputs, calls the function and returns them: the same
     /// signature as `adjoint_interp::eval`.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.run_refs(&inputs.iter().collect::<Vec<_>>())
+    }
+
+    /// [`CompiledFn::run`] on borrowed tensors.
+    pub(crate) fn run_refs(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
         self.check_count("inputs", inputs.len(), self.params.len())?;
         for (i, (t, ty)) in inputs.iter().zip(&self.params).enumerate() {
             if &t.ty() != ty {

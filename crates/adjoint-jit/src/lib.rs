@@ -33,6 +33,7 @@ mod control_flow;
 mod gemm_backend;
 mod kernel_ir;
 mod libcall;
+mod named;
 mod options;
 mod planner;
 mod pool;
@@ -44,6 +45,7 @@ mod vpow;
 
 pub use buffers::{BufMut, BufRef};
 pub use compiled::{CompileStats, CompiledFn};
+pub use named::{bind_by_name, Named};
 pub use options::{JitOptions, OptLevel, DEFAULT_MEMORY_BUDGET};
 
 use adjoint_ir::{verify, DType, Graph, Result};
@@ -158,6 +160,8 @@ pub(crate) fn compile_with(
     Ok(CompiledFn {
         entry,
         name: g.name().to_string(),
+        input_names: g.input_names(),
+        output_names: g.output_names(),
         param_lens: params.iter().map(|t| t.numel()).collect(),
         output_lens: outputs.iter().map(|t| t.numel()).collect(),
         params,
