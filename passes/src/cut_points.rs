@@ -178,7 +178,7 @@ fn differentiable(g: &Graph, n: NodeId) -> bool {
 /// `while`, the carries; for `cond`, the `then` branch's results).
 fn body_outputs_of(op: &Op) -> Option<&BodyRef> {
     match op {
-        Op::Scan { body, .. } | Op::While { body, .. } => Some(body),
+        Op::Scan { body, .. } | Op::While { body, .. } | Op::Revolve { body, .. } => Some(body),
         Op::Cond { then, .. } => Some(then),
         _ => None,
     }
@@ -318,7 +318,7 @@ fn loop_cost(g: &Graph, n: NodeId, live: &[bool], memo: &mut BodyMemo, depth: us
     let op = &g[n].op;
     if depth >= MAX_COST_DEPTH {
         let trips = match op {
-            Op::Scan { length, .. } => *length as u64,
+            Op::Scan { length, .. } | Op::Revolve { length, .. } => *length as u64,
             Op::While { max_trips, .. } => max_trips.map_or(UNBOUNDED_WHILE_TRIPS, |t| t as u64),
             _ => 1,
         };
@@ -359,6 +359,46 @@ fn loop_cost(g: &Graph, n: NodeId, live: &[bool], memo: &mut BodyMemo, depth: us
             Cost {
                 fma: c.fma.saturating_mul(trips),
                 forward_only: c.forward_only || (max_trips.is_none() && carries_live),
+            }
+        }
+        Op::Revolve {
+            body,
+            step,
+            state,
+            carry,
+            length,
+            snapshots,
+            masked,
+            ..
+        } => {
+            // Operands: [mask] states carries xs invariants; the step takes
+            // (states, xs, invariants), the body (carries, states, xs,
+            // invariants). The step runs forward_steps(n, S) times, the
+            // body n times.
+            let pm = usize::from(*masked);
+            let (k, c) = (*state, *carry);
+            let states = &live[pm..pm + k];
+            let carries = &live[pm + k..pm + k + c];
+            let rest = &live[pm + k + c..];
+            let step_live: Vec<bool> = states.iter().chain(rest).copied().collect();
+            let step_params = fixpoint(step, k, &step_live, memo, depth);
+            let (sc, _) = body_cost(step, &step_params, memo, depth);
+            let body_live: Vec<bool> = carries
+                .iter()
+                .chain(&step_params[..k])
+                .chain(rest)
+                .copied()
+                .collect();
+            let params = fixpoint(body, c, &body_live, memo, depth);
+            let (bc, _) = body_cost(body, &params, memo, depth);
+            let n = *length as u64;
+            let steps = adjoint_ir::revolve::forward_steps(n, *snapshots as u64);
+            Cost {
+                fma: sc
+                    .fma
+                    .saturating_mul(steps)
+                    .saturating_add(bc.fma.saturating_mul(n)),
+                forward_only: sc.forward_only || bc.forward_only,
             }
         }
         Op::Cond { then, els } => {

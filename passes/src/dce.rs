@@ -13,6 +13,9 @@
 //!   when it is used.
 //! - A scanned input or loop invariant (a branch operand of a `cond`) is
 //!   kept when a kept output (or a `while`'s condition) reads it.
+//! - A `revolve` keeps its carries and ys as a `scan` does, the states its
+//!   kept body reads and those its step needs to compute them (at least
+//!   one), and the scanned inputs and invariants either function reads.
 //!
 //! The pass runs in every body too ([`crate::nested`], outermost first).
 
@@ -174,6 +177,67 @@ fn prune_loop(g: &mut Graph, id: NodeId, used: &[bool], memo: &mut Memo) -> Resu
             let mut ops = vec![operands[0]];
             ops.extend(pick(&operands[1..], &keep_par));
             replace_loop(g, id, op, &ops, &renumber(used)).map(Some)
+        }
+        Op::Revolve {
+            body,
+            step,
+            state,
+            carry,
+            xs,
+            length,
+            snapshots,
+            masked,
+        } => {
+            let (k, c) = (state, carry);
+            let mut keep_out = used.to_vec();
+            let live = carry_fixpoint(&body, c, &mut keep_out);
+            // The states the kept body reads, and those the step needs to
+            // compute them (at least one: a revolve has a state).
+            let mut keep_state: Vec<bool> = body.params()[c..c + k]
+                .iter()
+                .map(|p| live.contains(p))
+                .collect();
+            if !keep_state.iter().any(|&b| b) {
+                keep_state[0] = true;
+            }
+            let live_step = carry_fixpoint(&step, k, &mut keep_state);
+            let rest = body.params().len() - c - k;
+            let keep_rest: Vec<bool> = (0..rest)
+                .map(|j| {
+                    live.contains(&body.params()[c + k + j])
+                        || live_step.contains(&step.params()[k + j])
+                })
+                .collect();
+            if keep_out.iter().all(|&b| b)
+                && keep_state.iter().all(|&b| b)
+                && keep_rest.iter().all(|&b| b)
+            {
+                return Ok(None);
+            }
+            let step_par: Vec<bool> = keep_state.iter().chain(&keep_rest).copied().collect();
+            let body_par: Vec<bool> = keep_out[..c]
+                .iter()
+                .chain(&keep_state)
+                .chain(&keep_rest)
+                .copied()
+                .collect();
+            let op = Op::Revolve {
+                body: restricted(memo, &body, &body_par, &keep_out)?,
+                step: restricted(memo, &step, &step_par, &keep_state)?,
+                state: keep_state.iter().filter(|&&b| b).count(),
+                carry: keep_out[..c].iter().filter(|&&b| b).count(),
+                xs: keep_rest[..xs].iter().filter(|&&b| b).count(),
+                length,
+                snapshots,
+                masked,
+            };
+            // Operands: [mask], states, carries, then xs and invariants.
+            let pm = usize::from(masked);
+            let mut ops = operands[..pm].to_vec();
+            ops.extend(pick(&operands[pm..pm + k], &keep_state));
+            ops.extend(pick(&operands[pm + k..pm + k + c], &keep_out[..c]));
+            ops.extend(pick(&operands[pm + k + c..], &keep_rest));
+            replace_loop(g, id, op, &ops, &renumber(&keep_out)).map(Some)
         }
         _ => Ok(None),
     }

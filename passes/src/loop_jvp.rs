@@ -186,6 +186,27 @@ fn operand_tangent(
     ts[i].materialize(g, &ty)
 }
 
+/// The tangent of operand `i`, transposed from `B ++ [N] ++ S` to
+/// `[N] ++ B ++ S` when it is a scanned input (`scanned`), so the loop
+/// scans its leading axis.
+fn scanned_tangent(
+    g: &mut Graph,
+    ops: &[NodeId],
+    ts: &[Lin],
+    i: usize,
+    batch: &[usize],
+    scanned: bool,
+) -> Result<NodeId> {
+    let t = operand_tangent(g, ops, ts, i, batch)?;
+    if !scanned {
+        return Ok(t);
+    }
+    let bk = batch.len();
+    let r = g.ty(t).shape.rank();
+    let perm = std::iter::once(bk).chain(0..bk).chain(bk + 1..r).collect();
+    emit::transpose(g, t, perm)
+}
+
 /// The fixpoint over carries: starting from the carries whose tangent is
 /// nonzero on entry (`nz[..k]`), adds the carries the body makes nonzero
 /// until nothing changes. Returns the extended body of the last round.
@@ -307,6 +328,7 @@ pub fn describe(g: &Graph, n: NodeId) -> String {
     let roles: &[&str] = match op {
         Op::While { .. } => &["body", "cond"],
         Op::Cond { .. } => &["then", "else"],
+        Op::Revolve { .. } => &["body", "step"],
         _ => &["body"],
     };
     let fns: Vec<String> = roles
@@ -357,6 +379,7 @@ pub fn jvp_multi(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Resul
             max_trips,
         } => while_loop(g, n, &ops, ts, nz, batch, (&cond, &body, carry, max_trips)),
         Op::Cond { then, els } => cond(g, n, &ops, ts, nz, batch, (&then, &els)),
+        Op::Revolve { .. } => revolve(g, n, &op, &ops, ts, nz, batch),
         other => Err(Error::pass(format!(
             "jvp: {} is not a multi-result op",
             other.name()
@@ -413,15 +436,7 @@ fn scan(
     let new_body = ext.finish(&[k, q], &keep, batch)?;
     let bk = batch.len();
     let operands = extended_operands(g, ops, &groups, &nz, |g, i| {
-        let t = operand_tangent(g, ops, ts, i, batch)?;
-        if (k..k + m).contains(&i) {
-            // B ++ [N] ++ S -> [N] ++ B ++ S: the loop scans the leading axis.
-            let r = g.ty(t).shape.rank();
-            let perm = std::iter::once(bk).chain(0..bk).chain(bk + 1..r).collect();
-            emit::transpose(g, t, perm)
-        } else {
-            Ok(t)
-        }
+        scanned_tangent(g, ops, ts, i, batch, (k..k + m).contains(&i))
     })?;
     let op = Op::Scan {
         body: BodyRef::new(new_body),
@@ -432,13 +447,30 @@ fn scan(
     };
     let remap: Vec<usize> = (0..k).chain((0..q).map(|j| k + kt + j)).collect();
     rewrite(g, n, op, &operands, &remap)?;
-    let mut out = project_tangents(g, n, k, &nz_c)?;
-    out.reserve(q);
-    let mut next = k + nz_c.iter().filter(|&&c| c).count() + q;
-    for &y in &nz_y {
+    let out = project_tangents(g, n, k, &nz_c)?;
+    let first = k + nz_c.iter().filter(|&&c| c).count() + q;
+    stacked_tangents(g, n, out, first, &nz_y, bk, &remap)
+}
+
+/// The tangents of a scan-like node `n` after its rewrite: `out` (the
+/// carries' tangents) followed by the stacked outputs' tangents, new
+/// projections of `n`'s results `first`, `first + 1`, … for the outputs
+/// with `nz_y` (transposed from `[N] ++ B ++ S` back to `B ++ [N] ++ S`
+/// under a batch prefix of rank `bk`), indexed by the rewritten node's
+/// results through `remap`.
+fn stacked_tangents(
+    g: &mut Graph,
+    n: NodeId,
+    mut out: Vec<Lin>,
+    first: usize,
+    nz_y: &[bool],
+    bk: usize,
+    remap: &[usize],
+) -> Result<Vec<Lin>> {
+    let mut next = first;
+    for &y in nz_y {
         out.push(if y {
             next += 1;
-            // [N] ++ B ++ S -> B ++ [N] ++ S.
             let t = project(g, n, next - 1)?;
             let r = g.ty(t).shape.rank();
             let perm = (1..=bk)
@@ -541,4 +573,103 @@ fn cond(
     let remap: Vec<usize> = (0..q).collect();
     rewrite(g, n, op, &operands, &remap)?;
     project_tangents(g, n, q, &keep)
+}
+
+/// `revolve` (see the module docs): a `revolve` of the extended step and
+/// body. The state tangents ride the forward recurrence (a fixpoint over
+/// the step), the carry tangents the reverse sweep (a fixpoint over the
+/// body, given the state tangents); `snapshots` is kept, so each snapshot
+/// now holds a state and its tangent.
+fn revolve(
+    g: &mut Graph,
+    n: NodeId,
+    op: &Op,
+    ops: &[NodeId],
+    ts: &[Lin],
+    nz: Vec<bool>,
+    batch: &[usize],
+) -> Result<Vec<Lin>> {
+    let Op::Revolve {
+        body,
+        step,
+        state: k,
+        carry: c,
+        xs: m,
+        length,
+        snapshots,
+        masked,
+    } = op.clone()
+    else {
+        return Err(Error::pass("jvp: not a revolve (internal)"));
+    };
+    // Operand layout: [mask] states carries xs invariants.
+    let pm = usize::from(masked);
+    let p = ops.len() - pm - k - c - m;
+    let q = body.outputs().len() - c;
+    let (s_r, b_r, x_r) = (pm..pm + k, pm + k..pm + k + c, pm + k + c..pm + k + c + m);
+    let mut nz_s: Vec<bool> = nz[s_r.clone()].to_vec();
+    let mut nz_b: Vec<bool> = nz[b_r.clone()].to_vec();
+    let mut nz_xi: Vec<bool> = nz[x_r.start..].to_vec();
+    let step_groups = [k, m, p];
+    let body_groups = [c, k, m, p];
+    let (ext_s, ext_b) = loop {
+        // The states' tangents: a fixpoint over the step.
+        let mut nzs: Vec<bool> = nz_s.iter().chain(&nz_xi).copied().collect();
+        let ext_s = carry_fixpoint(&step, &step_groups, &mut nzs, k, batch)?;
+        nz_s.copy_from_slice(&nzs[..k]);
+        // The carries' tangents, given the states': a fixpoint over the body.
+        let mut nzb: Vec<bool> = nz_b.iter().chain(&nz_s).chain(&nz_xi).copied().collect();
+        let ext_b = carry_fixpoint(&body, &body_groups, &mut nzb, c, batch)?;
+        nz_b.copy_from_slice(&nzb[..c]);
+        // Scanned inputs and invariants whose tangent neither reads.
+        let mut dropped = false;
+        for (j, z) in nz_xi.iter_mut().enumerate() {
+            let read = |e: &Extended, i: usize| {
+                e.tangent_params[i]
+                    .is_some_and(|t| e.g.use_count(t) > 0 || e.tans.contains(&Lin::Val(t)))
+            };
+            if *z && !read(&ext_s, k + j) && !read(&ext_b, c + k + j) {
+                *z = false;
+                dropped = true;
+            }
+        }
+        if !dropped {
+            break (ext_s, ext_b);
+        }
+    };
+    let nz_y: Vec<bool> = (0..q).map(|j| !ext_b.tans[c + j].is_zero()).collect();
+    let kb = nz_b.iter().filter(|&&b| b).count();
+    if kb == 0 && !nz_y.iter().any(|&b| b) {
+        return Ok(vec![Lin::Zero; c + q]);
+    }
+    let ks = nz_s.iter().filter(|&&b| b).count();
+    let mt = nz_xi[..m].iter().filter(|&&b| b).count();
+    let new_step = ext_s.finish(&[k], &nz_s, batch)?;
+    let mut keep = nz_b.clone();
+    keep.extend_from_slice(&nz_y);
+    let new_body = ext_b.finish(&[c, q], &keep, batch)?;
+    // Operands: [mask], then states, carries, xs and invariants, each group
+    // followed by its members' nonzero tangents.
+    let mut nz_ops = vec![false; pm];
+    nz_ops.extend_from_slice(&nz_s);
+    nz_ops.extend_from_slice(&nz_b);
+    nz_ops.extend_from_slice(&nz_xi);
+    let bk = batch.len();
+    let operands = extended_operands(g, ops, &[pm, k, c, m, p], &nz_ops, |g, i| {
+        scanned_tangent(g, ops, ts, i, batch, x_r.contains(&i))
+    })?;
+    let new_op = Op::Revolve {
+        body: BodyRef::new(new_body),
+        step: BodyRef::new(new_step),
+        state: k + ks,
+        carry: c + kb,
+        xs: m + mt,
+        length,
+        snapshots,
+        masked,
+    };
+    let remap: Vec<usize> = (0..c).chain((0..q).map(|j| c + kb + j)).collect();
+    rewrite(g, n, new_op, &operands, &remap)?;
+    let out = project_tangents(g, n, c, &nz_b)?;
+    stacked_tangents(g, n, out, c + kb + q, &nz_y, bk, &remap)
 }

@@ -112,6 +112,17 @@
 //!   interpreter does not invent a limit. Give `max_trips` to bound it.
 //! - **`cond`**: only the branch the predicate chooses is evaluated: a NaN,
 //!   an error or the memory of the other branch has no effect.
+//! - **`revolve`** (the checkpointed reverse scan that reverse mode emits
+//!   under a memory budget): with `n` trips (the length, or the leading
+//!   `true`s of the mask), `s_{t+1} = step(s_t, x_t, k)`, and from
+//!   `b = b0`, for `t = n-1 … 0`, `(b, y_t) = body(b, s_t, x_t, k)`. The
+//!   interpreter follows [`adjoint_ir::revolve::Schedule`] action by
+//!   action: it holds at most `snapshots` states (`s_0`, the operand, is
+//!   shared, not copied) and runs `step` exactly
+//!   [`forward_steps`](adjoint_ir::revolve::forward_steps)`(n, snapshots)`
+//!   times. The stacked outputs are allocated once, zero-filled, so rows
+//!   `t >= n` are `+0` (or `false`). The results do not depend on
+//!   `snapshots`, bit for bit.
 //!
 //! A multi-result node's value is a tuple of reference-counted tensors;
 //! each `project` node shares its result without copying, and the tuple
@@ -145,7 +156,10 @@
 //!   body's peak; a `scan` its results (carries and stacked outputs), one
 //!   slice of each scanned input and one body peak; a `while` (whose trip
 //!   count is unknown, but each trip frees the last one's memory) its
-//!   carries plus the larger of its predicate's and its body's peaks. A
+//!   carries plus the larger of its predicate's and its body's peaks; a
+//!   `revolve` its results, one slice of each scanned input,
+//!   `min(snapshots, length)` states (the snapshots above `s_0` and the
+//!   current state) and the larger of its step's and its body's peaks. A
 //!   `cond` needs its results; the branch that is taken is checked when it
 //!   is chosen, before it runs, against the budget less what the enclosing
 //!   frames hold, so the untaken branch costs nothing. A program whose
@@ -158,9 +172,16 @@
 //! Every buffer is also allocated fallibly (`try_reserve`): an allocation
 //! the allocator refuses within the budget is an error naming the op and
 //! the byte size, never an abort.
+//!
+//! ## Measurements
+//!
+//! [`eval_with_stats`] also returns what the call cost, measured as it
+//! ran ([`RunStats`], reported by `adjoint run --stats`): the peak bytes of
+//! the tensors the interpreter held and the number of runs of each loop's
+//! or conditional's function.
 #![warn(missing_docs)]
 
-use adjoint_ir::{infer_type, CustomRef, Error, Graph, Op, Result, Tensor, TensorType};
+use adjoint_ir::{infer_type, CustomRef, Error, Graph, Op, Result, RunStats, Tensor, TensorType};
 
 // The two dispatch macros are textually scoped: they are visible in the
 // modules declared below them.
@@ -216,8 +237,10 @@ mod loops;
 mod math_mode;
 mod matmul;
 mod memory;
+mod meter;
 mod options;
 mod reduce;
+mod revolve;
 pub mod scalar;
 mod schedule;
 mod shape_ops;
@@ -252,7 +275,48 @@ pub fn eval(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// types and checked against `opts`: a program over either limit is an
 /// error naming the node, and nothing is allocated.
 pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec<Tensor>> {
+    eval_with_stats(g, inputs, opts).map(|(outs, _)| outs)
+}
+
+/// [`eval_with`], and what the evaluation cost, measured as it ran (not
+/// predicted from the types):
+///
+/// - [`RunStats::working_bytes`]: the most bytes held at once by the
+///   tensors the interpreter creates: the values it computes (each from
+///   the moment its kernel allocates it until its last use; the outputs to
+///   the end), the kernels' scratch buffers (a reduction's rearranged
+///   operand, `matmul`'s transposed right matrix and batch offsets), loop
+///   carries, the slices of scanned inputs, stacked outputs (from their
+///   allocation, before the first iteration), `revolve`'s snapshots and
+///   current state, and the copies made when an input, a constant or a
+///   repeated value is returned as an output. A value shared by several
+///   frames or results counts once. The caller's inputs and the program's
+///   constants are not counted; nor are the interpreter's bookkeeping
+///   (schedules, frames) and the small index vectors of shape ops.
+/// - [`RunStats::body_evals`]: for each function run by a `scan` (`body`),
+///   a `while` (`cond` and `body`, each run counted), a `cond` (the taken
+///   branch) or a `revolve` (`step` and `body`, recomputations included),
+///   by function name, the number of runs; a function serving several
+///   loops sums them. Custom-op calls are not counted.
+///
+/// ```
+/// use adjoint_interp::{eval_with_stats, EvalOptions};
+/// use adjoint_ir::{GraphBuilder, Tensor, TensorType};
+/// let b = GraphBuilder::new("f");
+/// let x = b.param("x", TensorType::f64([1000]));
+/// let g = b.build(&[x.sin().cos()]).unwrap();
+/// let x = Tensor::from_f64([1000], vec![0.5; 1000]).unwrap();
+/// let (_, stats) = eval_with_stats(&g, &[x], &EvalOptions::default()).unwrap();
+/// // `sin x` is held while `cos` computes its result: 2 × 8000 bytes.
+/// assert_eq!(stats.working_bytes, 16_000);
+/// ```
+pub fn eval_with_stats(
+    g: &Graph,
+    inputs: &[Tensor],
+    opts: &EvalOptions,
+) -> Result<(Vec<Tensor>, RunStats)> {
     let _mode = math_mode::enter(opts.math);
+    let session = meter::Session::start();
     let refs: Vec<&Tensor> = inputs.iter().collect();
     check_inputs(g, &refs)?;
     let all = schedule::build(g)?;
@@ -263,10 +327,18 @@ pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec
         &all,
         opts.max_working_bytes,
     )?;
-    outs.into_iter()
-        .enumerate()
-        .map(|(i, v)| v.into_tensor(&format!("@{}: output {i}", g.name())))
-        .collect()
+    // The copies handed over count until the call returns.
+    let mut copies = Vec::new();
+    let mut result = Vec::with_capacity(outs.len());
+    for (i, v) in outs.into_iter().enumerate() {
+        if v.copies() {
+            copies.push(meter::Ticket::new(meter::tensor_bytes(v.get())));
+        }
+        result.push(v.into_tensor(&format!("@{}: output {i}", g.name()))?);
+    }
+    let stats = session.stats();
+    drop(copies);
+    Ok((result, stats))
 }
 
 fn types_list(tys: impl Iterator<Item = String>) -> String {

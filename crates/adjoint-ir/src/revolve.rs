@@ -166,6 +166,14 @@ impl Schedule {
         }
     }
 
+    /// The heap bytes the schedule holds now (the capacity of its two
+    /// stacks, `O(c + r)` entries), for engines that report the memory a
+    /// call used. It never shrinks while the schedule runs.
+    pub fn heap_bytes(&self) -> usize {
+        self.tasks.capacity() * std::mem::size_of::<Task>()
+            + self.pending.capacity() * std::mem::size_of::<Action>()
+    }
+
     fn expand(&mut self, task: Task) {
         match task {
             Task::Drop => self.pending.push(Action::Drop),

@@ -182,13 +182,7 @@ impl Builder<'_> {
                 Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
                     self.control_node(id, pos)?
                 }
-                Op::Revolve { .. } => {
-                    return Err(jit_err(
-                        g,
-                        id,
-                        "revolve is not supported by the JIT yet (run it on the interpreter)",
-                    ))
-                }
+                Op::Revolve { .. } => self.revolve_node(id, pos)?,
                 // Planned with its loop node (the loop's result buffer).
                 Op::Project { .. } => {}
                 Op::Unary(_)
