@@ -965,17 +965,17 @@ const REVOLVE_MASKED: &str = "func @fwd(%s: f64) -> f64 {\n  %two = const 2 : f6
 const REVOLVE_MASKED_UNROLLED: &str = "func @main(%m: bool[5], %s0: f64, %b0: f64) -> (f64, f64[5]) {\n  %two = const 2 : f64\n  %s1 = mul %s0, %two\n  %y1 = mul %b0, %s1\n  %b1 = add %b0, %s1\n  %y0 = mul %b1, %s0\n  %b = add %b1, %s0\n  %r0 = reshape %y0 shape=[1]\n  %r1 = reshape %y1 shape=[1]\n  %c = concat %r0, %r1 axis=0\n  %ys = pad %c lo=[0] hi=[3]\n  return %b, %ys\n}\n";
 
 /// `revolve` exported as a forward and a reverse `while` agrees, on both
-/// engines, with its meaning written as scans (or unrolled, for the
-/// masked form) on the interpreter, which does not run `revolve` itself
-/// yet.
+/// engines, with the interpreter; the interpreter's `revolve` equals its
+/// meaning written as scans (or unrolled, for the masked form) bit for
+/// bit. Also the gradient of the scan RNN under a snapshot budget
+/// (`grad{snapshots=2}` reverses the loop with a `revolve`).
 #[test]
-fn revolve_agrees_with_its_scan_form() {
+fn revolve_agrees_with_the_interpreter() {
     let g = text_program(REVOLVE, "");
     let oracle = text_program(REVOLVE_AS_SCANS, "");
     let inputs = inputs_for(&g);
-    same_once_the_interpreter_runs_revolve(&g, &oracle, &inputs);
-    let mlir = export(&g).unwrap();
-    let a = check("revolve", &oracle, &mlir, &inputs);
+    same_as_oracle(&g, &oracle, &inputs);
+    let a = check_export("revolve", &g, &inputs);
     let g = text_program(REVOLVE_MASKED, "");
     let oracle = text_program(REVOLVE_MASKED_UNROLLED, "");
     let inputs = vec![
@@ -987,29 +987,34 @@ fn revolve_agrees_with_its_scan_form() {
     let want = interp::eval(&oracle, &inputs).unwrap();
     assert_eq!(want[0].to_f64_vec(), [5.0]);
     assert_eq!(want[1].to_f64_vec(), [5.25, 1.5, 0.0, 0.0, 0.0]);
-    same_once_the_interpreter_runs_revolve(&g, &oracle, &inputs);
-    let mlir = export(&g).unwrap();
-    let b = check("revolve_masked", &oracle, &mlir, &inputs);
-    xla_all([a, b]);
+    same_as_oracle(&g, &oracle, &inputs);
+    let b = check_export("revolve_masked", &g, &inputs);
+    let g = text_program(RNN, "grad{snapshots=2},simplify,cse,dce");
+    assert!(
+        adjoint::ir::print_graph(&g).contains("revolve"),
+        "grad{{snapshots=2}} no longer emits revolve"
+    );
+    let small: Vec<Tensor> = inputs_for(&g)
+        .iter()
+        .map(|t| {
+            let v: Vec<f64> = t.to_f64_vec().iter().map(|x| 0.2 * x).collect();
+            Tensor::from_f64_as(&t.ty(), &v).unwrap()
+        })
+        .collect();
+    let c = check_export("rnn_grad_snapshots2", &g, &small);
+    xla_all([a, b, c]);
 }
 
-/// When the interpreter runs `revolve` (issue 14, not yet on main when this
-/// test was written), its results must equal the oracle's bit for bit;
-/// until then this says so and the oracle stands in.
-fn same_once_the_interpreter_runs_revolve(g: &Graph, oracle: &Graph, inputs: &[Tensor]) {
-    match interp::eval(g, inputs) {
-        Ok(got) => {
-            let want = interp::eval(oracle, inputs).unwrap();
-            for (a, b) in got.iter().zip(&want) {
-                let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
-                assert!(
-                    a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "interpreter: revolve {a:?} != its scan form {b:?}"
-                );
-            }
-        }
-        Err(e) => eprintln!(
-            "export_e2e: the interpreter does not run revolve ({e}); its scan form is the oracle"
-        ),
+/// The interpreter's `revolve` equals `oracle` (its meaning without
+/// `revolve`) bit for bit.
+fn same_as_oracle(g: &Graph, oracle: &Graph, inputs: &[Tensor]) {
+    let got = interp::eval(g, inputs).unwrap();
+    let want = interp::eval(oracle, inputs).unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "interpreter: revolve {a:?} != its scan form {b:?}"
+        );
     }
 }
