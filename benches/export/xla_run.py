@@ -4,12 +4,14 @@
     python xla_run.py --jobs FILE
 
 writes OUT_PREFIX0.npy, OUT_PREFIX1.npy, ... (one file per result, full
-precision). With --jobs, FILE holds one job per line, its fields
+precision) and OUT_PREFIXtime.txt: the seconds of compile_and_load and of
+execute (with the copy of the results to host), one line. With --jobs, FILE holds one job per line, its fields
 (MODULE.mlir, OUT_PREFIX, inputs) separated by tabs; a job that fails is
 reported on stderr and the others still run (exit 1 at the end). Used by tests/export_e2e.rs when ADJOINT_JAX_PYTHON is set.
 x64 is enabled, or f64 inputs would arrive as f32.
 """
 import sys
+import time
 
 import jax
 
@@ -23,11 +25,17 @@ def run_one(backend, module, prefix, inputs):
     with open(module) as f:
         text = f.read()
     devices = backend.local_devices()[:1]
+    t0 = time.perf_counter()
     exe = backend.compile_and_load(text, devices)
+    t1 = time.perf_counter()
     args = [jax.device_put(np.load(p), devices[0]) for p in inputs]
-    outs = exe.execute(args)
+    t2 = time.perf_counter()
+    outs = [np.asarray(o) for o in exe.execute(args)]
+    t3 = time.perf_counter()
     for i, o in enumerate(outs):
-        np.save(f"{prefix}{i}.npy", np.asarray(o))
+        np.save(f"{prefix}{i}.npy", o)
+    with open(f"{prefix}time.txt", "w") as f:
+        f.write(f"{t1 - t0:.6f} {t3 - t2:.6f}\n")
 
 
 def main(argv):

@@ -5,6 +5,7 @@
 //! pipe on standard output (`| head`) is a quiet exit with status 0, any
 //! other failed write an error (status 1).
 
+mod argfile;
 mod output;
 mod stats;
 
@@ -97,6 +98,7 @@ enum Cmd {
         /// nested exactly like the parameter's shape or a flat row-major
         /// list of all its elements; `"NaN"`, `"inf"` and `"-inf"` as
         /// strings. A number too large for the dtype is an error.
+        /// `NAME=@FILE` reads the value from FILE.
         #[arg(long = "arg", value_name = "NAME=VALUE")]
         args: Vec<String>,
         /// The engine. A program the JIT cannot compile yet (loops, before
@@ -300,7 +302,7 @@ fn parse_inputs(g: &Graph, args: &[String]) -> Result<Vec<Tensor>> {
         })?;
         let index = g.params().iter().position(|&q| q == p).unwrap_or(0);
         let ty = g.ty(p);
-        let v = parse_arg(value)
+        let v = parse_arg(&argfile::value_text(name, value)?)
             .and_then(|v| arg_to_tensor(&v, ty))
             .map_err(|e| e.context(format!("--arg {name} ({ty})")))?;
         if given[index].replace(v).is_some() {

@@ -1,15 +1,16 @@
 //! Loops and conditionals: `scan` and `while` become `stablehlo.while`
 //! (with an `i64` trip counter in the state), `cond` becomes
-//! `stablehlo.if`. Bodies are emitted inline into the regions.
+//! `stablehlo.if`, `revolve` a pair of `stablehlo.while` (see
+//! [`crate::revolve`]). Bodies are emitted inline into the regions.
 
 use crate::emit::Emitter;
 use crate::types::ty;
 use adjoint_ir::{Graph, NodeId, Op, Result, TensorType};
 
-const I64: &str = "tensor<i64>";
+pub(crate) const I64: &str = "tensor<i64>";
 
 /// The names of an op's `n` results: `%r` for one, `%r#0 …` for more.
-fn results(r: &str, n: usize) -> Vec<String> {
+pub(crate) fn results(r: &str, n: usize) -> Vec<String> {
     if n == 1 {
         vec![r.to_string()]
     } else {
@@ -18,7 +19,7 @@ fn results(r: &str, n: usize) -> Vec<String> {
 }
 
 /// `%r` or `%r:n`.
-fn lhs(r: &str, n: usize) -> String {
+pub(crate) fn lhs(r: &str, n: usize) -> String {
     if n == 1 {
         r.to_string()
     } else {
@@ -27,7 +28,7 @@ fn lhs(r: &str, n: usize) -> String {
 }
 
 /// Opens a block with fresh arguments of the given types; returns them.
-fn block(em: &mut Emitter, tys: &[String]) -> Vec<String> {
+pub(crate) fn block(em: &mut Emitter, tys: &[String]) -> Vec<String> {
     let names: Vec<String> = tys.iter().map(|_| em.fresh()).collect();
     let sig: Vec<String> = names
         .iter()
@@ -40,7 +41,7 @@ fn block(em: &mut Emitter, tys: &[String]) -> Vec<String> {
 }
 
 /// Closes a block with `stablehlo.return`.
-fn ret(em: &mut Emitter, vals: &[String], tys: &[String]) {
+pub(crate) fn ret(em: &mut Emitter, vals: &[String], tys: &[String]) {
     em.line(&format!(
         "\"stablehlo.return\"({}) : ({}) -> ()",
         vals.join(", "),
@@ -50,7 +51,7 @@ fn ret(em: &mut Emitter, vals: &[String], tys: &[String]) {
 }
 
 /// `a < b` on `i64` scalars.
-fn lt(em: &mut Emitter, a: &str, b: &str) -> String {
+pub(crate) fn lt(em: &mut Emitter, a: &str, b: &str) -> String {
     em.raw(
         "compare",
         &[(a, I64), (b, I64)],
@@ -60,12 +61,62 @@ fn lt(em: &mut Emitter, a: &str, b: &str) -> String {
 }
 
 /// `i + 1` on an `i64` scalar.
-fn incr(em: &mut Emitter, i: &str) -> String {
+pub(crate) fn incr(em: &mut Emitter, i: &str) -> String {
     let one = em.index_const(1);
     em.raw("add", &[(i, I64), (&one, I64)], "", I64)
 }
 
-/// Lowers a `scan`, `while` or `cond` node; returns one name per result.
+/// Row `idx` of the stacked `buf: t[N, …]`, as a `t[…]`: `dynamic_slice`
+/// then `reshape`. `zero` is an `i64` zero for the other start indices.
+pub(crate) fn read_row(
+    em: &mut Emitter,
+    buf: &str,
+    t: &TensorType,
+    idx: &str,
+    zero: &str,
+) -> String {
+    let dims = t.shape.dims();
+    let mut sizes = vec![1];
+    sizes.extend(&dims[1..]);
+    let bty = ty(t);
+    let mut sargs = vec![(buf, bty.as_str()), (idx, I64)];
+    sargs.extend(std::iter::repeat_n((zero, I64), dims.len() - 1));
+    let one_t = TensorType::new(t.dtype, sizes.clone());
+    let s = em.raw(
+        "dynamic_slice",
+        &sargs,
+        &format!("slice_sizes = {}", crate::types::arr(&sizes)),
+        &ty(&one_t),
+    );
+    let el = TensorType::new(t.dtype, dims[1..].to_vec());
+    em.op("reshape", &[(&s, &one_t)], "", &el)
+}
+
+/// `buf: t[N, …]` with row `idx` replaced by `val: t[…]`: `reshape` then
+/// `dynamic_update_slice`.
+pub(crate) fn write_row(
+    em: &mut Emitter,
+    buf: &str,
+    t: &TensorType,
+    val: &str,
+    idx: &str,
+    zero: &str,
+) -> String {
+    let dims = t.shape.dims();
+    let mut one = vec![1];
+    one.extend(&dims[1..]);
+    let one_t = TensorType::new(t.dtype, one);
+    let yt = TensorType::new(t.dtype, dims[1..].to_vec());
+    let y1 = em.op("reshape", &[(val, &yt)], "", &one_t);
+    let bty = ty(t);
+    let oty = ty(&one_t);
+    let mut uargs = vec![(buf, bty.as_str()), (y1.as_str(), oty.as_str()), (idx, I64)];
+    uargs.extend(std::iter::repeat_n((zero, I64), dims.len() - 1));
+    em.raw("dynamic_update_slice", &uargs, "", &bty)
+}
+
+/// Lowers a `scan`, `while`, `revolve` or `cond` node; returns one name per
+/// result.
 pub(crate) fn lower(
     em: &mut Emitter,
     g: &Graph,
@@ -129,6 +180,30 @@ pub(crate) fn lower(
             ));
             Ok(results(&r, n))
         }
+        Op::Revolve {
+            body,
+            step,
+            state,
+            carry,
+            xs,
+            length,
+            masked,
+            ..
+        } => crate::revolve::lower(
+            em,
+            &crate::revolve::Revolve {
+                step: step.graph(),
+                body: body.graph(),
+                state: *state,
+                carry: *carry,
+                xs: *xs,
+                length: *length,
+                masked: *masked,
+            },
+            ops,
+            &in_tys,
+            &out_tys,
+        ),
         op => Err(adjoint_ir::Error::new(
             adjoint_ir::ErrorKind::Verify,
             format!(
@@ -200,24 +275,8 @@ fn scan(
     let nops = in_tys.len();
     let mut args: Vec<String> = a[1..1 + carry].to_vec();
     for k in 0..xs {
-        let xt = &in_tys[carry + k];
-        let dims = xt.shape.dims();
-        let mut sizes = vec![1];
-        sizes.extend(&dims[1..]);
-        let mut idxs = vec![(idx.as_str(), I64)];
-        idxs.extend(std::iter::repeat_n((zero.as_str(), I64), dims.len() - 1));
-        let xty = ty(xt);
-        let mut sargs = vec![(a[1 + carry + k].as_str(), xty.as_str())];
-        sargs.extend(idxs);
-        let one_t = TensorType::new(xt.dtype, sizes.clone());
-        let s = em.raw(
-            "dynamic_slice",
-            &sargs,
-            &format!("slice_sizes = {}", crate::types::arr(&sizes)),
-            &ty(&one_t),
-        );
-        let el = TensorType::new(xt.dtype, dims[1..].to_vec());
-        args.push(em.op("reshape", &[(&s, &one_t)], "", &el));
+        let x = read_row(em, &a[1 + carry + k], &in_tys[carry + k], &idx, &zero);
+        args.push(x);
     }
     args.extend(a[1 + carry + xs..1 + nops].iter().cloned());
     let outs = em.graph(body, &args)?;
@@ -226,21 +285,7 @@ fn scan(
     next.extend(a[1 + carry..1 + nops].iter().cloned());
     for (k, t) in ys_tys.iter().enumerate() {
         let buf = &a[1 + nops + k];
-        let dims = t.shape.dims();
-        let mut one = vec![1];
-        one.extend(&dims[1..]);
-        let one_t = TensorType::new(t.dtype, one);
-        let yt = TensorType::new(t.dtype, dims[1..].to_vec());
-        let y1 = em.op("reshape", &[(&outs[carry + k], &yt)], "", &one_t);
-        let bty = ty(t);
-        let oty = ty(&one_t);
-        let mut uargs = vec![
-            (buf.as_str(), bty.as_str()),
-            (y1.as_str(), oty.as_str()),
-            (idx.as_str(), I64),
-        ];
-        uargs.extend(std::iter::repeat_n((zero.as_str(), I64), dims.len() - 1));
-        next.push(em.raw("dynamic_update_slice", &uargs, "", &bty));
+        next.push(write_row(em, buf, t, &outs[carry + k], &idx, &zero));
     }
     ret(em, &next, &stys);
     em.line(&format!(

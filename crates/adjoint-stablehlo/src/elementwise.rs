@@ -79,16 +79,25 @@ pub(crate) fn logical(em: &mut Emitter, l: LogicalOp, args: &[Arg], res: &Tensor
     em.op(name, args, "", res)
 }
 
-/// `pow(x, y)` with the contract's special cases made explicit, since
-/// engines differ there (IREE 3.13 gives NaN for all of them):
-/// `pow(x, ±0) = 1` (NaN `x` included), `pow(1, y) = 1` (NaN `y`
-/// included), and a negative base with an integer exponent is
-/// `±|x|^y`, negative exactly when `y` is odd.
+/// `pow(x, y)` with the contract's special cases (C99 Annex F) made
+/// explicit, since engines differ there (IREE 3.13 gives NaN or a wrong
+/// sign for each of them):
+/// - `pow(x, ±0) = 1` (NaN `x` included), `pow(1, y) = 1` (NaN `y`
+///   included);
+/// - a base with the sign bit set (`-0` included) and an integer exponent
+///   (`±inf` counts as an even integer) is `±|x|^y`, negative exactly when
+///   `y` is odd, with `|x|^y = 1` for `|x| = 1` (`pow(-1, ±inf) = 1`);
+/// - `pow(-inf, y)` and `pow(-0, y)` for a non-integer `y` are `|x|^y`.
 pub(crate) fn pow(em: &mut Emitter, x: Arg, y: Arg, res: &TensorType) -> String {
     let b = res.with_dtype(adjoint_ir::DType::Bool);
+    let one = em.splat(res, 1.0);
+    let zero = em.splat(res, 0.0);
     let p = em.op("power", &[x, y], "", res);
     let ax = em.op("abs", &[x], "", res);
     let a = em.op("power", &[(&ax, res), y], "", res);
+    // |x| = 1: |x|^y = 1 (IREE: NaN for y = ±inf).
+    let ax1 = cmp(em, "EQ", (&ax, res), (&one, res), &b);
+    let a = em.op("select", &[(&ax1, &b), (&one, res), (&a, res)], "", res);
     let na = em.op("negate", &[(&a, res)], "", res);
     // y is an integer: floor(y) == y (true for ±inf, where |x|^y is right).
     let fy = em.op("floor", &[y], "", res);
@@ -97,11 +106,20 @@ pub(crate) fn pow(em: &mut Emitter, x: Arg, y: Arg, res: &TensorType) -> String 
     let two = em.splat(res, 2.0);
     let rem = em.op("remainder", &[y, (&two, res)], "", res);
     let arem = em.op("abs", &[(&rem, res)], "", res);
-    let one = em.splat(res, 1.0);
     let odd = cmp(em, "EQ", (&arem, res), (&one, res), &b);
-    let zero = em.splat(res, 0.0);
-    let neg = cmp(em, "LT", x, (&zero, res), &b);
-    let negint = em.op("and", &[(&neg, &b), (&isint, &b)], "", &b);
+    // The sign bit: x < 0, or 1/x < 0 (x = -0).
+    let lt0 = cmp(em, "LT", x, (&zero, res), &b);
+    let inv = em.op("divide", &[(&one, res), x], "", res);
+    let inv0 = cmp(em, "LT", (&inv, res), (&zero, res), &b);
+    let neg = em.op("or", &[(&lt0, &b), (&inv0, &b)], "", &b);
+    // -inf and -0 take |x|^y for every y; other negatives for integers.
+    let fin = cmp(em, "GT", (&ax, res), (&zero, res), &b);
+    let inf = em.splat(res, f64::INFINITY);
+    let finite = cmp(em, "LT", (&ax, res), (&inf, res), &b);
+    let ordinary = em.op("and", &[(&fin, &b), (&finite, &b)], "", &b);
+    let special = em.op("not", &[(&ordinary, &b)], "", &b);
+    let whole = em.op("or", &[(&isint, &b), (&special, &b)], "", &b);
+    let negint = em.op("and", &[(&neg, &b), (&whole, &b)], "", &b);
     let signed = em.op("select", &[(&odd, &b), (&na, res), (&a, res)], "", res);
     let v = em.op(
         "select",

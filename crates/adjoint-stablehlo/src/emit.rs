@@ -174,7 +174,7 @@ impl Emitter {
                     let src = g.operands(id)[0];
                     vec![vals[&src][*index].clone()]
                 }
-                Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+                Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Revolve { .. } => {
                     crate::control::lower(self, g, id, &ops)?
                 }
                 _ => vec![self.node(g, id, &ops)?],

@@ -7,7 +7,8 @@
 //! Ops are printed in MLIR's generic form, SSA values are numbered (`%0`,
 //! `%1`, …) and adjoint's own value names are kept in `loc("…")`. Float
 //! constants are written as hex bit patterns. Custom ops are inlined;
-//! loops and conditionals become `stablehlo.while` and `stablehlo.if`.
+//! loops and conditionals become `stablehlo.while` and `stablehlo.if`
+//! (`revolve`: a forward `while` that keeps every state, then a reverse one).
 //! See docs/export.md for the op-by-op mapping and what is not bit for bit.
 //!
 //! ```
@@ -27,6 +28,7 @@ mod elementwise;
 mod emit;
 mod matmul;
 mod reduce;
+mod revolve;
 mod shape_ops;
 mod types;
 

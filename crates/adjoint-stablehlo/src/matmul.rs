@@ -28,8 +28,14 @@ fn to_shape(
     (name, cur)
 }
 
-/// numpy `matmul(a, b)` with result type `res`.
+/// numpy `matmul(a, b)` with result type `res`. An operand without
+/// elements (an empty inner dimension, or an empty result) gives the zero
+/// constant of `res`: IREE 3.13 crashes compiling a `dot_general` over an
+/// empty contraction.
 pub(crate) fn matmul(em: &mut Emitter, a: Arg, b: Arg, res: &TensorType) -> String {
+    if a.1.numel() == 0 || b.1.numel() == 0 {
+        return em.splat(res, 0.0);
+    }
     let ad = a.1.shape.dims();
     let bd = b.1.shape.dims();
     let a2: Vec<usize> = if ad.len() == 1 {

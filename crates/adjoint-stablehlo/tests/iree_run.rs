@@ -70,14 +70,18 @@ fn iree_runs_exported_modules_with_hand_derived_results() {
         return;
     };
     // pow(NaN,0)=1, pow(0,0)=1, pow(1,NaN)=1, (-2)^3=-8, (-2)^2=4,
-    // (-2)^0.5=NaN, 2^3=8.
+    // (-2)^0.5=NaN, 2^3=8, pow(-1,inf)=1, pow(-0,-1)=-inf, pow(-0,3)=-0,
+    // pow(-inf,0.5)=inf.
     let out = run(
         &bin,
         "pow",
-        "func @f(%a: f64[7], %b: f64[7]) -> f64[7] {\n  %p = pow %a, %b\n  return %p\n}\n",
-        &["7xf64=nan 0 1 -2 -2 -2 2", "7xf64=0 0 nan 3 2 0.5 3"],
+        "func @f(%a: f64[11], %b: f64[11]) -> f64[11] {\n  %p = pow %a, %b\n  return %p\n}\n",
+        &[
+            "11xf64=nan 0 1 -2 -2 -2 2 -1 -0 -0 -inf",
+            "11xf64=0 0 nan 3 2 0.5 3 inf -1 3 0.5",
+        ],
     );
-    assert_eq!(out, ["7xf64=1 1 1 -8 4 NAN 8"]);
+    assert_eq!(out, ["11xf64=1 1 1 -8 4 NAN 8 1 -INF -0 INF"]);
 
     // c' = (c + x0 + x1) * k, y = c' * x, from c = -2, k = 1.5, over rows
     // [1,2], [3,4], [5,6] (forward) and [5,6], [3,4], [1,2] (reverse);
