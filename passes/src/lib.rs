@@ -46,6 +46,7 @@ mod manager;
 pub mod nested;
 mod pipeline;
 mod registry;
+pub mod remat;
 pub mod reverse;
 pub mod rules;
 pub mod simplify;
