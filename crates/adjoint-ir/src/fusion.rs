@@ -137,6 +137,14 @@ struct RegionInfo {
     shape: Shape,
     axes: Option<Vec<usize>>,
     members: usize,
+    /// Whether an opaque node (a `matmul`, a call, a loop, …) has read a
+    /// value of the region. A sealed region takes no more members: a node
+    /// that comes after such a consumer in the order (the backward part of
+    /// a gradient reading forward values, a recomputed clone) is computed
+    /// with its own consumers instead of being hoisted into the earlier
+    /// loop, whose stored results would then live across everything in
+    /// between.
+    sealed: bool,
 }
 
 /// Assigns a fusion region to every elementwise op and reduction of `g`,
@@ -194,7 +202,17 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 dep.insert(id, -1);
                 continue;
             }
-            Role::View | Role::Opaque => {
+            Role::View => {
+                dep.insert(id, max_dep);
+                continue;
+            }
+            Role::Opaque => {
+                // The regions it reads are sealed (see `RegionInfo::sealed`).
+                for o in &operands {
+                    if let Some(&d) = dep.get(o).filter(|&&d| d >= 0) {
+                        regions[d as usize].sealed = true;
+                    }
+                }
                 dep.insert(id, max_dep);
                 continue;
             }
@@ -218,7 +236,7 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 dep.get(o).copied().unwrap_or(-1) < max_dep
                     || (out.region(*o) == Some(r as u32) && !is_reduction(&g[*o].op))
             });
-            if shape_ok && axes_ok && operands_ok && info.members < max_nodes {
+            if shape_ok && axes_ok && operands_ok && info.members < max_nodes && !info.sealed {
                 join = Some(r);
             }
         }
@@ -233,6 +251,7 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 .take_while(|(r, _)| *r as i64 > max_dep)
                 .find(|(_, info)| {
                     info.members < max_nodes
+                        && !info.sealed
                         && info.shape == loop_shape
                         && match (&axes, &info.axes) {
                             (Some(a), Some(b)) => a == b,
@@ -248,6 +267,7 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                     shape: loop_shape,
                     axes: None,
                     members: 0,
+                    sealed: false,
                 });
                 regions.len() - 1
             }
