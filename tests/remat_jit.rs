@@ -92,12 +92,3 @@ fn the_arena_shrinks_and_the_bits_stay() {
     }
 }
 
-#[test]
-fn zz_debug_plan() {
-    let g = wide_mlp(DType::F32, 16, [24, 64, 64, 10]);
-    for r in [false, true] {
-        let h = derive(&g, r);
-        let f = compile(&h, &JitOptions::default()).unwrap();
-        eprintln!("=== remat={r} arena {}\n{}", f.arena_bytes(), f.plan());
-    }
-}

@@ -20,6 +20,12 @@
 //! only if everything it reads from memory was finished by lower-numbered
 //! regions. So region `r` only ever depends on regions `< r`, and a backend
 //! can run the regions in any topological order of the node graph.
+//!
+//! A region that an opaque node (`matmul`, `call`, a loop, …) has read is
+//! sealed: nodes later in the order do not join it. Otherwise the backward
+//! part of a gradient (derivative factors, the clones of
+//! `grad{remat=true}`) would be hoisted into the forward loops, and their
+//! stored results would live from the forward part to the backward part.
 
 //!
 //! The analysis is a pure function of the graph: [`assign_regions`] returns
@@ -320,6 +326,24 @@ mod tests {
         assert_eq!(s.regions, 1);
         assert_eq!(s.fused_nodes, 4);
         assert_eq!(s.multi_node_regions, 1);
+    }
+
+    #[test]
+    fn a_region_read_by_a_matmul_takes_no_more_members() {
+        // t = tanh(x) feeds a matmul; u = t * t, built after the matmul,
+        // is computed in the loop of its consumer, not hoisted into t's.
+        let b = GraphBuilder::new("f");
+        let x = b.param("x", TensorType::f64([4, 4]));
+        let w = b.param("w", TensorType::f64([4, 4]));
+        let t = x.tanh();
+        let m = t.matmul(w);
+        let u = t * t;
+        let y = (m + u).sum();
+        let g = b.build(&[y]).unwrap();
+        let r = assign_regions(&g).unwrap();
+        assert_eq!(r.region(t.id()), Some(0));
+        assert_eq!(r.region(u.id()), Some(1));
+        assert_eq!(r.region(y.id()), Some(1));
     }
 
     #[test]
