@@ -73,7 +73,10 @@ fn the_arena_shrinks_and_the_bits_stay() {
         let g = wide_mlp(dt, 16, [24, 64, 64, 10]);
         let (plain, remat) = (derive(&g, false), derive(&g, true));
         let opts = JitOptions::default();
-        let (fp, fr) = (compile(&plain, &opts).unwrap(), compile(&remat, &opts).unwrap());
+        let (fp, fr) = (
+            compile(&plain, &opts).unwrap(),
+            compile(&remat, &opts).unwrap(),
+        );
         assert!(
             fr.arena_bytes() < fp.arena_bytes(),
             "{dt}: arena {} with remat, {} without",
@@ -87,8 +90,11 @@ fn the_arena_shrinks_and_the_bits_stay() {
             assert_eq!(bits(&jp), bits(&jr), "{dt} JIT, specials {specials}");
             let ip = eval(&plain, &ins).unwrap();
             let ir = eval(&remat, &ins).unwrap();
-            assert_eq!(bits(&ip), bits(&ir), "{dt} interpreter, specials {specials}");
+            assert_eq!(
+                bits(&ip),
+                bits(&ir),
+                "{dt} interpreter, specials {specials}"
+            );
         }
     }
 }
-

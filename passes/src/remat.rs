@@ -307,14 +307,19 @@ fn rewrite(
     // filled, and as many again are reserved, before the clones are
     // added; the fillers are removed at the end, so that the nodes later
     // passes add reuse those slots and stay below the clones.
-    let bound = g.node_ids().iter().map(|n| n.index() + 1).max().unwrap_or(0);
-    let reserve = bound.saturating_sub(g.len()) + g.len();
-    let fillers: Vec<NodeId> = (0..reserve).map(|_| emit_filler(g)).collect();
     let readers: Vec<NodeId> = g
         .topo_order()?
         .into_iter()
         .filter(|n| !forward.contains(n))
         .collect();
+    let bound = g
+        .node_ids()
+        .iter()
+        .map(|n| n.index() + 1)
+        .max()
+        .unwrap_or(0);
+    let reserve = bound.saturating_sub(g.len()) + g.len();
+    let fillers: Vec<NodeId> = (0..reserve).map(|_| emit_filler(g)).collect();
     let mut names: HashSet<String> = g
         .node_ids()
         .into_iter()

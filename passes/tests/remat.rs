@@ -4,10 +4,10 @@
 //! without `remat` (NaN and infinities included), first and second order.
 mod common;
 
+use adjoint_interp::{eval_with, EvalOptions};
 use adjoint_ir::{
     parse_module, print_graph, DType, Graph, GraphBuilder, NodeId, Tensor, TensorType, Value,
 };
-use adjoint_interp::{eval_with, EvalOptions};
 use adjoint_passes::remat::{is_clone, CLONE_PREFIX};
 use common::{eval, run, Rng};
 use std::collections::HashSet;
@@ -88,7 +88,11 @@ fn names(g: &Graph, ids: &[NodeId]) -> Vec<String> {
 }
 
 fn clones(g: &Graph) -> Vec<String> {
-    let ids: Vec<NodeId> = g.node_ids().into_iter().filter(|&n| is_clone(g, n)).collect();
+    let ids: Vec<NodeId> = g
+        .node_ids()
+        .into_iter()
+        .filter(|&n| is_clone(g, n))
+        .collect();
     names(g, &ids)
 }
 
@@ -163,7 +167,11 @@ fn each_recomputed_node_is_cloned_once() {
     assert!(note.contains("remat: residuals"), "{note}");
     // Every clone is a copy of one forward node, and no forward node has
     // two: the names are `remat_<original>` without a uniqueness suffix.
-    let made: Vec<NodeId> = h.node_ids().into_iter().filter(|&n| is_clone(&h, n)).collect();
+    let made: Vec<NodeId> = h
+        .node_ids()
+        .into_iter()
+        .filter(|&n| is_clone(&h, n))
+        .collect();
     assert!(!made.is_empty());
     let mut originals = HashSet::new();
     for &c in &made {
@@ -241,7 +249,14 @@ fn nan_and_infinities_give_the_same_bits() {
     let plain = run(&g, &pipe(false));
     let remat = run(&g, &pipe(true));
     let mut ins = inputs(&g, 3);
-    let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300, 5e-324];
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        1e300,
+        5e-324,
+    ];
     for (k, t) in ins.iter_mut().enumerate() {
         let mut v = t.to_f64_vec();
         for (i, x) in v.iter_mut().enumerate() {
@@ -320,7 +335,12 @@ fn second_order_through_remat() {
         }
     }
     // An HVP (forward over a remat reverse) is the same bits too.
-    let hvp = |r: bool| run(&g, &format!("grad{{wrt=x,remat={r}}},{CLEANUP},jvp{{wrt=x}}"));
+    let hvp = |r: bool| {
+        run(
+            &g,
+            &format!("grad{{wrt=x,remat={r}}},{CLEANUP},jvp{{wrt=x}}"),
+        )
+    };
     let (hp, hr) = (hvp(false), hvp(true));
     for x0 in [0.7, -0.0, f64::NAN, f64::NEG_INFINITY] {
         let ins = [Tensor::scalar_f64(x0), Tensor::scalar_f64(1.0)];
@@ -341,7 +361,10 @@ fn nothing_to_gain_leaves_the_program_unchanged() {
     assert_eq!(print_graph(&plain), print_graph(&remat));
     assert_eq!(stored_bytes(&remat), 3 * 2 * 8);
     // So does `remat=false`, the default.
-    assert_eq!(print_graph(&run(&g, "grad{remat=false}")), print_graph(&plain));
+    assert_eq!(
+        print_graph(&run(&g, "grad{remat=false}")),
+        print_graph(&plain)
+    );
 }
 
 #[test]
@@ -359,7 +382,11 @@ fn clones_survive_a_text_round_trip_and_cse() {
 #[test]
 fn bad_remat_value_is_an_error() {
     let e = adjoint_passes::PassManager::parse("grad{remat=yes}").unwrap_err();
-    assert!(e.message.contains("remat") && e.message.contains("yes"), "{}", e.message);
+    assert!(
+        e.message.contains("remat") && e.message.contains("yes"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -376,4 +403,3 @@ fn f32_programs_keep_their_bits() {
     let ins = inputs(&g, 5);
     assert_eq!(bits(&eval(&plain, &ins)), bits(&eval(&remat, &ins)));
 }
-
