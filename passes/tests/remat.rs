@@ -403,3 +403,22 @@ fn f32_programs_keep_their_bits() {
     let ins = inputs(&g, 5);
     assert_eq!(bits(&eval(&plain, &ins)), bits(&eval(&remat, &ins)));
 }
+
+#[test]
+fn free_node_slots_before_grad_do_not_move_the_clones_early() {
+    // Dead nodes removed before `grad` leave free slots, which new nodes
+    // reuse; the clones must still come after the backward part.
+    let mut g = wide_mlp(3, [4, 5, 6, 3]);
+    let x = g.params()[0];
+    for _ in 0..8 {
+        g.add(adjoint_ir::Op::Unary(adjoint_ir::UnaryOp::Exp), &[x])
+            .unwrap();
+    }
+    let g = run(&g, "dce");
+    let pipe = |r: bool| format!("grad{{wrt=w1,b1,w2,b2,w3,remat={r}}},{CLEANUP}");
+    let (plain, remat) = (run(&g, &pipe(false)), run(&g, &pipe(true)));
+    assert_eq!(stored_bytes(&remat), 120 + 144 + 72 + 24);
+    let ins = inputs(&g, 6);
+    assert_eq!(bits(&eval(&plain, &ins)), bits(&eval(&remat, &ins)));
+    assert!(interp_peak(&remat, &ins) < interp_peak(&plain, &ins));
+}
