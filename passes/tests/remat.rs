@@ -3,11 +3,14 @@
 //! passes and a text round trip, and the results are bit for bit those
 //! without `remat` (NaN and infinities included), first and second order.
 mod common;
+mod loop_cases;
 
 use adjoint_interp::{eval_with, EvalOptions};
+use adjoint_ir::UnaryOp;
 use adjoint_ir::{
     parse_module, print_graph, DType, Graph, GraphBuilder, NodeId, Tensor, TensorType, Value,
 };
+use adjoint_passes::emit;
 use adjoint_passes::remat::{is_clone, CLONE_PREFIX};
 use common::{eval, run, Rng};
 use std::collections::HashSet;
@@ -421,4 +424,56 @@ fn free_node_slots_before_grad_do_not_move_the_clones_early() {
     let ins = inputs(&g, 6);
     assert_eq!(bits(&eval(&plain, &ins)), bits(&eval(&remat, &ins)));
     assert!(interp_peak(&remat, &ins) < interp_peak(&plain, &ins));
+}
+
+#[test]
+fn loops_are_kept_and_the_chain_before_them_is_recomputed() {
+    // xs' = tanh(sigmoid(xs)) feeds a scan `c' = c·x + k`: the scan's
+    // gradient reads xs' and the chain's derivatives read its results.
+    // The scan is never recomputed, and the chain is recomputed from the
+    // parameter xs, which costs nothing to keep.
+    use loop_cases::{body, f64t, scan, total};
+    let n = 6;
+    let step = body(
+        "step",
+        &[("c", f64t(&[])), ("x", f64t(&[])), ("k", f64t(&[]))],
+        |_, p| vec![p[0] * p[1] + p[2], p[0]],
+    );
+    let mut g = Graph::new("f");
+    let c0 = g.add_param("c0", f64t(&[])).unwrap();
+    let xs = g.add_param("xs", f64t(&[n])).unwrap();
+    let k = g.add_param("k", f64t(&[])).unwrap();
+    let s = emit::un(&mut g, UnaryOp::Sigmoid, xs).unwrap();
+    let t = emit::un(&mut g, UnaryOp::Tanh, s).unwrap();
+    let r = g
+        .add_multi(scan(&step, 1, 1, n, false), &[c0, t, k])
+        .unwrap();
+    let ys = total(&mut g, r[1]);
+    let l = emit::add(&mut g, r[0], ys).unwrap();
+    g.set_outputs(vec![l]);
+    let plain = run(&g, &format!("grad,{CLEANUP}"));
+    let remat = run(&g, &format!("grad{{remat=true}},{CLEANUP}"));
+    assert!(stored_bytes(&remat) < stored_bytes(&plain));
+    let ops = |h: &Graph| {
+        let mut v: Vec<&str> = residuals(h).iter().map(|&r| h[r].op.name()).collect();
+        v.sort();
+        v
+    };
+    assert!(ops(&plain).contains(&"sigmoid") && ops(&plain).contains(&"tanh"));
+    assert!(!ops(&remat).contains(&"sigmoid") && !ops(&remat).contains(&"tanh"));
+    assert_eq!(clones(&remat).len(), 2, "{}", print_graph(&remat));
+    let mut rng = Rng(7);
+    for special in [None, Some(f64::NAN), Some(f64::INFINITY)] {
+        let mut ins = vec![
+            Tensor::scalar_f64(0.4),
+            rng.tensor(&f64t(&[n]), -1.0, 1.0),
+            Tensor::scalar_f64(0.3),
+        ];
+        if let Some(v) = special {
+            let mut x = ins[1].to_f64_vec();
+            x[2] = v;
+            ins[1] = Tensor::from_f64([n], x).unwrap();
+        }
+        assert_eq!(bits(&eval(&plain, &ins)), bits(&eval(&remat, &ins)));
+    }
 }
