@@ -10,6 +10,9 @@
 //! operands are one loop, and their projections then merge too. The pass
 //! runs in every body ([`crate::nested`], innermost first), so bodies
 //! shared by two loops stay shared and such loops can merge.
+//!
+//! The clones `grad{remat=true}` makes (named `remat_…`, see
+//! [`crate::remat`]) are never merged: they are duplicates on purpose.
 
 use crate::nested::{run_nested, Order};
 use crate::registry::{OptionSpec, PassType};
@@ -49,7 +52,8 @@ pub fn eliminate_common_here(g: &mut Graph) -> Result<Vec<&'static str>> {
     let mut seen: HashMap<(Op, Vec<NodeId>), NodeId> = HashMap::new();
     let mut merged = Vec::new();
     for id in g.topo_order()? {
-        if matches!(g[id].op, Op::Param { .. }) {
+        if matches!(g[id].op, Op::Param { .. }) || crate::remat::is_clone(g, id) {
+            // A recomputed clone stays apart from the value it recomputes.
             continue;
         }
         let k = key(g, id);

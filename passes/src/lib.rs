@@ -49,6 +49,7 @@ mod manager;
 pub mod nested;
 mod pipeline;
 mod registry;
+pub mod remat;
 pub mod reverse;
 mod revolve_vjp;
 pub mod rules;

@@ -180,6 +180,9 @@ pub struct Grad {
     pub of: Option<usize>,
     /// Reverse loops under this memory budget ([`crate::budget`]).
     pub budget: Budget,
+    /// Recompute cheap elementwise residuals in the backward part instead
+    /// of storing them ([`crate::remat`]).
+    pub remat: bool,
 }
 
 impl Pass for Grad {
@@ -200,6 +203,8 @@ impl Pass for Grad {
                 g.name()
             )));
         }
+        let forward: HashSet<NodeId> = g.node_ids().into_iter().collect();
+        let kept: HashSet<NodeId> = g.outputs().iter().copied().collect();
         let seed = emit::full(g, &ty, 1.0)?;
         let (cts, schedules) =
             budget::with_budget(&self.budget, || backpropagate(g, &[(y, seed)], &wrt, &[]))?;
@@ -208,19 +213,28 @@ impl Pass for Grad {
             remove_dead_chain(g, seed)?;
         }
         append_cotangents(g, &wrt, &cts, "_grad")?;
+        let mut notes = vec![format!(
+            "grad: d(output {k})/d({})",
+            wrt.iter()
+                .map(|&p| g.display_name(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        notes.extend(schedules);
+        if self.remat {
+            let r = crate::remat::rematerialise(g, &forward, &kept)?;
+            notes.push(format!(
+                "remat: residuals {} -> {} bytes, {} node(s) recomputed",
+                r.stored_before,
+                r.stored_after,
+                r.recomputed.len()
+            ));
+        }
         Ok(PassStats {
             added: g.len().saturating_sub(before),
             removed: before.saturating_sub(g.len()),
             changed: true,
-            notes: std::iter::once(format!(
-                "grad: d(output {k})/d({})",
-                wrt.iter()
-                    .map(|&p| g.display_name(p))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .chain(schedules)
-            .collect(),
+            notes,
         })
     }
 }
@@ -254,12 +268,26 @@ impl PassType for Grad {
         },
         budget::SNAPSHOTS_OPTION,
         budget::MEMORY_OPTION,
+        OptionSpec {
+            name: "remat",
+            help: "true: recompute cheap elementwise residuals in the backward part, storing the fewest bytes (a minimum cut); false (default): store every residual",
+        },
     ];
     fn from_options(o: &PassOptions) -> Result<Self> {
+        let remat = match o.get_one("grad", "remat")? {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => {
+                return Err(Error::input(format!(
+                    "grad: option `remat` must be `true` or `false`, got `{v}`"
+                )))
+            }
+        };
         Ok(Grad {
             wrt: contract::wrt_option("grad", o)?,
             of: o.get_usize("grad", "of")?,
             budget: Budget::from_options("grad", o)?,
+            remat,
         })
     }
 }

@@ -20,6 +20,12 @@
 //! only if everything it reads from memory was finished by lower-numbered
 //! regions. So region `r` only ever depends on regions `< r`, and a backend
 //! can run the regions in any topological order of the node graph.
+//!
+//! A region that an opaque node (`matmul`, `call`, a loop, …) has read is
+//! sealed: nodes later in the order do not join it. Otherwise the backward
+//! part of a gradient (derivative factors, the clones of
+//! `grad{remat=true}`) would be hoisted into the forward loops, and their
+//! stored results would live from the forward part to the backward part.
 
 //!
 //! The analysis is a pure function of the graph: [`assign_regions`] returns
@@ -138,6 +144,14 @@ struct RegionInfo {
     shape: Shape,
     axes: Option<Vec<usize>>,
     members: usize,
+    /// Whether an opaque node (a `matmul`, a call, a loop, …) has read a
+    /// value of the region. A sealed region takes no more members: a node
+    /// that comes after such a consumer in the order (the backward part of
+    /// a gradient reading forward values, a recomputed clone) is computed
+    /// with its own consumers instead of being hoisted into the earlier
+    /// loop, whose stored results would then live across everything in
+    /// between.
+    sealed: bool,
 }
 
 /// Assigns a fusion region to every elementwise op and reduction of `g`,
@@ -195,7 +209,17 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 dep.insert(id, -1);
                 continue;
             }
-            Role::View | Role::Opaque => {
+            Role::View => {
+                dep.insert(id, max_dep);
+                continue;
+            }
+            Role::Opaque => {
+                // The regions it reads are sealed (see `RegionInfo::sealed`).
+                for o in &operands {
+                    if let Some(&d) = dep.get(o).filter(|&&d| d >= 0) {
+                        regions[d as usize].sealed = true;
+                    }
+                }
                 dep.insert(id, max_dep);
                 continue;
             }
@@ -219,7 +243,7 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 dep.get(o).copied().unwrap_or(-1) < max_dep
                     || (out.region(*o) == Some(r as u32) && !is_reduction(&g[*o].op))
             });
-            if shape_ok && axes_ok && operands_ok && info.members < max_nodes {
+            if shape_ok && axes_ok && operands_ok && info.members < max_nodes && !info.sealed {
                 join = Some(r);
             }
         }
@@ -234,6 +258,7 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 .take_while(|(r, _)| *r as i64 > max_dep)
                 .find(|(_, info)| {
                     info.members < max_nodes
+                        && !info.sealed
                         && info.shape == loop_shape
                         && match (&axes, &info.axes) {
                             (Some(a), Some(b)) => a == b,
@@ -249,6 +274,7 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                     shape: loop_shape,
                     axes: None,
                     members: 0,
+                    sealed: false,
                 });
                 regions.len() - 1
             }
@@ -301,6 +327,24 @@ mod tests {
         assert_eq!(s.regions, 1);
         assert_eq!(s.fused_nodes, 4);
         assert_eq!(s.multi_node_regions, 1);
+    }
+
+    #[test]
+    fn a_region_read_by_a_matmul_takes_no_more_members() {
+        // t = tanh(x) feeds a matmul; u = t * t, built after the matmul,
+        // is computed in the loop of its consumer, not hoisted into t's.
+        let b = GraphBuilder::new("f");
+        let x = b.param("x", TensorType::f64([4, 4]));
+        let w = b.param("w", TensorType::f64([4, 4]));
+        let t = x.tanh();
+        let m = t.matmul(w);
+        let u = t * t;
+        let y = (m + u).sum();
+        let g = b.build(&[y]).unwrap();
+        let r = assign_regions(&g).unwrap();
+        assert_eq!(r.region(t.id()), Some(0));
+        assert_eq!(r.region(u.id()), Some(1));
+        assert_eq!(r.region(y.id()), Some(1));
     }
 
     #[test]
