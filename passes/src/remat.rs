@@ -53,7 +53,7 @@ use adjoint_ir::{Graph, NodeId, Op, Result};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// The prefix of the names of recomputed clones.
-pub const CLONE_PREFIX: &str = "remat_";
+pub const CLONE_PREFIX: &str = adjoint_ir::fusion::REMAT_PREFIX;
 
 /// Whether node `id` is a recomputed clone made by [`rematerialise`] (its
 /// name begins with [`CLONE_PREFIX`]). `cse` never merges such a node.

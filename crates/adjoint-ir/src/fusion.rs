@@ -21,11 +21,13 @@
 //! regions. So region `r` only ever depends on regions `< r`, and a backend
 //! can run the regions in any topological order of the node graph.
 //!
-//! A region that an opaque node (`matmul`, `call`, a loop, …) has read is
-//! sealed: nodes later in the order do not join it. Otherwise the backward
-//! part of a gradient (derivative factors, the clones of
-//! `grad{remat=true}`) would be hoisted into the forward loops, and their
-//! stored results would live from the forward part to the backward part.
+//! In a graph rematerialised by `grad{remat=true}` (one that holds a value
+//! whose name begins with [`REMAT_PREFIX`]), a region that an opaque node
+//! (`matmul`, `call`, a loop, …) has read is sealed: nodes later in the
+//! order do not join it. Otherwise the recomputed clones and the backward
+//! factors would be hoisted into the forward loops, and their stored
+//! results would live from the forward part to the backward part, which is
+//! what rematerialisation removes. Other graphs are fused as before.
 
 //!
 //! The analysis is a pure function of the graph: [`assign_regions`] returns
@@ -154,6 +156,21 @@ struct RegionInfo {
     sealed: bool,
 }
 
+/// The prefix of the names `grad{remat=true}` gives the values it
+/// recomputes (`remat_<original>`): a graph holding one is fused with
+/// sealed regions (see the module docs), and `cse` never merges them.
+pub const REMAT_PREFIX: &str = "remat_";
+
+/// Whether `g` holds a value recomputed by `grad{remat=true}` (named with
+/// [`REMAT_PREFIX`]).
+pub fn is_rematerialised(g: &Graph) -> bool {
+    g.node_ids().into_iter().any(|n| {
+        g[n].name
+            .as_deref()
+            .is_some_and(|s| s.starts_with(REMAT_PREFIX))
+    })
+}
+
 /// Assigns a fusion region to every elementwise op and reduction of `g`,
 /// and labels the shape ops that feed a single region. Region ids are
 /// dense, starting at 0, in creation order. The graph's own `region=N`
@@ -187,6 +204,7 @@ pub const DEFAULT_MAX_REGION_NODES: usize = 256;
 /// through memory).
 pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions> {
     let max_nodes = max_nodes.max(1);
+    let seal = is_rematerialised(g);
     let order = g.topo_order()?;
     let bound = order.iter().map(|id| id.index() + 1).max().unwrap_or(0);
     let mut out = Regions {
@@ -214,8 +232,9 @@ pub fn assign_regions_with_limit(g: &Graph, max_nodes: usize) -> Result<Regions>
                 continue;
             }
             Role::Opaque => {
-                // The regions it reads are sealed (see `RegionInfo::sealed`).
-                for o in &operands {
+                // The regions it reads are sealed (see `RegionInfo::sealed`)
+                // in a rematerialised graph.
+                for o in operands.iter().filter(|_| seal) {
                     if let Some(&d) = dep.get(o).filter(|&&d| d >= 0) {
                         regions[d as usize].sealed = true;
                     }
@@ -330,9 +349,8 @@ mod tests {
     }
 
     #[test]
-    fn a_region_read_by_a_matmul_takes_no_more_members() {
-        // t = tanh(x) feeds a matmul; u = t * t, built after the matmul,
-        // is computed in the loop of its consumer, not hoisted into t's.
+    fn a_region_read_by_a_matmul_takes_no_more_members_after_remat() {
+        // t = tanh(x) feeds a matmul; u = t * t, built after the matmul.
         let b = GraphBuilder::new("f");
         let x = b.param("x", TensorType::f64([4, 4]));
         let w = b.param("w", TensorType::f64([4, 4]));
@@ -340,7 +358,15 @@ mod tests {
         let m = t.matmul(w);
         let u = t * t;
         let y = (m + u).sum();
-        let g = b.build(&[y]).unwrap();
+        let mut g = b.build(&[y]).unwrap();
+        // An ordinary graph: u joins t's loop, as it always did.
+        let r = assign_regions(&g).unwrap();
+        assert_eq!(r.region(t.id()), Some(0));
+        assert_eq!(r.region(u.id()), Some(0));
+        // A rematerialised one: u is computed in the loop of its consumer,
+        // not hoisted into t's.
+        g.set_name_of(u.id(), "remat_u").unwrap();
+        assert!(is_rematerialised(&g));
         let r = assign_regions(&g).unwrap();
         assert_eq!(r.region(t.id()), Some(0));
         assert_eq!(r.region(u.id()), Some(1));
