@@ -1,0 +1,186 @@
+//! W12_rnn_long_grad_memory: time against working memory for each memory
+//! budget of issue 14, as the Markdown rows of docs/performance.md and a
+//! plot.
+//!
+//! ```sh
+//! cargo bench --bench w12_memory                       # every budget of w12::BUDGETS
+//! W12_BUDGETS=none,snapshots=10 cargo bench --bench w12_memory
+//! W12_RUNS=15 W12_PLOT=docs/img/w12_memory.png cargo bench --bench w12_memory
+//! ```
+//!
+//! For each budget: compile the gradient, check it equals the first
+//! budget's bit for bit, take the working memory and body evaluations the
+//! engine reports for one call, then the median wall time of `W12_RUNS`
+//! calls (default 9, after one warm-up call). Criterion's figures for the
+//! peer table come from `benches/workloads.rs` (`W12_rnn_long_grad_memory/*`).
+
+#[path = "../examples/common/plot.rs"]
+mod plot;
+#[path = "common/rnn.rs"]
+mod rnn;
+#[path = "common/w12.rs"]
+mod w12;
+
+use plot::{Labels, Series, YScale};
+use plotters::prelude::*;
+use std::time::Instant;
+
+/// One measured budget.
+struct Row {
+    budget: w12::Budget,
+    cost: w12::Cost,
+    median_s: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `1234567` as `1.18 MB`, `16384` as `16.0 KB` (binary units, as the budgets).
+fn bytes(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1024.0 * 1024.0 {
+        format!("{:.2} MB", n / (1024.0 * 1024.0))
+    } else if n >= 1024.0 {
+        format!("{:.1} KB", n / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn main() {
+    let runs: usize = std::env::var("W12_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(9)
+        .max(1);
+    let ins = rnn::W12.inputs();
+    let mut reference: Option<[Vec<f32>; 4]> = None;
+    let mut rows = Vec::new();
+    for budget in w12::budgets() {
+        let f = match w12::compiled(&budget) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{}: skipped, {}: {e}", budget.label, budget.pipeline());
+                continue;
+            }
+        };
+        let mut g = ins.zero_grads();
+        let cost = w12::measure(&f, &ins, &mut g);
+        match &reference {
+            None => reference = Some(g.clone()),
+            Some(r) => assert!(
+                r.iter()
+                    .flatten()
+                    .map(|v| v.to_bits())
+                    .eq(g.iter().flatten().map(|v| v.to_bits())),
+                "{}: the gradient differs from the first budget's",
+                budget.label
+            ),
+        }
+        let times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                rnn::call(&f, &ins, None, &mut g);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let row = Row {
+            budget,
+            cost,
+            median_s: median(times),
+        };
+        eprintln!(
+            "{}: {} working memory, {:.1} ms",
+            row.budget.label,
+            bytes(row.cost.working_bytes),
+            row.median_s * 1e3
+        );
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        eprintln!("no budget could be compiled");
+        std::process::exit(1);
+    }
+    print_table(&rows, runs);
+    let costs: Vec<_> = rows
+        .iter()
+        .map(|r| (r.budget.clone(), r.cost.clone()))
+        .collect();
+    if let Err(e) = w12::write_memory(&costs) {
+        eprintln!("could not write memory.json: {e}");
+    }
+    if let Ok(path) = std::env::var("W12_PLOT") {
+        match plot_rows(&rows, &path) {
+            Ok(()) => eprintln!("wrote {path}"),
+            Err(e) => {
+                eprintln!("could not draw {path}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// The Markdown table: budget, working memory, median time, time against
+/// the unbudgeted gradient, body evaluations.
+fn print_table(rows: &[Row], runs: usize) {
+    let none = rows
+        .iter()
+        .find(|r| r.budget.label == "none")
+        .map(|r| r.median_s);
+    println!(
+        "| budget | working memory | time (median of {runs}) | time / none | body evaluations |"
+    );
+    println!("|---|---:|---:|---:|---|");
+    for r in rows {
+        let ratio = none.map_or("—".into(), |n| format!("{:.2}×", r.median_s / n));
+        let evals = if r.cost.body_evals.is_empty() {
+            "—".to_string()
+        } else {
+            r.cost
+                .body_evals
+                .iter()
+                .map(|(k, v)| format!("`{k}` {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let label = if r.budget.option.is_empty() {
+            "none".to_string()
+        } else {
+            format!("`{}`", r.budget.option)
+        };
+        println!(
+            "| {label} | {} ({} B) | {:.1} ms | {ratio} | {evals} |",
+            bytes(r.cost.working_bytes),
+            r.cost.working_bytes,
+            r.median_s * 1e3
+        );
+    }
+}
+
+/// Working memory (log scale) against time, one point per budget.
+fn plot_rows(rows: &[Row], path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut pts: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (r.median_s * 1e3, r.cost.working_bytes as f64 / 1024.0))
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    plot::line_chart(
+        &root,
+        &Labels {
+            title: "W12: working memory against time, one point per budget",
+            x: "time per gradient (ms)",
+            y: "working memory (KB)",
+        },
+        &[
+            Series::line("", pts.clone(), RGBColor(70, 110, 190), 2),
+            Series::dots("adjoint (JIT), per budget", pts, RGBColor(70, 110, 190), 5),
+        ],
+        YScale::Log,
+    )?;
+    root.present()?;
+    Ok(())
+}
