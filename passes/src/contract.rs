@@ -168,6 +168,7 @@ mod tests {
         let e = Grad {
             wrt: Some(xx.clone()),
             of: None,
+            ..Grad::default()
         }
         .run(&mut g.clone())
         .unwrap_err();

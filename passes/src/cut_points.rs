@@ -274,7 +274,7 @@ fn cost_of(g: &Graph, n: NodeId, live: &[bool], memo: &mut BodyMemo, depth: usiz
         | Op::Iota { .. }
         | Op::Logical(_)
         | Op::Project { .. } => 0,
-        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+        Op::Scan { .. } | Op::While { .. } | Op::Revolve { .. } | Op::Cond { .. } => {
             return loop_cost(g, n, live, memo, depth);
         }
         Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast { .. } => out * count,
@@ -460,6 +460,7 @@ fn diagonal_op(op: &Op) -> bool {
         | Op::Logical(_)
         | Op::Scan { .. }
         | Op::While { .. }
+        | Op::Revolve { .. }
         | Op::Cond { .. }
         | Op::Project { .. } => false,
     }

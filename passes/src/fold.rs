@@ -41,7 +41,12 @@ pub fn engine_independent(op: &Op) -> bool {
 fn foldable(op: &Op) -> bool {
     !matches!(
         op,
-        Op::Iota { .. } | Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. }
+        Op::Iota { .. }
+            | Op::Scan { .. }
+            | Op::While { .. }
+            | Op::Revolve { .. }
+            | Op::Cond { .. }
+            | Op::Project { .. }
     )
 }
 

@@ -378,6 +378,7 @@ pub fn gradcheck(g: &Graph, inputs: &[Tensor], opts: &GradCheckOptions) -> Resul
     Grad {
         wrt: Some(wrt_names.clone()),
         of: Some(0),
+        ..Grad::default()
     }
     .run(&mut hr)?;
     let rev = adjoint_interp::eval(&hr, &xs)?;

@@ -70,6 +70,7 @@
 //! ```
 
 use crate::bracketing::{self, Plan, Solution};
+use crate::budget::{self, Budget};
 use crate::contract::{self, Rule};
 use crate::cut_points::{self, Chain, Stage};
 use crate::forward::{push_forward, push_forward_in_order};
@@ -123,6 +124,9 @@ pub struct Jacobian {
     pub of: Option<usize>,
     /// How to accumulate.
     pub mode: Mode,
+    /// Reverse loops in the reverse sweeps under this memory budget
+    /// ([`crate::budget`]).
+    pub budget: Budget,
 }
 
 /// A preaccumulated piece of the Jacobian: the matrix of a sub-chain.
@@ -516,13 +520,15 @@ impl Pass for Jacobian {
         let existing: HashSet<NodeId> = g.node_ids().into_iter().collect();
         let mut notes = Vec::with_capacity(wrt.len());
         for &p in &wrt {
-            let (j, note) = self.emit_one(g, p, y)?;
+            let ((j, note), schedules) =
+                budget::with_budget(&self.budget, || self.emit_one(g, p, y))?;
             let mut shape = yty.shape.dims().to_vec();
             shape.extend_from_slice(g.ty(p).shape.dims());
             let j = emit::reshape(g, j, &Shape(shape))?;
             let j = emit::cast(g, j, yty.dtype)?;
             g.push_output(j);
             notes.push(note);
+            notes.extend(schedules);
         }
         let added: Vec<NodeId> = g
             .node_ids()
@@ -568,6 +574,8 @@ impl PassType for Jacobian {
             name: "mode",
             help: "auto (cheapest bracketing of the chain of cut points, the default), fwd or rev",
         },
+        budget::SNAPSHOTS_OPTION,
+        budget::MEMORY_OPTION,
     ];
     fn from_options(o: &PassOptions) -> Result<Self> {
         let mode = match o.get_one("jacobian", "mode")? {
@@ -578,6 +586,7 @@ impl PassType for Jacobian {
             wrt: contract::wrt_option("jacobian", o)?,
             of: o.get_usize("jacobian", "of")?,
             mode,
+            budget: Budget::from_options("jacobian", o)?,
         })
     }
 }

@@ -25,6 +25,7 @@
 pub mod batched_matvec;
 pub mod body_edit;
 pub mod bracketing;
+pub mod budget;
 pub mod composite;
 pub mod contract;
 pub mod cse;
@@ -42,6 +43,8 @@ pub mod licm;
 pub mod lin;
 pub mod loop_jvp;
 pub mod loop_vjp;
+mod loop_vjp_body;
+mod loop_vjp_budget;
 mod manager;
 pub mod nested;
 mod pipeline;

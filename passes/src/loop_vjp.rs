@@ -34,18 +34,27 @@
 //!   are bit-identical; an inactive trip costs two `cond`s. Reverse mode
 //!   then goes through the scan and the conds. **Without `max_trips`**,
 //!   reverse mode is an error when a nonzero tangent flows through.
+//! - **Under a memory budget** (`snapshots=`/`memory=` on `grad`, `vjp`
+//!   and `jacobian`, [`crate::budget`]) nothing is stored: the backward
+//!   sweep of a `scan` (and of a bounded `while`'s trip scan, which then
+//!   also returns its active-trip mask) is one `revolve` that recomputes
+//!   the states by binomial checkpointing (`loop_vjp_budget.rs`).
+//!   The body is differentiated the same way (`loop_vjp_body.rs`); loops in
+//!   the body are budgeted out of the loop's budget.
 
+use crate::budget;
 use crate::contract;
 use crate::dce::remove_dead;
-use crate::emit::{self, prefixed};
+use crate::emit::prefixed;
 use crate::errors::node_err;
 use crate::lin::Lin;
+pub(crate) use crate::loop_vjp_body::BodyAdjoint;
 use crate::reverse::backpropagate;
 use adjoint_ir::{BodyRef, Error, Graph, NodeId, Op, Result, Tensor, TensorType};
 use std::collections::{HashMap, HashSet};
 
 /// `ty` with the batch prefix `batch` on its shape.
-fn batched(batch: &[usize], ty: &TensorType) -> TensorType {
+pub(crate) fn batched(batch: &[usize], ty: &TensorType) -> TensorType {
     TensorType::new(ty.dtype, prefixed(batch, &ty.shape))
 }
 
@@ -81,7 +90,7 @@ pub fn vjp(
         return Ok(zeros);
     }
     match &g[n].op {
-        Op::Scan { .. } => scan_vjp(g, n, &cts, batch, &needs),
+        Op::Scan { .. } => scan_vjp(g, n, &cts, batch, &needs, None),
         Op::Cond { .. } => cond_vjp(g, n, &cts, batch, &needs),
         Op::While { .. } => while_vjp(g, n, &cts, batch, &needs),
         op => Err(Error::pass(format!(
@@ -120,13 +129,13 @@ fn carry_activity(body: &Graph, k: usize, active_in: &[bool]) -> (Vec<bool>, Has
 }
 
 /// A fresh parameter name in `dst` derived from `base`.
-fn add_param_named(dst: &mut Graph, base: &str, ty: TensorType) -> Result<NodeId> {
+pub(crate) fn add_param_named(dst: &mut Graph, base: &str, ty: TensorType) -> Result<NodeId> {
     let base = if base.is_empty() { "v" } else { base };
     contract::add_fresh_param(dst, base, ty)
 }
 
 /// The text name of `v` in `g` without the `%`, or `fallback`.
-fn base_name(g: &Graph, v: NodeId, fallback: &str) -> String {
+pub(crate) fn base_name(g: &Graph, v: NodeId, fallback: &str) -> String {
     g[v].name.clone().unwrap_or_else(|| fallback.to_string())
 }
 
@@ -134,7 +143,7 @@ fn base_name(g: &Graph, v: NodeId, fallback: &str) -> String {
 /// the nodes already in `map` (their copies). Names are kept when
 /// `keep_names` (the caller guarantees they cannot clash). Reaching an
 /// unmapped parameter is an internal error.
-fn copy_into(
+pub(crate) fn copy_into(
     src: &Graph,
     dst: &mut Graph,
     map: &mut HashMap<NodeId, NodeId>,
@@ -175,7 +184,7 @@ fn copy_into(
 /// passes prepare theirs ([`contract::prepare_calls`]): calls of custom ops
 /// without a `vjp` rule are inlined, and under a batch (whose custom rules
 /// are not batched) every call is. Inlining keeps parameters and outputs.
-fn vjp_copy(b: &BodyRef, batch: &[usize]) -> Result<Graph> {
+pub(crate) fn vjp_copy(b: &BodyRef, batch: &[usize]) -> Result<Graph> {
     let mut gv: Graph = b.graph().clone();
     let rule = if batch.is_empty() {
         contract::Rule::Vjp
@@ -186,13 +195,17 @@ fn vjp_copy(b: &BodyRef, batch: &[usize]) -> Result<Graph> {
     Ok(gv)
 }
 
-/// The VJP of a `scan` (see the module docs).
+/// The VJP of a `scan` (see the module docs). With a budget
+/// ([`budget::current`]) the backward sweep is a `revolve`
+/// (`loop_vjp_budget.rs`); `mask`, for the scan of a bounded
+/// `while`, is the index of the `ys` result holding the active-trip mask.
 fn scan_vjp(
     g: &mut Graph,
     n: NodeId,
     cts: &[Lin],
     batch: &[usize],
     needs: &[bool],
+    mask: Option<usize>,
 ) -> Result<Vec<Lin>> {
     let Op::Scan {
         body,
@@ -209,7 +222,6 @@ fn scan_vjp(
     let q = body.outputs().len() - k;
     let bparams = body.params().to_vec();
     let bouts = body.outputs().to_vec();
-    let kb = batch.len();
 
     // Forward activity, then the nonzero-cotangent fixpoint.
     let (active_c, down) = carry_activity(&body, k, needs);
@@ -266,16 +278,17 @@ fn scan_vjp(
         .chain((k..np).filter(|&i| needs[i]))
         .collect();
     let wrt: Vec<NodeId> = wrt_idx.iter().map(|&i| bparams[i]).collect();
-    let res = backpropagate(&mut gv, &seeds, &wrt, batch)
-        .map_err(|e| e.context(format!("reverse mode through scan body @{}", body.name())))?;
+    let limit = budget::current();
+    let res = {
+        // Loops in the body are budgeted out of this loop's budget.
+        let _inner =
+            budget::scoped(limit.map(|l| budget::inner_limit(l, budget::has_loops(body.graph()))));
+        backpropagate(&mut gv, &seeds, &wrt, batch)
+    }
+    .map_err(|e| e.context(format!("reverse mode through scan body @{}", body.name())))?;
     let ct_of: HashMap<usize, Lin> = wrt_idx.iter().copied().zip(res).collect();
 
-    // Partial evaluation: adjoint nodes depend on a cotangent parameter;
-    // primal nodes that depend on a carry or a scanned slice vary per step.
     let ct_params: Vec<NodeId> = seeds.iter().map(|s| s.1).collect();
-    let adjoint = gv.descendants(&ct_params);
-    let varying = gv.descendants(&bparams[..k + m]);
-    let pindex: HashMap<NodeId, usize> = bparams.iter().enumerate().map(|(i, &p)| (p, i)).collect();
     let carry_outs: Vec<Lin> = ct_c.iter().map(|&(j, _)| ct_of[&j]).collect();
     // Scanned inputs and invariants that no cotangent reaches in the body
     // get none (and no accumulator or stack).
@@ -293,6 +306,33 @@ fn scan_vjp(
         .chain(&xs_outs)
         .filter_map(|l| l.node())
         .collect();
+    let adj = BodyAdjoint {
+        body: body.clone(),
+        k,
+        m,
+        length,
+        reverse,
+        gv,
+        bparams: bparams.clone(),
+        ct_c,
+        ct_y,
+        inv_idx,
+        xs_idx,
+        carry_outs,
+        inv_outs,
+        xs_outs,
+        roots,
+    };
+    if let Some(l) = limit {
+        return crate::loop_vjp_budget::scan_vjp(g, n, adj, l, cts, batch, needs, mask);
+    }
+    let BodyAdjoint { gv, roots, .. } = &adj;
+
+    // Partial evaluation: adjoint nodes depend on a cotangent parameter;
+    // primal nodes that depend on a carry or a scanned slice vary per step.
+    let adjoint = gv.descendants(&ct_params);
+    let varying = gv.descendants(&bparams[..k + m]);
+    let pindex: HashMap<NodeId, usize> = bparams.iter().enumerate().map(|(i, &p)| (p, i)).collect();
     let mut residual_set: HashSet<NodeId> = HashSet::new();
     let mut need_param: HashSet<usize> = HashSet::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
@@ -338,11 +378,11 @@ fn scan_vjp(
         let mut fwd = Graph::new(format!("{}_fwd", body.name()));
         let mut map = HashMap::new();
         for &p in &bparams {
-            let np = fwd.add_param(base_name(&gv, p, "p"), gv.ty(p).clone())?;
+            let np = fwd.add_param(base_name(gv, p, "p"), gv.ty(p).clone())?;
             map.insert(p, np);
         }
         let outs: Vec<NodeId> = gouts.iter().chain(&extra).copied().collect();
-        copy_into(&gv, &mut fwd, &mut map, &outs, true)?;
+        copy_into(gv, &mut fwd, &mut map, &outs, true)?;
         fwd.set_outputs(outs.iter().map(|o| map[o]).collect());
         g[n].op = Op::Scan {
             body: BodyRef::new(fwd),
@@ -373,22 +413,10 @@ fn scan_vjp(
     // The backward body.
     let mut bwd = Graph::new(format!("{}_bwd", body.name()));
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
-    for &(_, c) in &ct_c {
-        let p = add_param_named(&mut bwd, &base_name(&gv, c, "ct"), gv.ty(c).clone())?;
-        map.insert(c, p);
-    }
-    let mut accs = Vec::with_capacity(inv_idx.len());
-    for &i in &inv_idx {
-        let base = format!("{}_acc", base_name(&gv, bparams[i], "k"));
-        let ty = batched(batch, gv.ty(bparams[i]));
-        accs.push(add_param_named(&mut bwd, &base, ty)?);
-    }
-    for &(_, c) in &ct_y {
-        let p = add_param_named(&mut bwd, &base_name(&gv, c, "ct"), gv.ty(c).clone())?;
-        map.insert(c, p);
-    }
+    let accs = adj.add_carry_params(&mut bwd, &mut map, batch)?;
+    adj.add_ct_y_params(&mut bwd, &mut map)?;
     for &v in &residuals {
-        let base = format!("{}_res", base_name(&gv, v, "r"));
+        let base = format!("{}_res", base_name(gv, v, "r"));
         let p = add_param_named(&mut bwd, &base, gv.ty(v).clone())?;
         map.insert(v, p);
     }
@@ -399,58 +427,21 @@ fn scan_vjp(
     for &i in need_xs.iter().chain(&need_inv) {
         let p = add_param_named(
             &mut bwd,
-            &base_name(&gv, bparams[i], "p"),
+            &base_name(gv, bparams[i], "p"),
             gv.ty(bparams[i]).clone(),
         )?;
         map.insert(bparams[i], p);
     }
-    copy_into(&gv, &mut bwd, &mut map, &roots, false)?;
-    let mut bouts_b = Vec::new();
-    for (&(j, _), l) in ct_c.iter().zip(&carry_outs) {
-        let ty = batched(batch, body.ty(bparams[j]));
-        let v = match l {
-            Lin::Val(v) => map[v],
-            Lin::Zero => emit::zeros(&mut bwd, &ty)?,
-        };
-        bouts_b.push(v);
-    }
-    for (&acc, l) in accs.iter().zip(&inv_outs) {
-        let c = l.map(|v| Ok(map[&v]))?;
-        let s = Lin::Val(acc).add(&mut bwd, c)?;
-        bouts_b.push(s.node().expect("nonzero"));
-    }
-    for (&i, l) in xs_idx.iter().zip(&xs_outs) {
-        let ty = batched(batch, body.ty(bparams[i]));
-        let v = match l {
-            Lin::Val(v) => map[v],
-            Lin::Zero => emit::zeros(&mut bwd, &ty)?,
-        };
-        bouts_b.push(v);
-    }
-    bwd.set_outputs(bouts_b);
+    adj.finish_bwd(&mut bwd, &mut map, &accs, batch)?;
 
     // The backward scan, in the opposite direction.
-    let mut operands = Vec::new();
-    for &(j, _) in &ct_c {
-        let ty = batched(batch, g.ty(ops[j]));
-        operands.push(cts[j].materialize(g, &ty)?);
-    }
-    for &i in &inv_idx {
-        let ty = batched(batch, g.ty(ops[i]));
-        operands.push(emit::zeros(g, &ty)?);
-    }
-    for &(i, _) in &ct_y {
-        let c = cts[k + i].node().expect("nonzero y cotangent");
-        // batch ++ [N] ++ S  ->  [N] ++ batch ++ S
-        let r = g.ty(c).shape.rank();
-        let perm: Vec<usize> = std::iter::once(kb).chain(0..kb).chain(kb + 1..r).collect();
-        operands.push(emit::transpose(g, c, perm)?);
-    }
+    let (mut operands, ct_stacks) = adj.init_operands(g, &ops, cts, batch)?;
+    let carry_b = operands.len();
+    operands.extend(&ct_stacks);
     operands.extend(&res_stacks);
     operands.extend(need_xs.iter().map(|&i| ops[i]));
-    let xs_b = ct_y.len() + res_stacks.len() + need_xs.len();
+    let xs_b = ct_stacks.len() + res_stacks.len() + need_xs.len();
     operands.extend(need_inv.iter().map(|&i| ops[i]));
-    let carry_b = ct_c.len() + accs.len();
     let results = g
         .add_multi(
             Op::Scan {
@@ -463,27 +454,7 @@ fn scan_vjp(
             &operands,
         )
         .map_err(|e| e.context(format!("internal: backward scan of @{}", body.name())))?;
-
-    let mut out = vec![Lin::Zero; np];
-    for (r, &(j, _)) in ct_c.iter().enumerate() {
-        if needs[j] {
-            out[j] = Lin::Val(results[r]);
-        }
-    }
-    for (r, &i) in inv_idx.iter().enumerate() {
-        out[i] = Lin::Val(results[ct_c.len() + r]);
-    }
-    for (r, &i) in xs_idx.iter().enumerate() {
-        let s = results[carry_b + r];
-        // [N] ++ batch ++ S  ->  batch ++ [N] ++ S
-        let rank = g.ty(s).shape.rank();
-        let perm: Vec<usize> = (1..=kb)
-            .chain(std::iter::once(0))
-            .chain(kb + 1..rank)
-            .collect();
-        out[i] = Lin::Val(emit::transpose(g, s, perm)?);
-    }
-    Ok(out)
+    adj.operand_cotangents(g, &results, needs, np, batch, |_, s| Ok(s))
 }
 
 /// The VJP of one branch of a `cond`: parameters the branch's operands
@@ -550,7 +521,7 @@ fn cond_vjp(
 }
 
 /// The names of the results of `n`, for messages: `%a, %b`.
-fn result_names(g: &Graph, n: NodeId) -> String {
+pub(crate) fn result_names(g: &Graph, n: NodeId) -> String {
     let names: Vec<String> = g
         .projections(n)
         .into_iter()
@@ -604,7 +575,17 @@ fn while_vjp(
     let mut needs2 = needs[..k].to_vec();
     needs2.push(false);
     needs2.extend_from_slice(&needs[k..]);
-    let mut r = scan_vjp(g, n, &cts2, batch, &needs2)?;
+    // Under a budget the trip scan also returns the active-trip mask, and
+    // the checkpointed reversal covers only the trips that ran.
+    let mask = match budget::current() {
+        Some(_) => {
+            crate::loop_vjp_budget::add_trip_mask(g, n)?;
+            cts2.push(Lin::Zero);
+            Some(k + 1)
+        }
+        None => None,
+    };
+    let mut r = scan_vjp(g, n, &cts2, batch, &needs2, mask)?;
     r.remove(k);
     Ok(r)
 }

@@ -73,6 +73,25 @@ pub fn try_with_bodies<E>(
             then: f(then)?,
             els: f(els)?,
         },
+        Op::Revolve {
+            body,
+            step,
+            state,
+            carry,
+            xs,
+            length,
+            snapshots,
+            masked,
+        } => Op::Revolve {
+            body: f(body)?,
+            step: f(step)?,
+            state: *state,
+            carry: *carry,
+            xs: *xs,
+            length: *length,
+            snapshots: *snapshots,
+            masked: *masked,
+        },
         other => other.clone(),
     })
 }

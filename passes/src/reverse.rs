@@ -13,6 +13,7 @@
 //! Recognised composites ([`crate::composite`], the stable log-sum-exp)
 //! are differentiated as a whole.
 
+use crate::budget::{self, Budget};
 use crate::composite::LogSumExp;
 use crate::contract::{self, Rule};
 use crate::errors::at_node;
@@ -177,6 +178,8 @@ pub struct Grad {
     pub wrt: Option<Vec<String>>,
     /// The output to differentiate; needed when there are several.
     pub of: Option<usize>,
+    /// Reverse loops under this memory budget ([`crate::budget`]).
+    pub budget: Budget,
 }
 
 impl Pass for Grad {
@@ -198,7 +201,8 @@ impl Pass for Grad {
             )));
         }
         let seed = emit::full(g, &ty, 1.0)?;
-        let cts = backpropagate(g, &[(y, seed)], &wrt, &[])?;
+        let (cts, schedules) =
+            budget::with_budget(&self.budget, || backpropagate(g, &[(y, seed)], &wrt, &[]))?;
         if g.use_count(seed) == 0 && !cts.contains(&Lin::Val(seed)) {
             // Nothing reached: drop the unused seed (and its broadcast).
             remove_dead_chain(g, seed)?;
@@ -208,13 +212,15 @@ impl Pass for Grad {
             added: g.len().saturating_sub(before),
             removed: before.saturating_sub(g.len()),
             changed: true,
-            notes: vec![format!(
+            notes: std::iter::once(format!(
                 "grad: d(output {k})/d({})",
                 wrt.iter()
                     .map(|&p| g.display_name(p))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )],
+            ))
+            .chain(schedules)
+            .collect(),
         })
     }
 }
@@ -246,11 +252,14 @@ impl PassType for Grad {
             name: "of",
             help: "0-based index of the output to differentiate (required with several outputs)",
         },
+        budget::SNAPSHOTS_OPTION,
+        budget::MEMORY_OPTION,
     ];
     fn from_options(o: &PassOptions) -> Result<Self> {
         Ok(Grad {
             wrt: contract::wrt_option("grad", o)?,
             of: o.get_usize("grad", "of")?,
+            budget: Budget::from_options("grad", o)?,
         })
     }
 }
@@ -262,6 +271,8 @@ impl PassType for Grad {
 pub struct Vjp {
     /// Parameter names; `None` means every float parameter.
     pub wrt: Option<Vec<String>>,
+    /// Reverse loops under this memory budget ([`crate::budget`]).
+    pub budget: Budget,
 }
 
 fn fresh_cot(g: &Graph, i: usize) -> String {
@@ -292,20 +303,23 @@ impl Pass for Vjp {
             let c = g.add_param(name, ty)?;
             seeds.push((o, c));
         }
-        let cts = backpropagate(g, &seeds, &wrt, &[])?;
+        let (cts, schedules) =
+            budget::with_budget(&self.budget, || backpropagate(g, &seeds, &wrt, &[]))?;
         append_cotangents(g, &wrt, &cts, "_cot")?;
         Ok(PassStats {
             added: g.len().saturating_sub(before),
             removed: 0,
             changed: true,
-            notes: vec![format!(
+            notes: std::iter::once(format!(
                 "vjp: {} cotangent parameter(s), w.r.t. {}",
                 outs.len(),
                 wrt.iter()
                     .map(|&p| g.display_name(p))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )],
+            ))
+            .chain(schedules)
+            .collect(),
         })
     }
 }
@@ -314,13 +328,18 @@ impl PassType for Vjp {
     const NAME: &'static str = "vjp";
     const SUMMARY: &'static str =
         "reverse mode: add a cotangent parameter per output, append the vector-Jacobian product per wrt parameter";
-    const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
-        name: "wrt",
-        help: "parameters to differentiate, in output order (default: all float parameters)",
-    }];
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec {
+            name: "wrt",
+            help: "parameters to differentiate, in output order (default: all float parameters)",
+        },
+        budget::SNAPSHOTS_OPTION,
+        budget::MEMORY_OPTION,
+    ];
     fn from_options(o: &PassOptions) -> Result<Self> {
         Ok(Vjp {
             wrt: contract::wrt_option("vjp", o)?,
+            budget: Budget::from_options("vjp", o)?,
         })
     }
 }

@@ -230,7 +230,7 @@ pub fn vjp(
     let out: Vec<Lin> = match &op {
         Op::Param { .. } | Op::Const(_) | Op::Iota { .. } => vec![],
         Op::Logical(_) => vec![Lin::Zero; xs.len()],
-        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
+        Op::Scan { .. } | Op::While { .. } | Op::Revolve { .. } | Op::Cond { .. } | Op::Project { .. } => {
             return Err(Error::pass(format!(
                 "internal: {} reached the single-result VJP rules (backpropagate handles it through loop_vjp)",
                 op.name()
@@ -540,7 +540,11 @@ pub fn jvp(g: &mut Graph, n: NodeId, ts: &[Lin], batch: &[usize]) -> Result<Lin>
     let bshape = |g: &Graph, x: NodeId| prefixed(batch, &g.ty(x).shape);
     Ok(match &op {
         Op::Param { .. } | Op::Const(_) | Op::Iota { .. } | Op::Logical(_) => Lin::Zero,
-        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
+        Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Revolve { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => {
             // A multi-result node has one tangent per result: push_forward
             // differentiates it with loop_jvp::jvp_multi and its
             // projections read the results' tangents.

@@ -15,7 +15,8 @@
 //! shared values) until its last projection has read its result.
 
 use crate::loops::{Loop, Next, Role};
-use crate::memory::try_clone;
+use crate::memory::{try_clone, type_bytes};
+use crate::meter::{Held, Ticket};
 use crate::schedule::{self, Schedule, Schedules};
 use adjoint_ir::{CustomRef, Error, Graph, NodeId, Op, Result, Tensor};
 use std::rc::Rc;
@@ -29,8 +30,9 @@ const CONTEXT_FRAMES: usize = 4;
 pub(crate) enum Val<'a> {
     /// An input of the evaluation or a constant of the program.
     Borrowed(&'a Tensor),
-    /// A computed value, shared between frames.
-    Owned(Rc<Tensor>),
+    /// A computed value, shared between frames (and counted by the meter
+    /// while it lives).
+    Owned(Rc<Held>),
 }
 
 impl Val<'_> {
@@ -38,7 +40,21 @@ impl Val<'_> {
     pub(crate) fn get(&self) -> &Tensor {
         match self {
             Val::Borrowed(t) => t,
-            Val::Owned(t) => t,
+            Val::Owned(t) => t.get(),
+        }
+    }
+
+    /// A computed tensor, counted by the meter while it lives.
+    pub(crate) fn owned(t: Tensor) -> Self {
+        Val::Owned(Rc::new(Held::new(t)))
+    }
+
+    /// Whether [`Val::into_tensor`] copies the tensor (it is borrowed, or
+    /// shared with another value).
+    pub(crate) fn copies(&self) -> bool {
+        match self {
+            Val::Borrowed(_) => true,
+            Val::Owned(t) => Rc::strong_count(t) > 1,
         }
     }
 
@@ -47,7 +63,10 @@ impl Val<'_> {
     pub(crate) fn into_tensor(self, what: &str) -> Result<Tensor> {
         match self {
             Val::Borrowed(t) => try_clone(t, what),
-            Val::Owned(t) => Rc::try_unwrap(t).or_else(|t| try_clone(&t, what)),
+            Val::Owned(t) => match Rc::try_unwrap(t) {
+                Ok(h) => Ok(h.into_inner()),
+                Err(t) => try_clone(t.get(), what),
+            },
         }
     }
 }
@@ -258,6 +277,9 @@ impl<'a, 's> Frame<'a, 's> {
             };
             return Err(crate::limits::over_budget_at(what, s.peak, base, budget));
         }
+        if let Entry::Body(_) = entry {
+            crate::meter::body_run(f.name());
+        }
         Ok(Frame::new(f, entry, s, base, inputs))
     }
 
@@ -372,7 +394,12 @@ fn step<'a, 's>(
             let args = top.args(id)?;
             let refs: Vec<&Tensor> = args.iter().map(Val::get).collect();
             crate::check_node_types(op, &node.ty, &refs)?;
-            Val::Owned(Rc::new(crate::eval_op(op, &node.ty, &refs)?))
+            // The result counts from the moment its kernel allocates it.
+            let t = {
+                let _building = Ticket::new(type_bytes(&node.ty));
+                crate::eval_op(op, &node.ty, &refs)?
+            };
+            Val::owned(t)
         }
     };
     top.finish(Slot::One(v));

@@ -160,7 +160,7 @@
 //! the byte size, never an abort.
 #![warn(missing_docs)]
 
-use adjoint_ir::{infer_type, CustomRef, Error, Graph, Op, Result, Tensor, TensorType};
+use adjoint_ir::{infer_type, CustomRef, Error, Graph, Op, Result, RunStats, Tensor, TensorType};
 
 // The two dispatch macros are textually scoped: they are visible in the
 // modules declared below them.
@@ -216,8 +216,10 @@ mod loops;
 mod math_mode;
 mod matmul;
 mod memory;
+mod meter;
 mod options;
 mod reduce;
+mod revolve;
 pub mod scalar;
 mod schedule;
 mod shape_ops;
@@ -252,7 +254,48 @@ pub fn eval(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// types and checked against `opts`: a program over either limit is an
 /// error naming the node, and nothing is allocated.
 pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec<Tensor>> {
+    eval_with_stats(g, inputs, opts).map(|(outs, _)| outs)
+}
+
+/// [`eval_with`], and what the evaluation cost, measured as it ran (not
+/// predicted from the types):
+///
+/// - [`RunStats::working_bytes`]: the most bytes held at once by the
+///   tensors the interpreter creates: the values it computes (each from
+///   the moment its kernel allocates it until its last use; the outputs to
+///   the end), the kernels' scratch buffers (a reduction's rearranged
+///   operand, `matmul`'s transposed right matrix and batch offsets), loop
+///   carries, the slices of scanned inputs, stacked outputs (from their
+///   allocation, before the first iteration), `revolve`'s snapshots and
+///   current state, and the copies made when an input, a constant or a
+///   repeated value is returned as an output. A value shared by several
+///   frames or results counts once. The caller's inputs and the program's
+///   constants are not counted; nor are the interpreter's bookkeeping
+///   (schedules, frames) and the small index vectors of shape ops.
+/// - [`RunStats::body_evals`]: for each function run by a `scan` (`body`),
+///   a `while` (`cond` and `body`, each run counted), a `cond` (the taken
+///   branch) or a `revolve` (`step` and `body`, recomputations included),
+///   by function name, the number of runs; a function serving several
+///   loops sums them. Custom-op calls are not counted.
+///
+/// ```
+/// use adjoint_interp::{eval_with_stats, EvalOptions};
+/// use adjoint_ir::{GraphBuilder, Tensor, TensorType};
+/// let b = GraphBuilder::new("f");
+/// let x = b.param("x", TensorType::f64([1000]));
+/// let g = b.build(&[x.sin().cos()]).unwrap();
+/// let x = Tensor::from_f64([1000], vec![0.5; 1000]).unwrap();
+/// let (_, stats) = eval_with_stats(&g, &[x], &EvalOptions::default()).unwrap();
+/// // `sin x` is held while `cos` computes its result: 2 × 8000 bytes.
+/// assert_eq!(stats.working_bytes, 16_000);
+/// ```
+pub fn eval_with_stats(
+    g: &Graph,
+    inputs: &[Tensor],
+    opts: &EvalOptions,
+) -> Result<(Vec<Tensor>, RunStats)> {
     let _mode = math_mode::enter(opts.math);
+    let session = meter::Session::start();
     let refs: Vec<&Tensor> = inputs.iter().collect();
     check_inputs(g, &refs)?;
     let all = schedule::build(g)?;
@@ -263,10 +306,18 @@ pub fn eval_with(g: &Graph, inputs: &[Tensor], opts: &EvalOptions) -> Result<Vec
         &all,
         opts.max_working_bytes,
     )?;
-    outs.into_iter()
-        .enumerate()
-        .map(|(i, v)| v.into_tensor(&format!("@{}: output {i}", g.name())))
-        .collect()
+    // The copies handed over count until the call returns.
+    let mut copies = Vec::new();
+    let mut result = Vec::with_capacity(outs.len());
+    for (i, v) in outs.into_iter().enumerate() {
+        if v.copies() {
+            copies.push(meter::Ticket::new(meter::tensor_bytes(v.get())));
+        }
+        result.push(v.into_tensor(&format!("@{}: output {i}", g.name()))?);
+    }
+    let stats = session.stats();
+    drop(copies);
+    Ok((result, stats))
 }
 
 fn types_list(tys: impl Iterator<Item = String>) -> String {
@@ -387,12 +438,14 @@ pub(crate) fn eval_op(op: &Op, ty: &TensorType, operands: &[&Tensor]) -> Result<
         Op::Cast { .. } => elementwise::cast(o[0], ty),
         Op::Iota { axis, .. } => elementwise::iota(*axis, ty),
         Op::Logical(l) => elementwise::logical(*l, o, ty),
-        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } | Op::Project { .. } => {
-            Err(Error::eval(format!(
-                "{}: not a primitive op: loops run on the frame stack (internal)",
-                op.name()
-            )))
-        }
+        Op::Scan { .. }
+        | Op::While { .. }
+        | Op::Revolve { .. }
+        | Op::Cond { .. }
+        | Op::Project { .. } => Err(Error::eval(format!(
+            "{}: not a primitive op: loops run on the frame stack (internal)",
+            op.name()
+        ))),
     }
 }
 

@@ -45,6 +45,7 @@ fn attr_names(op: &Op) -> &'static [&'static str] {
     match op {
         Op::Scan { .. } => &["body"],
         Op::While { .. } => &["body", "cond"],
+        Op::Revolve { .. } => &["body", "step"],
         Op::Cond { .. } => &["then", "else"],
         _ => &[],
     }

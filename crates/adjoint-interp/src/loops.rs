@@ -1,4 +1,5 @@
-//! The state machines of `scan`, `while` and `cond`.
+//! The state machines of `scan`, `while` and `cond` (and of `revolve`,
+//! in `revolve.rs`).
 //!
 //! A loop or conditional never runs its body by recursion: it is a state
 //! kept in the frame of the function that contains it (see `frames.rs`).
@@ -15,21 +16,25 @@
 //!   bound is reached the predicate is not evaluated again. Without a bound
 //!   a predicate that never becomes false runs forever, as in JAX.
 //! - `cond`: only the chosen branch runs.
+//! - `revolve`: the checkpointed reverse scan, see `revolve.rs`.
 
 use crate::elems;
 use crate::frames::Val;
-use crate::memory::{try_filled, try_vec};
+use crate::memory::{try_filled, try_vec, type_bytes};
+use crate::meter::Ticket;
+use crate::revolve::Revolve;
 use adjoint_ir::{infer_types, Error, Graph, Op, Result, Shape, Tensor, TensorData, TensorType};
-use std::rc::Rc;
 
 /// Which of the op's functions a body frame runs, and on which trip.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Role {
-    /// The op: `scan`, `while` or `cond`.
+    /// The op: `scan`, `while`, `revolve` or `cond`.
     pub op: &'static str,
-    /// The attribute naming the function: `body`, `cond`, `then` or `else`.
+    /// The attribute naming the function: `body`, `cond`, `step`, `then`
+    /// or `else`.
     pub attr: &'static str,
-    /// For `scan`, the index `t` of the iteration; for `while`, the number
+    /// For `scan`, the index `t` of the iteration (for `revolve`, of the
+    /// step or reverse step: the one reading `xs[t]`); for `while`, the number
     /// of body runs before this one; `None` for `cond`.
     pub trip: Option<usize>,
 }
@@ -38,7 +43,9 @@ impl Role {
     /// `body=@f (iteration t=3)`, `cond=@p (after 2 trips)`, `then=@t`.
     pub(crate) fn describe(&self, f: &Graph) -> String {
         match (self.op, self.trip) {
-            ("scan", Some(t)) => format!("{}=@{} (iteration t={t})", self.attr, f.name()),
+            ("scan" | "revolve", Some(t)) => {
+                format!("{}=@{} (iteration t={t})", self.attr, f.name())
+            }
             (_, Some(t)) => format!("{}=@{} (after {t} trips)", self.attr, f.name()),
             (_, None) => format!("{}=@{}", self.attr, f.name()),
         }
@@ -60,32 +67,43 @@ pub(crate) enum Next<'a> {
 /// The state of a `scan`, `while` or `cond` whose bodies are running.
 pub(crate) enum Loop<'a> {
     Scan(Scan<'a>),
+    Revolve(Box<Revolve<'a>>),
     While(While<'a>),
     /// A `cond`: the branch's outputs are the results.
     Cond,
 }
 
-/// A stacked output `[N, …]`, allocated once and filled slice by slice.
-struct Stacked {
+/// A stacked output `[N, …]`, allocated once (zero-filled) and filled
+/// slice by slice; counted by the meter from its allocation on.
+pub(crate) struct Stacked {
     /// The type of the whole stack.
     ty: TensorType,
     /// The type of one slice (the body's output).
     elem: TensorType,
     data: TensorData,
+    ticket: Ticket,
 }
 
 impl Stacked {
-    fn new(ty: TensorType, what: &str) -> Result<Stacked> {
+    /// A zero stack of type `ty`; `what` names the op in an allocation
+    /// error.
+    pub(crate) fn new(ty: TensorType, what: &str) -> Result<Stacked> {
         let n = ty.shape.numel();
         let data = with_elem!(ty.dtype, T => {
             <T as crate::scalar::Elem>::wrap(try_filled(n, <T as crate::scalar::Elem>::ZERO, what)?)
         });
+        let ticket = Ticket::new(type_bytes(&ty));
         let elem = TensorType::new(ty.dtype, Shape::from(ty.shape.dims()[1..].to_vec()));
-        Ok(Stacked { ty, elem, data })
+        Ok(Stacked {
+            ty,
+            elem,
+            data,
+            ticket,
+        })
     }
 
     /// Copies `y` into slice `t`.
-    fn put(&mut self, t: usize, y: &Tensor, what: &str) -> Result<()> {
+    pub(crate) fn put(&mut self, t: usize, y: &Tensor, what: &str) -> Result<()> {
         if y.ty() != self.elem {
             return Err(Error::eval(format!(
                 "{what}: the body returned {}, but the stacked output {} needs {}",
@@ -107,13 +125,19 @@ impl Stacked {
         Ok(())
     }
 
-    fn finish(self) -> Result<Tensor> {
-        Tensor::new(self.ty.shape, self.data)
+    /// The whole stack, as a value.
+    pub(crate) fn finish(self) -> Result<Val<'static>> {
+        let Stacked {
+            ty, data, ticket, ..
+        } = self;
+        // The value counts the bytes from here on.
+        drop(ticket);
+        Ok(Val::owned(Tensor::new(ty.shape, data)?))
     }
 }
 
 /// Slice `t` along the leading axis of `x` (a copy, fallibly allocated).
-fn slice_leading(x: &Tensor, t: usize, what: &str) -> Result<Tensor> {
+pub(crate) fn slice_leading(x: &Tensor, t: usize, what: &str) -> Result<Tensor> {
     let dims = x.shape().dims();
     let shape = Shape::from(dims[1..].to_vec());
     let m = shape.numel();
@@ -159,14 +183,14 @@ impl<'a> Scan<'a> {
         if self.done == self.length {
             let mut out = std::mem::take(&mut self.carries);
             for y in std::mem::take(&mut self.ys) {
-                out.push(Val::Owned(Rc::new(y.finish()?)));
+                out.push(y.finish()?);
             }
             return Ok(Next::Done(out));
         }
         let t = self.index(self.done);
         let mut inputs = self.carries.clone();
         for x in &self.xs {
-            inputs.push(Val::Owned(Rc::new(slice_leading(x.get(), t, "scan")?)));
+            inputs.push(Val::owned(slice_leading(x.get(), t, "scan")?));
         }
         inputs.extend(self.invariants.iter().cloned());
         Ok(Next::Run {
@@ -349,6 +373,10 @@ impl<'a> Loop<'a> {
                 let next = s.next()?;
                 Ok((Loop::Scan(s), next))
             }
+            Op::Revolve { .. } => {
+                let (r, next) = Revolve::start(op, &results, args)?;
+                Ok((Loop::Revolve(Box::new(r)), next))
+            }
             Op::While {
                 cond,
                 body,
@@ -399,6 +427,7 @@ impl<'a> Loop<'a> {
     pub(crate) fn resume(&mut self, outs: Vec<Val<'a>>) -> Result<Next<'a>> {
         match self {
             Loop::Scan(s) => s.resume(outs),
+            Loop::Revolve(r) => r.resume(outs),
             Loop::While(w) => w.resume(outs),
             Loop::Cond => Ok(Next::Done(outs)),
         }

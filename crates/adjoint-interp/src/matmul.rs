@@ -10,6 +10,7 @@
 
 use crate::elems;
 use crate::memory::{try_filled, try_vec};
+use crate::meter::Ticket;
 use crate::scalar::{Elem, Float};
 use crate::strided::{broadcast_strides, for_each_offset};
 use adjoint_ir::{Error, Result, Shape, Tensor, TensorType};
@@ -32,15 +33,17 @@ fn as_matrices(dims: &[usize], is_lhs: bool) -> Option<(Vec<usize>, usize, usize
 }
 
 /// The offset of each batch's matrix in an operand with batch dims `from`,
-/// broadcast to `to`, for matrices of `size` elements each.
-fn batch_offsets(from: &[usize], to: &[usize], size: usize) -> Result<Vec<usize>> {
+/// broadcast to `to`, for matrices of `size` elements each (scratch, counted
+/// while the ticket lives).
+fn batch_offsets(from: &[usize], to: &[usize], size: usize) -> Result<(Vec<usize>, Ticket)> {
     let strides: Vec<usize> = broadcast_strides(from, to)
         .into_iter()
         .map(|s| s * size)
         .collect();
     let mut offs = try_vec(to.iter().product(), "matmul")?;
     for_each_offset(to, &strides, 0, |o| offs.push(o));
-    Ok(offs)
+    let ticket = Ticket::new(std::mem::size_of_val(offs.as_slice()) as u64);
+    Ok((offs, ticket))
 }
 
 fn no_product(ad: &[usize], bd: &[usize]) -> Error {
@@ -62,12 +65,13 @@ fn matmul_typed<T: Float>(a: &[T], ad: &[usize], b: &[T], bd: &[usize]) -> Resul
         }
         _ => return Err(no_product(ad, bd)),
     };
-    let a_offs = batch_offsets(&batch_a, batch.dims(), m * k)?;
-    let b_offs = batch_offsets(&batch_b, batch.dims(), k * n)?;
+    let (a_offs, _a_ticket) = batch_offsets(&batch_a, batch.dims(), m * k)?;
+    let (b_offs, _b_ticket) = batch_offsets(&batch_b, batch.dims(), k * n)?;
     let mut out = try_vec(a_offs.len() * m * n, "matmul")?;
     // The right matrix transposed to n × k, so that each dot product reads
     // two contiguous rows; rebuilt only when the batch moves to another one.
     let mut bt = try_filled(n * k, T::ZERO, "matmul")?;
+    let _bt_ticket = Ticket::new(std::mem::size_of_val(bt.as_slice()) as u64);
     let mut bt_of = None;
     for (&ao, &bo) in a_offs.iter().zip(&b_offs) {
         if bt_of != Some(bo) {

@@ -8,6 +8,7 @@
 
 use crate::elems;
 use crate::memory::try_collect;
+use crate::meter::Ticket;
 use crate::scalar::{fmax, Elem, Float};
 use crate::strided::{gather, row_major_strides};
 use adjoint_ir::{Result, Tensor, TensorType, REDUCE_SUM_BLOCK};
@@ -72,6 +73,8 @@ fn grouped<'a, T: Elem>(
 fn reduce(x: &Tensor, axes: &[usize], ty: &TensorType, what: &str, sum: bool) -> Result<Tensor> {
     let data = with_float!(ty.dtype, what, T => {
         let (g, n) = grouped(elems::<T>(x)?, x.shape().dims(), axes, what)?;
+        // The rearranged copy, if one was made, is scratch.
+        let _scratch = matches!(g, Cow::Owned(_)).then(|| Ticket::new(std::mem::size_of_val(&*g) as u64));
         let fold = if sum { reduce_sum_order::<T> } else { reduce_max_order::<T> };
         let m = ty.numel();
         T::wrap(try_collect(m, (0..m).map(|i| fold(&g[i * n..(i + 1) * n])), what)?)

@@ -260,6 +260,10 @@ fn sum_bytes<'t>(tys: impl IntoIterator<Item = &'t TensorType>) -> u64 {
 /// - `while`: its carries plus the larger of the predicate's and the
 ///   body's peaks (the trip count is unknown, but one trip's memory is
 ///   freed before the next).
+/// - `revolve`: its results, the slices of its scanned inputs and
+///   `min(snapshots, length)` states (the snapshots above `s_0`, which is
+///   an operand, and the current state), plus the larger of its step's
+///   and its body's peaks (one runs at a time).
 /// - `cond`: its results only. The branch is chosen at run time, and its
 ///   peak is checked then, before it runs: the untaken branch costs
 ///   nothing.
@@ -274,6 +278,23 @@ pub(crate) fn loop_cost(g: &Graph, id: NodeId, done: &Schedules) -> Result<(u64,
             let slices = sum_bytes(params.iter().skip(*carry).take(*xs));
             let extra = r.saturating_add(slices);
             Ok((extra, extra.saturating_add(of(done, body)?.peak), r))
+        }
+        Op::Revolve {
+            body,
+            step,
+            state,
+            xs,
+            length,
+            snapshots,
+            ..
+        } => {
+            let params = step.param_types();
+            let one = sum_bytes(params.iter().take(*state));
+            let slices = sum_bytes(params.iter().skip(*state).take(*xs));
+            let states = one.saturating_mul((*snapshots).min(*length) as u64);
+            let extra = r.saturating_add(slices).saturating_add(states);
+            let inner = of(done, body)?.peak.max(of(done, step)?.peak);
+            Ok((extra, extra.saturating_add(inner), r))
         }
         Op::While { cond, body, .. } => {
             let inner = of(done, body)?.peak.max(of(done, cond)?.peak);

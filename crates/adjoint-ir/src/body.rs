@@ -89,7 +89,11 @@ pub(crate) fn drop_iteratively(mut work: Vec<Graph>) {
         for id in g.node_ids() {
             if !matches!(
                 g[id].op,
-                Op::Call(_) | Op::Scan { .. } | Op::While { .. } | Op::Cond { .. }
+                Op::Call(_)
+                    | Op::Scan { .. }
+                    | Op::While { .. }
+                    | Op::Revolve { .. }
+                    | Op::Cond { .. }
             ) {
                 continue;
             }
@@ -117,6 +121,7 @@ fn into_bodies(op: Op) -> Vec<BodyRef> {
     match op {
         Op::Scan { body, .. } => vec![body],
         Op::While { cond, body, .. } => vec![body, cond],
+        Op::Revolve { body, step, .. } => vec![body, step],
         Op::Cond { then, els } => vec![then, els],
         _ => Vec::new(),
     }

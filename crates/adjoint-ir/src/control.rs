@@ -1,4 +1,5 @@
-//! The type rules of the control-flow ops `scan`, `while` and `cond`: their
+//! The type rules of the control-flow ops `scan`, `while`, `revolve` and
+//! `cond`: their
 //! body signatures and result types. [`crate::infer_types`] calls these;
 //! this is the one statement of them.
 
@@ -83,11 +84,49 @@ fn check_carries(op: &Op, f: &BodyRef, carries: &[TensorType]) -> Result<()> {
     Ok(())
 }
 
+/// The slice types `x[t]` of scanned inputs of types `tys`, each with
+/// leading dimension `length`.
+fn slices(op: &Op, tys: &[&TensorType], length: usize) -> Result<Vec<TensorType>> {
+    let mut out = Vec::with_capacity(tys.len());
+    for (i, t) in tys.iter().enumerate() {
+        let d = t.shape.dims();
+        if d.is_empty() {
+            return Err(err(
+                op,
+                format!("scanned input {i} ({t}) has no leading axis to scan over"),
+            ));
+        }
+        if d[0] != length {
+            return Err(err(
+                op,
+                format!(
+                    "scanned input {i} ({t}) has leading dimension {}, but the {}'s length is {length}",
+                    d[0],
+                    op.name()
+                ),
+            ));
+        }
+        out.push(TensorType::new(t.dtype, Shape::from(d[1..].to_vec())));
+    }
+    Ok(out)
+}
+
+/// `carries` followed by each of `ys` stacked along a new leading axis of
+/// `length`: the results of a scan-like op.
+fn stacked(mut carries: Vec<TensorType>, ys: &[TensorType], length: usize) -> Vec<TensorType> {
+    for y in ys {
+        let mut d = vec![length];
+        d.extend_from_slice(y.shape.dims());
+        carries.push(TensorType::new(y.dtype, Shape::from(d)));
+    }
+    carries
+}
+
 fn owned(tys: &[&TensorType]) -> Vec<TensorType> {
     tys.iter().map(|&t| t.clone()).collect()
 }
 
-/// The result types of a `scan`, `while` or `cond` on operands of types
+/// The result types of a `scan`, `while`, `revolve` or `cond` on operands of types
 /// `tys`, after checking the body signatures. Errors name the op and the
 /// function.
 pub(crate) fn result_types(op: &Op, tys: &[&TensorType]) -> Result<Vec<TensorType>> {
@@ -112,25 +151,7 @@ pub(crate) fn result_types(op: &Op, tys: &[&TensorType]) -> Result<Vec<TensorTyp
             }
             let carries = owned(&tys[..k]);
             let mut params = carries.clone();
-            for (i, t) in tys[k..k + m].iter().enumerate() {
-                let d = t.shape.dims();
-                if d.is_empty() {
-                    return Err(err(
-                        op,
-                        format!("scanned input {i} ({t}) has no leading axis to scan over"),
-                    ));
-                }
-                if d[0] != *length {
-                    return Err(err(
-                        op,
-                        format!(
-                            "scanned input {i} ({t}) has leading dimension {}, but the scan's length is {length}",
-                            d[0]
-                        ),
-                    ));
-                }
-                params.push(TensorType::new(t.dtype, Shape::from(d[1..].to_vec())));
-            }
+            params.extend(slices(op, &tys[k..k + m], *length)?);
             params.extend(owned(&tys[k + m..]));
             check_sig(op, "body", body, &params, None)?;
             check_carries(op, body, &carries)?;
@@ -144,13 +165,75 @@ pub(crate) fn result_types(op: &Op, tys: &[&TensorType]) -> Result<Vec<TensorTyp
                     ),
                 ));
             }
-            let mut res = carries;
-            for y in &outs[k..] {
-                let mut d = vec![*length];
-                d.extend_from_slice(y.shape.dims());
-                res.push(TensorType::new(y.dtype, Shape::from(d)));
+            Ok(stacked(carries, &outs[k..], *length))
+        }
+        Op::Revolve {
+            body,
+            step,
+            state,
+            carry,
+            xs,
+            length,
+            snapshots,
+            masked,
+        } => {
+            let (p, k, c, m) = (usize::from(*masked), *state, *carry, *xs);
+            let need = p + k + c + m;
+            if need > tys.len() {
+                return Err(err(
+                    op,
+                    format!(
+                        "{}state={k}, carry={c} and xs={m} need {need} operands, there are {}",
+                        if *masked { "the mask, " } else { "" },
+                        tys.len()
+                    ),
+                ));
             }
-            Ok(res)
+            if k == 0 {
+                return Err(err(op, "needs at least one state (state=0)"));
+            }
+            if *snapshots == 0 {
+                return Err(err(
+                    op,
+                    "snapshots=0: at least one snapshot (the initial state) is needed",
+                ));
+            }
+            if *masked {
+                let want = TensorType::new(DType::Bool, Shape::from(vec![*length]));
+                if *tys[0] != want {
+                    return Err(err(
+                        op,
+                        format!("the mask must be {want}, it is {}", tys[0]),
+                    ));
+                }
+            }
+            let states = owned(&tys[p..p + k]);
+            let carries = owned(&tys[p + k..p + k + c]);
+            let x = slices(op, &tys[p + k + c..need], *length)?;
+            let inv = owned(&tys[need..]);
+            let step_params: Vec<TensorType> =
+                states.iter().chain(&x).chain(&inv).cloned().collect();
+            check_sig(op, "step", step, &step_params, Some(&states))?;
+            let body_params: Vec<TensorType> = carries
+                .iter()
+                .chain(&states)
+                .chain(&x)
+                .chain(&inv)
+                .cloned()
+                .collect();
+            check_sig(op, "body", body, &body_params, None)?;
+            check_carries(op, body, &carries)?;
+            let outs = body.output_types();
+            if outs.is_empty() {
+                return Err(err(
+                    op,
+                    format!(
+                        "body=@{} has no carries and no outputs (a revolve needs at least one result)",
+                        body.name()
+                    ),
+                ));
+            }
+            Ok(stacked(carries, &outs[c..], *length))
         }
         Op::While {
             cond, body, carry, ..

@@ -128,6 +128,7 @@ fn role(op: &Op) -> Role {
         | Op::Iota { .. }
         | Op::Scan { .. }
         | Op::While { .. }
+        | Op::Revolve { .. }
         | Op::Cond { .. }
         | Op::Project { .. } => Role::Opaque,
     }

@@ -287,6 +287,7 @@ impl Graph {
             Op::Scan { body, .. } => body.outputs().len(),
             Op::While { carry, .. } => *carry,
             Op::Cond { then, .. } => then.outputs().len(),
+            Op::Revolve { body, .. } => body.outputs().len(),
             _ => 1,
         }
     }

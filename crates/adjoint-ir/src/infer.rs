@@ -359,7 +359,7 @@ fn infer_unchecked(op: &Op, operands: &[&TensorType]) -> Result<TensorType> {
             }
             Ok(tys[0].clone())
         }
-        Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
+        Op::Scan { .. } | Op::While { .. } | Op::Revolve { .. } | Op::Cond { .. } => {
             Ok(crate::control::result_types(op, tys)?.swap_remove(0))
         }
         Op::Project { index } => Err(err(

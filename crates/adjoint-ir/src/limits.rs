@@ -82,6 +82,20 @@ pub(crate) fn check_op(op: &Op) -> std::result::Result<(), String> {
         Op::While {
             carry, max_trips, ..
         } => vec![std::slice::from_ref(carry), max_trips.as_slice()],
+        Op::Revolve {
+            state,
+            carry,
+            xs,
+            length,
+            snapshots,
+            ..
+        } => vec![
+            std::slice::from_ref(state),
+            std::slice::from_ref(carry),
+            std::slice::from_ref(xs),
+            std::slice::from_ref(length),
+            std::slice::from_ref(snapshots),
+        ],
         Op::Project { index } => vec![std::slice::from_ref(index)],
         Op::Cond { .. } | Op::Logical(_) => vec![],
         Op::Param { .. }

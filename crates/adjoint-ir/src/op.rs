@@ -365,6 +365,39 @@ pub enum Op {
         /// The branch run when the predicate is false.
         els: BodyRef,
     },
+    /// A reverse scan over the states of a forward recurrence, holding at
+    /// most `snapshots` states at once: the checkpointed reverse sweep of
+    /// reverse mode through a loop (see docs/ir.md, "revolve", and
+    /// [`crate::revolve`]). Operands: the mask `bool[length]` when
+    /// `masked`, then `state` initial states `s_0`, then `carry` initial
+    /// carries, then `xs` scanned inputs (leading dimension `length`), then
+    /// invariants. With `n` the trip count (`length`, or the number of
+    /// leading `true`s of the mask), the states are `s_{t+1} = step(s_t,
+    /// x_t, inv)` and the carries run `(b, y_t) = body(b, s_t, x_t, inv)`
+    /// for `t = n-1` down to `0`. Results: the final carries, then the
+    /// `ys` stacked along a new leading axis of `length` (rows `t >= n`
+    /// are zero). The engines evaluate `step` exactly
+    /// [`crate::revolve::forward_steps`]`(n, snapshots)` times.
+    Revolve {
+        /// The reverse step `(carries, states, x slices, invariants) ->
+        /// (carries, ys)`.
+        body: BodyRef,
+        /// The forward step `(states, x slices, invariants) -> states`.
+        step: BodyRef,
+        /// The number of states (at least 1).
+        state: usize,
+        /// The number of carries.
+        carry: usize,
+        /// The number of scanned inputs.
+        xs: usize,
+        /// The trip count bound (the scanned inputs' leading dimension).
+        length: usize,
+        /// The most states held at once, `s_0` included (at least 1).
+        snapshots: usize,
+        /// Whether operand 0 is a `bool[length]` mask whose leading
+        /// `true`s give the trip count.
+        masked: bool,
+    },
     /// Result `index` of a multi-result node (its one operand). Internal:
     /// the text form binds one name per result instead
     /// (`%a, %b = scan ...`).
@@ -417,6 +450,16 @@ impl Op {
             (Operands::CalleeParams, Op::Call(c)) => Arity::Exact(c.body.params().len()),
             (Operands::Counted, Op::Scan { carry, xs, .. }) => Arity::AtLeast(carry + xs),
             (Operands::Counted, Op::While { carry, .. }) => Arity::AtLeast(*carry),
+            (
+                Operands::Counted,
+                Op::Revolve {
+                    state,
+                    carry,
+                    xs,
+                    masked,
+                    ..
+                },
+            ) => Arity::AtLeast(usize::from(*masked) + state + carry + xs),
             (Operands::Counted, Op::Cond { .. }) => Arity::AtLeast(1),
             (Operands::CalleeParams | Operands::Counted, _) => Arity::AtLeast(0),
         }
@@ -447,6 +490,7 @@ impl Op {
         match self {
             Op::Scan { body, .. } => vec![body],
             Op::While { cond, body, .. } => vec![body, cond],
+            Op::Revolve { body, step, .. } => vec![body, step],
             Op::Cond { then, els } => vec![then, els],
             _ => Vec::new(),
         }

@@ -209,6 +209,25 @@ impl Op {
                 max_trips.map(Usize),
             ],
             Op::Cond { then, els } => vec![Some(Func(then.clone())), Some(Func(els.clone()))],
+            Op::Revolve {
+                body,
+                step,
+                state,
+                carry,
+                xs,
+                length,
+                snapshots,
+                masked,
+            } => vec![
+                Some(Func(body.clone())),
+                Some(Func(step.clone())),
+                Some(Usize(*state)),
+                Some(Usize(*carry)),
+                Some(Usize(*xs)),
+                (*xs == 0 && !*masked).then_some(Usize(*length)),
+                Some(Usize(*snapshots)),
+                masked.then_some(AttrValue::Bool(true)),
+            ],
             Op::Logical(_) | Op::Project { .. } => vec![],
             Op::Param { .. }
             | Op::Const(_)
@@ -339,6 +358,19 @@ impl Op {
                 body: a.func("body")?,
                 carry: a.usize("carry")?,
                 max_trips: a.usize_opt("max_trips")?,
+            },
+            "revolve" => Op::Revolve {
+                body: a.func("body")?,
+                step: a.func("step")?,
+                state: a.usize("state")?,
+                carry: a.usize("carry")?,
+                xs: a.usize("xs")?,
+                length: match a.usize_opt("length")? {
+                    Some(n) => n,
+                    None => return Err(a.missing("length", AttrKind::Usize)),
+                },
+                snapshots: a.usize("snapshots")?,
+                masked: a.bool_opt("masked")?.unwrap_or(false),
             },
             "cond" => Op::Cond {
                 then: a.func("then")?,

@@ -317,6 +317,20 @@ const WHILE: OpRow = OpRow {
     ],
     ..mk("while", Arity::AtLeast(1), C::Control)
 };
+const REVOLVE: OpRow = OpRow {
+    operands: Operands::Counted,
+    attrs: &[
+        req("body", K::Func),
+        req("step", K::Func),
+        req("state", K::Usize),
+        req("carry", K::Usize),
+        req("xs", K::Usize),
+        opt("length", K::Usize),
+        req("snapshots", K::Usize),
+        opt("masked", K::Bool),
+    ],
+    ..mk("revolve", Arity::AtLeast(1), C::Control)
+};
 const COND: OpRow = OpRow {
     operands: Operands::Counted,
     attrs: &[req("then", K::Func), req("else", K::Func)],
@@ -329,7 +343,7 @@ const PROJECT: OpRow = OpRow {
 
 /// Every row, in the order of [`Op::all_names`] (`param` first, which is
 /// not a statement).
-pub static OPS: [&OpRow; 44] = [
+pub static OPS: [&OpRow; 45] = [
     &PARAM,
     &CONST,
     &UNARY[0],
@@ -373,6 +387,7 @@ pub static OPS: [&OpRow; 44] = [
     &SCAN,
     &WHILE,
     &COND,
+    &REVOLVE,
     &PROJECT,
 ];
 
@@ -406,6 +421,7 @@ pub(crate) fn row_of(op: &Op) -> &'static OpRow {
         Op::Scan { .. } => &SCAN,
         Op::While { .. } => &WHILE,
         Op::Cond { .. } => &COND,
+        Op::Revolve { .. } => &REVOLVE,
         Op::Project { .. } => &PROJECT,
     }
 }

@@ -67,6 +67,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "%y = while %x body=@body cond=@pred carry=1 : f64[2,3]",
     ),
     ("cond", "%y = cond %q, %x then=@body else=@body : f64[2,3]"),
+    (
+        "revolve",
+        "%y = revolve %x body=@body step=@body state=1 carry=0 xs=0 length=4 snapshots=2 : f64[4,2,3]",
+    ),
 ];
 
 /// `stmt` with a `region` attribute (which every op takes), before its

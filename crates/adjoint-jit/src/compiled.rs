@@ -4,7 +4,7 @@
 use crate::buffers::{BufMut, BufRef};
 use crate::kernel_ir::{Buf, ConstData, Step};
 use crate::runtime::MatMulDesc;
-use adjoint_ir::{DType, Error, Result, Tensor, TensorData, TensorType};
+use adjoint_ir::{DType, Error, Result, RunStats, Tensor, TensorData, TensorType};
 use cranelift_jit::JITModule;
 use std::cell::Cell;
 use std::sync::{Mutex, OnceLock};
@@ -42,6 +42,12 @@ pub struct CompileStats {
     /// Bodies of loops and conditionals compiled (each function once,
     /// however many loops run it); their functions count in `functions`.
     pub bodies: usize,
+    /// Bytes of the arena of intermediates each call uses
+    /// ([`CompiledFn::arena_bytes`]): every intermediate value, loop
+    /// carries and stacked outputs that are not outputs of the function,
+    /// `revolve` snapshots and work buffers, and the arenas of the bodies
+    /// it calls.
+    pub arena_bytes: usize,
     /// Expressions of all loop kernels together (loads, constants and
     /// operations computed per iteration): the size of the plan, which
     /// grows linearly with the program.
@@ -91,6 +97,11 @@ pub struct CompiledFn {
     pub(crate) descs: Vec<MatMulDesc>,
     /// The compiled bodies the code calls (kept alive while it may run).
     pub(crate) _bodies: Vec<std::sync::Arc<CompiledFn>>,
+    /// The names of the counted bodies, by counter index
+    /// (`crate::call_stats`; empty when nothing is counted).
+    pub(crate) counter_names: Vec<String>,
+    /// `JitOptions::count_body_evals`.
+    pub(crate) count_body_evals: bool,
     pub(crate) module: Mutex<Option<JITModule>>,
 }
 
@@ -233,6 +244,28 @@ impl CompiledFn {
                 }
             },
             outputs,
+            None,
+        )
+    }
+
+    /// [`CompiledFn::call`], measuring the call into `stats`.
+    fn call_measured(
+        &self,
+        inputs: &[BufRef<'_>],
+        outputs: &mut [BufMut<'_>],
+        stats: &mut RunStats,
+    ) -> Result<()> {
+        self.with_ptrs(
+            inputs.len(),
+            |i| inputs[i].ptr(),
+            outputs.len(),
+            |o, out| {
+                for (slot, b) in out.iter_mut().zip(o.iter_mut()) {
+                    *slot = b.ptr();
+                }
+            },
+            outputs,
+            Some(stats),
         )
     }
 
@@ -268,13 +301,52 @@ impl CompiledFn {
                 }
             },
             outputs,
+            None,
         )
     }
 
     /// Builds the pointer tables (on the stack for up to 16 buffers) and
-    /// runs the code. Buffers were checked by the caller.
+    /// runs the code, with a zeroed counter table installed when the code
+    /// counts body evaluations; with `stats`, records the call's
+    /// measurements there. Buffers were checked by the caller.
     #[inline]
     fn with_ptrs<O>(
+        &self,
+        n_in: usize,
+        in_ptr: impl Fn(usize) -> *const u8,
+        n_out: usize,
+        fill_out: impl FnOnce(&mut [O], &mut [*mut u8]),
+        outputs: &mut [O],
+        stats: Option<&mut RunStats>,
+    ) -> Result<()> {
+        if self.counter_names.is_empty() && stats.is_none() {
+            return self.with_tables(n_in, in_ptr, n_out, fill_out, outputs);
+        }
+        let n = self.counter_names.len();
+        let mut small = [0u64; MAX_STACK_ARGS];
+        let mut big;
+        let counters: &mut [u64] = if n <= MAX_STACK_ARGS {
+            &mut small[..n]
+        } else {
+            big = vec![0u64; n];
+            &mut big
+        };
+        let scope = crate::call_stats::Scope::new(counters);
+        let r = self.with_tables(n_in, in_ptr, n_out, fill_out, outputs);
+        let heap = scope.heap_peak();
+        drop(scope);
+        if let Some(st) = stats {
+            st.working_bytes = (self.arena_bytes as u64).saturating_add(heap);
+            for (name, &c) in self.counter_names.iter().zip(counters.iter()) {
+                st.count(name, c);
+            }
+        }
+        r
+    }
+
+    /// [`Self::with_ptrs`] without the measurements.
+    #[inline]
+    fn with_tables<O>(
         &self,
         n_in: usize,
         in_ptr: impl Fn(usize) -> *const u8,
@@ -378,6 +450,47 @@ impl CompiledFn {
     /// Allocates the outputs, calls the function and returns them: the same
     /// signature as `adjoint_interp::eval`.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.run_inner(inputs, None)
+    }
+
+    /// [`CompiledFn::run`], also returning what the call cost, as the
+    /// running code measured it (`adjoint run --stats`):
+    ///
+    /// - `body_evals`: for every body of a `scan`, `while` (body and
+    ///   condition), `cond` (the branch taken) and `revolve` (step and
+    ///   body), at any depth of nesting, the number of times the call ran
+    ///   it, recomputations included, counted as the code ran (a counter
+    ///   per body, incremented after each call of it; the `revolve`
+    ///   driver adds its counts). Bodies that never ran are absent.
+    /// - `working_bytes`: the bytes of working memory this call used: the
+    ///   arena of intermediates it ran in ([`CompiledFn::arena_bytes`],
+    ///   reserved for the call on the native stack or in the thread's
+    ///   scratch buffer; it holds every intermediate value, loop carries,
+    ///   stacked outputs that are not outputs of the function, `revolve`
+    ///   snapshots and work buffers, and the arenas of all the bodies,
+    ///   nested ones included), plus the most heap the `revolve` drivers
+    ///   held at once (their schedules and call tables), measured as they
+    ///   ran. Not counted: the inputs and outputs, pointer tables on the
+    ///   native stack, the counters themselves, and the GEMM library's
+    ///   packing buffers.
+    ///
+    /// The function must have been compiled with
+    /// [`JitOptions::count_body_evals`](crate::JitOptions::count_body_evals)
+    /// (the default); otherwise this is an error.
+    pub fn run_with_stats(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, RunStats)> {
+        if !self.count_body_evals {
+            return Err(Error::input(format!(
+                "@{}: run_with_stats needs a function compiled with \
+                 JitOptions::count_body_evals on",
+                self.name
+            )));
+        }
+        let mut stats = RunStats::default();
+        let outs = self.run_inner(inputs, Some(&mut stats))?;
+        Ok((outs, stats))
+    }
+
+    fn run_inner(&self, inputs: &[Tensor], stats: Option<&mut RunStats>) -> Result<Vec<Tensor>> {
         self.check_count("inputs", inputs.len(), self.params.len())?;
         for (i, (t, ty)) in inputs.iter().zip(&self.params).enumerate() {
             if &t.ty() != ty {
@@ -406,7 +519,12 @@ impl CompiledFn {
                     TensorData::Bool(v) => BufMut::Bool(v),
                 })
                 .collect();
-            self.call(&ins, &mut bufs)?;
+            match stats {
+                // Checked above: the inputs' types, and the outputs are
+                // allocated here.
+                Some(st) => self.call_measured(&ins, &mut bufs, st)?,
+                None => self.call(&ins, &mut bufs)?,
+            }
         }
         Ok(outs)
     }

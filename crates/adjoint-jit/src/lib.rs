@@ -27,6 +27,7 @@
 
 mod arena;
 mod buffers;
+mod call_stats;
 mod codegen;
 mod compiled;
 mod control_flow;
@@ -74,6 +75,8 @@ pub fn compile(g: &Graph, opts: &JitOptions) -> Result<CompiledFn> {
         }
     }
     f.stats.bodies = bodies.compiled.len();
+    f.counter_names = bodies.counter_names;
+    f.count_body_evals = opts.count_body_evals;
     Ok(f)
 }
 
@@ -140,6 +143,7 @@ pub(crate) fn compile_with(
         functions: lowered.functions,
         code_bytes: lowered.code_bytes,
         bodies: 0,
+        arena_bytes: plan.arena_bytes,
         kernel_exprs: plan
             .steps
             .iter()
@@ -177,6 +181,8 @@ pub(crate) fn compile_with(
         _consts: plan.consts,
         descs,
         _bodies: plan.bodies,
+        counter_names: Vec::new(),
+        count_body_evals: false,
         module: Mutex::new(Some(lowered.module)),
     })
 }

@@ -125,6 +125,10 @@ pub(crate) enum HostSig {
     /// `fn(kernel, ins, outs, arena, n, grain, threads)`: seven
     /// pointer-sized words.
     ParallelFor,
+    /// `fn() -> ptr`.
+    Counters,
+    /// `fn(desc, table)`, two pointers.
+    Revolve,
 }
 
 /// A host function the generated code may call.
@@ -136,12 +140,17 @@ pub(crate) enum HostFn {
     MatMul,
     /// The thread pool's parallel-for (`pool::adj_parallel_for`).
     ParallelFor,
+    /// The running call's body-evaluation counters
+    /// (`call_stats::adj_body_counters`).
+    BodyCounters,
+    /// The driver of `revolve` (`control_flow::revolve::adj_revolve`).
+    Revolve,
 }
 
 impl HostFn {
     /// Every host function, in [`HostFn::index`] order (the order they
     /// are declared in each module).
-    pub const ALL: [HostFn; 14] = {
+    pub const ALL: [HostFn; 16] = {
         use Float::{F32, F64};
         use MathFn::{Cos, Exp, Log, Pow, Sin, Tanh};
         [
@@ -159,6 +168,8 @@ impl HostFn {
             HostFn::Math(Pow, F32),
             HostFn::MatMul,
             HostFn::ParallelFor,
+            HostFn::BodyCounters,
+            HostFn::Revolve,
         ]
     };
 
@@ -181,6 +192,8 @@ impl HostFn {
             HostFn::Math(Pow, F32) => 11,
             HostFn::MatMul => 12,
             HostFn::ParallelFor => 13,
+            HostFn::BodyCounters => 14,
+            HostFn::Revolve => 15,
         }
     }
 
@@ -203,6 +216,8 @@ impl HostFn {
             },
             HostFn::MatMul => "adj_matmul",
             HostFn::ParallelFor => "adj_parallel_for",
+            HostFn::BodyCounters => "adj_body_counters",
+            HostFn::Revolve => "adj_revolve",
         }
     }
 
@@ -225,6 +240,8 @@ impl HostFn {
             },
             HostFn::MatMul => crate::runtime::adj_matmul as *const u8,
             HostFn::ParallelFor => crate::pool::adj_parallel_for as *const u8,
+            HostFn::BodyCounters => crate::call_stats::adj_body_counters as *const u8,
+            HostFn::Revolve => crate::control_flow::revolve::adj_revolve as *const u8,
         }
     }
 
@@ -235,6 +252,8 @@ impl HostFn {
             HostFn::Math(_, t) => HostSig::Unary(t.dtype()),
             HostFn::MatMul => HostSig::MatMul,
             HostFn::ParallelFor => HostSig::ParallelFor,
+            HostFn::BodyCounters => HostSig::Counters,
+            HostFn::Revolve => HostSig::Revolve,
         }
     }
 }
@@ -302,6 +321,8 @@ mod tests {
         }
         assert!(all.contains(&HostFn::MatMul));
         assert!(all.contains(&HostFn::ParallelFor));
+        assert!(all.contains(&HostFn::BodyCounters));
+        assert!(all.contains(&HostFn::Revolve));
     }
 
     #[test]

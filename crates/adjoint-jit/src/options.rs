@@ -89,6 +89,12 @@ pub struct JitOptions {
     /// an error naming the op and the bytes, not an out-of-memory abort.
     /// Default: 8 GiB (`usize::MAX` for no limit).
     pub memory_budget: usize,
+    /// Count the evaluations of every body of a loop, conditional or
+    /// `revolve` as the code runs, for
+    /// [`CompiledFn::run_with_stats`](crate::CompiledFn::run_with_stats):
+    /// one load, add and store per body call in a per-call table (and one
+    /// host call per loop to find the table). Default: on.
+    pub count_body_evals: bool,
 }
 
 impl JitOptions {
@@ -131,6 +137,7 @@ impl Default for JitOptions {
             poly_math: true,
             fma: true,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            count_body_evals: true,
         }
     }
 }

@@ -197,6 +197,7 @@ pub(super) fn rewrite(g: &mut Graph, id: NodeId, cx: &Ctx) -> Result<Option<Node
         | Op::Logical(_)
         | Op::Scan { .. }
         | Op::While { .. }
+        | Op::Revolve { .. }
         | Op::Cond { .. }
         | Op::Project { .. } => None,
         Op::Select => (xs[1] == xs[2]).then_some(xs[1]),

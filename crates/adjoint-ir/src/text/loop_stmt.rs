@@ -46,30 +46,54 @@ pub(super) fn loop_counts(
             ));
         }
     }
-    if op != "scan" {
+    if op != "scan" && op != "revolve" {
         return Ok(());
     }
-    let k = carry.map_or(0, |(k, _)| k);
+    // Operands before the scanned inputs: a scan's carries; a revolve's
+    // mask, states and carries.
+    let before = if op == "scan" {
+        carry.map_or(0, |(k, _)| k)
+    } else {
+        let masked = matches!(a.get("masked"), Some((AttrValue::Bool(true), _)));
+        let state = a.usize("state").map_or(0, |(k, _)| k);
+        usize::from(masked) + state + carry.map_or(0, |(k, _)| k)
+    };
     let Some((m, xs_loc)) = a.usize("xs") else {
         return Ok(());
     };
-    if k + m > n {
+    if before + m > n {
         return Err(Error::parse(
             xs_loc,
-            format!(
-                "{op}: carry={k} and xs={m} need {} operands, there are {n} ({fns})",
-                k + m
-            ),
+            if op == "scan" {
+                format!(
+                    "{op}: carry={before} and xs={m} need {} operands, there are {n} ({fns})",
+                    before + m
+                )
+            } else {
+                format!(
+                    "{op}: the mask, states, carries and xs={m} need {} operands, there are \
+                     {n} ({fns})",
+                    before + m
+                )
+            },
         ));
     }
     if a.get("length").is_none() {
-        if m == 0 {
+        let masked = matches!(a.get("masked"), Some((AttrValue::Bool(true), _)));
+        let from = if m > 0 {
+            Some(before)
+        } else if op == "revolve" && masked && n > 0 {
+            Some(0)
+        } else {
+            None
+        };
+        let Some(from) = from else {
             return Err(Error::parse(
                 op_loc,
                 format!("{op} needs the attribute `length` when xs=0 ({fns}), e.g. `length=1`"),
             ));
-        }
-        let length = g.ty(ids[k]).shape.dims().first().copied().unwrap_or(0);
+        };
+        let length = g.ty(ids[from]).shape.dims().first().copied().unwrap_or(0);
         a.vals.push(("length", AttrValue::Usize(length)));
         a.locs.push(op_loc);
     }
@@ -95,6 +119,26 @@ pub(super) fn loop_error_loc(
             carry, xs, length, ..
         } => {
             for i in *carry..carry + xs {
+                if tys.get(i).and_then(|t| t.shape.dims().first()) != Some(length) {
+                    return operand(i);
+                }
+            }
+            at("body")
+        }
+        Op::Revolve {
+            state,
+            carry,
+            xs,
+            length,
+            masked,
+            ..
+        } => {
+            let first = usize::from(*masked) + state + carry;
+            let mask = TensorType::new(DType::Bool, Shape::from(vec![*length]));
+            if *masked && tys.first() != Some(&mask) {
+                return operand(0);
+            }
+            for i in first..first + xs {
                 if tys.get(i).and_then(|t| t.shape.dims().first()) != Some(length) {
                     return operand(i);
                 }

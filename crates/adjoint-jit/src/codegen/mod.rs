@@ -195,7 +195,18 @@ impl Ctx<'_> {
                     }
                 }
                 Step::Control(c) => {
-                    crate::control_flow::emit(b, c, &mut |b, buf| self.buf_base(b, env, buf))
+                    // The host functions a step calls, declared first (the
+                    // buffer closure borrows the context).
+                    let hosts = crate::control_flow::emit::Hosts {
+                        counters: self.host_ref(b, env, HostFn::BodyCounters),
+                        revolve: self.host_ref(b, env, HostFn::Revolve),
+                    };
+                    crate::control_flow::emit(
+                        b,
+                        c,
+                        &mut |b, buf| self.buf_base(b, env, buf),
+                        &hosts,
+                    )
                 }
                 Step::MatMul { desc, a, b: bb, c } => {
                     let d = b.ins().iconst(I64, self.addrs.descs[*desc] as i64);

@@ -96,6 +96,12 @@ pub(crate) fn lower(
                     sig.params.push(AbiParam::new(ptr));
                 }
             }
+            HostSig::Counters => sig.returns.push(AbiParam::new(ptr)),
+            HostSig::Revolve => {
+                for _ in 0..2 {
+                    sig.params.push(AbiParam::new(ptr));
+                }
+            }
         }
         let id = module
             .declare_function(h.symbol(), Linkage::Import, &sig)

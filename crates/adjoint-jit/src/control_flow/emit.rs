@@ -1,14 +1,16 @@
 //! Cranelift code of a [`ControlStep`]: the loop (or branch) around calls
 //! of the compiled bodies.
 
-use super::{Callee, Carry, ControlKind, ControlStep, Port, Stacked};
+use super::{Callee, Carry, ControlKind, ControlStep, Port, Ptr, Stacked};
 use crate::kernel_ir::BufId;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I64, I8};
 use cranelift_codegen::ir::{
-    AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, StackSlotData, StackSlotKind, Value,
+    AbiParam, FuncRef, InstBuilder, MemFlagsData, SigRef, Signature, StackSlotData, StackSlotKind,
+    Value,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
+use std::sync::Arc;
 
 fn flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
@@ -46,11 +48,14 @@ fn entry_sig(b: &mut FunctionBuilder) -> SigRef {
     b.import_signature(sig)
 }
 
-/// Everything a call of a callee needs: its signature, address and arena.
+/// Everything a call of a callee needs: its signature, address and arena,
+/// and where to count it.
 struct Call {
     sig: SigRef,
     entry: Value,
     arena: Value,
+    /// The address of its evaluation counter.
+    counter: Option<Value>,
 }
 
 impl Call {
@@ -58,6 +63,7 @@ impl Call {
         b: &mut FunctionBuilder,
         base: &mut dyn FnMut(&mut FunctionBuilder, BufId) -> Value,
         c: &Callee,
+        counters: Option<Value>,
     ) -> Call {
         let sig = entry_sig(b);
         let entry = b.ins().iconst(I64, c.entry as i64);
@@ -65,12 +71,27 @@ impl Call {
             Some(buf) => base(b, buf),
             None => b.ins().iconst(I64, 0),
         };
-        Call { sig, entry, arena }
+        let counter = match (c.counter, counters) {
+            (Some(i), Some(t)) => Some(b.ins().iadd_imm_s(t, 8 * i as i64)),
+            _ => None,
+        };
+        Call {
+            sig,
+            entry,
+            arena,
+            counter,
+        }
     }
 
+    /// Calls the callee, then counts the call.
     fn emit(&self, b: &mut FunctionBuilder, ins: Value, outs: Value) {
         b.ins()
             .call_indirect(self.sig, self.entry, &[ins, outs, self.arena]);
+        if let Some(p) = self.counter {
+            let n = b.ins().load(I64, flags(), p, 0);
+            let n = b.ins().iadd_imm_s(n, 1);
+            b.ins().store(flags(), n, p, 0);
+        }
     }
 }
 
@@ -145,13 +166,36 @@ fn load_count(
     b.ins().load(I64, flags().with_readonly(), p, 0)
 }
 
+/// The host functions control steps call, declared in the function being
+/// emitted.
+pub(crate) struct Hosts {
+    /// [`crate::libcall::HostFn::BodyCounters`].
+    pub counters: FuncRef,
+    /// [`crate::libcall::HostFn::Revolve`].
+    pub revolve: FuncRef,
+}
+
 /// Emits the step into the function `b`; `base` gives the address of a
 /// buffer of the plan.
 pub(crate) fn emit(
     b: &mut FunctionBuilder,
     step: &ControlStep,
     base: &mut dyn FnMut(&mut FunctionBuilder, BufId) -> Value,
+    hosts: &Hosts,
 ) {
+    // The running call's counter table, fetched once per step when its
+    // loop counts the calls of its bodies (the driver of `revolve`
+    // counts its own).
+    let counted = match &step.kind {
+        ControlKind::Scan { body, .. } => body.counter.is_some(),
+        ControlKind::While { cond, body, .. } => cond.counter.is_some() || body.counter.is_some(),
+        ControlKind::Cond { then, els, .. } => then.counter.is_some() || els.counter.is_some(),
+        ControlKind::Revolve { .. } => false,
+    };
+    let counters = counted.then(|| {
+        let call = b.ins().call(hosts.counters, &[]);
+        b.inst_results(call)[0]
+    });
     match &step.kind {
         ControlKind::Scan {
             length,
@@ -163,7 +207,7 @@ pub(crate) fn emit(
         } => {
             if *length > 0 {
                 let n = load_count(b, base, *count);
-                emit_scan(b, step, base, n, *reverse, body, xs, ys)
+                emit_scan(b, step, base, counters, n, *reverse, body, xs, ys)
             }
         }
         ControlKind::While {
@@ -176,7 +220,7 @@ pub(crate) fn emit(
             // their result buffers).
             if *max_trips != Some(0) {
                 let n = max_trips.map(|_| load_count(b, base, *count));
-                emit_while(b, step, base, n, cond, body)
+                emit_while(b, step, base, counters, n, cond, body)
             }
         }
         ControlKind::Cond {
@@ -200,14 +244,28 @@ pub(crate) fn emit(
             let (bt, be, done) = (b.create_block(), b.create_block(), b.create_block());
             b.ins().brif(pv, bt, &[], be, &[]);
             b.switch_to_block(bt);
-            let ct = Call::new(b, base, then);
+            let ct = Call::new(b, base, then, counters);
             ct.emit(b, ins, outs);
             b.ins().jump(done, &[]);
             b.switch_to_block(be);
-            let ce = Call::new(b, base, els);
+            let ce = Call::new(b, base, els, counters);
             ce.emit(b, ins, outs);
             b.ins().jump(done, &[]);
             b.switch_to_block(done);
+        }
+        ControlKind::Revolve { desc, bufs } => {
+            let entries = bufs.table(&step.carries, &step.args);
+            let t = table(b, entries.len());
+            for (j, e) in entries.iter().enumerate() {
+                let p = match e {
+                    Ptr::Port(p) => port_addr(b, base, p),
+                    Ptr::Buf(buf) => base(b, *buf),
+                    Ptr::Null => b.ins().iconst(I64, 0),
+                };
+                put(b, t, j, p);
+            }
+            let d = b.ins().iconst(I64, Arc::as_ptr(desc) as usize as i64);
+            b.ins().call(hosts.revolve, &[d, t]);
         }
     }
 }
@@ -217,6 +275,7 @@ fn emit_scan(
     b: &mut FunctionBuilder,
     step: &ControlStep,
     base: &mut dyn FnMut(&mut FunctionBuilder, BufId) -> Value,
+    counters: Option<Value>,
     length: Value,
     reverse: bool,
     body: &Callee,
@@ -233,7 +292,7 @@ fn emit_scan(
     let vars = carry_vars(b, base, &step.carries);
     let xb: Vec<Value> = xs.iter().map(|s| port_addr(b, base, &s.port)).collect();
     let yb: Vec<Value> = ys.iter().map(|s| port_addr(b, base, &s.port)).collect();
-    let call = Call::new(b, base, body);
+    let call = Call::new(b, base, body, counters);
     let i = b.declare_var(I64);
     let zero = b.ins().iconst(I64, 0);
     b.def_var(i, zero);
@@ -279,10 +338,12 @@ fn emit_scan(
     b.switch_to_block(exit);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn emit_while(
     b: &mut FunctionBuilder,
     step: &ControlStep,
     base: &mut dyn FnMut(&mut FunctionBuilder, BufId) -> Value,
+    counters: Option<Value>,
     max_trips: Option<Value>,
     cond: &Callee,
     body: &Callee,
@@ -298,8 +359,8 @@ fn emit_while(
         put(b, ins, k + j, p);
     }
     let vars = carry_vars(b, base, &step.carries);
-    let ccall = Call::new(b, base, cond);
-    let bcall = Call::new(b, base, body);
+    let ccall = Call::new(b, base, cond, counters);
+    let bcall = Call::new(b, base, body, counters);
     let trips = b.declare_var(I64);
     let zero = b.ins().iconst(I64, 0);
     b.def_var(trips, zero);

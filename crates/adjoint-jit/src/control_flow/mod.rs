@@ -23,6 +23,7 @@
 //! axis), and `and`/`or`/`not` are `select`s on bools inside kernels.
 
 pub(crate) mod emit;
+pub(crate) mod revolve;
 
 use crate::compiled::CompiledFn;
 use crate::kernel_ir::{BufId, ExprId, KExpr};
@@ -52,6 +53,10 @@ pub(crate) struct Bodies {
     memo: HashMap<usize, Arc<CompiledFn>>,
     /// Every body compiled, in order (each once).
     pub compiled: Vec<Arc<CompiledFn>>,
+    /// The names of the bodies whose evaluations are counted, by counter
+    /// index (`JitOptions::count_body_evals`; see `crate::call_stats`).
+    pub counter_names: Vec<String>,
+    count: bool,
 }
 
 impl Bodies {
@@ -65,7 +70,24 @@ impl Bodies {
             depth: 0,
             memo: HashMap::new(),
             compiled: Vec::new(),
+            counter_names: Vec::new(),
+            count: opts.count_body_evals,
         }
+    }
+
+    /// The counter of the body named `name` (one per name), or `None`
+    /// when evaluations are not counted.
+    pub fn counter(&mut self, name: &str) -> Option<usize> {
+        if !self.count {
+            return None;
+        }
+        Some(match self.counter_names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.counter_names.push(name.to_string());
+                self.counter_names.len() - 1
+            }
+        })
     }
 
     /// The compiled body, compiling it on first use.
@@ -102,6 +124,8 @@ pub(crate) struct Callee {
     /// The caller's buffer that serves as the callee's arena, when the
     /// callee's arena is too large for its own stack.
     pub arena: Option<BufId>,
+    /// The counter of its evaluations (`crate::call_stats`), when counted.
+    pub counter: Option<usize>,
 }
 
 /// A contiguous value in a buffer, starting at element `offset`.
@@ -153,6 +177,13 @@ pub(crate) enum ControlKind {
         cond: Callee,
         body: Callee,
     },
+    /// A checkpointed reverse scan, run by the host driver
+    /// ([`revolve::adj_revolve`]) on the static figures of `desc` and the
+    /// buffers of [`RevolveBufs`] (in the order of [`RevolveBufs::table`]).
+    Revolve {
+        desc: Arc<revolve::RevolveDesc>,
+        bufs: RevolveBufs,
+    },
     /// `then` or `els` on the arguments, by `pred`, writing `results`.
     Cond {
         pred: Port,
@@ -162,7 +193,60 @@ pub(crate) enum ControlKind {
     },
 }
 
-/// A `scan`, `while` or `cond` of the plan.
+/// Where a driver-run operand or buffer of a `revolve` lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ptr {
+    /// A value in a buffer of the plan.
+    Port(Port),
+    /// The start of a buffer of the plan.
+    Buf(BufId),
+    /// No buffer (a null pointer).
+    Null,
+}
+
+/// The buffers of a `revolve` step besides its carries (in
+/// [`ControlStep::carries`]) and invariants ([`ControlStep::args`]).
+#[derive(Clone, Debug)]
+pub(crate) struct RevolveBufs {
+    /// The mask (`masked=true`).
+    pub mask: Option<Port>,
+    /// The initial states `s_0`, read in place: the bottom snapshot.
+    pub states: Vec<Port>,
+    pub xs: Vec<Stacked>,
+    pub ys: Vec<Stacked>,
+    /// The current state's two buffers, per state.
+    pub work: Vec<(BufId, BufId)>,
+    /// The snapshots above `s_0` (`min(S, N) − 1` slots), if any.
+    pub snaps: Option<BufId>,
+    pub step: Callee,
+    pub body: Callee,
+}
+
+impl RevolveBufs {
+    /// The pointer table the driver reads, in its order: the mask, the
+    /// `K` initial states, the `C` carries' start, other and result
+    /// buffers, the `M` scanned inputs, the `P` invariants, the `Q`
+    /// stacked outputs, the `K` first and `K` second work buffers, the
+    /// snapshots, the step's arena and the body's arena.
+    pub fn table(&self, carries: &[Carry], args: &[Port]) -> Vec<Ptr> {
+        let mut t = vec![self.mask.map_or(Ptr::Null, Ptr::Port)];
+        t.extend(self.states.iter().map(|&p| Ptr::Port(p)));
+        t.extend(carries.iter().map(|c| Ptr::Buf(c.start)));
+        t.extend(carries.iter().map(|c| Ptr::Buf(c.other)));
+        t.extend(carries.iter().map(|c| Ptr::Buf(c.result)));
+        t.extend(self.xs.iter().map(|s| Ptr::Port(s.port)));
+        t.extend(args.iter().map(|&p| Ptr::Port(p)));
+        t.extend(self.ys.iter().map(|s| Ptr::Port(s.port)));
+        t.extend(self.work.iter().map(|w| Ptr::Buf(w.0)));
+        t.extend(self.work.iter().map(|w| Ptr::Buf(w.1)));
+        for b in [self.snaps, self.step.arena, self.body.arena] {
+            t.push(b.map_or(Ptr::Null, Ptr::Buf));
+        }
+        t
+    }
+}
+
+/// A `scan`, `while`, `cond` or `revolve` of the plan.
 #[derive(Clone, Debug)]
 pub(crate) struct ControlStep {
     /// A name for dumps (`scan %c`).
@@ -208,6 +292,16 @@ impl ControlStep {
                 out.extend(results);
                 vec![then, els]
             }
+            ControlKind::Revolve { bufs, .. } => {
+                for p in bufs.table(&self.carries, &self.args) {
+                    match p {
+                        Ptr::Port(p) => out.push(p.buf),
+                        Ptr::Buf(b) => out.push(b),
+                        Ptr::Null => {}
+                    }
+                }
+                vec![&bufs.step, &bufs.body]
+            }
         };
         out.extend(callees.iter().filter_map(|c| c.arena));
         out
@@ -246,6 +340,22 @@ impl ControlStep {
                 max_trips.map_or(String::new(), |m| format!(" (at most {m} trips)")),
                 self.carries.len(),
                 self.args.len()
+            ),
+            ControlKind::Revolve { desc, bufs } => format!(
+                "{}: revolve of @{} after @{} x {}{}, {} snapshots ({} bytes each), {} states, \
+                 {} carries, {} xs, {} invariants, {} ys",
+                self.label,
+                bufs.body.name,
+                bufs.step.name,
+                desc.length,
+                if desc.masked { " (masked)" } else { "" },
+                desc.snapshots,
+                desc.slot_bytes,
+                bufs.states.len(),
+                self.carries.len(),
+                bufs.xs.len(),
+                self.args.len(),
+                bufs.ys.len()
             ),
             ControlKind::Cond { then, els, .. } => format!(
                 "{}: cond then @{} else @{}, {} operands",

@@ -122,7 +122,7 @@ impl Builder<'_> {
 
     /// [`Self::port`] of each of `range`, adding the units they need to
     /// `deps`.
-    fn ports(
+    pub(super) fn ports(
         &mut self,
         range: &[NodeId],
         stacked: bool,
@@ -139,7 +139,7 @@ impl Builder<'_> {
     }
 
     /// The compiled function of a body, compiled on first use.
-    fn callee(&mut self, id: NodeId, body: &BodyRef) -> Result<Callee> {
+    pub(super) fn callee(&mut self, id: NodeId, body: &BodyRef) -> Result<Callee> {
         let f = self.control.bodies.get(body)?;
         let arena = if f.heap_arena {
             Some(self.new_buf(id, BufKind::Arena { offset: 0 }, DType::Bool, f.arena_bytes))
@@ -150,6 +150,7 @@ impl Builder<'_> {
             entry: f.entry as usize,
             name: body.name().to_string(),
             arena,
+            counter: self.control.bodies.counter(body.name()),
         };
         if !self.control.fns.iter().any(|x| Arc::ptr_eq(x, &f)) {
             self.control.fns.push(f);
@@ -165,8 +166,36 @@ impl Builder<'_> {
         self.new_buf(id, BufKind::Const(self.consts.len() - 1), DType::F64, 1)
     }
 
-    fn arena_buf(&mut self, id: NodeId, ty: &TensorType) -> BufId {
+    pub(super) fn arena_buf(&mut self, id: NodeId, ty: &TensorType) -> BufId {
         self.new_buf(id, BufKind::Arena { offset: 0 }, ty.dtype, ty.numel())
+    }
+
+    /// Records a planned loop step of node `id`, run after copying each
+    /// `(init, buffer)` of `inits`, and binds the node's projections to
+    /// `result_bufs` (result `r` to buffer `r`).
+    pub(super) fn finish_control(
+        &mut self,
+        id: NodeId,
+        pos: usize,
+        deps: BTreeSet<Unit>,
+        inits: Vec<(NodeId, BufId)>,
+        step: ControlStep,
+        result_bufs: &[BufId],
+    ) -> Result<()> {
+        let g = self.g;
+        let results = g.result_types(id)?;
+        let unit = Unit::Node(id);
+        self.add_unit_deps(&unit, deps, pos);
+        self.control.pending.insert(id, (inits, step));
+        for (r, p) in g.projections(id).into_iter().enumerate() {
+            let Some(p) = p else { continue };
+            let buf = result_bufs[r];
+            self.vals
+                .insert(p, Val::View(contiguous(buf, results[r].shape.dims())));
+            self.stored.insert(p, buf);
+            self.deps.insert(p, BTreeSet::from([unit.clone()]));
+        }
+        Ok(())
     }
 
     /// Plans a `scan`, `while` or `cond` node and its projections.
@@ -283,18 +312,7 @@ impl Builder<'_> {
             carries,
             args: args.into_iter().map(|s| s.port).collect(),
         };
-        let unit = Unit::Node(id);
-        self.add_unit_deps(&unit, deps, pos);
-        self.control.pending.insert(id, (inits, step));
-        for (r, p) in g.projections(id).into_iter().enumerate() {
-            let Some(p) = p else { continue };
-            let buf = result_bufs[r];
-            self.vals
-                .insert(p, Val::View(contiguous(buf, results[r].shape.dims())));
-            self.stored.insert(p, buf);
-            self.deps.insert(p, BTreeSet::from([unit.clone()]));
-        }
-        Ok(())
+        self.finish_control(id, pos, deps, inits, step, &result_bufs)
     }
 
     /// Whether `id` is a planned control-flow node.

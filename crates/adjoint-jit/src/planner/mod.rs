@@ -27,6 +27,8 @@
 mod control;
 mod kernel_builder;
 mod recompute;
+// `revolve`, run by the host driver.
+mod revolve;
 mod steps;
 mod values;
 

@@ -182,6 +182,7 @@ impl Builder<'_> {
                 Op::Scan { .. } | Op::While { .. } | Op::Cond { .. } => {
                     self.control_node(id, pos)?
                 }
+                Op::Revolve { .. } => self.revolve_node(id, pos)?,
                 // Planned with its loop node (the loop's result buffer).
                 Op::Project { .. } => {}
                 Op::Unary(_)
