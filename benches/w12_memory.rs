@@ -37,13 +37,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// `1234567` as `1.18 MB`, `16384` as `16.0 KB` (binary units, as the budgets).
+/// `30731588` as `29.31 MiB`, `16384` as `16.0 KiB` (the budgets' binary units).
 fn bytes(n: u64) -> String {
     let n = n as f64;
     if n >= 1024.0 * 1024.0 {
-        format!("{:.2} MB", n / (1024.0 * 1024.0))
+        format!("{:.2} MiB", n / (1024.0 * 1024.0))
     } else if n >= 1024.0 {
-        format!("{:.1} KB", n / 1024.0)
+        format!("{:.1} KiB", n / 1024.0)
     } else {
         format!("{n} B")
     }
@@ -56,7 +56,7 @@ fn main() {
         .unwrap_or(9)
         .max(1);
     let ins = rnn::W12.inputs();
-    let mut reference: Option<[Vec<f32>; 4]> = None;
+    let mut reference = w12::Reference::default();
     let mut rows = Vec::new();
     for budget in w12::budgets() {
         let f = match w12::compiled(&budget) {
@@ -66,19 +66,15 @@ fn main() {
                 continue;
             }
         };
+        let (mut cost, measured) = w12::measure(&f, &ins).unwrap();
+        cost.differs = reference.check(&budget.label, &measured);
         let mut g = ins.zero_grads();
-        let cost = w12::measure(&f, &ins, &mut g);
-        match &reference {
-            None => reference = Some(g.clone()),
-            Some(r) => assert!(
-                r.iter()
-                    .flatten()
-                    .map(|v| v.to_bits())
-                    .eq(g.iter().flatten().map(|v| v.to_bits())),
-                "{}: the gradient differs from the first budget's",
-                budget.label
-            ),
-        }
+        rnn::call(&f, &ins, None, &mut g); // warm-up
+        assert!(
+            w12::difference(&measured, &g).is_none(),
+            "{}: a plain call's gradient differs from the measured call's",
+            budget.label
+        );
         let times: Vec<f64> = (0..runs)
             .map(|_| {
                 let t = Instant::now();
@@ -92,10 +88,11 @@ fn main() {
             median_s: median(times),
         };
         eprintln!(
-            "{}: {} working memory, {:.1} ms",
+            "{}: {} working memory, {:.1} ms, body evaluations {:?}",
             row.budget.label,
             bytes(row.cost.working_bytes),
-            row.median_s * 1e3
+            row.median_s * 1e3,
+            row.cost.body_evals
         );
         rows.push(row);
     }
@@ -123,40 +120,75 @@ fn main() {
 }
 
 /// The Markdown table: budget, working memory, median time, time against
-/// the unbudgeted gradient, body evaluations.
+/// the unbudgeted gradient, and the evaluations of each body.
 fn print_table(rows: &[Row], runs: usize) {
     let none = rows
         .iter()
         .find(|r| r.budget.label == "none")
         .map(|r| r.median_s);
     println!(
-        "| budget | working memory | time (median of {runs}) | time / none | body evaluations |"
+        "| budget | working memory (bytes) | time (median of {runs}) | time / none | body evaluations | gradient |"
     );
-    println!("|---|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---|---|");
     for r in rows {
         let ratio = none.map_or("—".into(), |n| format!("{:.2}×", r.median_s / n));
-        let evals = if r.cost.body_evals.is_empty() {
-            "—".to_string()
-        } else {
-            r.cost
-                .body_evals
-                .iter()
-                .map(|(k, v)| format!("`{k}` {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let evals = r
+            .cost
+            .body_evals
+            .iter()
+            .map(|(k, v)| format!("`{k}` {}", thousands(*v)))
+            .collect::<Vec<_>>()
+            .join(", ");
         let label = if r.budget.option.is_empty() {
             "none".to_string()
         } else {
             format!("`{}`", r.budget.option)
         };
+        let same = match r.cost.differs {
+            None => "bit for bit".to_string(),
+            Some(d) => format!("differs ({d:.1e} relative)"),
+        };
         println!(
-            "| {label} | {} ({} B) | {:.1} ms | {ratio} | {evals} |",
+            "| {label} | {} ({}) | {:.1} ms | {ratio} | {} | {same} |",
+            thousands(r.cost.working_bytes),
             bytes(r.cost.working_bytes),
-            r.cost.working_bytes,
-            r.median_s * 1e3
+            r.median_s * 1e3,
+            if evals.is_empty() { "—" } else { &evals }
         );
     }
+    if let Some(r) = rows.iter().find(|r| r.budget.option == "snapshots=10") {
+        let want = adjoint::ir::revolve::forward_steps(rnn::W12.seq as u64, 10);
+        let got: Vec<String> = r
+            .cost
+            .body_evals
+            .iter()
+            .filter(|(k, _)| k.ends_with("_step"))
+            .map(|(k, v)| format!("`{k}` {}", thousands(*v)))
+            .collect();
+        println!(
+            "\nsnapshots=10: t({}, 10) = {} forward steps expected; measured {}",
+            rnn::W12.seq,
+            thousands(want),
+            if got.is_empty() {
+                "no step body".to_string()
+            } else {
+                got.join(", ")
+            }
+        );
+    }
+}
+
+/// `57624` as `57,624`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Working memory (log scale) against time, one point per budget.

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use crate::rnn::{self, Inputs, W12};
-use adjoint::ir::{Graph, Result};
+use adjoint::ir::{Graph, Result, Tensor, TensorData};
 use adjoint::jit::{compile, CompiledFn, JitOptions};
 use adjoint::passes::PassManager;
 use std::path::PathBuf;
@@ -29,7 +29,8 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Parses `none`, `snapshots=S` or `memory=N[KB|MB]` (1 KB = 1024 bytes).
+    /// Parses `none`, `snapshots=S` or `memory=BYTES` (BYTES as `grad`
+    /// reads it: `131072`, `128KB`, `1MB`, with 1 KB = 1024 bytes).
     pub fn parse(spec: &str) -> Option<Budget> {
         let spec = spec.trim();
         if spec == "none" {
@@ -39,28 +40,11 @@ impl Budget {
             });
         }
         let (key, value) = spec.split_once('=')?;
-        match key {
-            "snapshots" => {
-                let s: u64 = value.parse().ok()?;
-                Some(Budget {
-                    label: format!("snapshots_{s}"),
-                    option: format!("snapshots={s}"),
-                })
-            }
-            "memory" => {
-                let (digits, unit) = match value {
-                    v if v.ends_with("KB") => (&v[..v.len() - 2], 1024),
-                    v if v.ends_with("MB") => (&v[..v.len() - 2], 1024 * 1024),
-                    v => (v, 1),
-                };
-                let bytes = digits.parse::<u64>().ok()? * unit;
-                Some(Budget {
-                    label: format!("memory_{value}"),
-                    option: format!("memory={bytes}"),
-                })
-            }
-            _ => None,
-        }
+        let ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric());
+        (ok && (key == "snapshots" || key == "memory")).then(|| Budget {
+            label: format!("{key}_{value}"),
+            option: spec.to_string(),
+        })
     }
 
     /// The pass pipeline that differentiates the loss under this budget.
@@ -73,8 +57,9 @@ impl Budget {
     }
 }
 
-/// The budgets of issue 14's table: none, `memory=` 16 KB to 1 MB, and
-/// `snapshots=10`.
+/// The budgets of issue 14's table: none, `memory=` 16 KB to 1 MB, 1 GB
+/// (unbounded in effect: every carry fits, S = T, and only the residuals
+/// inside a step are recomputed), and `snapshots=10`.
 pub const BUDGETS: &[&str] = &[
     "none",
     "memory=16KB",
@@ -83,6 +68,7 @@ pub const BUDGETS: &[&str] = &[
     "memory=128KB",
     "memory=256KB",
     "memory=1MB",
+    "memory=1GB",
     "snapshots=10",
 ];
 
@@ -113,27 +99,115 @@ pub fn compiled(budget: &Budget) -> Result<CompiledFn> {
     compile(&gradient(budget)?, &JitOptions::default())
 }
 
-/// What one call cost in memory, as the JIT reports it.
+/// What one call cost, as the JIT measured it while the call ran
+/// ([`CompiledFn::run_with_stats`]).
 #[derive(Clone, Debug, Default)]
 pub struct Cost {
-    /// Peak working memory in bytes.
+    /// Peak working memory in bytes: the call's arena (every intermediate,
+    /// residual stacks, `revolve` snapshots and work buffers, the bodies'
+    /// arenas) and the heap the `revolve` driver held; not the inputs and
+    /// outputs.
     pub working_bytes: u64,
-    /// Evaluations per loop body, recomputations included (empty when the
-    /// engine does not report them).
+    /// Evaluations per body, recomputations included.
     pub body_evals: Vec<(String, u64)>,
+    /// `None` when the gradient equals the reference gradient (the first
+    /// budget's) bit for bit, else the largest relative difference.
+    pub differs: Option<f64>,
 }
 
-/// Calls `f` once into `g` and returns its cost.
-///
-/// The figure is the JIT's arena: every intermediate of the call,
-/// including the scan's stacked residuals (the arena is planned at compile
-/// time, so this is its peak).
-pub fn measure(f: &CompiledFn, ins: &Inputs, g: &mut [Vec<f32>; 4]) -> Cost {
-    rnn::call(f, ins, None, g);
-    Cost {
-        working_bytes: f.arena_bytes() as u64,
-        body_evals: Vec::new(),
+/// The first budget's gradient, which every other budget's must equal bit
+/// for bit (recomputation is deterministic).
+#[derive(Default)]
+pub struct Reference(Option<[Vec<f32>; 4]>);
+
+impl Reference {
+    /// The first call becomes the reference (it must be finite and not all
+    /// zero); later ones are compared with it: `None` when equal bit for
+    /// bit, else the largest relative difference (and a warning).
+    pub fn check(&mut self, label: &str, g: &[Vec<f32>; 4]) -> Option<f64> {
+        let Some(r) = &self.0 else {
+            assert!(
+                g.iter().flatten().all(|v| v.is_finite()) && g[3].iter().any(|&v| v != 0.0),
+                "W12 {label}: the gradients are not finite or all zero"
+            );
+            self.0 = Some(g.clone());
+            return None;
+        };
+        let d = difference(r, g);
+        if let Some(d) = d {
+            eprintln!(
+                "W12 {label}: WARNING: the gradient differs from the first budget's \
+                 (largest relative difference {d:.3e}); it should be equal bit for bit"
+            );
+        }
+        d
     }
+}
+
+/// Calls `f` once, measured, and returns its cost and gradients.
+pub fn measure(f: &CompiledFn, ins: &Inputs) -> Result<(Cost, [Vec<f32>; 4])> {
+    let shapes = [
+        vec![W12.seq, W12.batch, W12.n_in],
+        vec![W12.batch, W12.n_out],
+        vec![W12.n_in, W12.hidden],
+        vec![W12.hidden, W12.hidden],
+        vec![W12.hidden],
+        vec![W12.hidden, W12.n_out],
+    ];
+    let [wx, wh, b, wo] = &ins.w;
+    let data = [&ins.xs, &ins.y, wx, wh, b, wo];
+    let tensors = shapes
+        .into_iter()
+        .zip(data)
+        .map(|(s, d)| Tensor::from_f32(s, d.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let (outs, stats) = f.run_with_stats(&tensors)?;
+    let mut grads = ins.zero_grads();
+    for (g, t) in grads.iter_mut().zip(&outs) {
+        match t.data() {
+            TensorData::F32(v) => g.copy_from_slice(v),
+            _ => unreachable!("W12's gradients are f32"),
+        }
+    }
+    let cost = Cost {
+        working_bytes: stats.working_bytes,
+        body_evals: stats.body_evals.into_iter().collect(),
+        differs: None,
+    };
+    Ok((cost, grads))
+}
+
+/// `None` when `a` and `b` are equal bit for bit, else the largest
+/// difference relative to the largest magnitude of `a`, per gradient.
+pub fn difference(a: &[Vec<f32>; 4], b: &[Vec<f32>; 4]) -> Option<f64> {
+    let same = a
+        .iter()
+        .flatten()
+        .map(|v| v.to_bits())
+        .eq(b.iter().flatten().map(|v| v.to_bits()));
+    if same {
+        return None;
+    }
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let scale = x.iter().fold(0f64, |m, &v| m.max(f64::from(v).abs()));
+            let diff = x.iter().zip(y).fold(0f64, |m, (&p, &q)| {
+                m.max((f64::from(p) - f64::from(q)).abs())
+            });
+            if scale > 0.0 {
+                diff / scale
+            } else {
+                diff
+            }
+        })
+        .fold(0f64, f64::max);
+    Some(if worst == 0.0 {
+        f64::MIN_POSITIVE
+    } else {
+        worst
+    })
 }
 
 /// Where criterion writes: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
@@ -168,10 +242,11 @@ pub fn write_memory(costs: &[(Budget, Cost)]) -> std::io::Result<PathBuf> {
                 .map(|(k, v)| format!("\"{k}\": {v}"))
                 .collect();
             format!(
-                "  \"{}\": {{\"working_bytes\": {}, \"body_evals\": {{{}}}}}",
+                "  \"{}\": {{\"working_bytes\": {}, \"body_evals\": {{{}}}, \"bit_identical\": {}}}",
                 b.label,
                 c.working_bytes,
-                evals.join(", ")
+                evals.join(", "),
+                c.differs.is_none()
             )
         })
         .collect();

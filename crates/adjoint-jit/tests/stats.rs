@@ -187,7 +187,15 @@ fn revolve_inputs(n: usize, d: usize) -> Vec<Tensor> {
 
 #[test]
 fn revolve_runs_its_step_exactly_forward_steps_times() {
-    for (n, s) in [(0, 3), (1, 1), (10, 1), (10, 2), (30, 3), (25, 25), (12, 40)] {
+    for (n, s) in [
+        (0, 3),
+        (1, 1),
+        (10, 1),
+        (10, 2),
+        (30, 3),
+        (25, 25),
+        (12, 40),
+    ] {
         let g = main_of(&revolve_text(n, 4, s, false));
         let (_, st) = stats_of(&g, &revolve_inputs(n, 4));
         let mut want = BTreeMap::new();
@@ -262,7 +270,10 @@ fn concurrent_calls_count_separately() {
     let g = main_of(&revolve_text(n, 4, s, false));
     let f: CompiledFn = compile(&g, &JitOptions::default()).unwrap();
     let ins = revolve_inputs(n, 4);
-    let want = counts(&[("fwd", forward_steps(n as u64, s as u64)), ("bwd", n as u64)]);
+    let want = counts(&[
+        ("fwd", forward_steps(n as u64, s as u64)),
+        ("bwd", n as u64),
+    ]);
     std::thread::scope(|sc| {
         for _ in 0..4 {
             sc.spawn(|| {
