@@ -6,6 +6,7 @@
 //! cargo bench --bench w12_memory                       # every budget of w12::BUDGETS
 //! W12_BUDGETS=none,snapshots=10 cargo bench --bench w12_memory
 //! W12_RUNS=15 W12_PLOT=docs/img/w12_memory.png cargo bench --bench w12_memory
+//! W12_PEERS='JAX=30731592@279;JAX checkpoint=10251528@366' W12_PLOT=... # peers on the plot too
 //! ```
 //!
 //! For each budget: compile the gradient, check it equals the first
@@ -191,26 +192,61 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// Working memory (log scale) against time, one point per budget.
+/// Peer points for the plot from `W12_PEERS`: `label=BYTES@MS` entries
+/// separated by `;` (for example `JAX=30731592@279;JAX checkpoint=10251528@366`,
+/// from a run of benches/peers/run.sh --only W12).
+fn peer_points() -> Vec<(String, (f64, f64))> {
+    let spec = std::env::var("W12_PEERS").unwrap_or_default();
+    spec.split(';')
+        .filter_map(|e| {
+            let (label, fig) = e.split_once('=')?;
+            let (b, ms) = fig.split_once('@')?;
+            let b: f64 = b.trim().parse().ok()?;
+            let ms: f64 = ms.trim().parse().ok()?;
+            Some((label.trim().to_string(), (ms, b / 1024.0)))
+        })
+        .collect()
+}
+
+/// Working memory (log scale) against time: the budgets as a line (in
+/// order of memory), the unbudgeted gradient and any peers as dots.
 fn plot_rows(rows: &[Row], path: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let mut pts: Vec<(f64, f64)> = rows
+    let point = |r: &Row| (r.median_s * 1e3, r.cost.working_bytes as f64 / 1024.0);
+    let mut budgeted: Vec<(f64, f64)> = rows
         .iter()
-        .map(|r| (r.median_s * 1e3, r.cost.working_bytes as f64 / 1024.0))
+        .filter(|r| !r.budget.option.is_empty())
+        .map(point)
         .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    budgeted.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let none: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.budget.option.is_empty())
+        .map(point)
+        .collect();
+    let blue = RGBColor(70, 110, 190);
+    let mut series = vec![
+        Series::line("", budgeted.clone(), blue, 2),
+        Series::dots("adjoint, memory= / snapshots= budgets", budgeted, blue, 5),
+        Series::dots("adjoint, no budget", none, RGBColor(40, 40, 40), 6),
+    ];
+    let colors = [
+        RGBColor(220, 110, 40),
+        RGBColor(200, 60, 120),
+        RGBColor(60, 160, 90),
+    ];
+    for (i, (label, p)) in peer_points().into_iter().enumerate() {
+        series.push(Series::dots(&label, vec![p], colors[i % colors.len()], 6));
+    }
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     plot::line_chart(
         &root,
         &Labels {
-            title: "W12: working memory against time, one point per budget",
-            x: "time per gradient (ms)",
-            y: "working memory (KB)",
+            title: "W12: working memory against time per gradient",
+            x: "time per gradient (ms, median)",
+            y: "working memory (KiB)",
         },
-        &[
-            Series::line("", pts.clone(), RGBColor(70, 110, 190), 2),
-            Series::dots("adjoint (JIT), per budget", pts, RGBColor(70, 110, 190), 5),
-        ],
+        &series,
         YScale::Log,
     )?;
     root.present()?;
