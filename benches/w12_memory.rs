@@ -11,9 +11,10 @@
 //!
 //! For each budget: compile the gradient, check it equals the first
 //! budget's bit for bit, take the working memory and body evaluations the
-//! engine reports for one call, then the median wall time of `W12_RUNS`
-//! calls (default 9, after one warm-up call). Criterion's figures for the
-//! peer table come from `benches/workloads.rs` (`W12_rnn_long_grad_memory/*`).
+//! engine reports for one call; then `W12_RUNS` rounds (default 9), each
+//! timing one call of every budget in turn, and the median per budget.
+//! Criterion's figures for the peer table come from `benches/workloads.rs`
+//! (`W12_rnn_long_grad_memory/*`).
 
 #[path = "../examples/common/plot.rs"]
 mod plot;
@@ -58,7 +59,7 @@ fn main() {
         .max(1);
     let ins = rnn::W12.inputs();
     let mut reference = w12::Reference::default();
-    let mut rows = Vec::new();
+    let mut compiled = Vec::new();
     for budget in w12::budgets() {
         let f = match w12::compiled(&budget) {
             Ok(f) => f,
@@ -76,18 +77,28 @@ fn main() {
             "{}: a plain call's gradient differs from the measured call's",
             budget.label
         );
-        let times: Vec<f64> = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                rnn::call(&f, &ins, None, &mut g);
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        let row = Row {
+        compiled.push((budget, f, cost, g));
+    }
+    // Round robin: each round times one call of every budget, so a change
+    // in the machine's load touches all of them alike.
+    let mut times = vec![Vec::with_capacity(runs); compiled.len()];
+    for _ in 0..runs {
+        for ((_, f, _, g), t) in compiled.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            rnn::call(f, &ins, None, g);
+            t.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let rows: Vec<Row> = compiled
+        .into_iter()
+        .zip(times)
+        .map(|((budget, _, cost, _), t)| Row {
             budget,
             cost,
-            median_s: median(times),
-        };
+            median_s: median(t),
+        })
+        .collect();
+    for row in &rows {
         eprintln!(
             "{}: {} working memory, {:.1} ms, body evaluations {:?}",
             row.budget.label,
@@ -95,7 +106,6 @@ fn main() {
             row.median_s * 1e3,
             row.cost.body_evals
         );
-        rows.push(row);
     }
     if rows.is_empty() {
         eprintln!("no budget could be compiled");
@@ -184,7 +194,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
