@@ -6,6 +6,7 @@
 //! other failed write an error (status 1).
 
 mod output;
+mod stats;
 
 use adjoint::ir::{self, Error, Graph, Module, Result, Tensor};
 use adjoint::jit::JitOptions;
@@ -110,6 +111,11 @@ enum Cmd {
         /// Report the JIT's memory plan and arena size in bytes on stderr.
         #[arg(long)]
         arena: bool,
+        /// Measure the call and write one JSON object as the last line of
+        /// stderr: `{"body_evals":{NAME:RUNS,…},"engine":…,"working_bytes":N}`,
+        /// the peak working memory and the runs of each loop body.
+        #[arg(long)]
+        stats: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -383,6 +389,7 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
             dump_clif,
             disasm,
             arena,
+            stats,
             pipeline,
         } => {
             let m = load(&file)?;
@@ -410,6 +417,12 @@ fn run(cli: Cli) -> std::result::Result<(), Stop> {
                 if arena {
                     output::diag(f.plan())?;
                 }
+            }
+            if stats {
+                let (outs, line) = stats::run_measured(&prepared, &inputs)?;
+                output::out(&format!("{}\n", outputs_json(&outs)))?;
+                output::diag(&line)?;
+                return Ok(());
             }
             let outs = prepared.run(&inputs)?;
             output::out(&format!("{}\n", outputs_json(&outs)))?;

@@ -112,6 +112,17 @@
 //!   interpreter does not invent a limit. Give `max_trips` to bound it.
 //! - **`cond`**: only the branch the predicate chooses is evaluated: a NaN,
 //!   an error or the memory of the other branch has no effect.
+//! - **`revolve`** (the checkpointed reverse scan that reverse mode emits
+//!   under a memory budget): with `n` trips (the length, or the leading
+//!   `true`s of the mask), `s_{t+1} = step(s_t, x_t, k)`, and from
+//!   `b = b0`, for `t = n-1 … 0`, `(b, y_t) = body(b, s_t, x_t, k)`. The
+//!   interpreter follows [`adjoint_ir::revolve::Schedule`] action by
+//!   action: it holds at most `snapshots` states (`s_0`, the operand, is
+//!   shared, not copied) and runs `step` exactly
+//!   [`forward_steps`](adjoint_ir::revolve::forward_steps)`(n, snapshots)`
+//!   times. The stacked outputs are allocated once, zero-filled, so rows
+//!   `t >= n` are `+0` (or `false`). The results do not depend on
+//!   `snapshots`, bit for bit.
 //!
 //! A multi-result node's value is a tuple of reference-counted tensors;
 //! each `project` node shares its result without copying, and the tuple
@@ -145,7 +156,10 @@
 //!   body's peak; a `scan` its results (carries and stacked outputs), one
 //!   slice of each scanned input and one body peak; a `while` (whose trip
 //!   count is unknown, but each trip frees the last one's memory) its
-//!   carries plus the larger of its predicate's and its body's peaks. A
+//!   carries plus the larger of its predicate's and its body's peaks; a
+//!   `revolve` its results, one slice of each scanned input,
+//!   `min(snapshots, length)` states (the snapshots above `s_0` and the
+//!   current state) and the larger of its step's and its body's peaks. A
 //!   `cond` needs its results; the branch that is taken is checked when it
 //!   is chosen, before it runs, against the budget less what the enclosing
 //!   frames hold, so the untaken branch costs nothing. A program whose
@@ -158,6 +172,13 @@
 //! Every buffer is also allocated fallibly (`try_reserve`): an allocation
 //! the allocator refuses within the budget is an error naming the op and
 //! the byte size, never an abort.
+//!
+//! ## Measurements
+//!
+//! [`eval_with_stats`] also returns what the call cost, measured as it
+//! ran ([`RunStats`], reported by `adjoint run --stats`): the peak bytes of
+//! the tensors the interpreter held and the number of runs of each loop's
+//! or conditional's function.
 #![warn(missing_docs)]
 
 use adjoint_ir::{infer_type, CustomRef, Error, Graph, Op, Result, RunStats, Tensor, TensorType};

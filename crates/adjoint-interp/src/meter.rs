@@ -25,6 +25,9 @@ thread_local! {
     static LIVE: Cell<u64> = const { Cell::new(0) };
     /// The most bytes held at once since the session started.
     static PEAK: Cell<u64> = const { Cell::new(0) };
+    /// Whether a [`Session`] is measuring (body runs are counted only
+    /// then).
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
     /// Body runs by function name.
     static EVALS: RefCell<BTreeMap<String, u64>> = const { RefCell::new(BTreeMap::new()) };
 }
@@ -82,6 +85,9 @@ impl Held {
 /// Counts one run of the function named `name` (a loop's or
 /// conditional's body).
 pub(crate) fn body_run(name: &str) {
+    if !ACTIVE.with(Cell::get) {
+        return;
+    }
     EVALS.with(|e| {
         let mut e = e.borrow_mut();
         match e.get_mut(name) {
@@ -96,7 +102,7 @@ pub(crate) fn body_run(name: &str) {
 /// One measured evaluation: starts from an empty meter, and restores the
 /// meter it replaced when it ends.
 pub(crate) struct Session {
-    saved: Option<(u64, u64, BTreeMap<String, u64>)>,
+    saved: Option<(u64, u64, bool, BTreeMap<String, u64>)>,
 }
 
 impl Session {
@@ -104,9 +110,10 @@ impl Session {
     pub(crate) fn start() -> Session {
         let live = LIVE.with(|c| c.replace(0));
         let peak = PEAK.with(|c| c.replace(0));
+        let active = ACTIVE.with(|c| c.replace(true));
         let evals = EVALS.with(|e| std::mem::take(&mut *e.borrow_mut()));
         Session {
-            saved: Some((live, peak, evals)),
+            saved: Some((live, peak, active, evals)),
         }
     }
 
@@ -121,9 +128,10 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some((live, peak, evals)) = self.saved.take() {
+        if let Some((live, peak, active, evals)) = self.saved.take() {
             LIVE.with(|c| c.set(live));
             PEAK.with(|c| c.set(peak));
+            ACTIVE.with(|c| c.set(active));
             EVALS.with(|e| *e.borrow_mut() = evals);
         }
     }

@@ -370,3 +370,57 @@ fn an_error_in_a_step_or_body_names_the_revolve_the_function_and_the_trip() {
         "{e}"
     );
 }
+
+#[test]
+fn a_revolve_nested_in_a_scan_runs_its_schedule_on_every_trip() {
+    // Each trip: s_0 = x, s_{t+1} = sin s_t over 10 steps, and from
+    // b = c, b = b + s_t for t = 9 … 0; the scan carries b.
+    let text = "\
+func @fwd(%s: f64) -> f64 {
+  %y = sin %s : f64
+  return %y
+}
+
+func @bwd(%b: f64, %s: f64) -> f64 {
+  %y = add %b, %s : f64
+  return %y
+}
+
+func @outer(%c: f64, %x: f64) -> (f64, f64) {
+  %b = revolve %x, %c body=@bwd step=@fwd state=1 carry=1 xs=0 snapshots=3 length=10 : f64
+  return %b, %b
+}
+
+func @main(%c0: f64, %xs: f64[3]) -> (f64, f64[3]) {
+  %c, %ys = scan %c0, %xs body=@outer carry=1 xs=1 : (f64, f64[3])
+  return %c, %ys
+}
+";
+    let xs = [0.3, -1.2, 2.5];
+    let mut c = 0.25f64;
+    let mut want = Vec::new();
+    for &x in &xs {
+        let mut s = vec![x];
+        for t in 0..9 {
+            s.push(f64::sin(s[t]));
+        }
+        for st in s.iter().rev() {
+            c += st;
+        }
+        want.push(c);
+    }
+    let m = module(text);
+    let (out, stats) = eval_with_stats(
+        main_of(&m),
+        &[s64(0.25), f64t([3], &xs)],
+        &EvalOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(bits(&out[0]), vec![c.to_bits()]);
+    let want_bits: Vec<u64> = want.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(bits(&out[1]), want_bits);
+    let runs = |f: &str| stats.body_evals.get(f).copied().unwrap_or(0);
+    assert_eq!(runs("outer"), 3);
+    assert_eq!(runs("fwd"), 3 * forward_steps(10, 3));
+    assert_eq!(runs("bwd"), 30);
+}

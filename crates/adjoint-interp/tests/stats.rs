@@ -203,3 +203,30 @@ func @main(%c0: f64, %xs: f64[3]) -> (f64, f64) {
         evals(&[("pos", 6), ("step", 6)])
     );
 }
+
+#[test]
+fn each_call_is_measured_from_zero() {
+    // Two calls of the same program report the same, and calls in between
+    // without measurement (eval_with) leave no trace.
+    let text = "\
+func @step(%c: f64, %x: f64) -> (f64, f64) {
+  %d = add %c, %x : f64
+  return %d, %d
+}
+
+func @main(%c0: f64, %xs: f64[3]) -> (f64, f64[3]) {
+  %c, %ys = scan %c0, %xs body=@step carry=1 xs=1 : (f64, f64[3])
+  return %c, %ys
+}
+";
+    let ins = [
+        Tensor::scalar_f64(0.0),
+        Tensor::from_f64([3], vec![1.0, 2.0, 3.0]).unwrap(),
+    ];
+    let first = stats(text, &ins);
+    let second = stats(text, &ins);
+    assert_eq!(first, second);
+    assert_eq!(first.body_evals, evals(&[("step", 3)]));
+    // The stack (24 bytes), the carry and slice and the new carry (8 each).
+    assert_eq!(first.working_bytes, 24 + 3 * 8);
+}

@@ -1,7 +1,7 @@
 //! `revolve` (the checkpointed reverse scan) on the JIT: bit for bit equal
-//! to the same reversal computed by storing every state (a forward `scan`
-//! keeping the states, then a `reverse=true` scan), run by the interpreter
-//! and by the JIT, for every snapshot budget (`S = 1`, `S ≥ n`, `n = 0`),
+//! to the interpreter's `revolve` and to the same reversal computed by
+//! storing every state (a forward `scan` keeping the states, then a
+//! `reverse=true` scan), run by the interpreter and by the JIT, for every snapshot budget (`S = 1`, `S ≥ n`, `n = 0`),
 //! masked and not, `f32` and `f64`, several states and carries, and
 //! nested inside and around `scan`s; hand-derived values for the programs
 //! of crates/adjoint-ir/tests/revolve_op.rs.
@@ -141,7 +141,7 @@ fn inputs(dt: DType, n: usize, seed: u64) -> Vec<Tensor> {
 
 fn mask(n: usize, trues: usize) -> Tensor {
     // Leading trues, then a false, then trues again (ignored).
-    let v: Vec<bool> = (0..n).map(|i| i < trues || i > trues).collect();
+    let v: Vec<bool> = (0..n).map(|i| i != trues).collect();
     Tensor::new(Shape::new(vec![n]), TensorData::Bool(v)).unwrap()
 }
 
@@ -226,6 +226,12 @@ fn agree(dt: DType, n: usize, s: usize, body: &str, trues: Option<usize>, opts: 
     let got = f.run(&call_ins).unwrap();
     let want = expected(dt, n, trues.unwrap_or(n), body, &ins, opts);
     check(&what, &got, &want);
+    // The interpreter's own revolve.
+    check(
+        &format!("{what} (interpreter revolve)"),
+        &got,
+        &reference(&g, &call_ins, opts),
+    );
     if trues.is_none() {
         let r = compile(&program(dt, n, None, body, false), opts).unwrap();
         check(
@@ -369,6 +375,11 @@ fn a_scan_whose_body_runs_a_revolve() {
             &got,
             &reference(&refg, &ins, &opts),
         );
+        check(
+            "outer scan, interpreter revolve",
+            &got,
+            &reference(&rev, &ins, &opts),
+        );
         let heap = JitOptions {
             stack_arena_max: 0,
             ..Default::default()
@@ -467,4 +478,30 @@ fn the_ir_test_programs_give_hand_derived_values() {
         let want = 0.5 + ((1u32 << n) - 1) as f64 * 3.0;
         assert_eq!(got[0].to_f64_vec(), vec![want], "mask {m:?}");
     }
+}
+
+#[test]
+fn snapshots_count_in_the_memory_budget() {
+    // Two states of one 64-byte slot each: 128 bytes a snapshot; 63
+    // snapshots above s_0 need 8064 bytes, over a 4 KiB budget.
+    let opts = JitOptions {
+        memory_budget: 4096,
+        ..Default::default()
+    };
+    let small = program(DType::F64, 100, Some(2), "bwd", false);
+    compile(&small, &opts).unwrap();
+    let big = program(DType::F64, 100, Some(64), "bwd", false);
+    let e = compile(&big, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("= revolve (") && e.contains("memory_budget") && e.contains("8064 bytes"),
+        "{e}"
+    );
+    // The plan lists the revolve with its budget.
+    let f = compile(&big, &JitOptions::default()).unwrap();
+    assert!(
+        f.plan()
+            .contains("revolve of @bwd after @fwd x 100, 64 snapshots (128 bytes each)"),
+        "{}",
+        f.plan()
+    );
 }

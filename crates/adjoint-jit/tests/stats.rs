@@ -1,8 +1,9 @@
 //! `CompiledFn::run_with_stats`: the body evaluations the running code
-//! counted (hand-derived for scans, whiles with and without their bound,
+//! counted (equal to the interpreter's, and hand-derived for scans, whiles with and without their bound,
 //! conditionals, nested loops, and `revolve`, whose step runs exactly
 //! `forward_steps(n, S)` times), and the working memory the call used.
 
+use adjoint_interp::EvalOptions;
 use adjoint_ir::revolve::forward_steps;
 use adjoint_ir::{parse_module, Graph, RunStats, Shape, Tensor, TensorData};
 use adjoint_jit::{compile, CompiledFn, JitOptions};
@@ -31,6 +32,9 @@ fn stats_of(g: &Graph, ins: &[Tensor]) -> (Vec<Tensor>, RunStats) {
     // The same call without measuring gives the same results.
     let plain = f.run(ins).unwrap();
     assert_eq!(outs, plain);
+    // The interpreter counts the same evaluations.
+    let (_, interp) = adjoint_interp::eval_with_stats(g, ins, &EvalOptions::default()).unwrap();
+    assert_eq!(st.body_evals, interp.body_evals, "@{}", g.name());
     (outs, st)
 }
 

@@ -234,9 +234,9 @@ unsafe fn run(d: &RevolveDesc, table: &[*mut u8]) {
                 } else {
                     cur
                 };
-                for j in 0..c {
-                    body_ins[j] = carry[j];
-                    body_outs[j] = carry_next[j];
+                for (j, (&now, &then)) in carry.iter().zip(&carry_next).enumerate() {
+                    body_ins[j] = now;
+                    body_outs[j] = then;
                 }
                 for s in 0..k {
                     body_ins[c + s] = state(st, s);
