@@ -5,11 +5,19 @@
 //! chain pass's own benches. W8–W11 (loops, issue 12) build their programs
 //! with the builder's loop closures (`scan`, `while`), never unrolled; each
 //! first checks its answer against the reference values of workloads.md.
+//! W12 (issue 14) times W9's cell over 10,000 steps under each memory
+//! budget (benches/common/w12.rs).
+
+#[path = "common/rnn.rs"]
+mod rnn;
+#[path = "common/w12.rs"]
+mod w12;
 
 use adjoint::ir::{CompareOp, DType, Graph, GraphBuilder, Op, ScanOpts, TensorType, Value};
 use adjoint::jit::{compile, BufMut, BufRef, CompiledFn, JitOptions};
 use adjoint::passes::PassManager;
 use criterion::{criterion_group, criterion_main, Criterion};
+use rnn::W9;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -295,78 +303,24 @@ fn w8(c: &mut Criterion) {
     }
 }
 
-/// W9's sizes: sequence, batch, input, hidden, output.
-const W9: [usize; 5] = [100, 32, 32, 128, 10];
-
-/// W9: `(xs, y, wx, wh, b, wo) -> mean((h_T wo − y)²)`, the Elman cell as
-/// the body of one `scan` over the sequence.
-fn rnn_loss() -> Graph {
-    let [seq, batch, n_in, hidden, n_out] = W9;
-    let b = GraphBuilder::new("rnn");
-    let xs = b.param("xs", TensorType::f32([seq, batch, n_in]));
-    let y = b.param("y", TensorType::f32([batch, n_out]));
-    let wx = b.param("wx", TensorType::f32([n_in, hidden]));
-    let wh = b.param("wh", TensorType::f32([hidden, hidden]));
-    let bias = b.param("b", TensorType::f32([hidden]));
-    let wo = b.param("wo", TensorType::f32([hidden, n_out]));
-    let h0 = b.full(&TensorType::f32([batch, hidden]), 0.0);
-    let (h, _) = b.scan(&[h0], &[xs], |_, h, x| {
-        (
-            vec![(x[0].matmul(wx) + h[0].matmul(wh) + bias).tanh()],
-            vec![],
-        )
-    });
-    b.build(&[h[0].matmul(wo).mse(y)]).unwrap()
-}
-
-/// `0.05 sin(n + off)` for `n` in `0..len`, as f32.
-fn rnn_weight(len: usize, off: f64) -> Vec<f32> {
-    (0..len)
-        .map(|n| (0.05 * (n as f64 + off).sin()) as f32)
-        .collect()
-}
-
 fn w9(c: &mut Criterion) {
-    let [seq, batch, n_in, hidden, n_out] = W9;
     let f = jit(&derive(
-        rnn_loss(),
-        "grad{wrt=wx,wh,b,wo}",
+        W9.loss(),
+        &format!("grad{{wrt={}}}", rnn::WRT),
         &[0, 1, 2, 3, 4],
     ));
-    let xs: Vec<f32> = (0..seq * batch * n_in)
-        .map(|n| {
-            let (t, i, j) = (n / (batch * n_in), n / n_in % batch, n % n_in);
-            (0.01 * (t * 1024 + i * 32 + j) as f64).sin() as f32
-        })
-        .collect();
-    let y: Vec<f32> = (0..batch * n_out)
-        .map(|n| (0.1 * (10 * (n / n_out) + n % n_out) as f64).cos() as f32)
-        .collect();
-    let wx = rnn_weight(n_in * hidden, 0.0);
-    let wh = rnn_weight(hidden * hidden, 1.0);
-    let bias = rnn_weight(hidden, 2.0);
-    let wo = rnn_weight(hidden * n_out, 3.0);
-    let ins = [&xs, &y, &wx, &wh, &bias, &wo].map(|v| BufRef::F32(v));
+    let ins = W9.inputs();
     let mut loss = [0.0f32];
-    let mut g = [wx.len(), wh.len(), bias.len(), wo.len()].map(|n| vec![0.0f32; n]);
-    let run = |loss: &mut [f32], g: &mut [Vec<f32>; 4]| {
-        let [gwx, gwh, gb, gwo] = g;
-        let mut outs = [
-            BufMut::F32(loss),
-            BufMut::F32(gwx),
-            BufMut::F32(gwh),
-            BufMut::F32(gb),
-            BufMut::F32(gwo),
-        ];
-        f.call(black_box(&ins), &mut outs).unwrap()
-    };
-    run(&mut loss, &mut g);
+    let mut g = ins.zero_grads();
+    rnn::call(&f, &ins, Some(&mut loss), &mut g);
     check("W9 loss", f64::from(loss[0]), 0.507641613, 2e-6);
     assert!(
         g.iter().flatten().all(|v| v.is_finite()) && g[3].iter().any(|&v| v != 0.0),
         "W9: the gradients are not finite or all zero"
     );
-    c.bench_function("W9_rnn_step_f32", |bch| bch.iter(|| run(&mut loss, &mut g)));
+    c.bench_function("W9_rnn_step_f32", |bch| {
+        bch.iter(|| rnn::call(&f, &ins, Some(&mut loss), &mut g))
+    });
 }
 
 /// W10: `a -> x*` solving `x = cos(a x)` by Newton's method from x = 1 in a
@@ -464,6 +418,41 @@ fn w11(c: &mut Criterion) {
     group.finish();
 }
 
+/// W12: the gradient of W9's cell over 10,000 steps under each memory
+/// budget (`W12_rnn_long_grad_memory/none`, `/memory_128KB`, …; a budget
+/// the passes do not accept is skipped with a message). Every budget's
+/// gradient should equal the unbudgeted one bit for bit (a warning says
+/// when not, and `memory.json` records it). The working memory of
+/// each goes to `memory.json` beside criterion's results, for the peer
+/// table; `benches/w12_memory.rs` prints the time-against-memory table.
+fn w12(c: &mut Criterion) {
+    let ins = rnn::W12.inputs();
+    let mut group = c.benchmark_group(w12::ID);
+    group.sample_size(10);
+    let mut reference = w12::Reference::default();
+    let mut costs = Vec::new();
+    for budget in w12::budgets() {
+        let f = match w12::compiled(&budget) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("W12 {}: skipped, {}: {e}", budget.label, budget.pipeline());
+                continue;
+            }
+        };
+        let (mut cost, mut g) = w12::measure(&f, &ins).unwrap();
+        cost.differs = reference.check(&budget.label, &g);
+        group.bench_function(budget.label.as_str(), |bch| {
+            bch.iter(|| rnn::call(&f, &ins, None, &mut g))
+        });
+        costs.push((budget, cost));
+    }
+    group.finish();
+    match w12::write_memory(&costs) {
+        Ok(path) => eprintln!("W12: working memory per budget in {}", path.display()),
+        Err(e) => eprintln!("W12: could not write the working memory: {e}"),
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -477,6 +466,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = workloads;
     config = config();
-    targets = w1, w2, w3, w4, w6, w7, w8, w9, w10, w11
+    targets = w1, w2, w3, w4, w6, w7, w8, w9, w10, w11, w12
 }
 criterion_main!(workloads);

@@ -16,6 +16,9 @@ class Case:
     variant: str | None = None
     fresh: bool = False  # expensive and never cached: each sample is one fresh call
     note: str = ""
+    # Working memory in bytes, measured once after the check (W12): what it
+    # counts is the peer's own measure, described in `note`.
+    memory: Callable[[], int] | None = None
 
 
 @dataclass

@@ -18,7 +18,7 @@ once every `/` is read as `_` (failing that, once all `/` and `_` are dropped,
 so BenchmarkId::new("n", 1000000) still meets W3_rosenbrock_grad_n1000000).  Benchmarks that only extend a workload id
 (W5_jacobian_hourglass/auto, .../fwd, .../rev) are kept as its variants; the
 figure shown is the "auto" variant (what a user gets without choosing) when
-there is one, else the fastest.  An id inside a group of another name
+there is one (for W12, "none": no memory budget), else the fastest.  An id inside a group of another name
 ("w7/W7_compile_1000op_grad") matches too.
 """
 
@@ -91,7 +91,7 @@ def read_all(root: str) -> list[Estimate]:
     return found
 
 
-PREFERRED_VARIANTS = ("auto", "dp", "default")
+PREFERRED_VARIANTS = ("auto", "dp", "default", "none")
 
 
 def _suffix_is(full_id: str, workload_id: str) -> bool:
@@ -133,10 +133,24 @@ def match(workload_id: str, estimates: list[Estimate], fresh_after: float | None
     if not variants:
         return None
     # The variant a user gets without choosing ("auto": the Jacobian-chain DP's
-    # bracketing) when there is one; otherwise the fastest.
+    # bracketing; "none": no memory budget) when there is one; otherwise the fastest.
     preferred = [e for e in variants if e.full_id[len(workload_id) + 1:] in PREFERRED_VARIANTS]
     best = preferred[0] if preferred else min(variants, key=lambda e: e.median_ns)
     stale = fresh_after is not None and any(e.mtime < fresh_after for e in variants)
     return Match(best.median_ns, best.full_id,
                  {e.full_id[len(workload_id) + 1:]: e.median_ns for e in variants},
                  stale, max(e.mtime for e in variants))
+
+
+def read_memory(root: str, workload_id: str) -> dict:
+    """Working memory per variant, from `<root>/<workload id>/memory.json` when a bench wrote one.
+
+    benches/workloads.rs writes it for W12: {"none": {"working_bytes": N, "body_evals": {...}}, ...},
+    the bytes the engine reported for one call under each budget.  Returns {variant: bytes}.
+    """
+    try:
+        with open(os.path.join(root, workload_id, "memory.json")) as f:
+            data = json.load(f)
+        return {k: int(v["working_bytes"]) for k, v in data.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}

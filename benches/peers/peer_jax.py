@@ -6,6 +6,7 @@ does not hide work.  Inputs are device arrays made once, before timing.
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -112,10 +113,12 @@ def lorenz_loss(steps):
     return loss
 
 
-def rnn_loss(wx, wh, b, wo, x, y):
+def rnn_loss(wx, wh, b, wo, x, y, checkpoint=False):
     def cell(h, xt):
         return jnp.tanh(xt @ wx + h @ wh + b), None
 
+    if checkpoint:  # recompute the cell's intermediates in the backward pass
+        cell = jax.checkpoint(cell)
     h0 = jnp.zeros((x.shape[1], wh.shape[0]), x.dtype)
     h, _ = jax.lax.scan(cell, h0, x)
     return jnp.mean((h @ wo - y) ** 2)
@@ -218,6 +221,19 @@ def cases(wid):
         vg = jax.jit(jax.value_and_grad(rnn_loss, argnums=(0, 1, 2, 3)))
         yield Case(wid, _ready(vg, *args), lambda r: (np.asarray(r[0]), _np(r[1])),
                    note="jit(value_and_grad) of a lax.scan, float32")
+    elif wid == wl.W12:
+        inp = wl.w12_inputs()
+        args = [jnp.asarray(inp[k], jnp.float32) for k in ("wx", "wh", "b", "wo", "x", "y")]
+        for variant, ckpt in (("plain", False), ("checkpoint", True)):
+            g = jax.jit(jax.grad(functools.partial(rnn_loss, checkpoint=ckpt), argnums=(0, 1, 2, 3)))
+
+            def temporaries(g=g):
+                return g.lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+            how = "jax.checkpoint on the cell" if ckpt else "plain"
+            yield Case(wid, _ready(g, *args), _np, variant=variant, memory=temporaries,
+                       note=f"jit(grad) of a lax.scan, {how}, float32; memory: the compiled program's "
+                            "temp_size_in_bytes (XLA memory_analysis)")
     elif wid == wl.W10:
         f = jax.jit(lambda a: jax.jvp(newton, (a,), (jnp.ones_like(a),)))
         yield Case(wid, _ready(f, jnp.asarray(wl.W10_A)), _np, note="jit(jvp) of lax.while_loop")

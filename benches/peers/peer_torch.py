@@ -86,6 +86,50 @@ def chain(weights):
     return f
 
 
+class SavedBytes:
+    """Bytes that autograd keeps for the backward pass, counted per storage.
+
+    A saved-tensor hook (`torch.autograd.graph.saved_tensors_hooks`) sees
+    every tensor an op saves; each distinct storage is counted once, and
+    storages of the program's inputs (weights, the sequence; also views of
+    them such as x[t]) are not counted.  `torch.utils.checkpoint` installs
+    its own hooks inside the checkpointed cell (they store nothing and
+    recompute), and keeps the cell's inputs alive itself: those are added with
+    `hold`, under the same rules.
+    """
+
+    def __init__(self, inputs):
+        self.skip = {t.untyped_storage().data_ptr() for t in inputs}
+        self.seen: dict[int, int] = {}
+
+    def hold(self, t: torch.Tensor) -> torch.Tensor:
+        st = t.untyped_storage()
+        if st.data_ptr() not in self.skip:
+            self.seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+
+def rnn_long_loss(ws, x, y, ckpt: bool, meter: SavedBytes | None = None):
+    """W12: the W9 cell over the sequence, optionally checkpointed per step."""
+    wx, wh, b, wo = ws
+
+    def cell(h, xt, wx, wh, b):
+        return torch.tanh(xt @ wx + h @ wh + b)
+
+    h = torch.zeros(x.shape[1], wh.shape[0])
+    for t in range(x.shape[0]):
+        if ckpt:
+            if meter is not None:
+                meter.hold(h)
+            h = torch.utils.checkpoint.checkpoint(cell, h, x[t], wx, wh, b, use_reentrant=False)
+        else:
+            h = cell(h, x[t], wx, wh, b)
+    return torch.mean((h @ wo - y) ** 2)
+
+
 def cases(wid):
     """The timed cases (or the skip) of one workload id."""
     if wid == wl.W1:
@@ -196,6 +240,26 @@ def cases(wid):
             return loss, torch.autograd.grad(loss, ws)
 
         yield Case(wid, w9, lambda r: (_np(r[0]), _np(r[1])), note="a Python loop over time steps, eager autograd")
+    elif wid == wl.W12:
+        inp = wl.w12_inputs()
+        ws = [torch.tensor(inp[k], dtype=torch.float32, requires_grad=True) for k in ("wx", "wh", "b", "wo")]
+        x, y = torch.tensor(inp["x"], dtype=torch.float32), torch.tensor(inp["y"], dtype=torch.float32)
+        for variant, ckpt in (("plain", False), ("checkpoint", True)):
+            def w12(ckpt=ckpt):
+                return torch.autograd.grad(rnn_long_loss(ws, x, y, ckpt), ws)
+
+            def saved(ckpt=ckpt):
+                meter = SavedBytes([*ws, x, y])
+                with torch.autograd.graph.saved_tensors_hooks(meter.hold, lambda t: t):
+                    loss = rnn_long_loss(ws, x, y, ckpt, meter)
+                del loss
+                return meter.total()
+
+            how = "torch.utils.checkpoint (non-reentrant) on the cell" if ckpt else "plain"
+            yield Case(wid, w12, _np, variant=variant, memory=saved,
+                       note=f"a Python loop over the time steps, eager autograd, {how}; memory: the bytes "
+                            "autograd saves for backward (saved-tensor hook, distinct storages, inputs "
+                            "excluded; with checkpoint, the cell inputs it keeps)")
     elif wid == wl.W10:
         yield Skip(wid, "forward mode through a data-dependent Python while loop has no eager autograd "
                         "counterpart of jax.jvp(lax.while_loop)")

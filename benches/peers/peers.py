@@ -110,6 +110,7 @@ def run_case(name: str, item, ids: list[str], plan: timing.Plan, out: dict, path
             return False
         if item.id not in ids:
             return True  # W1 was only run as the setup check
+        memory = item.memory() if item.memory is not None else None
         t = timing.measure_fresh(item.call, plan) if item.fresh else timing.measure(item.call, plan)
     except Exception as exc:
         traceback.print_exc()
@@ -122,12 +123,16 @@ def run_case(name: str, item, ids: list[str], plan: timing.Plan, out: dict, path
         save(out, path)
         log(f"[{name}] {label}: {failure}")
         return True
-    out["results"].append({"id": item.id, "variant": item.variant, **dataclasses.asdict(t), "ok": ok,
-                           "check": msg, "note": item.note})
+    row = {"id": item.id, "variant": item.variant, **dataclasses.asdict(t), "ok": ok,
+           "check": msg, "note": item.note}
+    if memory is not None:
+        row["memory_bytes"] = int(memory)
+    out["results"].append(row)
     save(out, path)
     status = "ok" if ok else "WRONG ANSWER"
+    mem = "" if memory is None else f", memory {memory} bytes"
     log(f"[{name}] {label}: median {t.median_ns / 1e3:.2f} us "
-        f"({t.samples} samples x {t.inner}); check {status}: {msg}")
+        f"({t.samples} samples x {t.inner}){mem}; check {status}: {msg}")
     return True
     return out
 

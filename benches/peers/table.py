@@ -52,6 +52,7 @@ IDS = [
     "W9_rnn_step_f32",
     "W10_while_newton_jvp",
     "W11_scan_compile_10k_grad",
+    "W12_rnn_long_grad_memory",
 ]
 PEERS = [("jax", "JAX"), ("torch", "PyTorch")]
 
@@ -82,6 +83,20 @@ def fmt_ratio(peer_ns: float | None, adjoint_ns: float | None) -> str:
     return f"{r:.0f}×" if r >= 100 else f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
 
 
+def fmt_bytes(n: float | None) -> str:
+    """Three significant figures in B, KB, MB or GB (powers of 1000, as JAX's figures are quoted)."""
+    if n is None:
+        return "—"
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1.0, "B")):
+        if n >= scale or unit == "B":
+            v = n / scale
+            if unit == "B":
+                return f"{int(n)} B"
+            digits = 0 if v >= 100 else 1 if v >= 10 else 2
+            return f"{v:.{digits}f} {unit}"
+    return "—"
+
+
 def read_status(results: str, name: str) -> str:
     try:
         with open(os.path.join(results, name + ".status")) as f:
@@ -101,10 +116,11 @@ def read_peer(results: str, name: str) -> dict | None:
 class PeerCell:
     """A peer's figure for one workload, and the text shown for it."""
 
-    def __init__(self, ns: float | None, text: str, note: str | None = None):
+    def __init__(self, ns: float | None, text: str, note: str | None = None, memory: str = ""):
         self.ns = ns
         self.text = text
         self.note = note
+        self.memory = memory  # the working-memory figure(s), for workloads that measure it (W12)
 
 
 def peer_cell(peer: dict | None, status: str, wid: str) -> PeerCell:
@@ -131,7 +147,13 @@ def peer_cell(peer: dict | None, status: str, wid: str) -> PeerCell:
     if wrong:
         text += " WRONG" if not right else " (some WRONG)"
         note = "; ".join(f"{r['variant'] or 'value'}: {r['check']}" for r in wrong)
-    return PeerCell(best["median_ns"], text, note)
+    memory = ""
+    if any(r.get("memory_bytes") is not None for r in timed):
+        memory = fmt_bytes(best.get("memory_bytes"))
+        if len(timed) > 1:
+            others = "; ".join(f"{r['variant']} {fmt_bytes(r.get('memory_bytes'))}" for r in timed if r is not best)
+            memory += f" ({best['variant']}; {others})"
+    return PeerCell(best["median_ns"], text, note, memory)
 
 
 def adjoint_cells(ids, status: str, root: str, fresh_after: float | None, results_dir: str):
@@ -164,7 +186,14 @@ def adjoint_cells(ids, status: str, root: str, fresh_after: float | None, result
                 notes.append(f"adjoint {wid}: not re-measured by this run; figure from {when}")
             if tags:
                 text += " (" + ", ".join(tags) + ")"
-            cells[wid] = PeerCell(m.median_ns, text)
+            memory = ""
+            per_variant = criterion_results.read_memory(root, wid)
+            if per_variant:
+                shown = m.full_id[len(wid) + 1:] if m.variants else None
+                memory = fmt_bytes(per_variant.get(shown)) + (f" ({shown})" if shown else "")
+                notes.append(f"adjoint {wid}: working memory per variant (engine-reported, one call) "
+                             + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in per_variant.items()))
+            cells[wid] = PeerCell(m.median_ns, text, memory=memory)
         if not any(c.ns is not None for c in cells.values()):
             notes.append(f"adjoint: no criterion results for these ids under {root}")
         elif status.startswith("reused"):
@@ -238,13 +267,16 @@ def build(args) -> tuple[list[str], list[list[str]], list[str], list[str]]:
 
     header = ["Workload", "adjoint"] + [label for _, label in PEERS] + [f"{label} / adjoint" for _, label in PEERS]
     rows = []
+    memories = []  # per row: adjoint's and each peer's working-memory text ("" when not measured)
     checked = failed = 0
     for wid in ids:
         cells = [peer_cell(peers[key][0], peers[key][1], wid) for key, _ in PEERS]
         for (key, label), cell in zip(PEERS, cells):
             if cell.note and (peers[key][0] is not None and not peers[key][0].get("error")):
                 notes.append(f"{label} {wid}: {cell.text.split(' (')[0]}: {cell.note}")
-        rows.append([wid, adj[wid].text] + [c.text for c in cells] + [fmt_ratio(c.ns, adj[wid].ns) for c in cells])
+        row = [wid, adj[wid].text] + [c.text for c in cells] + [fmt_ratio(c.ns, adj[wid].ns) for c in cells]
+        memories.append([adj[wid].memory] + [c.memory for c in cells])
+        rows.append(row)
     for key, _ in PEERS:
         data = peers[key][0]
         if data and not data.get("error"):
@@ -252,6 +284,15 @@ def build(args) -> tuple[list[str], list[list[str]], list[str], list[str]]:
                 if r["id"] in ids and r.get("median_ns") is not None:
                     checked += 1
                     failed += 0 if r.get("ok") else 1
+    if any(any(m) for m in memories):
+        # Workloads that measure memory (W12) add these columns; the other rows leave them empty.
+        header += ["adjoint memory"] + [f"{label} memory" for _, label in PEERS]
+        rows = [r + m for r, m in zip(rows, memories)]
+        notes.append("Memory columns: adjoint, the working memory the engine reports for one call (arena and "
+                     "residual stacks; inputs and outputs excluded); JAX, the compiled program's temporaries "
+                     "(`memory_analysis().temp_size_in_bytes`); PyTorch, the bytes autograd saves for the "
+                     "backward pass (a saved-tensor hook; distinct storages, inputs excluded). "
+                     "1 KB = 1000 bytes.")
     load = load_note(args.results)
     if load:
         notes.append(load)

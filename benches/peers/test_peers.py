@@ -106,6 +106,19 @@ class CriterionReaderTest(unittest.TestCase):
         self.assertFalse(cr.match("W1_seed_scalar_grad", est, time.time() - 60).stale)
         self.assertFalse(cr.match("W7_compile_1000op_grad", est, None).stale)
 
+    def test_w12_budgets_show_none_and_read_memory(self):
+        write_bench(self.root, "W12_rnn_long_grad_memory/none", "W12_rnn_long_grad_memory/none", 5e7)
+        write_bench(self.root, "W12_rnn_long_grad_memory/memory_128KB", "W12_rnn_long_grad_memory/memory_128KB", 9e7)
+        write_bench(self.root, "W12_rnn_long_grad_memory/snapshots_10", "W12_rnn_long_grad_memory/snapshots_10", 4e7)
+        m = cr.match("W12_rnn_long_grad_memory", cr.read_all(self.root), None)
+        self.assertEqual((m.median_ns, m.full_id), (5e7, "W12_rnn_long_grad_memory/none"))  # not the fastest
+        self.assertEqual(cr.read_memory(self.root, "W12_rnn_long_grad_memory"), {})
+        with open(os.path.join(self.root, "W12_rnn_long_grad_memory", "memory.json"), "w") as f:
+            json.dump({"none": {"working_bytes": 30720000, "body_evals": {}},
+                       "memory_128KB": {"working_bytes": 120000, "body_evals": {"step": 57624}}}, f)
+        self.assertEqual(cr.read_memory(self.root, "W12_rnn_long_grad_memory"),
+                         {"none": 30720000, "memory_128KB": 120000})
+
     def test_root_follows_criterion_order(self):
         with mock.patch.dict(os.environ, {"CRITERION_HOME": "/x/home", "CARGO_TARGET_DIR": "/y"}):
             self.assertEqual(cr.criterion_root("/repo"), "/x/home")
@@ -151,6 +164,50 @@ class TableTest(unittest.TestCase):
         self.assertIn("some WRONG", c.text)
         c = table.peer_cell(None, "not installed: no wheel", "W1_seed_scalar_grad")
         self.assertEqual((c.ns, c.text), (None, "not installed"))
+
+    def test_bytes(self):
+        self.assertEqual(table.fmt_bytes(30731588), "30.7 MB")
+        self.assertEqual(table.fmt_bytes(10251524), "10.3 MB")
+        self.assertEqual(table.fmt_bytes(131072), "131 KB")
+        self.assertEqual(table.fmt_bytes(1024), "1.02 KB")
+        self.assertEqual(table.fmt_bytes(512), "512 B")
+        self.assertEqual(table.fmt_bytes(None), "—")
+
+    def test_peer_cell_memory_per_variant(self):
+        peer = {"error": None, "results": [
+            {"id": "W12_rnn_long_grad_memory", "variant": "plain", "median_ns": 5.1e8, "ok": True, "check": "ok",
+             "memory_bytes": 30731588},
+            {"id": "W12_rnn_long_grad_memory", "variant": "checkpoint", "median_ns": 6.2e8, "ok": True,
+             "check": "ok", "memory_bytes": 10251524},
+            {"id": "W9_rnn_step_f32", "variant": None, "median_ns": 2e7, "ok": True, "check": "ok"},
+        ], "skipped": []}
+        c = table.peer_cell(peer, "ok", "W12_rnn_long_grad_memory")
+        self.assertEqual(c.text, "510 ms (plain; checkpoint 620 ms)")
+        self.assertEqual(c.memory, "30.7 MB (plain; checkpoint 10.3 MB)")
+        self.assertEqual(table.peer_cell(peer, "ok", "W9_rnn_step_f32").memory, "")
+
+    def test_memory_columns_only_with_memory_figures(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            row = {"variant": None, "median_ns": 2e7, "ok": True, "check": "ok"}
+            for name in ("jax", "torch"):
+                with open(os.path.join(tmp, name + ".json"), "w") as f:
+                    json.dump({"error": None, "versions": {}, "skipped": [], "results": [
+                        {**row, "id": "W9_rnn_step_f32"},
+                        {**row, "id": "W12_rnn_long_grad_memory", "memory_bytes": 30731588}]}, f)
+                with open(os.path.join(tmp, name + ".status"), "w") as f:
+                    f.write("ok")
+            with open(os.path.join(tmp, "adjoint.status"), "w") as f:
+                f.write("not run (--no-adjoint)")
+            args = mock.Mock(results=tmp, repo=tmp, fresh_after=None, only="W9")
+            header, rows, _, _ = table.build(args)
+            self.assertNotIn("JAX memory", header)
+            self.assertEqual(len(rows[0]), len(header))
+            args.only = "W9,W12"
+            header, rows, notes, _ = table.build(args)
+            self.assertEqual(header[-3:], ["adjoint memory", "JAX memory", "PyTorch memory"])
+            self.assertEqual(rows[0][-3:], ["", "", ""])
+            self.assertEqual(rows[1][-3:], ["", "30.7 MB", "30.7 MB"])
+            self.assertTrue(any(n.startswith("Memory columns") for n in notes))
 
     def test_select_by_prefix(self):
         self.assertEqual(table.select("W3"), ["W3_rosenbrock_grad_n1000", "W3_rosenbrock_value_n1000",
@@ -280,6 +337,29 @@ class ReferenceTest(unittest.TestCase):
         self.assertFalse(checks.check(wl.W3_SMALL, bad)[0])
         self.assertTrue(checks.check(wl.W2, 0.0)[0])
         self.assertFalse(checks.check(wl.W2, 1e-40)[0])
+
+    def test_rnn_gradients_against_finite_differences(self):
+        """rnn_loss_and_grads (W9's and W12's reference) on small sizes, every weight."""
+        wl = self.wl
+        inp = wl.rnn_inputs(seq=6, batch=2, n_in=3, hidden=4, n_out=2)
+        _, grads = wl.rnn_loss_and_grads(inp)
+        for k, name in enumerate(("wx", "wh", "b", "wo")):
+            def f(flat, name=name):
+                return wl.rnn_loss_and_grads({**inp, name: flat.reshape(inp[name].shape)})[0]
+
+            np.testing.assert_allclose(grads[k].ravel(), self.fd(f, inp[name].ravel()), rtol=1e-6, atol=1e-10)
+
+    def test_w12_inputs_and_check(self):
+        wl, checks = self.wl, self.checks
+        inp = wl.w12_inputs()
+        self.assertEqual(inp["x"].shape, (10_000, 1, 32))
+        self.assertEqual(inp["wh"].shape, (256, 256))
+        self.assertEqual(inp["x"][2, 0, 3], np.sin(0.01 * (2 * 1024 + 3)))
+        grads = wl.rnn_loss_and_grads(inp)[1]
+        self.assertTrue(checks.check(wl.W12, [g.astype(np.float32) for g in grads])[0])
+        bad = [g.copy() for g in grads]
+        bad[1] *= 1.01
+        self.assertFalse(checks.check(wl.W12, bad)[0])
 
 
 @unittest.skipIf(np is None, "needs numpy (run with benches/peers/.venv/bin/python)")

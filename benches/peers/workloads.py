@@ -42,9 +42,10 @@ W8_VALUE = "W8_lorenz_rk4_value_T1000"  # the forward scan alone, for t(grad)/t(
 W9 = "W9_rnn_step_f32"
 W10 = "W10_while_newton_jvp"
 W11 = "W11_scan_compile_10k_grad"
+W12 = "W12_rnn_long_grad_memory"
 
 ALL_IDS = [W1, W2, W3_SMALL, W3_VALUE_SMALL, W3_LARGE, W3_VALUE_LARGE, W4, W4_LOSS, *W5_CHAINS, W6, W7,
-           W8_SMALL, W8_VALUE, W8_LARGE, W9, W10, W11]
+           W8_SMALL, W8_VALUE, W8_LARGE, W9, W10, W11, W12]
 
 W1_EXPECTED = (6.583853163452858, 2.0)
 W3_SIZES = {W3_SMALL: 1000, W3_LARGE: 1_000_000}
@@ -63,6 +64,9 @@ W9_LOSS = 0.507641613
 W10_A = 0.7
 W10_EXPECTED = (0.8342699518670651, -0.33188796349353455)
 W11_STEPS = 10_000
+# W12: W9's cell and formulas, batch 1, hidden 256, 10,000 steps; the figure
+# is time and the working memory of the gradient.
+W12_SEQ, W12_BATCH, W12_IN, W12_HIDDEN, W12_OUT = 10_000, 1, 32, 256, 10
 
 
 def select(only: str | None) -> list[str]:
@@ -285,6 +289,11 @@ def rnn_loss_and_grads(inp: dict) -> tuple[float, tuple[np.ndarray, ...]]:
         db += dz.sum(axis=0)
         dh = dz @ wh.T
     return loss, (dwx, dwh, db, dwo)
+
+
+def w12_inputs() -> dict:
+    """W9's inputs and weights (same formulas) at W12's sizes."""
+    return rnn_inputs(W12_SEQ, W12_BATCH, W12_IN, W12_HIDDEN, W12_OUT)
 
 
 # --- W11: W7's step as a 10,000-step scan -------------------------------------------
