@@ -351,6 +351,47 @@ fn loop_cases() -> Vec<Case> {
             hi: 1.0,
         });
     }
+    // revolve: s' = tanh(s x + k) forward; from b = b0 backward,
+    // b = b cos(s) + x k and y = sin(b s); two snapshots for three steps.
+    for masked in [false, true] {
+        let step = loop_body("fwd", &[("s", &[2]), ("x", &[2]), ("k", &[2])], |_, p| {
+            vec![(p[0] * p[1] + p[2]).tanh()]
+        });
+        let body = loop_body(
+            "bwd",
+            &[("b", &[2]), ("s", &[2]), ("x", &[2]), ("k", &[2])],
+            |_, p| vec![p[0] * p[1].cos() + p[2] * p[3], (p[0] * p[1]).sin()],
+        );
+        let mut g = Graph::new(if masked { "revolve_masked" } else { "revolve" });
+        let s0 = g.add_param("a", f64t(&[2])).unwrap();
+        let b0 = g.add_param("b", f64t(&[2])).unwrap();
+        let xs = g.add_param("c", f64t(&[3, 2])).unwrap();
+        let k = g.add_param("d", f64t(&[2])).unwrap();
+        let mut ops = vec![s0, b0, xs, k];
+        if masked {
+            let m = adjoint::ir::Tensor::from_bool([3], vec![true, true, false]).unwrap();
+            ops.insert(0, g.constant(m));
+        }
+        let op = Op::Revolve {
+            body,
+            step,
+            state: 1,
+            carry: 1,
+            xs: 1,
+            length: 3,
+            snapshots: 2,
+            masked,
+        };
+        let r = g.add_multi(op, &ops).unwrap();
+        let sq = emit::mul(&mut g, r[0], r[0]).unwrap();
+        weighted_sum(&mut g, &[sq, r[1]]);
+        v.push(Case {
+            op: "revolve",
+            g,
+            lo: -1.0,
+            hi: 1.0,
+        });
+    }
     // while sum(c) < 8 (at most 10 trips): c = c * 1.25 + k * k / 10.
     let sig: [(&str, &[usize]); 2] = [("c", &[2]), ("k", &[2])];
     let cond = loop_body("below", &sig, |_, p| {

@@ -22,44 +22,10 @@ fn main_of(m: &Module) -> &Graph {
 /// The program of crates/adjoint-ir/tests/revolve_op.rs: the states are
 /// `s_{t+1} = s_t * x_t * w`; from `b = b0`, for `t = n-1 … 0`,
 /// `b = b * x_t + s_t` and `y_t = b * s_t`.
-const TEXT: &str = "\
-func @fwd(%s: f64, %x: f64, %w: f64) -> f64 {
-  %a = mul %s, %x : f64
-  %y = mul %a, %w : f64
-  return %y
-}
-
-func @bwd(%b: f64, %s: f64, %x: f64, %w: f64) -> (f64, f64) {
-  %p = mul %b, %x : f64
-  %q = add %p, %s : f64
-  %y = mul %q, %s : f64
-  return %q, %y
-}
-
-func @main(%s0: f64, %b0: f64, %xs: f64[5], %w: f64) -> (f64, f64[5]) {
-  %b, %ys = revolve %s0, %b0, %xs, %w body=@bwd step=@fwd state=1 carry=1 xs=1 snapshots=2 : (f64, f64[5])
-  return %b, %ys
-}
-";
+const TEXT: &str = include_str!("../../adjoint-ir/tests/programs/revolve.adj");
 
 /// `s_{t+1} = 2 s_t`, `b = b + s_t`, over the leading `true`s of a mask.
-const MASKED: &str = "\
-func @fwd(%s: f64) -> f64 {
-  %two = const 2 : f64
-  %y = mul %s, %two : f64
-  return %y
-}
-
-func @bwd(%b: f64, %s: f64) -> f64 {
-  %y = add %b, %s : f64
-  return %y
-}
-
-func @main(%m: bool[4], %s0: f64, %b0: f64) -> f64 {
-  %b = revolve %m, %s0, %b0 body=@bwd step=@fwd state=1 carry=1 xs=0 snapshots=1 masked=true : f64
-  return %b
-}
-";
+const MASKED: &str = include_str!("../../adjoint-ir/tests/programs/revolve_masked.adj");
 
 #[test]
 fn the_ir_tests_programs_give_their_hand_derived_values() {

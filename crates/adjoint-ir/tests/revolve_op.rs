@@ -5,43 +5,9 @@ use adjoint_ir::{parse_module, print_module, Op};
 
 /// A reverse sweep of `s_{t+1} = s_t * x_t`: `b` accumulates
 /// `b * x_t + s_t` from `t = n-1` down to 0 and `ys[t] = b * s_t`.
-const TEXT: &str = "\
-func @fwd(%s: f64, %x: f64, %w: f64) -> f64 {
-  %a = mul %s, %x : f64
-  %y = mul %a, %w : f64
-  return %y
-}
+const TEXT: &str = include_str!("programs/revolve.adj");
 
-func @bwd(%b: f64, %s: f64, %x: f64, %w: f64) -> (f64, f64) {
-  %p = mul %b, %x : f64
-  %q = add %p, %s : f64
-  %y = mul %q, %s : f64
-  return %q, %y
-}
-
-func @main(%s0: f64, %b0: f64, %xs: f64[5], %w: f64) -> (f64, f64[5]) {
-  %b, %ys = revolve %s0, %b0, %xs, %w body=@bwd step=@fwd state=1 carry=1 xs=1 snapshots=2 : (f64, f64[5])
-  return %b, %ys
-}
-";
-
-const MASKED: &str = "\
-func @fwd(%s: f64) -> f64 {
-  %two = const 2 : f64
-  %y = mul %s, %two : f64
-  return %y
-}
-
-func @bwd(%b: f64, %s: f64) -> f64 {
-  %y = add %b, %s : f64
-  return %y
-}
-
-func @main(%m: bool[4], %s0: f64, %b0: f64) -> f64 {
-  %b = revolve %m, %s0, %b0 body=@bwd step=@fwd state=1 carry=1 xs=0 snapshots=1 masked=true : f64
-  return %b
-}
-";
+const MASKED: &str = include_str!("programs/revolve_masked.adj");
 
 #[test]
 fn text_round_trips_and_length_comes_from_the_scanned_inputs() {

@@ -402,8 +402,8 @@ fn random_graph(choices: &[u32]) -> Graph {
                 };
                 try_add_multi(&mut g, op, &ops, c.below(2))
             }
-            18 => {
-                if c.flip() {
+            18 => match c.below(3) {
+                0 => {
                     let op = Op::While {
                         cond: bodies.no(&ta),
                         body: bodies.id(&ta),
@@ -411,7 +411,8 @@ fn random_graph(choices: &[u32]) -> Graph {
                         max_trips: c.flip().then(|| c.below(5)),
                     };
                     try_add_multi(&mut g, op, &[a], 0)
-                } else {
+                }
+                1 => {
                     let p = g.constant(Tensor::from_bool(Shape::scalar(), vec![c.flip()]).unwrap());
                     let op = Op::Cond {
                         then: bodies.id(&ta),
@@ -419,7 +420,21 @@ fn random_graph(choices: &[u32]) -> Graph {
                     };
                     try_add_multi(&mut g, op, &[p, a], 0)
                 }
-            }
+                _ => {
+                    // revolve: state `a`, no carries, the states stacked.
+                    let op = Op::Revolve {
+                        body: bodies.id(&ta),
+                        step: bodies.id(&ta),
+                        state: 1,
+                        carry: 0,
+                        xs: 0,
+                        length: c.below(3),
+                        snapshots: 1 + c.below(3),
+                        masked: false,
+                    };
+                    try_add_multi(&mut g, op, &[a], 0)
+                }
+            },
             13 => {
                 let dtype = [DType::F64, DType::F32, DType::Bool][c.below(3)];
                 let ty = TensorType::new(dtype, random_shape(c));

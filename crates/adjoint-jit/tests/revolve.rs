@@ -391,43 +391,9 @@ fn a_scan_whose_body_runs_a_revolve() {
 
 /// The programs of crates/adjoint-ir/tests/revolve_op.rs, with values
 /// derived by hand.
-const OP_TEXT: &str = "\
-func @fwd(%s: f64, %x: f64, %w: f64) -> f64 {
-  %a = mul %s, %x : f64
-  %y = mul %a, %w : f64
-  return %y
-}
+const OP_TEXT: &str = include_str!("../../adjoint-ir/tests/programs/revolve.adj");
 
-func @bwd(%b: f64, %s: f64, %x: f64, %w: f64) -> (f64, f64) {
-  %p = mul %b, %x : f64
-  %q = add %p, %s : f64
-  %y = mul %q, %s : f64
-  return %q, %y
-}
-
-func @main(%s0: f64, %b0: f64, %xs: f64[5], %w: f64) -> (f64, f64[5]) {
-  %b, %ys = revolve %s0, %b0, %xs, %w body=@bwd step=@fwd state=1 carry=1 xs=1 snapshots=2 : (f64, f64[5])
-  return %b, %ys
-}
-";
-
-const OP_MASKED: &str = "\
-func @fwd(%s: f64) -> f64 {
-  %two = const 2 : f64
-  %y = mul %s, %two : f64
-  return %y
-}
-
-func @bwd(%b: f64, %s: f64) -> f64 {
-  %y = add %b, %s : f64
-  return %y
-}
-
-func @main(%m: bool[4], %s0: f64, %b0: f64) -> f64 {
-  %b = revolve %m, %s0, %b0 body=@bwd step=@fwd state=1 carry=1 xs=0 snapshots=1 masked=true : f64
-  return %b
-}
-";
+const OP_MASKED: &str = include_str!("../../adjoint-ir/tests/programs/revolve_masked.adj");
 
 fn scalar(v: f64) -> Tensor {
     Tensor::from_f64([], vec![v]).unwrap()
