@@ -81,6 +81,9 @@ pub struct Graph {
     g: StableGraph<Node, u32>,
     params: Vec<NodeId>,
     outputs: Vec<NodeId>,
+    /// The output names set on the outputs themselves, in step with
+    /// `outputs` (`None`: the output goes by its value's name).
+    output_names: Vec<Option<String>>,
     /// Per-node annotations (region, source location), by node.
     annotations: HashMap<NodeId, Annotations>,
 }
@@ -132,14 +135,87 @@ impl Graph {
         &self.outputs
     }
 
-    /// Replaces the outputs.
+    /// Replaces the outputs. Output names (see [`Graph::set_output_name`])
+    /// follow the values: a new output keeps the name of the old output at
+    /// the same position when that position still returns the same value;
+    /// otherwise it takes the name of the first old output, not yet claimed,
+    /// that returned the same value (so removing or reordering outputs
+    /// keeps their names); otherwise it has none and goes by its value's
+    /// name.
     pub fn set_outputs(&mut self, outputs: Vec<NodeId>) {
+        let old = std::mem::take(&mut self.outputs);
+        let mut old_names = std::mem::take(&mut self.output_names);
+        old_names.resize(old.len(), None);
+        let mut claimed = vec![false; old.len()];
+        let mut names = vec![None; outputs.len()];
+        for (i, &o) in outputs.iter().enumerate() {
+            if old.get(i) == Some(&o) {
+                claimed[i] = true;
+                names[i] = old_names[i].take();
+            }
+        }
+        for (i, &o) in outputs.iter().enumerate() {
+            if old.get(i) == Some(&o) {
+                continue;
+            }
+            if let Some(j) = (0..old.len()).find(|&j| !claimed[j] && old[j] == o) {
+                claimed[j] = true;
+                names[i] = old_names[j].take();
+            }
+        }
         self.outputs = outputs;
+        self.output_names = names;
     }
 
-    /// Appends one output.
+    /// Appends one output (without an output name of its own).
     pub fn push_output(&mut self, id: NodeId) {
         self.outputs.push(id);
+        self.output_names.resize(self.outputs.len(), None);
+    }
+
+    /// The name set on output `i` itself ([`Graph::set_output_name`]), if
+    /// any; `None` also for an output index out of range.
+    pub fn output_name(&self, i: usize) -> Option<&str> {
+        self.output_names.get(i).and_then(|n| n.as_deref())
+    }
+
+    /// Names output `i` (a name belongs to the output, not to the value
+    /// that computes it: a parameter returned as a gradient can be called
+    /// `w_grad`). The name follows the value-name rule (letters, digits,
+    /// `_`) and must differ from the other outputs' names
+    /// ([`Graph::output_names`]); the error names the clash.
+    pub fn set_output_name(&mut self, i: usize, name: impl Into<String>) -> Result<()> {
+        let name = name.into();
+        if i >= self.outputs.len() {
+            return Err(Error::type_error(format!(
+                "output name %{name}: @{} has {} output(s), no output {i}",
+                self.name,
+                self.outputs.len()
+            )));
+        }
+        if !crate::text::is_valid_name(&name) {
+            return Err(Error::type_error(format!(
+                "output {i} of @{}: `{name}` is not a valid name (letters, digits, `_`)",
+                self.name
+            )));
+        }
+        let names = self.output_names();
+        if let Some(j) = (0..names.len()).find(|&j| j != i && names[j] == name) {
+            return Err(Error::type_error(format!(
+                "output {i} of @{}: the name %{name} is already the name of output {j}",
+                self.name
+            )));
+        }
+        self.output_names.resize(self.outputs.len(), None);
+        self.output_names[i] = Some(name);
+        Ok(())
+    }
+
+    /// Removes output `i`'s own name: it goes by its value's name again.
+    pub fn clear_output_name(&mut self, i: usize) {
+        if let Some(n) = self.output_names.get_mut(i) {
+            *n = None;
+        }
     }
 
     /// The node with id `id`, if it exists.
@@ -194,16 +270,20 @@ impl Graph {
         self.param_names()
     }
 
-    /// The names of the outputs, in order: each output's value name as the
-    /// printer writes it, without the `%` (`y`, `x_grad`; an unnamed value
-    /// gives its node number, such as `15`). An output that is a parameter
-    /// has the parameter's name, and a value returned twice has its name
-    /// twice. The passes keep the names of derivative outputs
-    /// (`<p>_grad`, `<y>_dot`, …) through clean-up (see docs/passes.md).
+    /// The names of the outputs, in order, without the `%`: the output's
+    /// own name where one is set ([`Graph::set_output_name`]; the
+    /// derivative passes name their outputs `<p>_grad`, `<y>_dot`, …, and
+    /// the pass manager keeps those names through clean-up, see
+    /// docs/passes.md), else its value's name (`y`; an unnamed value
+    /// gives its node number, such as `15`).
     pub fn output_names(&self) -> Vec<String> {
         self.outputs
             .iter()
-            .map(|&o| self.display_name(o).trim_start_matches('%').to_string())
+            .enumerate()
+            .map(|(i, &o)| match self.output_name(i) {
+                Some(n) => n.to_string(),
+                None => self.display_name(o).trim_start_matches('%').to_string(),
+            })
             .collect()
     }
 

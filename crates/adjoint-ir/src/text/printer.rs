@@ -281,12 +281,22 @@ impl ModulePrinter {
             let _ = write!(s, "{}: {ty}", name_of(p));
         }
         s.push_str(") -> ");
+        // An output whose own name differs from its value's printed name
+        // is written `%name: type` (docs/ir.md §5); otherwise the type alone.
         let out_tys: Vec<String> = g
             .outputs()
             .iter()
-            .map(|&o| g.get(o).map(|n| n.ty.to_string()).unwrap_or_default())
+            .enumerate()
+            .map(|(i, &o)| {
+                let ty = g.get(o).map(|n| n.ty.to_string()).unwrap_or_default();
+                match g.output_name(i) {
+                    Some(n) if name_of(o) != format!("%{n}") => format!("%{n}: {ty}"),
+                    _ => ty,
+                }
+            })
             .collect();
-        if out_tys.len() == 1 {
+        let named = (0..out_tys.len()).any(|i| out_tys[i].starts_with('%'));
+        if out_tys.len() == 1 && !named {
             s.push_str(&out_tys[0]);
         } else {
             let _ = write!(s, "({})", out_tys.join(", "));
