@@ -93,7 +93,10 @@ fn unnamed_output_value_prints_under_its_output_name() {
 fn signature_errors_have_line_and_column() {
     let dup = "func @f(%x: f64) -> (%a: f64, %a: f64) {\n  return %x, %x\n}\n";
     let e = parse_err(dup);
-    assert!(e.contains("1:31") && e.contains("duplicate output name %a"), "{e}");
+    assert!(
+        e.contains("1:31") && e.contains("duplicate output name %a"),
+        "{e}"
+    );
     assert!(e.contains("first at 1:22"), "{e}");
 
     // The name of another output's value.
@@ -127,7 +130,10 @@ fn set_output_name_validates() {
     let w = g.add_param("w", TensorType::f64([])).unwrap();
     g.set_outputs(vec![x, w]);
     let e = g.set_output_name(0, "w").unwrap_err().to_string();
-    assert!(e.contains("output 0") && e.contains("%w") && e.contains("output 1"), "{e}");
+    assert!(
+        e.contains("output 0") && e.contains("%w") && e.contains("output 1"),
+        "{e}"
+    );
     let e = g.set_output_name(0, "a-b").unwrap_err().to_string();
     assert!(e.contains("`a-b` is not a valid name"), "{e}");
     let e = g.set_output_name(2, "z").unwrap_err().to_string();
