@@ -81,12 +81,17 @@ pub struct Graph {
     g: StableGraph<Node, u32>,
     params: Vec<NodeId>,
     outputs: Vec<NodeId>,
-    /// The output names set on the outputs themselves, in step with
-    /// `outputs` (`None`: the output goes by its value's name).
-    output_names: Vec<Option<String>>,
+    /// The output names set on the outputs themselves, by position
+    /// (`None`: the output goes by its value's name; no table: no output
+    /// has a name of its own). Boxed to keep `Graph` small.
+    output_names: Option<Box<OutputNameTable>>,
     /// Per-node annotations (region, source location), by node.
     annotations: HashMap<NodeId, Annotations>,
 }
+
+/// The output names of a [`Graph`], by output position.
+#[derive(Clone, Debug, Default)]
+struct OutputNameTable(Vec<Option<String>>);
 
 impl std::ops::Index<NodeId> for Graph {
     type Output = Node;
@@ -144,7 +149,7 @@ impl Graph {
     /// name.
     pub fn set_outputs(&mut self, outputs: Vec<NodeId>) {
         let old = std::mem::take(&mut self.outputs);
-        let mut old_names = std::mem::take(&mut self.output_names);
+        let mut old_names = self.output_names.take().map(|t| t.0).unwrap_or_default();
         old_names.resize(old.len(), None);
         let mut claimed = vec![false; old.len()];
         let mut names = vec![None; outputs.len()];
@@ -164,19 +169,26 @@ impl Graph {
             }
         }
         self.outputs = outputs;
-        self.output_names = names;
+        if names.iter().any(Option::is_some) {
+            self.output_names = Some(Box::new(OutputNameTable(names)));
+        }
     }
 
     /// Appends one output (without an output name of its own).
     pub fn push_output(&mut self, id: NodeId) {
         self.outputs.push(id);
-        self.output_names.resize(self.outputs.len(), None);
+        if let Some(t) = &mut self.output_names {
+            t.0.resize(self.outputs.len(), None);
+        }
     }
 
     /// The name set on output `i` itself ([`Graph::set_output_name`]), if
     /// any; `None` also for an output index out of range.
     pub fn output_name(&self, i: usize) -> Option<&str> {
-        self.output_names.get(i).and_then(|n| n.as_deref())
+        self.output_names
+            .as_ref()
+            .and_then(|t| t.0.get(i))
+            .and_then(|n| n.as_deref())
     }
 
     /// Names output `i` (a name belongs to the output, not to the value
@@ -206,14 +218,16 @@ impl Graph {
                 self.name
             )));
         }
-        self.output_names.resize(self.outputs.len(), None);
-        self.output_names[i] = Some(name);
+        let len = self.outputs.len();
+        let t = self.output_names.get_or_insert_with(Default::default);
+        t.0.resize(len, None);
+        t.0[i] = Some(name);
         Ok(())
     }
 
     /// Removes output `i`'s own name: it goes by its value's name again.
     pub fn clear_output_name(&mut self, i: usize) {
-        if let Some(n) = self.output_names.get_mut(i) {
+        if let Some(n) = self.output_names.as_mut().and_then(|t| t.0.get_mut(i)) {
             *n = None;
         }
     }
