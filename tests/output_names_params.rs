@@ -112,6 +112,12 @@ fn vjp_and_jvp_name_parameter_outputs() {
     let mut g = func(&id);
     run_pipeline(&mut g, "vjp{wrt=x},simplify,cse,dce").unwrap();
     assert_eq!(g.output_names(), ["x", "y", "x_cot"]);
+    // Only x returned: its cotangent is the parameter cot0 itself.
+    let mut g =
+        func("func @f(%x: f64, %w: f64) -> (f64, f64) {\n  %y = mul %w, %w\n  return %x, %y\n}");
+    run_pipeline(&mut g, "vjp{wrt=x},simplify,cse,dce").unwrap();
+    assert_eq!(g.outputs()[2], g.param_by_name("cot0").unwrap());
+    assert_eq!(g.output_names(), ["x", "y", "x_cot"]);
     let mut g = func("func @f(%x: f64, %w: f64) -> f64 {\n  %y = mul %w, %w\n  return %y\n}");
     run_pipeline(&mut g, "vjp{wrt=w},simplify,cse,dce").unwrap();
     assert_eq!(g.output_names(), ["y", "w_cot"]);
