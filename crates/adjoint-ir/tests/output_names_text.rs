@@ -171,3 +171,11 @@ fn set_outputs_keeps_the_names_of_outputs_that_stay() {
     g.replace_all_uses(y, z);
     assert_eq!(g.output_names(), ["y", "x_grad", "x"]);
 }
+
+#[test]
+fn dot_labels_an_output_with_its_own_name() {
+    let g = func(NAMED);
+    let dot = adjoint_ir::to_dot(&g);
+    assert!(dot.contains(r#"label="return 1 %w_grad\nf64[2]""#), "{dot}");
+    assert!(dot.contains(r#"label="return 0\nf64""#), "{dot}");
+}
