@@ -115,6 +115,30 @@ pub fn name_output(g: &mut Graph, id: NodeId, base: &str) {
     }
 }
 
+/// Names appended derivative output `i` `base`: its value gets the name
+/// (made fresh) as [`name_output`] does; where that cannot be (the value is
+/// a parameter, is named already, or is also another output), the output
+/// gets `base` as its own name ([`Graph::set_output_name`], made fresh
+/// among value and output names), so `w_grad` never reads as `x`.
+pub fn name_appended_output(g: &mut Graph, i: usize, base: &str) {
+    let id = g.outputs()[i];
+    let shared = g.outputs().iter().filter(|&&o| o == id).count() > 1;
+    if !shared && g[id].name.is_none() && !g.params().contains(&id) {
+        name_output(g, id, base);
+        return;
+    }
+    let names = g.output_names();
+    if names[i] == base && !names.iter().enumerate().any(|(j, m)| j != i && m == base) {
+        return;
+    }
+    let free = |n: &str| g.value_by_name(n).is_none() && !names.iter().any(|m| m == n);
+    let n = std::iter::once(base.to_string())
+        .chain((2..).map(|k| format!("{base}{k}")))
+        .find(|n| free(n))
+        .expect("some suffix is free");
+    let _ = g.set_output_name(i, n);
+}
+
 /// Which custom-op rule a transform uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {

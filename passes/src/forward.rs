@@ -161,13 +161,14 @@ impl Pass for Jvp {
         }
         let outs = g.outputs().to_vec();
         let tans = push_forward(g, &seeds, &outs, &[])?;
-        for (&o, &t) in outs.iter().zip(&tans) {
+        for (i, (&o, &t)) in outs.iter().zip(&tans).enumerate() {
             let ty: TensorType = g.ty(o).clone();
             let v = t.materialize(g, &ty)?;
-            if let Some(n) = g[o].name.clone() {
-                contract::name_output(g, v, &format!("{n}_dot"));
-            }
+            let name = g.output_name(i).map(str::to_string).or(g[o].name.clone());
             g.push_output(v);
+            if let Some(n) = name {
+                contract::name_appended_output(g, g.outputs().len() - 1, &format!("{n}_dot"));
+            }
         }
         Ok(PassStats {
             added: g.len().saturating_sub(before),

@@ -546,7 +546,7 @@ impl Pass for Jacobian {
             outs[first + i] = j;
             g.set_outputs(outs);
             let base = format!("{}_jac", g[p].name.clone().unwrap_or_default());
-            contract::name_output(g, j, &base);
+            contract::name_appended_output(g, first + i, &base);
         }
         Ok(PassStats {
             added: g.len().saturating_sub(before),

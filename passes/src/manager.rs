@@ -18,8 +18,7 @@
 
 use crate::pipeline::{parse_pipeline, PassSpec};
 use crate::registry::Registry;
-use adjoint_ir::{print_graph, verify, Error, Graph, NodeId, Result};
-use std::collections::{HashMap, HashSet};
+use adjoint_ir::{print_graph, verify, Error, Graph, Result};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -442,20 +441,17 @@ impl PassManager {
     }
 }
 
-/// The names the outputs had when they were created, kept across a
-/// pipeline run: a name belongs to the output, not to the node that happens
-/// to compute it. Clean-up passes may replace the node computing an output
-/// (`simplify` rewrites it, `cse` merges it with an equal node, `fold`
-/// turns it into a constant), and the new node is usually unnamed; after
-/// every pass the manager gives it back the output's name, so
-/// `grad{wrt=y},simplify,cse,dce` still returns `%y_grad`.
-///
-/// The text format has one name per value, so the name is restored only
-/// when that keeps the IR valid: never on a parameter (an output that is a
-/// parameter keeps the parameter's name), never on a node that carries
-/// another output's name (two outputs computed by one node share its
-/// name), and never when a live node other than a dead one (no uses, no
-/// output: `dce` would remove it) holds the name.
+/// The names of the outputs, kept across a pipeline run: a name belongs
+/// to the output, not to the node that happens to compute it. Clean-up
+/// passes may replace the node computing an output (`simplify` rewrites
+/// it, `cse` merges it with an equal node, `fold` turns it into a
+/// constant), and the new node is usually unnamed; after every pass the
+/// manager sets the name the output had before the pass as the output's
+/// own name ([`Graph::set_output_name`]) wherever it changed, so
+/// `grad{wrt=y},simplify,cse,dce` still returns `y_grad`. Only real names
+/// are kept (an output's own name or its value's name, never the number of
+/// an unnamed node). A pass that drops outputs renumbers them: the record
+/// starts afresh from what it leaves.
 struct OutputNames {
     want: Vec<Option<String>>,
 }
@@ -463,58 +459,33 @@ struct OutputNames {
 impl OutputNames {
     fn of(g: &Graph) -> OutputNames {
         OutputNames {
-            want: g.outputs().iter().map(|&o| g[o].name.clone()).collect(),
+            want: (0..g.outputs().len())
+                .map(|i| {
+                    g.output_name(i)
+                        .map(str::to_string)
+                        .or_else(|| g[g.outputs()[i]].name.clone())
+                })
+                .collect(),
         }
     }
 
-    /// Gives each output's node its recorded name where it lost it, and
-    /// records the names of outputs the pass appended.
+    /// Gives each output the name it had before the pass where the pass
+    /// changed it, then records the names for the next pass.
     fn restore(&mut self, g: &mut Graph) {
-        let outs = g.outputs().to_vec();
-        if outs.len() < self.want.len() {
-            // A pass that drops outputs renumbers them: start afresh.
-            *self = OutputNames::of(g);
-            return;
-        }
-        for &o in &outs[self.want.len()..] {
-            self.want.push(g[o].name.clone());
-        }
-        let stale = outs
-            .iter()
-            .zip(&self.want)
-            .any(|(&o, w)| w.is_some() && g[o].name != *w);
-        if !stale {
-            return;
-        }
-        let wanted: HashSet<String> = self.want.iter().flatten().cloned().collect();
-        let mut holder: HashMap<String, NodeId> = g
-            .node_ids()
-            .into_iter()
-            .filter_map(|id| g[id].name.clone().map(|n| (n, id)))
-            .collect();
-        for (&o, w) in outs.iter().zip(&self.want) {
-            let Some(w) = w else { continue };
-            let cur = g[o].name.clone();
-            if cur.as_ref() == Some(w)
-                || g.params().contains(&o)
-                || cur.as_ref().is_some_and(|c| wanted.contains(c))
-            {
-                continue;
-            }
-            if let Some(&h) = holder.get(w) {
-                if h != o {
-                    if g.params().contains(&h) || g.use_count(h) > 0 {
-                        continue;
+        if g.outputs().len() >= self.want.len() {
+            // Twice: a name may be free only once another output got its
+            // own name back. A clash that remains (two outputs that had one
+            // name) keeps the value's name.
+            for _ in 0..2 {
+                for (i, w) in self.want.iter().enumerate() {
+                    if let Some(w) = w {
+                        if g.output_names()[i] != *w {
+                            let _ = g.set_output_name(i, w.clone());
+                        }
                     }
-                    // A dead node (dce removes it) gives the name up.
-                    g[h].name = None;
                 }
             }
-            if let Some(c) = cur {
-                holder.remove(&c);
-            }
-            g[o].name = Some(w.clone());
-            holder.insert(w.clone(), o);
         }
+        *self = OutputNames::of(g);
     }
 }

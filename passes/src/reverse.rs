@@ -164,8 +164,8 @@ fn append_cotangents(g: &mut Graph, wrt: &[NodeId], cts: &[Lin], suffix: &str) -
             )));
         }
         let base = format!("{}{suffix}", g[p].name.clone().unwrap_or_default());
-        contract::name_output(g, v, &base);
         g.push_output(v);
+        contract::name_appended_output(g, g.outputs().len() - 1, &base);
     }
     Ok(())
 }

@@ -215,10 +215,16 @@ fn graph_dot(
     }
     for (i, &o) in g.outputs().iter().enumerate() {
         let ty = g.get(o).map(|n| n.ty.to_string()).unwrap_or_default();
+        // An output name of its own (docs/ir.md §5) is shown after the index.
+        let own = g
+            .output_name(i)
+            .map(|n| format!(" %{n}"))
+            .filter(|n| n[1..] != g.display_name(o))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
             "{indent}{prefix}out{i} [label=\"{}\", shape=house, style=filled, fillcolor=\"palegreen\"];",
-            escape(&format!("return {i}\n{ty}"))
+            escape(&format!("return {i}{own}\n{ty}"))
         );
         let _ = writeln!(s, "{indent}{} -> {prefix}out{i};", drawn(o));
     }

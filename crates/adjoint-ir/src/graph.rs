@@ -81,9 +81,17 @@ pub struct Graph {
     g: StableGraph<Node, u32>,
     params: Vec<NodeId>,
     outputs: Vec<NodeId>,
+    /// The output names set on the outputs themselves, by position
+    /// (`None`: the output goes by its value's name; no table: no output
+    /// has a name of its own). Boxed to keep `Graph` small.
+    output_names: Option<Box<OutputNameTable>>,
     /// Per-node annotations (region, source location), by node.
     annotations: HashMap<NodeId, Annotations>,
 }
+
+/// The output names of a [`Graph`], by output position.
+#[derive(Clone, Debug, Default)]
+struct OutputNameTable(Vec<Option<String>>);
 
 impl std::ops::Index<NodeId> for Graph {
     type Output = Node;
@@ -132,14 +140,96 @@ impl Graph {
         &self.outputs
     }
 
-    /// Replaces the outputs.
+    /// Replaces the outputs. Output names (see [`Graph::set_output_name`])
+    /// follow the values: a new output keeps the name of the old output at
+    /// the same position when that position still returns the same value;
+    /// otherwise it takes the name of the first old output, not yet claimed,
+    /// that returned the same value (so removing or reordering outputs
+    /// keeps their names); otherwise it has none and goes by its value's
+    /// name.
     pub fn set_outputs(&mut self, outputs: Vec<NodeId>) {
+        let old = std::mem::take(&mut self.outputs);
+        let mut old_names = self.output_names.take().map(|t| t.0).unwrap_or_default();
+        old_names.resize(old.len(), None);
+        let mut claimed = vec![false; old.len()];
+        let mut names = vec![None; outputs.len()];
+        for (i, &o) in outputs.iter().enumerate() {
+            if old.get(i) == Some(&o) {
+                claimed[i] = true;
+                names[i] = old_names[i].take();
+            }
+        }
+        for (i, &o) in outputs.iter().enumerate() {
+            if old.get(i) == Some(&o) {
+                continue;
+            }
+            if let Some(j) = (0..old.len()).find(|&j| !claimed[j] && old[j] == o) {
+                claimed[j] = true;
+                names[i] = old_names[j].take();
+            }
+        }
         self.outputs = outputs;
+        if names.iter().any(Option::is_some) {
+            self.output_names = Some(Box::new(OutputNameTable(names)));
+        }
     }
 
-    /// Appends one output.
+    /// Appends one output (without an output name of its own).
     pub fn push_output(&mut self, id: NodeId) {
         self.outputs.push(id);
+        if let Some(t) = &mut self.output_names {
+            t.0.resize(self.outputs.len(), None);
+        }
+    }
+
+    /// The name set on output `i` itself ([`Graph::set_output_name`]), if
+    /// any; `None` also for an output index out of range.
+    pub fn output_name(&self, i: usize) -> Option<&str> {
+        self.output_names
+            .as_ref()
+            .and_then(|t| t.0.get(i))
+            .and_then(|n| n.as_deref())
+    }
+
+    /// Names output `i` (a name belongs to the output, not to the value
+    /// that computes it: a parameter returned as a gradient can be called
+    /// `w_grad`). The name follows the value-name rule (letters, digits,
+    /// `_`) and must differ from the other outputs' names
+    /// ([`Graph::output_names`]); the error names the clash.
+    pub fn set_output_name(&mut self, i: usize, name: impl Into<String>) -> Result<()> {
+        let name = name.into();
+        if i >= self.outputs.len() {
+            return Err(Error::type_error(format!(
+                "output name %{name}: @{} has {} output(s), no output {i}",
+                self.name,
+                self.outputs.len()
+            )));
+        }
+        if !crate::text::is_valid_name(&name) {
+            return Err(Error::type_error(format!(
+                "output {i} of @{}: `{name}` is not a valid name (letters, digits, `_`)",
+                self.name
+            )));
+        }
+        let names = self.output_names();
+        if let Some(j) = (0..names.len()).find(|&j| j != i && names[j] == name) {
+            return Err(Error::type_error(format!(
+                "output {i} of @{}: the name %{name} is already the name of output {j}",
+                self.name
+            )));
+        }
+        let len = self.outputs.len();
+        let t = self.output_names.get_or_insert_with(Default::default);
+        t.0.resize(len, None);
+        t.0[i] = Some(name);
+        Ok(())
+    }
+
+    /// Removes output `i`'s own name: it goes by its value's name again.
+    pub fn clear_output_name(&mut self, i: usize) {
+        if let Some(n) = self.output_names.as_mut().and_then(|t| t.0.get_mut(i)) {
+            *n = None;
+        }
     }
 
     /// The node with id `id`, if it exists.
@@ -194,16 +284,20 @@ impl Graph {
         self.param_names()
     }
 
-    /// The names of the outputs, in order: each output's value name as the
-    /// printer writes it, without the `%` (`y`, `x_grad`; an unnamed value
-    /// gives its node number, such as `15`). An output that is a parameter
-    /// has the parameter's name, and a value returned twice has its name
-    /// twice. The passes keep the names of derivative outputs
-    /// (`<p>_grad`, `<y>_dot`, …) through clean-up (see docs/passes.md).
+    /// The names of the outputs, in order, without the `%`: the output's
+    /// own name where one is set ([`Graph::set_output_name`]; the
+    /// derivative passes name their outputs `<p>_grad`, `<y>_dot`, …, and
+    /// the pass manager keeps those names through clean-up, see
+    /// docs/passes.md), else its value's name (`y`; an unnamed value
+    /// gives its node number, such as `15`).
     pub fn output_names(&self) -> Vec<String> {
         self.outputs
             .iter()
-            .map(|&o| self.display_name(o).trim_start_matches('%').to_string())
+            .enumerate()
+            .map(|(i, &o)| match self.output_name(i) {
+                Some(n) => n.to_string(),
+                None => self.display_name(o).trim_start_matches('%').to_string(),
+            })
             .collect()
     }
 

@@ -47,6 +47,7 @@ mod loop_stmt;
 mod parser;
 mod printer;
 
+pub(crate) use lexer::is_valid_name;
 pub use parser::{parse_module, MAX_CONST_ELEMS, MAX_DEPTH, MAX_EXTENT};
 pub(crate) use printer::{attrs_text, tensor_literal, value_names};
 pub use printer::{print_graph, print_module};

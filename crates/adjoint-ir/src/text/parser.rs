@@ -36,6 +36,10 @@ use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// One entry of a signature's result list: the output name, if written
+/// (with its location), and the type.
+type ResultDecl = (Option<(String, Loc)>, TensorType);
+
 pub use crate::limits::{MAX_CONST_ELEMS, MAX_EXTENT};
 /// The deepest nesting of `[` in a constant literal.
 pub const MAX_DEPTH: usize = 64;
@@ -346,16 +350,34 @@ impl<'a> Parser<'a> {
         Ok(g)
     }
 
-    fn result_types(&mut self) -> Result<Vec<TensorType>> {
+    /// The result list: `type`, or `(r, ...)` where each `r` is `type` or
+    /// `%name: type` (an output name, see docs/ir.md §5).
+    fn result_types(&mut self) -> Result<Vec<ResultDecl>> {
         if !self.eat(&Tok::LParen) {
-            return Ok(vec![self.ty()?]);
+            return Ok(vec![(None, self.ty()?)]);
         }
-        let mut tys = Vec::new();
+        let mut tys: Vec<ResultDecl> = Vec::new();
         if self.eat(&Tok::RParen) {
             return Ok(tys);
         }
         loop {
-            tys.push(self.ty()?);
+            let name = if matches!(self.peek(), Tok::Value(_)) {
+                let (n, nloc) = self.expect_value("an output name `%name: type`")?;
+                self.expect(Tok::Colon, "`:` and the output's type")?;
+                if let Some(first) = tys
+                    .iter()
+                    .find_map(|(d, _)| d.as_ref().filter(|(m, _)| *m == n).map(|(_, l)| *l))
+                {
+                    return Err(Error::parse(
+                        nloc,
+                        format!("duplicate output name %{n} (first at {first})"),
+                    ));
+                }
+                Some((n, nloc))
+            } else {
+                None
+            };
+            tys.push((name, self.ty()?));
             if self.eat(&Tok::Comma) {
                 continue;
             }
@@ -364,7 +386,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn ret(&mut self, g: &mut Graph, scope: &Scope, results: &[TensorType]) -> Result<()> {
+    fn ret(&mut self, g: &mut Graph, scope: &Scope, results: &[ResultDecl]) -> Result<()> {
         let loc = self.bump().loc; // `return`
         let mut outs = Vec::new();
         if matches!(self.peek(), Tok::Value(_)) {
@@ -388,7 +410,7 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        for (i, ((id, v, vloc), want)) in outs.iter().zip(results).enumerate() {
+        for (i, ((id, v, vloc), (_, want))) in outs.iter().zip(results).enumerate() {
             let found = g.ty(*id);
             if found != want {
                 return Err(Error::parse(
@@ -401,6 +423,11 @@ impl<'a> Parser<'a> {
             }
         }
         g.set_outputs(outs.into_iter().map(|(id, _, _)| id).collect());
+        for (i, (name, _)) in results.iter().enumerate() {
+            if let Some((n, nloc)) = name {
+                located(g.set_output_name(i, n.clone()), *nloc)?;
+            }
+        }
         Ok(())
     }
 

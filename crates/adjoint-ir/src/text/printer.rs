@@ -281,12 +281,22 @@ impl ModulePrinter {
             let _ = write!(s, "{}: {ty}", name_of(p));
         }
         s.push_str(") -> ");
+        // An output whose own name differs from its value's printed name
+        // is written `%name: type` (docs/ir.md §5); otherwise the type alone.
         let out_tys: Vec<String> = g
             .outputs()
             .iter()
-            .map(|&o| g.get(o).map(|n| n.ty.to_string()).unwrap_or_default())
+            .enumerate()
+            .map(|(i, &o)| {
+                let ty = g.get(o).map(|n| n.ty.to_string()).unwrap_or_default();
+                match g.output_name(i) {
+                    Some(n) if name_of(o) != format!("%{n}") => format!("%{n}: {ty}"),
+                    _ => ty,
+                }
+            })
             .collect();
-        if out_tys.len() == 1 {
+        let named = (0..out_tys.len()).any(|i| out_tys[i].starts_with('%'));
+        if out_tys.len() == 1 && !named {
             s.push_str(&out_tys[0]);
         } else {
             let _ = write!(s, "({})", out_tys.join(", "));
@@ -380,8 +390,9 @@ impl ModulePrinter {
 }
 
 /// Unique valid names for every node: kept names first (params, then the
-/// printing order), then fresh ones (`N` from the node index) for unnamed
-/// nodes and for names that were invalid or duplicated.
+/// printing order), then fresh ones for unnamed nodes (the output name of
+/// an output, else `N` from the node index) and for names that were
+/// invalid or duplicated.
 pub(crate) fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String> {
     let mut seq: Vec<NodeId> = g.params().to_vec();
     seq.extend(
@@ -399,13 +410,23 @@ pub(crate) fn value_names(g: &Graph, order: &[NodeId]) -> HashMap<NodeId, String
             }
         }
     }
+    // An unnamed value returned under an output name is printed under it.
+    let mut out_name: HashMap<NodeId, &str> = HashMap::new();
+    for (i, &o) in g.outputs().iter().enumerate() {
+        if let Some(n) = g.output_name(i) {
+            out_name.entry(o).or_insert(n);
+        }
+    }
     for &id in &seq {
         if names.contains_key(&id) {
             continue;
         }
         let base = match g.get(id).and_then(|n| n.name.as_deref()) {
             Some(n) => sanitize(n),
-            None => id.index().to_string(),
+            None => match out_name.get(&id) {
+                Some(n) if !g.params().contains(&id) => n.to_string(),
+                _ => id.index().to_string(),
+            },
         };
         let n = fresh(&base, |c| taken.contains(c));
         taken.insert(n.clone());
