@@ -165,6 +165,9 @@ fn w9_inputs(sizes: [usize; 5]) -> Vec<Tensor> {
 fn rnn_cell_t2_hidden8_budgeted_is_bit_identical() {
     let sizes = [2, 1, 32, 8, 10];
     check(sizes, &w9_inputs(sizes), &[1, 2, 10]);
+    // W9's own sizes (batch 32, hidden 128) over 3 steps.
+    let sizes = [3, 32, 32, 128, 10];
+    check(sizes, &w9_inputs(sizes), &[1, 2]);
 }
 
 #[test]
