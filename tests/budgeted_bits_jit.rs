@@ -3,8 +3,11 @@
 //! (`h_t = tanh(x_t wx + h_{t−1} wh + b)`, loss `mean((h_T wo − y)²)`, f32)
 //! at small random shapes. The recomputing backward body of a budgeted
 //! scan evaluates the step's residuals in a different body from the
-//! forward sweep; the JIT must give the same bits for the same op on the
-//! same values however the program is split into bodies and kernels.
+//! forward sweep, so a transpose that the unbudgeted program stores as a
+//! residual is, in the budgeted one, a strided view that feeds a `matmul`
+//! directly; the JIT must give the same bits for the same op on the same
+//! values however the program is split into bodies and kernels (docs/ir.md
+//! section 14, "What a result depends on").
 
 #[path = "../passes/tests/loop_cases/mod.rs"]
 mod loop_cases;
@@ -224,10 +227,31 @@ fn matmul_bits_do_not_depend_on_operand_layout() {
             let b = g.param("b", TensorType::f32([k, n]));
             g.build(&[a.matmul(b)]).unwrap()
         };
+        // `a` and `b` one element into longer buffers: views whose start is
+        // not aligned as a buffer's is.
+        let offset = {
+            let g = GraphBuilder::new("offset");
+            let a = g.param("a", TensorType::f32([m * k + 1]));
+            let b = g.param("b", TensorType::f32([k * n + 1]));
+            let a = a.slice(&[1], &[m * k + 1]).reshape([m, k]);
+            let b = b.slice(&[1], &[k * n + 1]).reshape([k, n]);
+            g.build(&[a.matmul(b)]).unwrap()
+        };
+        let shifted = |t: &Tensor| {
+            let mut v = vec![7.0f32];
+            v.extend(t.to_f64_vec().iter().map(|&x| x as f32));
+            Tensor::from_f32(vec![v.len()], v).unwrap()
+        };
+        let want = bits(&jit(&stored, &[a.clone(), b.clone()]));
         same(
             &bits(&jit(&views, &[at, bt])),
-            &bits(&jit(&stored, &[a, b])),
+            &want,
             &format!("{m}x{k}x{n}: transposed views vs stored transposes"),
+        );
+        same(
+            &bits(&jit(&offset, &[shifted(&a), shifted(&b)])),
+            &want,
+            &format!("{m}x{k}x{n}: unaligned views vs stored copies"),
         );
     }
 }
