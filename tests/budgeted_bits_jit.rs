@@ -204,6 +204,11 @@ fn matmul_bits_do_not_depend_on_operand_layout() {
         (3, 17, 4),
         (17, 33, 5),
         (40, 64, 40),
+        (100, 50, 3),
+        (3, 70, 100),
+        (33, 600, 17),
+        (300, 20, 1),
+        (1, 20, 300),
     ] {
         // `a` given as its transpose `[k, m]`, `b` as its transpose `[n, k]`.
         let at = rng.f32s(&[k, m], 1.0);
