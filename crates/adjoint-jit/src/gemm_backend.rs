@@ -68,6 +68,9 @@ pub(crate) unsafe fn gemm_into<T: 'static + Copy + Sync>(
     })
 }
 
+/// The side of the tiles [`dense`] copies in.
+const COPY_TILE: usize = 32;
+
 thread_local! {
     /// Reused scratch space for [`dense`], one buffer per operand, in `f64`
     /// units so that it is aligned for both float types.
@@ -98,12 +101,20 @@ unsafe fn dense<T: Copy>(
         buf.resize(units, 0.0);
     }
     let dst = buf.as_mut_ptr().cast::<T>();
-    for i in 0..rows {
-        for j in 0..cols {
-            // SAFETY: `(i, j)` is inside the source matrix (contract), and
-            // `i * cols + j < len` elements of `T` fit in `buf`, whose `f64`
-            // alignment suits `T` (`f32` or `f64`).
-            unsafe { *dst.add(i * cols + j) = *x.offset(i as isize * s.0 + j as isize * s.1) };
+    // In square tiles, so that a transposing copy reads and writes whole
+    // cache lines.
+    for i0 in (0..rows).step_by(COPY_TILE) {
+        for j0 in (0..cols).step_by(COPY_TILE) {
+            for i in i0..rows.min(i0 + COPY_TILE) {
+                for j in j0..cols.min(j0 + COPY_TILE) {
+                    // SAFETY: `(i, j)` is inside the source matrix
+                    // (contract), and `i * cols + j < len` elements of `T`
+                    // fit in `buf`, whose `f64` alignment suits `T`.
+                    unsafe {
+                        *dst.add(i * cols + j) = *x.offset(i as isize * s.0 + j as isize * s.1)
+                    };
+                }
+            }
         }
     }
     (dst.cast_const(), row_major)
