@@ -11,9 +11,9 @@
 //! projections. The constants a hoisted node reads are copied out (and
 //! stay in the body when something else there reads them).
 //!
-//! - `scan` and `while` bodies, and a `while`'s condition, are hoisted
-//!   from. A `scan` of length 0 and a `while` with `max_trips=0` are left
-//!   alone (their bodies never run).
+//! - `scan` and `while` bodies, a `while`'s condition, and a `revolve`'s
+//!   body and step are hoisted from. A `scan` or `revolve` of length 0 and
+//!   a `while` with `max_trips=0` are left alone (their bodies never run).
 //! - `cond` branches are never hoisted from: only the taken branch may
 //!   run, and its cost and values must not leak into the other case.
 //!
@@ -138,11 +138,17 @@ fn edit(
 }
 
 /// Copies the plan's nodes out of `body` into `g`, binding the body's
-/// parameter `i` to `operands[i]`; returns the frontier's values in `g`.
+/// parameters to the loop's operands (aligned at the end, where the
+/// invariants are); returns the frontier's values in `g`.
 fn copy_out(g: &mut Graph, body: &Graph, plan: &Plan, operands: &[NodeId]) -> Vec<NodeId> {
+    // The invariants are the last operands and the last parameters of
+    // every body (a `revolve`'s functions take fewer parameters than it has
+    // operands, in another order, but end with the same invariants), and a
+    // plan reads no other parameter: align from the end.
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
-    for (i, &p) in body.params().iter().enumerate() {
-        map.insert(p, operands[i]);
+    let skip = operands.len().saturating_sub(body.params().len());
+    for (&p, &o) in body.params().iter().zip(&operands[skip..]) {
+        map.insert(p, o);
     }
     for &n in &plan.copy {
         let ops: Vec<NodeId> = body.operands(n).iter().map(|o| map[o]).collect();
@@ -163,10 +169,12 @@ struct Hoist {
     cond_plan: Option<Plan>,
 }
 
-/// The bodies of a hoistable loop op (body, and condition for a `while`)
-/// and its number of loop-variant parameters; `None` for ops that are not
+/// The bodies of a hoistable loop op: the body and its number of
+/// loop-variant parameters, and a second function with its own (a
+/// `while`'s condition, a `revolve`'s step); `None` for ops that are not
 /// hoisted from (a `cond`, a loop whose body never runs).
-fn loop_parts(op: &Op) -> Option<(&BodyRef, Option<&BodyRef>, usize)> {
+#[allow(clippy::type_complexity)]
+fn loop_parts(op: &Op) -> Option<(&BodyRef, usize, Option<(&BodyRef, usize)>)> {
     match op {
         Op::Scan {
             body,
@@ -174,21 +182,34 @@ fn loop_parts(op: &Op) -> Option<(&BodyRef, Option<&BodyRef>, usize)> {
             xs,
             length,
             ..
-        } if *length > 0 => Some((body, None, carry + xs)),
+        } if *length > 0 => Some((body, carry + xs, None)),
         Op::While {
             cond,
             body,
             carry,
             max_trips,
-        } if *max_trips != Some(0) => Some((body, Some(cond), *carry)),
+        } if *max_trips != Some(0) => Some((body, *carry, Some((cond, *carry)))),
+        Op::Revolve {
+            body,
+            step,
+            state,
+            carry,
+            xs,
+            length,
+            ..
+        } if *length > 0 => Some((body, carry + state + xs, Some((step, state + xs)))),
         _ => None,
     }
 }
 
-fn hoist_bodies(body: &BodyRef, cond: Option<&BodyRef>, first_inv: usize) -> Result<Option<Hoist>> {
+fn hoist_bodies(
+    body: &BodyRef,
+    first_inv: usize,
+    cond: Option<(&BodyRef, usize)>,
+) -> Result<Option<Hoist>> {
     let pb = plan(body, first_inv)?;
     let pc = match cond {
-        Some(c) => plan(c, first_inv)?,
+        Some((c, f)) => plan(c, f)?,
         None => None,
     };
     if pb.is_none() && pc.is_none() {
@@ -201,7 +222,7 @@ fn hoist_bodies(body: &BodyRef, cond: Option<&BodyRef>, first_inv: usize) -> Res
     };
     let tb = tys(body, &pb);
     let (nc, tc) = match cond {
-        Some(c) => {
+        Some((c, _)) => {
             let tc = tys(c, &pc);
             (Some(BodyRef::new(edit(c, pc.as_ref(), &tb, &[])?)), tc)
         }
@@ -216,7 +237,7 @@ fn hoist_bodies(body: &BodyRef, cond: Option<&BodyRef>, first_inv: usize) -> Res
     }))
 }
 
-type Key = (*const Graph, *const Graph, usize);
+type Key = (*const Graph, *const Graph, usize, usize);
 
 /// Hoists the invariant nodes out of the loops of `g` (not out of loops in
 /// its bodies); returns the nodes added to `g` and the number of loops
@@ -229,18 +250,19 @@ pub fn hoist_here(g: &mut Graph) -> Result<(usize, usize)> {
     let (mut added, mut loops) = (0, 0);
     for id in g.topo_order()? {
         let op = g[id].op.clone();
-        let Some((body, cond, first_inv)) = loop_parts(&op) else {
+        let Some((body, first_inv, cond)) = loop_parts(&op) else {
             continue;
         };
         let key = (
             Arc::as_ptr(&body.0),
-            cond.map_or(std::ptr::null(), |c| Arc::as_ptr(&c.0)),
+            cond.map_or(std::ptr::null(), |(c, _)| Arc::as_ptr(&c.0)),
             first_inv,
+            cond.map_or(0, |(_, f)| f),
         );
         let h = match memo.get(&key) {
             Some(h) => h.clone(),
             None => {
-                let h = hoist_bodies(body, cond, first_inv)?.map(Arc::new);
+                let h = hoist_bodies(body, first_inv, cond)?.map(Arc::new);
                 memo.insert(key, h.clone());
                 h
             }
@@ -252,7 +274,7 @@ pub fn hoist_here(g: &mut Graph) -> Result<(usize, usize)> {
         if let Some(p) = &h.body_plan {
             vals.extend(copy_out(g, body, p, &operands));
         }
-        if let (Some(p), Some(c)) = (&h.cond_plan, cond) {
+        if let (Some(p), Some((c, _))) = (&h.cond_plan, cond) {
             vals.extend(copy_out(g, c, p, &operands));
         }
         added += g.len() - before;
@@ -264,6 +286,24 @@ pub fn hoist_here(g: &mut Graph) -> Result<(usize, usize)> {
                 body: h.body.clone(),
                 carry,
                 max_trips,
+            },
+            Op::Revolve {
+                state,
+                carry,
+                xs,
+                length,
+                snapshots,
+                masked,
+                ..
+            } => Op::Revolve {
+                body: h.body.clone(),
+                step: h.cond.clone().unwrap_or_else(|| h.body.clone()),
+                state,
+                carry,
+                xs,
+                length,
+                snapshots,
+                masked,
             },
             other => with_bodies(&other, |_| h.body.clone()),
         };
@@ -317,7 +357,7 @@ impl Pass for Licm {
 impl PassType for Licm {
     const NAME: &'static str = "licm";
     const SUMMARY: &'static str =
-        "loop-invariant code motion: body nodes that depend only on invariants move out of scan/while loops (exact)";
+        "loop-invariant code motion: body nodes that depend only on invariants move out of scan/while/revolve loops (exact)";
     const OPTIONS: &'static [OptionSpec] = &[];
     fn from_options(_: &PassOptions) -> Result<Self> {
         Ok(Licm)
